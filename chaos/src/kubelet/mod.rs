@@ -6,6 +6,7 @@ pub mod gofloat;
 pub mod host;
 pub mod render;
 pub mod server;
+pub mod worker;
 
 pub use faults::{Family, Fault};
 pub use host::{HostConfig, KubeletHost, KubeletStats};

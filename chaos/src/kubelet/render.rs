@@ -209,7 +209,7 @@ impl Template {
     /// Appends the payload as of `ts` to `out`.
     pub fn render(&self, ts: Millis, mods: &Mods, out: &mut Vec<u8>) {
         let cpu = |c: &ContainerRow| c.spec.cpu.integral(secs_since(c.start, ts));
-        let mem = |c: &ContainerRow| c.spec.memory.value(secs_since(c.start, ts));
+        let mem = |c: &ContainerRow| c.spec.memory.value(secs_since(c.start, ts)).round();
         let factor = mods.cpu_factor.unwrap_or(1.0);
         for &(family, help, kind) in HELP {
             if mods.missing.contains(&family) {

@@ -149,7 +149,7 @@ impl ContainerState {
     /// Working set bytes at `t`.
     pub fn memory_at(&self, t: Millis) -> Option<f64> {
         let inc = self.incarnation_at(t)?;
-        Some(self.spec.memory.value(secs_since(inc.start, t)))
+        Some(self.spec.memory.value(secs_since(inc.start, t)).round())
     }
 
     /// CPU seconds used by one incarnation up to `t` (or its end).
@@ -313,9 +313,13 @@ impl NodeState {
             .ledger
             .iter()
             .filter(|e| e.inc.live_at(t))
-            .map(|e| e.container.memory.value(secs_since(e.inc.start, t)))
+            .map(|e| e.container.memory.value(secs_since(e.inc.start, t)).round())
             .sum();
-        self.spec.system_memory.value(secs_since(self.boot, t)) + pods
+        self.spec
+            .system_memory
+            .value(secs_since(self.boot, t))
+            .round()
+            + pods
     }
 
     /// Whether `cpu_seconds_at(t)` is exact (not before the boot or folded history).

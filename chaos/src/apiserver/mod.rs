@@ -1,0 +1,12 @@
+//! The fake kube-apiserver: discovery, `/version`, list/get/watch of Nodes, Pods, Namespaces and
+//! ConfigMaps, TokenReview and SubjectAccessReview, and the aggregation proxy for
+//! `/apis/metrics.k8s.io`.
+
+pub mod auth;
+pub mod discovery;
+pub mod objects;
+pub mod proxy;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod table;
