@@ -25,6 +25,8 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LISTEN_BACKLOG: u32 = 1024;
 /// The kubelet's content type for the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// How long a truncated body stalls before its connection is dropped.
+const TRUNCATE_AFTER: Duration = Duration::from_millis(100);
 /// Chunk size of streamed oversized bodies.
 const OVERSIZED_CHUNK: usize = 64 * 1024;
 
@@ -317,14 +319,23 @@ fn garbage(node: &str, now: Millis) -> Vec<u8> {
 fn truncated(body: Vec<u8>) -> Response<Body> {
     let len = body.len();
     let half = Bytes::from(body).slice(..len / 2);
-    let frames = futures::stream::iter(vec![
-        Ok(Frame::data(half)),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::BrokenPipe,
-            "truncated by fault",
-        )),
-    ]);
-    let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
+    let frames = futures::stream::unfold(Some(half), |half| async move {
+        match half {
+            Some(half) => Some((Ok(Frame::data(half)), None)),
+            None => {
+                // Let the head and the first half reach the client before the connection drops.
+                tokio::time::sleep(TRUNCATE_AFTER).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "truncated by fault",
+                    )),
+                    None,
+                ))
+            }
+        }
+    });
+    let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames.boxed())));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     resp.headers_mut()
