@@ -118,7 +118,14 @@ impl Proxy {
         else {
             return false;
         };
-        matches!(tokio::time::timeout(HEALTH_TIMEOUT, self.client.request(req)).await, Ok(Ok(resp)) if resp.status().is_success())
+        match tokio::time::timeout(HEALTH_TIMEOUT, self.client.request(req)).await {
+            Ok(Ok(resp)) => resp.status().is_success(),
+            Ok(Err(e)) => {
+                tracing::debug!(replica = address, error = ?e, "readiness check failed");
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Forwards `req` for `user` to a ready replica.

@@ -1,0 +1,144 @@
+//! The aggregation proxy forwards `/apis/metrics.k8s.io/*` to a ready replica over HTTPS with
+//! the front-proxy client certificate and identity headers, fails over on connection errors,
+//! and answers kube-aggregator's `503 service unavailable` when no replica is ready.
+//!
+//! The replica here is a small TLS echo server that requires a client certificate from the
+//! front-proxy CA and echoes what it received.
+
+mod common;
+
+use bytes::Bytes;
+use chaos::pki::Ca;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use rustls::server::WebPkiClientVerifier;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Starts the echo replica; returns its address and the task (abort it to kill the replica).
+async fn echo_replica(dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
+    let front_proxy = Ca::load(dir, "front-proxy-ca", chaos::cluster::files::FRONT_PROXY_CA_NAME).unwrap();
+    let serving = front_proxy.issue(&chaos::pki::LeafSpec { common_name: "replica".into(), server: true, ..Default::default() }).unwrap();
+    let verifier = WebPkiClientVerifier::builder(Arc::new(chaos::pki::roots(&front_proxy.cert_der))).build().unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![serving.cert_der.clone()], serving.key_der())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        // Connections live in this set, so aborting the task drops them all, as a killed process would.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            connections.spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let has_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                chaos::http::serve_connection(tls, move |req| async move { echo(req, has_cert) }).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+fn echo(req: chaos::http::Request, client_cert: bool) -> Response<chaos::http::Body> {
+    if req.uri().path() == "/readyz" {
+        return chaos::http::text(StatusCode::OK, "ok");
+    }
+    let header = |name: &str| req.headers().get_all(name).iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    let body = json!({
+        "path": req.uri().path(), "query": req.uri().query(), "accept": header("accept"),
+        "user": header("x-remote-user"), "groups": header("x-remote-group"),
+        "authorization": header("authorization"), "clientCert": client_cert,
+    });
+    chaos::http::json_response(StatusCode::OK, &body)
+}
+
+/// GET on the apiserver with optional token and Accept; returns status, content type, body.
+async fn api_get(url: &str, token: Option<&str>, accept: &str) -> (StatusCode, String, Bytes) {
+    let client: hyper_util::client::legacy::Client<_, Empty<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut req = http::Request::get(url).header("Accept", accept);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req.body(Empty::new()).unwrap())).await.unwrap().unwrap();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (resp.status(), ct, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+async fn wait_ready(cluster: &chaos::Cluster, want: usize) {
+    for _ in 0..100 {
+        let n = chaos_ready(cluster).await;
+        if n == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("replicas never became ready");
+}
+
+async fn chaos_ready(cluster: &chaos::Cluster) -> usize {
+    let (_, _, body) = api_get(&format!("{}/kubesim/v1/replicas", cluster.api_url()), None, "application/json").await;
+    let list: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    list.iter().filter(|r| r["ready"] == true).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
+    let cluster = common::cluster(1, 1, 31).await;
+    let metrics = format!("{}/apis/metrics.k8s.io/v1beta1/nodes", cluster.api_url());
+
+    tracing::info!("no replica: 503 text/plain service unavailable, as kube-aggregator answers");
+    let (status, ct, body) = api_get(&metrics, None, "application/json").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ct.starts_with("text/plain"));
+    assert_eq!(&body[..], b"service unavailable\n");
+
+    tracing::info!("one replica: forwarded with path, query, Accept and front-proxy identity");
+    let (a, task_a) = echo_replica(cluster.dir()).await;
+    cluster.set_replicas(&[a.clone()]);
+    wait_ready(&cluster, 1).await;
+    let url = format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb", cluster.api_url());
+    let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let (status, _, body) = api_get(&url, None, table).await;
+    assert_eq!(status, StatusCode::OK);
+    let echoed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["path"], "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods");
+    assert_eq!(echoed["query"], "labelSelector=app%3Dweb");
+    assert_eq!(echoed["accept"], json!([table]));
+    assert_eq!(echoed["clientCert"], true);
+    assert_eq!(echoed["user"], json!(["kubesim-admin"]));
+    assert_eq!(echoed["groups"], json!(["system:masters", "system:authenticated"]));
+
+    tracing::info!("a bearer token becomes the token's user; the token itself is not forwarded");
+    let (_, _, body) = api_get(&metrics, Some(cluster.metrics_server_token()), "application/json").await;
+    let echoed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["user"], json!([chaos::cluster::METRICS_SERVER_USER]));
+    assert_eq!(echoed["authorization"], json!([]));
+    let (status, _, _) = api_get(&metrics, Some("bogus"), "application/json").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    tracing::info!("two replicas, one dies: requests fail over to the other");
+    let (b, task_b) = echo_replica(cluster.dir()).await;
+    cluster.set_replicas(&[a.clone(), b.clone()]);
+    wait_ready(&cluster, 2).await;
+    task_a.abort();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..4 {
+        let (status, _, _) = api_get(&metrics, None, "application/json").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    tracing::info!("both gone: 503 again");
+    task_b.abort();
+    wait_ready(&cluster, 0).await;
+    let (status, _, body) = api_get(&metrics, None, "application/json").await;
+    assert_eq!((status, &body[..]), (StatusCode::SERVICE_UNAVAILABLE, &b"service unavailable\n"[..]));
+    cluster.shutdown();
+}
