@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod http;
 pub mod kubelet;
 pub mod pki;
+pub mod procstat;
 pub mod scenario;
 pub mod sim;
 pub mod tls;
