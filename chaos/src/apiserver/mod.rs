@@ -4,9 +4,13 @@
 
 pub mod auth;
 pub mod discovery;
+mod list;
 pub mod objects;
+pub mod params;
 pub mod proxy;
+pub mod resources;
 pub mod server;
 pub mod status;
 pub mod store;
 pub mod table;
+pub mod watch;

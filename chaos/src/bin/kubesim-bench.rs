@@ -29,6 +29,9 @@ struct Args {
     /// Measured intervals, after one warm-up interval.
     #[arg(long, default_value_t = 4)]
     intervals: u32,
+    /// Passed to kubesim: more nodes than this start kubelet worker processes.
+    #[arg(long, default_value_t = chaos::cluster::DEFAULT_KUBELETS_PER_PROCESS)]
+    kubelets_per_process: u32,
     /// The kubesim binary (default: next to this one).
     #[arg(long)]
     kubesim: Option<PathBuf>,
@@ -55,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .args(["--nodes", &args.nodes.to_string(), "--pods-per-node", &args.pods_per_node.to_string()])
         .arg("--dir")
         .arg(&dir)
-        .args(["--log", "warn"])
+        .args(["--log", "warn", "--kubelets-per-process", &args.kubelets_per_process.to_string()])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -67,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("kubesim up in {:.1}s ({} processes)", startup.as_secs_f64(), chaos::procstat::tree(pid).len());
 
     let targets = kubelet_addresses(&api).await?;
+    eprintln!("scraping {} kubelets every {}", targets.len(), args.interval);
     let token = std::fs::read_to_string(dir.join("metrics-server.token"))?;
     let ca_pem = std::fs::read(dir.join("ca.crt"))?;
     let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca_pem).context("ca.crt")?;

@@ -177,6 +177,10 @@ impl Cluster {
         cluster.seed_objects(&pki);
         let events = generate::initial_events(&shape);
         cluster.apply(events).await?;
+        // Written last: its presence tells a parent process that every kubelet listens.
+        let info = serde_json::json!({"apiUrl": cluster.api_url(), "dir": dir, "nodes": config.nodes,
+                                      "podsPerNode": config.pods_per_node, "seed": config.seed});
+        std::fs::write(dir.join("cluster.json"), serde_json::to_vec_pretty(&info)?)?;
         tracing::info!(dir = %dir.display(), api = %cluster.api_url(), nodes = config.nodes,
                        processes = cluster.inner.pool.process_count(), "kubesim cluster running");
         Ok(cluster)
@@ -210,12 +214,6 @@ impl Cluster {
             "kube-system",
         );
         std::fs::write(paths.metrics_server_kubeconfig(), ms)?;
-        let info = serde_json::json!({"apiUrl": url, "dir": paths.dir, "nodes": config.nodes,
-                                      "podsPerNode": config.pods_per_node, "seed": config.seed});
-        std::fs::write(
-            paths.dir.join("cluster.json"),
-            serde_json::to_vec_pretty(&info)?,
-        )?;
         Ok(())
     }
 
