@@ -4,6 +4,9 @@
 //! only says so, so that nobody mistakes it for a working server.
 
 fn main() -> std::process::ExitCode {
-    eprintln!("ha-metrics-server {}: the server is not implemented yet (see README.md, Status)", env!("CARGO_PKG_VERSION"));
+    eprintln!(
+        "ha-metrics-server {}: the server is not implemented yet (see README.md, Status)",
+        env!("CARGO_PKG_VERSION")
+    );
     std::process::ExitCode::from(2)
 }

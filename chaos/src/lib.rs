@@ -31,8 +31,5 @@ pub fn kubesim_bin() -> anyhow::Result<std::path::PathBuf> {
         }
         dir = d.parent();
     }
-    anyhow::bail!(
-        "kubesim binary not found near {}; set KUBESIM_BIN",
-        exe.display()
-    )
+    anyhow::bail!("kubesim binary not found near {}; set KUBESIM_BIN", exe.display())
 }

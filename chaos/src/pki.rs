@@ -3,8 +3,8 @@
 //! (the aggregation proxy's client certificate) and the peer CA (for replicas' mutual TLS).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -17,10 +17,7 @@ pub enum PkiError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("parsing PEM in {0}")]
     Pem(String),
 }
@@ -85,8 +82,7 @@ impl Ca {
     /// chains to the written certificate.
     pub fn from_pem(common_name: &str, cert_pem: &str, key_pem: &str) -> Result<Ca, PkiError> {
         let key = KeyPair::from_pem(key_pem)?;
-        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|_| PkiError::Pem("CA".into()))?;
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|_| PkiError::Pem("CA".into()))?;
         let issuer = Issuer::new(ca_params(common_name), key);
         Ok(Ca {
             issuer,
@@ -128,9 +124,7 @@ impl Ca {
             .distinguished_name
             .push(DnType::CommonName, spec.common_name.as_str());
         for org in &spec.organizations {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, org.as_str());
+            params.distinguished_name.push(DnType::OrganizationName, org.as_str());
         }
         params.subject_alt_names = spec.ips.iter().map(|ip| SanType::IpAddress(*ip)).collect();
         for name in &spec.dns {
@@ -138,19 +132,12 @@ impl Ca {
                 .subject_alt_names
                 .push(SanType::DnsName(name.as_str().try_into()?));
         }
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         if spec.server {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ServerAuth);
+            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
         }
         if spec.client {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ClientAuth);
+            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         params.use_authority_key_identifier_extension = true;
         let cert = params.signed_by(key, &self.issuer)?;
@@ -174,9 +161,7 @@ impl Leaf {
 fn ca_params(common_name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
+    params.distinguished_name.push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,

@@ -22,16 +22,25 @@ pub fn process(pid: u32) -> Option<Usage> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let rss_pages: u64 = fields.get(21)?.parse().ok()?;
-    Some(Usage { cpu_ticks: utime + stime, rss_bytes: rss_pages * PAGE_SIZE })
+    Some(Usage {
+        cpu_ticks: utime + stime,
+        rss_bytes: rss_pages * PAGE_SIZE,
+    })
 }
 
 /// `root` and all its descendants.
 pub fn tree(root: u32) -> BTreeSet<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
         if let Some(ppid) = ppid {
             parents.push((pid, ppid));
         }
@@ -52,10 +61,13 @@ pub fn tree(root: u32) -> BTreeSet<u32> {
 
 /// Summed usage of `root`'s process tree.
 pub fn tree_usage(root: u32) -> Usage {
-    tree(root).into_iter().filter_map(process).fold(Usage::default(), |a, u| Usage {
-        cpu_ticks: a.cpu_ticks + u.cpu_ticks,
-        rss_bytes: a.rss_bytes + u.rss_bytes,
-    })
+    tree(root)
+        .into_iter()
+        .filter_map(process)
+        .fold(Usage::default(), |a, u| Usage {
+            cpu_ticks: a.cpu_ticks + u.cpu_ticks,
+            rss_bytes: a.rss_bytes + u.rss_bytes,
+        })
 }
 
 #[cfg(test)]

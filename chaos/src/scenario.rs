@@ -29,8 +29,7 @@ pub struct Step {
 
 impl Scenario {
     pub fn parse(yaml: &str) -> anyhow::Result<Scenario> {
-        let scenario: Scenario =
-            serde_saphyr::from_str(yaml).map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+        let scenario: Scenario = serde_saphyr::from_str(yaml).map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
         for step in &scenario.timeline {
             parse_duration(&step.at)?;
         }

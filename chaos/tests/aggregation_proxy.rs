@@ -19,8 +19,16 @@ use std::time::Duration;
 /// Starts the echo replica; returns its address and the task (abort it to kill the replica).
 async fn echo_replica(dir: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
     let front_proxy = Ca::load(dir, "front-proxy-ca", chaos::cluster::files::FRONT_PROXY_CA_NAME).unwrap();
-    let serving = front_proxy.issue(&chaos::pki::LeafSpec { common_name: "replica".into(), server: true, ..Default::default() }).unwrap();
-    let verifier = WebPkiClientVerifier::builder(Arc::new(chaos::pki::roots(&front_proxy.cert_der))).build().unwrap();
+    let serving = front_proxy
+        .issue(&chaos::pki::LeafSpec {
+            common_name: "replica".into(),
+            server: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let verifier = WebPkiClientVerifier::builder(Arc::new(chaos::pki::roots(&front_proxy.cert_der)))
+        .build()
+        .unwrap();
     let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -50,7 +58,13 @@ fn echo(req: chaos::http::Request, client_cert: bool) -> Response<chaos::http::B
     if req.uri().path() == "/readyz" {
         return chaos::http::text(StatusCode::OK, "ok");
     }
-    let header = |name: &str| req.headers().get_all(name).iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    let header = |name: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let body = json!({
         "path": req.uri().path(), "query": req.uri().query(), "accept": header("accept"),
         "user": header("x-remote-user"), "groups": header("x-remote-group"),
@@ -67,8 +81,15 @@ async fn api_get(url: &str, token: Option<&str>, accept: &str) -> (StatusCode, S
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req.body(Empty::new()).unwrap())).await.unwrap().unwrap();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req.body(Empty::new()).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     (resp.status(), ct, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
@@ -84,7 +105,12 @@ async fn wait_ready(cluster: &chaos::Cluster, want: usize) {
 }
 
 async fn chaos_ready(cluster: &chaos::Cluster) -> usize {
-    let (_, _, body) = api_get(&format!("{}/kubesim/v1/replicas", cluster.api_url()), None, "application/json").await;
+    let (_, _, body) = api_get(
+        &format!("{}/kubesim/v1/replicas", cluster.api_url()),
+        None,
+        "application/json",
+    )
+    .await;
     let list: Vec<Value> = serde_json::from_slice(&body).unwrap();
     list.iter().filter(|r| r["ready"] == true).count()
 }
@@ -104,7 +130,10 @@ async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
     let (a, task_a) = echo_replica(cluster.dir()).await;
     cluster.set_replicas(&[a.clone()]);
     wait_ready(&cluster, 1).await;
-    let url = format!("{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb", cluster.api_url());
+    let url = format!(
+        "{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb",
+        cluster.api_url()
+    );
     let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
     let (status, _, body) = api_get(&url, None, table).await;
     assert_eq!(status, StatusCode::OK);
@@ -139,6 +168,9 @@ async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
     task_b.abort();
     wait_ready(&cluster, 0).await;
     let (status, _, body) = api_get(&metrics, None, "application/json").await;
-    assert_eq!((status, &body[..]), (StatusCode::SERVICE_UNAVAILABLE, &b"service unavailable\n"[..]));
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::SERVICE_UNAVAILABLE, &b"service unavailable\n"[..])
+    );
     cluster.shutdown();
 }

@@ -31,7 +31,11 @@ fn route(req: &Request) -> Option<ResourceRequest> {
         _ => return None,
     };
     let own = |s: Option<&&str>| s.map(|s| s.to_string());
-    Some(ResourceRequest { kind, namespace: own(namespace), name: own(name) })
+    Some(ResourceRequest {
+        kind,
+        namespace: own(namespace),
+        name: own(name),
+    })
 }
 
 /// Serves the store on 127.0.0.1 and returns a kube client for it.
@@ -76,7 +80,9 @@ fn pod(ns: &str, name: &str, node: &str, phase: &str) -> Value {
 }
 
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// Reads watcher events until the initial list is done; returns the names seen in it.
@@ -85,7 +91,11 @@ async fn initial_names<K: kube::Resource>(
 ) -> Vec<String> {
     let mut names = Vec::new();
     loop {
-        match within("the initial list", events.next()).await.expect("stream open").expect("no watch error") {
+        match within("the initial list", events.next())
+            .await
+            .expect("stream open")
+            .expect("no watch error")
+        {
             Event::Init => names.clear(),
             Event::InitApply(o) => names.push(o.meta().name.clone().unwrap_or_default()),
             Event::InitDone => return names,
@@ -98,7 +108,11 @@ async fn initial_names<K: kube::Resource>(
 async fn next_change<K: kube::Resource>(
     events: &mut (impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Unpin),
 ) -> (&'static str, K) {
-    match within("a change", events.next()).await.expect("stream open").expect("no watch error") {
+    match within("a change", events.next())
+        .await
+        .expect("stream open")
+        .expect("no watch error")
+    {
         Event::Apply(o) => ("apply", o),
         Event::Delete(o) => ("delete", o),
         _ => panic!("expected Apply or Delete"),
@@ -170,7 +184,9 @@ async fn field_selector_watchers_see_pods_leave() -> anyhow::Result<()> {
     let pods = Api::<Pod>::all(client);
     let by_node = watcher::Config::default().fields("spec.nodeName=node-1");
     let mut on_node = watcher(pods.clone(), by_node).boxed();
-    let running = watcher::Config::default().fields("status.phase=Running").streaming_lists();
+    let running = watcher::Config::default()
+        .fields("status.phase=Running")
+        .streaming_lists();
     let mut running = watcher(pods, running).boxed();
     assert_eq!(initial_names(&mut on_node).await, ["a"]);
     assert_eq!(initial_names(&mut running).await, ["a", "b"]);
@@ -184,7 +200,10 @@ async fn field_selector_watchers_see_pods_leave() -> anyhow::Result<()> {
     let rv = store.upsert(Kind::Pods, pod("default", "a", "node-3", "Running"));
     let (change, moved_out) = next_change(&mut on_node).await;
     assert_eq!((change, moved_out.name_any()), ("delete", "a".to_string()));
-    assert_eq!(moved_out.spec.as_ref().and_then(|s| s.node_name.as_deref()), Some("node-1"));
+    assert_eq!(
+        moved_out.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("node-1")
+    );
     assert_eq!(moved_out.resource_version(), Some(rv.to_string()));
 
     tracing::info!("the phase watcher saw a's move as a modification, then sees b stop running");
@@ -221,7 +240,11 @@ async fn list_paginates_at_the_first_pages_version() -> anyhow::Result<()> {
     let mut all = names(&first);
     let mut token = first.metadata.continue_.clone();
     while let Some(next) = token.filter(|t| !t.is_empty()) {
-        let page = within("next page", pods.list(&ListParams::default().limit(2).continue_token(&next))).await?;
+        let page = within(
+            "next page",
+            pods.list(&ListParams::default().limit(2).continue_token(&next)),
+        )
+        .await?;
         assert_eq!(page.metadata.resource_version, version);
         all.extend(names(&page));
         token = page.metadata.continue_;
@@ -231,7 +254,11 @@ async fn list_paginates_at_the_first_pages_version() -> anyhow::Result<()> {
     tracing::info!("a fresh list sees the changes; metadata lists paginate too");
     let now = within("a fresh list", pods.list(&ListParams::default())).await?;
     assert_eq!(names(&now), ["p0", "p1", "p2", "p3", "p5", "p6"]);
-    let meta = within("a metadata list", Api::<Pod>::all(client).list_metadata(&ListParams::default().limit(4))).await?;
+    let meta = within(
+        "a metadata list",
+        Api::<Pod>::all(client).list_metadata(&ListParams::default().limit(4)),
+    )
+    .await?;
     assert_eq!(meta.items.len(), 4);
     assert!(meta.metadata.continue_.is_some());
     Ok(())
@@ -247,7 +274,10 @@ async fn statuses_for_missing_expired_and_bad_requests() -> anyhow::Result<()> {
     let kube::Error::Api(missing) = within("get", nodes.get("nope")).await.expect_err("no such node") else {
         panic!("not a Status");
     };
-    assert_eq!((missing.code, missing.message.as_str()), (404, "nodes \"nope\" not found"));
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, "nodes \"nope\" not found")
+    );
 
     tracing::info!("a watch from a compacted resourceVersion gets one 410 ERROR event");
     for i in 0..5 {
@@ -255,16 +285,29 @@ async fn statuses_for_missing_expired_and_bad_requests() -> anyhow::Result<()> {
     }
     let stream = within("watch", nodes.watch(&WatchParams::default(), "2")).await?;
     let events: Vec<_> = within("the watch to end", stream.try_collect::<Vec<_>>()).await?;
-    let [WatchEvent::Error(gone)] = events.as_slice() else { panic!("expected one ERROR event") };
+    let [WatchEvent::Error(gone)] = events.as_slice() else {
+        panic!("expected one ERROR event")
+    };
     assert_eq!((gone.code, gone.reason.as_str()), (410, "Expired"));
-    assert!(gone.message.starts_with("too old resource version: 2 ("), "{}", gone.message);
+    assert!(
+        gone.message.starts_with("too old resource version: 2 ("),
+        "{}",
+        gone.message
+    );
 
     tracing::info!("unsupported field labels are 400, list options that break validation 422");
     let bad = ListParams::default().fields("spec.bogus=1");
-    let kube::Error::Api(bad) = within("list", nodes.list(&bad)).await.expect_err("bad field") else { panic!() };
-    assert_eq!((bad.code, bad.message.as_str()), (400, "field label not supported: spec.bogus"));
+    let kube::Error::Api(bad) = within("list", nodes.list(&bad)).await.expect_err("bad field") else {
+        panic!()
+    };
+    assert_eq!(
+        (bad.code, bad.message.as_str()),
+        (400, "field label not supported: spec.bogus")
+    );
     let req = http::Request::get("/api/v1/nodes?sendInitialEvents=true").body(Vec::new())?;
-    let kube::Error::Api(invalid) = within("list", client.request::<Value>(req)).await.expect_err("422") else { panic!() };
+    let kube::Error::Api(invalid) = within("list", client.request::<Value>(req)).await.expect_err("422") else {
+        panic!()
+    };
     assert_eq!(invalid.code, 422);
     Ok(())
 }
@@ -272,22 +315,58 @@ async fn statuses_for_missing_expired_and_bad_requests() -> anyhow::Result<()> {
 #[tokio::test]
 async fn table_for_kubectl_get() -> anyhow::Result<()> {
     let store = Store::new(100);
-    store.upsert(Kind::Nodes, node("node-1", json!({"node-role.kubernetes.io/control-plane": ""})));
+    store.upsert(
+        Kind::Nodes,
+        node("node-1", json!({"node-role.kubernetes.io/control-plane": ""})),
+    );
     store.upsert(Kind::Pods, pod("default", "web-0", "node-1", "Running"));
     store.upsert(Kind::Pods, pod("kube-system", "dns-0", "node-1", "Running"));
     let client = start(store).await?;
     let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-    let req = http::Request::get("/api/v1/nodes?limit=500").header("Accept", accept).body(Vec::new())?;
+    let req = http::Request::get("/api/v1/nodes?limit=500")
+        .header("Accept", accept)
+        .body(Vec::new())?;
     let table: Value = within("table", client.request(req)).await?;
-    assert_eq!((table["kind"].as_str(), table["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
-    let columns: Vec<_> = table["columnDefinitions"].as_array().unwrap().iter().filter(|c| c["priority"] == 0).map(|c| c["name"].clone()).collect();
-    assert_eq!(columns, [json!("Name"), json!("Status"), json!("Roles"), json!("Age"), json!("Version")]);
-    assert_eq!(table["rows"][0]["cells"].as_array().unwrap()[..3], [json!("node-1"), json!("Ready"), json!("control-plane")]);
+    assert_eq!(
+        (table["kind"].as_str(), table["apiVersion"].as_str()),
+        (Some("Table"), Some("meta.k8s.io/v1"))
+    );
+    let columns: Vec<_> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 0)
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            json!("Name"),
+            json!("Status"),
+            json!("Roles"),
+            json!("Age"),
+            json!("Version")
+        ]
+    );
+    assert_eq!(
+        table["rows"][0]["cells"].as_array().unwrap()[..3],
+        [json!("node-1"), json!("Ready"), json!("control-plane")]
+    );
 
-    let req = http::Request::get("/api/v1/pods").header("Accept", accept).body(Vec::new())?;
+    let req = http::Request::get("/api/v1/pods")
+        .header("Accept", accept)
+        .body(Vec::new())?;
     let table: Value = within("table", client.request(req)).await?;
-    let namespaces: Vec<_> = table["rows"].as_array().unwrap().iter().map(|r| r["object"]["metadata"]["namespace"].clone()).collect();
+    let namespaces: Vec<_> = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["object"]["metadata"]["namespace"].clone())
+        .collect();
     assert_eq!(namespaces, [json!("default"), json!("kube-system")]);
-    assert_eq!(table["rows"][0]["cells"].as_array().unwrap()[..4], [json!("web-0"), json!("0/1"), json!("Running"), json!("0")]);
+    assert_eq!(
+        table["rows"][0]["cells"].as_array().unwrap()[..4],
+        [json!("web-0"), json!("0/1"), json!("Running"), json!("0")]
+    );
     Ok(())
 }

@@ -32,13 +32,8 @@ async fn connection_faults() {
 
     tracing::info!("hang: TCP accepted, nothing ever answered");
     set(&cluster, Some(Fault::Hang)).await;
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("accepted");
-    let err = common::scrape(&cluster, NODE)
-        .await
-        .err()
-        .expect("times out");
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("accepted");
+    let err = common::scrape(&cluster, NODE).await.err().expect("times out");
     assert_eq!(err, "timed out");
     drop(stream);
     set(&cluster, None).await;
@@ -75,13 +70,7 @@ async fn body_faults() {
     assert!(truncated.body.is_err(), "reading the body fails");
 
     tracing::info!("oversized: a valid-looking body of the requested size");
-    set(
-        &cluster,
-        Some(Fault::Oversized {
-            bytes: 3 * 1024 * 1024,
-        }),
-    )
-    .await;
+    set(&cluster, Some(Fault::Oversized { bytes: 3 * 1024 * 1024 })).await;
     let big = common::scrape(&cluster, NODE).await.unwrap().body.unwrap();
     assert!(big.len() >= 3 * 1024 * 1024, "{} bytes", big.len());
     assert!(big.starts_with(b"# HELP container_cpu_usage_seconds_total"));
@@ -104,10 +93,7 @@ async fn lying_kubelet_faults() {
     set(
         &cluster,
         Some(Fault::MissingSeries {
-            families: vec![
-                Family::NodeMemoryWorkingSetBytes,
-                Family::ContainerCpuUsageSecondsTotal,
-            ],
+            families: vec![Family::NodeMemoryWorkingSetBytes, Family::ContainerCpuUsageSecondsTotal],
         }),
     )
     .await;
@@ -129,9 +115,7 @@ async fn lying_kubelet_faults() {
         assert!(common::samples(&s, f).iter().all(|x| x.1 == 0.0), "{f}");
     }
 
-    tracing::info!(
-        "counter backwards: CPU counters drop below the previous scrape, start times unchanged"
-    );
+    tracing::info!("counter backwards: CPU counters drop below the previous scrape, start times unchanged");
     set(&cluster, None).await;
     let before = scrape(&cluster).await;
     set(&cluster, Some(Fault::CounterBackwards { factor: 0.5 })).await;
@@ -161,9 +145,6 @@ async fn lying_kubelet_faults() {
     let s = scrape(&cluster).await;
     let now = chaos::kubelet::server::now_ms();
     let ts = common::samples(&s, "node_cpu_usage_seconds_total")[0].2;
-    assert!(
-        (now - 30_000 - ts).abs() < 2_000,
-        "timestamp {ts} vs now {now}"
-    );
+    assert!((now - 30_000 - ts).abs() < 2_000, "timestamp {ts} vs now {now}");
     cluster.shutdown();
 }

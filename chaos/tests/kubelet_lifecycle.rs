@@ -38,9 +38,7 @@ async fn pod_and_container_lifecycle() {
     let cluster = common::cluster(2, 3, 21).await;
     let now = chaos::kubelet::server::now_ms();
 
-    tracing::info!(
-        "a pod with an init container and a native sidecar: the init container is never reported"
-    );
+    tracing::info!("a pod with an init container and a native sidecar: the init container is never reported");
     let pod = PodSpec {
         namespace: "default".into(),
         name: "web-x".into(),
@@ -58,10 +56,7 @@ async fn pod_and_container_lifecycle() {
         ],
     };
     cluster.apply(vec![SimEvent::AddPod { pod }]).await.unwrap();
-    let cpu = series(
-        &payload(&cluster, "node-1").await,
-        "container_cpu_usage_seconds_total",
-    );
+    let cpu = series(&payload(&cluster, "node-1").await, "container_cpu_usage_seconds_total");
     assert!(cpu.contains_key("default/web-x/app") && cpu.contains_key("default/web-x/mesh"));
     assert!(!cpu.contains_key("default/web-x/init"));
 
@@ -89,15 +84,7 @@ async fn pod_and_container_lifecycle() {
     let truth = cluster
         .pod_truth("default", "web-x", now, chaos::kubelet::server::now_ms())
         .unwrap();
-    assert_eq!(
-        truth
-            .containers
-            .iter()
-            .find(|c| c.name == "app")
-            .unwrap()
-            .restarts,
-        1
-    );
+    assert_eq!(truth.containers.iter().find(|c| c.name == "app").unwrap().restarts, 1);
 
     tracing::info!("finished and deleted pods leave the payload");
     act(Action::FinishPod {
@@ -108,11 +95,8 @@ async fn pod_and_container_lifecycle() {
     .await
     .unwrap();
     assert!(
-        !series(
-            &payload(&cluster, "node-1").await,
-            "container_cpu_usage_seconds_total"
-        )
-        .contains_key("default/web-x/app")
+        !series(&payload(&cluster, "node-1").await, "container_cpu_usage_seconds_total")
+            .contains_key("default/web-x/app")
     );
     act(Action::DeletePod {
         namespace: "default".into(),
@@ -135,12 +119,9 @@ async fn pod_and_container_lifecycle() {
     .unwrap();
     assert_eq!(created["name"], "later");
     assert!(
-        !series(
-            &payload(&cluster, "node-0").await,
-            "container_cpu_usage_seconds_total"
-        )
-        .keys()
-        .any(|k| k.contains("/later/"))
+        !series(&payload(&cluster, "node-0").await, "container_cpu_usage_seconds_total")
+            .keys()
+            .any(|k| k.contains("/later/"))
     );
     act(Action::StartPod {
         namespace: "team-1".into(),
@@ -148,10 +129,7 @@ async fn pod_and_container_lifecycle() {
     })
     .await
     .unwrap();
-    let cpu = series(
-        &payload(&cluster, "node-0").await,
-        "container_cpu_usage_seconds_total",
-    );
+    let cpu = series(&payload(&cluster, "node-0").await, "container_cpu_usage_seconds_total");
     assert_eq!(cpu.keys().filter(|k| k.contains("/later/")).count(), 2);
     cluster.shutdown();
 }
@@ -163,11 +141,7 @@ async fn node_lifecycle() {
 
     tracing::info!("a reboot resets the node counter and restarts every container");
     let before = payload(&cluster, "node-0").await;
-    act(Action::RebootNode {
-        node: "node-0".into(),
-    })
-    .await
-    .unwrap();
+    act(Action::RebootNode { node: "node-0".into() }).await.unwrap();
     let after = payload(&cluster, "node-0").await;
     let node_cpu = |s| series(s, "node_cpu_usage_seconds_total")[""];
     assert!(node_cpu(&after) < node_cpu(&before) / 10.0);
@@ -180,11 +154,7 @@ async fn node_lifecycle() {
 
     tracing::info!("a removed node's kubelet stops listening; an added node's starts");
     let addr = common::kubelet_addr(&cluster, "node-1").await;
-    act(Action::RemoveNode {
-        node: "node-1".into(),
-    })
-    .await
-    .unwrap();
+    act(Action::RemoveNode { node: "node-1".into() }).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     let added = act(Action::AddNode {}).await.unwrap();
@@ -220,13 +190,7 @@ async fn kubelets_in_worker_processes() {
     }
     let children = std::fs::read_dir("/proc").unwrap().filter_map(|e| {
         let stat = std::fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
-        let ppid: u32 = stat
-            .rsplit(')')
-            .next()?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
+        let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
         (ppid == std::process::id() && stat.contains("(kubesim)")).then_some(())
     });
     assert_eq!(children.count(), 3);
@@ -236,17 +200,9 @@ async fn kubelets_in_worker_processes() {
         .set_fault("node-3", Some(chaos::kubelet::Fault::Http500))
         .await
         .unwrap();
-    assert_eq!(
-        common::scrape(&cluster, "node-3").await.unwrap().status,
-        500
-    );
+    assert_eq!(common::scrape(&cluster, "node-3").await.unwrap().status, 500);
     cluster.set_fault("node-3", None).await.unwrap();
-    cluster
-        .act(Action::RebootNode {
-            node: "node-3".into(),
-        })
-        .await
-        .unwrap();
+    cluster.act(Action::RebootNode { node: "node-3".into() }).await.unwrap();
     let stats = cluster.kubelet_stats().await;
     assert_eq!(stats.len(), 5);
     assert!(stats["node-3"].scrapes >= 2);

@@ -47,9 +47,8 @@ async fn payload_parses_and_matches_ground_truth() {
             let n = &w.nodes[node];
             w.running_pods(n)
                 .flat_map(|p| {
-                    p.reported_containers().map(move |c| {
-                        format!("{}/{}/{}", p.spec.namespace, p.spec.name, c.spec.name)
-                    })
+                    p.reported_containers()
+                        .map(move |c| format!("{}/{}/{}", p.spec.namespace, p.spec.name, c.spec.name))
                 })
                 .collect()
         });
@@ -65,10 +64,7 @@ async fn payload_parses_and_matches_ground_truth() {
             let p: Vec<&str> = k.split('/').collect();
             (p[2].to_string(), p[0].to_string(), p[1].to_string())
         });
-        assert_eq!(
-            keys, unsorted,
-            "series sorted by container, namespace, pod labels"
-        );
+        assert_eq!(keys, unsorted, "series sorted by container, namespace, pod labels");
 
         for ((key, cpu_s, ts), (key2, mem_b, ts2)) in cpu.iter().zip(&mem) {
             assert_eq!((key, ts), (key2, ts2));
@@ -83,10 +79,7 @@ async fn payload_parses_and_matches_ground_truth() {
             assert_eq!(c.usage.memory_bytes, *mem_b, "{key} memory");
             assert_eq!(mem_b.fract(), 0.0, "memory is whole bytes");
             let start = starts.iter().find(|s| &s.0 == key).unwrap().1;
-            assert!(
-                (start * 1000.0 - c.started as f64).abs() < 1.0,
-                "{key} start time"
-            );
+            assert!((start * 1000.0 - c.started as f64).abs() < 1.0, "{key} start time");
         }
 
         let node_cpu = common::samples(&scrape, "node_cpu_usage_seconds_total")[0].clone();
@@ -102,21 +95,9 @@ async fn payload_parses_and_matches_ground_truth() {
     }
 
     tracing::info!("two scrapes a second apart give the mean rate over the window");
-    let first = common::parse(
-        &common::scrape(&cluster, "node-1")
-            .await
-            .unwrap()
-            .body
-            .unwrap(),
-    );
+    let first = common::parse(&common::scrape(&cluster, "node-1").await.unwrap().body.unwrap());
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    let second = common::parse(
-        &common::scrape(&cluster, "node-1")
-            .await
-            .unwrap()
-            .body
-            .unwrap(),
-    );
+    let second = common::parse(&common::scrape(&cluster, "node-1").await.unwrap().body.unwrap());
     let (a, b) = (
         common::samples(&first, "container_cpu_usage_seconds_total"),
         common::samples(&second, "container_cpu_usage_seconds_total"),
@@ -132,10 +113,7 @@ async fn payload_parses_and_matches_ground_truth() {
             .unwrap()
             .usage
             .cpu_cores;
-        assert!(
-            (rate - expected).abs() < 1e-6,
-            "{key}: rate {rate} vs truth {expected}"
-        );
+        assert!((rate - expected).abs() < 1e-6, "{key}: rate {rate} vs truth {expected}");
     }
     cluster.shutdown();
 }
@@ -149,15 +127,9 @@ async fn kubelet_requires_credentials() {
         .await
         .unwrap();
     assert_eq!(none.status, 401);
-    let wrong = common::get(
-        &cluster,
-        addr,
-        "/metrics/resource",
-        Some("not-the-token"),
-        None,
-    )
-    .await
-    .unwrap();
+    let wrong = common::get(&cluster, addr, "/metrics/resource", Some("not-the-token"), None)
+        .await
+        .unwrap();
     assert_eq!(wrong.status, 401);
     tracing::info!("a client certificate from the cluster CA is accepted");
     let ca = chaos::pki::Ca::load(cluster.dir(), "ca", chaos::cluster::CLUSTER_CA_NAME).unwrap();

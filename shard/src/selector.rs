@@ -250,9 +250,7 @@ impl Requirement {
     pub fn matches(&self, labels: &(impl Labels + ?Sized)) -> bool {
         let got = labels.get(&self.key);
         match self.op {
-            LabelOp::Equals | LabelOp::DoubleEquals | LabelOp::In => {
-                got.is_some_and(|v| self.has_value(v))
-            }
+            LabelOp::Equals | LabelOp::DoubleEquals | LabelOp::In => got.is_some_and(|v| self.has_value(v)),
             LabelOp::NotEquals | LabelOp::NotIn => got.is_none_or(|v| !self.has_value(v)),
             LabelOp::Exists => got.is_some(),
             LabelOp::DoesNotExist => got.is_none(),
@@ -261,9 +259,7 @@ impl Requirement {
     }
 
     fn has_value(&self, value: &str) -> bool {
-        self.values
-            .binary_search_by(|v| v.as_str().cmp(value))
-            .is_ok()
+        self.values.binary_search_by(|v| v.as_str().cmp(value)).is_ok()
     }
 
     /// `>` or `<` against the bound; a label value that is not an `i64` never matches.
@@ -291,13 +287,7 @@ impl fmt::Display for Requirement {
                 write!(f, "{} {} (,)", self.key, self.op.as_str())
             }
             LabelOp::In | LabelOp::NotIn => {
-                write!(
-                    f,
-                    "{} {} ({})",
-                    self.key,
-                    self.op.as_str(),
-                    self.values.join(",")
-                )
+                write!(f, "{} {} ({})", self.key, self.op.as_str(), self.values.join(","))
             }
             _ => write!(f, "{}{}{}", self.key, self.op.as_str(), first),
         }
@@ -438,8 +428,7 @@ fn lex(input: &str) -> Vec<Token<'_>> {
             i += 1;
             continue;
         }
-        let (kind, len) =
-            symbol(bytes[i], bytes.get(i + 1).copied()).unwrap_or_else(|| identifier(&input[i..]));
+        let (kind, len) = symbol(bytes[i], bytes.get(i + 1).copied()).unwrap_or_else(|| identifier(&input[i..]));
         tokens.push(Token { kind, pos: i });
         i += len;
     }
@@ -578,10 +567,7 @@ impl<'a> Parser<'a> {
             Kind::Ident("notin") => LabelOp::NotIn,
             other => {
                 let found = other.text().to_string();
-                return Err(SelectorError::UnknownOperator {
-                    pos: token.pos,
-                    found,
-                });
+                return Err(SelectorError::UnknownOperator { pos: token.pos, found });
             }
         };
         Ok(op)
@@ -708,9 +694,7 @@ fn key_problem(key: &str) -> Option<&'static str> {
              (e.g. 'example.com/MyName'), with at most one '/'",
         );
     }
-    prefix
-        .and_then(prefix_problem)
-        .or_else(|| name_problem(name))
+    prefix.and_then(prefix_problem).or_else(|| name_problem(name))
 }
 
 fn prefix_problem(prefix: &str) -> Option<&'static str> {
@@ -869,9 +853,7 @@ impl FieldSelector {
     /// want unknown fields to be an error should check [`requirements`](Self::requirements)
     /// first.
     pub fn matches<'v>(&self, get: impl Fn(&str) -> Option<&'v str>) -> bool {
-        self.reqs
-            .iter()
-            .all(|r| r.matches(get(&r.field).unwrap_or("")))
+        self.reqs.iter().all(|r| r.matches(get(&r.field).unwrap_or("")))
     }
 
     /// Whether the selector has no requirements, and so matches everything.
@@ -942,11 +924,7 @@ fn parse_term(term: &str, pos: usize) -> Result<FieldRequirement, SelectorError>
 
 /// The field before the first operator, the operator, and where the value starts.
 fn split_term(term: &str) -> Option<(&str, FieldOp, usize)> {
-    const OPERATORS: [(&str, FieldOp); 3] = [
-        ("!=", FieldOp::NotEq),
-        ("==", FieldOp::Eq),
-        ("=", FieldOp::Eq),
-    ];
+    const OPERATORS: [(&str, FieldOp); 3] = [("!=", FieldOp::NotEq), ("==", FieldOp::Eq), ("=", FieldOp::Eq)];
     for (i, _) in term.char_indices() {
         let rest = &term[i..];
         if let Some((text, op)) = OPERATORS.iter().find(|(text, _)| rest.starts_with(text)) {
@@ -973,10 +951,7 @@ fn unescape(raw: &str, pos: usize) -> Result<String, SelectorError> {
         } else if c == '\\' {
             backslash_at = Some(i);
         } else if c == ',' || c == '=' {
-            return Err(SelectorError::UnescapedChar {
-                pos: pos + i,
-                ch: c,
-            });
+            return Err(SelectorError::UnescapedChar { pos: pos + i, ch: c });
         } else {
             out.push(c);
         }
@@ -996,10 +971,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn sel(s: &str) -> LabelSelector {
@@ -1043,10 +1015,7 @@ mod tests {
     fn equality_operators() {
         assert_eq!(matching("app=web", &pods()), vec![0]);
         assert_eq!(matching("app==web", &pods()), vec![0]);
-        assert_eq!(
-            sel("app==web").requirements()[0].op(),
-            LabelOp::DoubleEquals
-        );
+        assert_eq!(sel("app==web").requirements()[0].op(), LabelOp::DoubleEquals);
         // `!=` matches objects without the key, as in Kubernetes.
         assert_eq!(matching("app!=web", &pods()), vec![1, 2, 3]);
     }
@@ -1059,10 +1028,7 @@ mod tests {
         assert_eq!(sel("app=").requirements()[0].values(), [""]);
         assert_eq!(matching("app in (,web)", &pods()), vec![0, 3]);
         assert_eq!(sel("app in (web,)").requirements()[0].values(), ["", "web"]);
-        assert_eq!(
-            sel("app in (a,,b)").requirements()[0].values(),
-            ["", "a", "b"]
-        );
+        assert_eq!(sel("app in (a,,b)").requirements()[0].values(), ["", "a", "b"]);
         assert_eq!(sel("app in (,)").requirements()[0].values(), [""]);
     }
 
@@ -1098,14 +1064,8 @@ mod tests {
         assert_eq!(matching("n>05", &pods()), vec![1]);
         let negative = labels(&[("n", "-7")]);
         assert!(sel("n<0").matches(&negative));
-        assert!(matches!(
-            err("n>x"),
-            SelectorError::InvalidValue { pos: 2, .. }
-        ));
-        assert!(matches!(
-            err("n>"),
-            SelectorError::InvalidValue { pos: 2, .. }
-        ));
+        assert!(matches!(err("n>x"), SelectorError::InvalidValue { pos: 2, .. }));
+        assert!(matches!(err("n>"), SelectorError::InvalidValue { pos: 2, .. }));
         assert!(matches!(err("n<-1"), SelectorError::InvalidValue { .. }));
         assert!(matches!(
             err("n>99999999999999999999"),
@@ -1155,10 +1115,7 @@ mod tests {
             "é=x",
         ];
         for s in bad {
-            assert!(
-                matches!(err(s), SelectorError::InvalidKey { pos: 0 | 1, .. }),
-                "{s}"
-            );
+            assert!(matches!(err(s), SelectorError::InvalidKey { pos: 0 | 1, .. }), "{s}");
         }
         let long_name = format!("{}=x", "k".repeat(64));
         assert!(err(&long_name).to_string().contains("no more than 63"));
@@ -1174,10 +1131,7 @@ mod tests {
             assert!(matches!(err(s), SelectorError::InvalidValue { .. }), "{s}");
         }
         let long = format!("a={}", "v".repeat(64));
-        assert!(matches!(
-            err(&long),
-            SelectorError::InvalidValue { pos: 2, .. }
-        ));
+        assert!(matches!(err(&long), SelectorError::InvalidValue { pos: 2, .. }));
         assert!(matches!(
             err("a in (ok, _x)"),
             SelectorError::InvalidValue { pos: 10, .. }
@@ -1187,32 +1141,14 @@ mod tests {
     #[test]
     fn syntax_errors_name_token_and_position() {
         let cases = [
-            (
-                "a=b,",
-                "found end of string at byte 4, expected a label key or '!'",
-            ),
+            ("a=b,", "found end of string at byte 4, expected a label key or '!'"),
             (",a", "found ',' at byte 0, expected a label key or '!'"),
             ("a,,b", "found ',' at byte 2, expected a label key or '!'"),
-            (
-                "a=b c",
-                "found 'c' at byte 4, expected ',' or end of string",
-            ),
-            (
-                "a in (x",
-                "found end of string at byte 7, expected ',' or ')'",
-            ),
-            (
-                "a in x)",
-                "found 'x' at byte 5, expected '(' to open the value set",
-            ),
-            (
-                "a in (x))",
-                "found ')' at byte 8, expected ',' or end of string",
-            ),
-            (
-                "a in ((x)",
-                "found '(' at byte 6, expected a value, ',' or ')'",
-            ),
+            ("a=b c", "found 'c' at byte 4, expected ',' or end of string"),
+            ("a in (x", "found end of string at byte 7, expected ',' or ')'"),
+            ("a in x)", "found 'x' at byte 5, expected '(' to open the value set"),
+            ("a in (x))", "found ')' at byte 8, expected ',' or end of string"),
+            ("a in ((x)", "found '(' at byte 6, expected a value, ',' or ')'"),
             ("a in (x y)", "found 'y' at byte 8, expected ',' or ')'"),
             ("a in (,,)", "found ')' at byte 8, expected a value or ','"),
             (
@@ -1242,10 +1178,7 @@ mod tests {
                     found: found.into()
                 }
             );
-            assert!(
-                e.to_string().contains(&format!("'{found}' at byte {pos}")),
-                "{e}"
-            );
+            assert!(e.to_string().contains(&format!("'{found}' at byte {pos}")), "{e}");
         }
         assert!(matches!(
             err("a ins (b)"),
@@ -1264,10 +1197,7 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("'a'"));
-        assert!(matches!(
-            err("a notin ( )"),
-            SelectorError::EmptySet { pos: 8, .. }
-        ));
+        assert!(matches!(err("a notin ( )"), SelectorError::EmptySet { pos: 8, .. }));
     }
 
     #[test]
@@ -1281,10 +1211,7 @@ mod tests {
         assert_eq!(sel("b,a=2,a=1").to_string(), "a=2,a=1,b");
         // The lone empty value round-trips through `(,)`.
         assert_eq!(sel("k in (,)").to_string(), "k in (,)");
-        assert_eq!(
-            "k=".parse::<LabelSelector>().map(|s| s.to_string()),
-            Ok("k=".into())
-        );
+        assert_eq!("k=".parse::<LabelSelector>().map(|s| s.to_string()), Ok("k=".into()));
     }
 
     #[test]
@@ -1293,14 +1220,7 @@ mod tests {
         let hash: HashMap<String, String> = pairs.iter().cloned().collect();
         let tree: BTreeMap<String, String> = pairs.iter().cloned().collect();
         let slice: &[(String, String)] = &pairs;
-        for s in [
-            "app=web",
-            "app!=web",
-            "app",
-            "!app",
-            "x notin (y)",
-            "app in (db)",
-        ] {
+        for s in ["app=web", "app!=web", "app", "!app", "x notin (y)", "app in (db)"] {
             let selector = sel(s);
             let expected = selector.matches(&tree);
             assert_eq!(selector.matches(&hash), expected, "{s}");
@@ -1384,20 +1304,14 @@ mod tests {
         assert_eq!(fields("a=b,").requirements(), [req("a", FieldOp::Eq, "b")]);
         assert_eq!(fields(",a=b,,c=d").requirements().len(), 2);
         // Whitespace is data, as in apimachinery.
-        assert_eq!(
-            fields(" a = b").requirements(),
-            [req(" a ", FieldOp::Eq, " b")]
-        );
+        assert_eq!(fields(" a = b").requirements(), [req(" a ", FieldOp::Eq, " b")]);
         assert_eq!(fields("=b").requirements(), [req("", FieldOp::Eq, "b")]);
     }
 
     #[test]
     fn field_escaping() {
         let parsed = fields(r"a=x\,y\=z\\w,b!=\\");
-        let expected = [
-            req("a", FieldOp::Eq, r"x,y=z\w"),
-            req("b", FieldOp::NotEq, r"\"),
-        ];
+        let expected = [req("a", FieldOp::Eq, r"x,y=z\w"), req("b", FieldOp::NotEq, r"\")];
         assert_eq!(parsed.requirements(), expected);
         assert!(parsed.matches(|f| (f == "a").then_some(r"x,y=z\w")));
         assert_eq!(parsed.to_string(), r"a=x\,y\=z\\w,b!=\\");
@@ -1440,10 +1354,7 @@ mod tests {
         let parsed = fields(r"b==2,a!=1,c=x\,y");
         assert_eq!(parsed.to_string(), r"a!=1,b=2,c=x\,y");
         assert_eq!(fields(&parsed.to_string()), parsed);
-        assert_eq!(
-            "".parse::<FieldSelector>().map(|s| s.to_string()),
-            Ok(String::new())
-        );
+        assert_eq!("".parse::<FieldSelector>().map(|s| s.to_string()), Ok(String::new()));
     }
 
     /// Calls `check` with every string of up to `max_len` pieces from `alphabet`.
@@ -1468,11 +1379,7 @@ mod tests {
         };
         selector.matches(&labels(&[("a", "1"), ("b/a", "")]));
         let text = selector.to_string();
-        assert_eq!(
-            LabelSelector::parse(&text),
-            Ok(selector),
-            "{s:?} printed as {text:?}"
-        );
+        assert_eq!(LabelSelector::parse(&text), Ok(selector), "{s:?} printed as {text:?}");
     }
 
     fn check_field_input(s: &str) {
@@ -1481,10 +1388,7 @@ mod tests {
         };
         selector.matches(|f| (f == "a").then_some("x"));
         let text = selector.to_string();
-        let mut again = FieldSelector::parse(&text)
-            .expect(&text)
-            .requirements()
-            .to_vec();
+        let mut again = FieldSelector::parse(&text).expect(&text).requirements().to_vec();
         let mut reqs = selector.requirements().to_vec();
         again.sort();
         reqs.sort();
@@ -1493,9 +1397,7 @@ mod tests {
 
     #[test]
     fn never_panics_and_round_trips() {
-        let tokens = [
-            "a", "b/", "in", "notin", "=", "!", "(", ")", ",", " ", ">", "1", "é",
-        ];
+        let tokens = ["a", "b/", "in", "notin", "=", "!", "(", ")", ",", " ", ">", "1", "é"];
         each_string(&tokens, 5, check_label_input);
         let chars = ["a", "=", "!", "(", ")", ",", " ", "\\", "é"];
         each_string(&chars, 6, |s| {

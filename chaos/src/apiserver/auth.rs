@@ -72,13 +72,10 @@ impl Rule {
             return false;
         }
         match &a.path {
-            Some(path) => self
-                .non_resource_urls
-                .iter()
-                .any(|p| match p.strip_suffix('*') {
-                    Some(prefix) => path.starts_with(prefix),
-                    None => p == path,
-                }),
+            Some(path) => self.non_resource_urls.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => p == path,
+            }),
             None => {
                 let resource = if a.subresource.is_empty() {
                     a.resource.clone()
@@ -134,12 +131,7 @@ impl Authority {
 
     /// The user behind a bearer token.
     pub fn user_for_token(&self, token: &str) -> Option<UserInfo> {
-        self.policy
-            .read()
-            .expect("policy lock")
-            .tokens
-            .get(token)
-            .cloned()
+        self.policy.read().expect("policy lock").tokens.get(token).cloned()
     }
 
     pub fn anonymous(&self) -> Option<UserInfo> {
@@ -183,11 +175,7 @@ impl Authority {
             subresource: text(&ra["subresource"]),
             namespace: text(&ra["namespace"]),
             name: text(&ra["name"]),
-            path: if ra.is_object() {
-                None
-            } else {
-                Some(text(&nra["path"]))
-            },
+            path: if ra.is_object() { None } else { Some(text(&nra["path"])) },
         };
         let (allowed, reason) = self.policy.read().expect("policy lock").decide(&attrs);
         let mut status = json!({"allowed": allowed});

@@ -42,14 +42,7 @@ pub fn group_doc(name: &str) -> Option<Value> {
     Some(doc)
 }
 
-fn resource(
-    name: &str,
-    singular: &str,
-    namespaced: bool,
-    kind: &str,
-    verbs: &[&str],
-    short: &[&str],
-) -> Value {
+fn resource(name: &str, singular: &str, namespaced: bool, kind: &str, verbs: &[&str], short: &[&str]) -> Value {
     let mut r = json!({"name": name, "singularName": singular, "namespaced": namespaced, "kind": kind, "verbs": verbs});
     if !short.is_empty() {
         r["shortNames"] = json!(short);
@@ -63,14 +56,7 @@ pub fn resource_list(group_version: &str) -> Option<Value> {
     let resources = match group_version {
         "v1" => vec![
             resource("configmaps", "configmap", true, "ConfigMap", &read, &["cm"]),
-            resource(
-                "namespaces",
-                "namespace",
-                false,
-                "Namespace",
-                &read,
-                &["ns"],
-            ),
+            resource("namespaces", "namespace", false, "Namespace", &read, &["ns"]),
             resource("nodes", "node", false, "Node", &read, &["no"]),
             resource("pods", "pod", true, "Pod", &read, &["po"]),
         ],
@@ -94,7 +80,5 @@ pub fn resource_list(group_version: &str) -> Option<Value> {
         }
         _ => return None,
     };
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
-    )
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
 }

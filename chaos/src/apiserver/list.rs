@@ -41,20 +41,35 @@ pub struct Continue {
     pub start: Start,
 }
 
-/// Whether keys in tokens carry the namespace (`ns/name`): lists across namespaces do.
-fn keys_have_namespace(kind: Kind, filter: &Filter) -> bool {
-    kind.namespaced() && filter.namespace.is_none()
+/// The namespace token keys are relative to: `None` when they carry it (`ns/name`, lists of a
+/// namespaced kind across namespaces), else the list's namespace (`""` for cluster-scoped kinds).
+fn token_prefix(kind: Kind, filter: &Filter) -> Option<&str> {
+    match filter.namespace.as_deref() {
+        None if kind.namespaced() => None,
+        namespace => Some(namespace.unwrap_or_default()),
+    }
 }
 
 /// A token continuing after `last` at `resource_version` (`-1`: at the latest state).
-pub fn encode_continue(resource_version: i64, last: &ObjectKey, with_namespace: bool) -> String {
-    encode_start(resource_version, &Start { key: last.clone(), inclusive: false }, with_namespace)
+pub fn encode_continue(resource_version: i64, last: &ObjectKey, prefix: Option<&str>) -> String {
+    encode_start(
+        resource_version,
+        &Start {
+            key: last.clone(),
+            inclusive: false,
+        },
+        prefix,
+    )
 }
 
 /// etcd3 `EncodeContinue`, fields in Go's order; an exclusive start ends in NUL.
-fn encode_start(resource_version: i64, start: &Start, with_namespace: bool) -> String {
+fn encode_start(resource_version: i64, start: &Start, prefix: Option<&str>) -> String {
     let (ns, name) = &start.key;
-    let mut key = if with_namespace { format!("{ns}/{name}") } else { name.clone() };
+    let mut key = if prefix.is_none() {
+        format!("{ns}/{name}")
+    } else {
+        name.clone()
+    };
     if !start.inclusive {
         key.push('\0');
     }
@@ -64,16 +79,22 @@ fn encode_start(resource_version: i64, start: &Start, with_namespace: bool) -> S
 }
 
 /// Decodes a token as etcd3 `DecodeContinue` does, with its error texts.
-pub fn decode_continue(token: &str, with_namespace: bool) -> Result<Continue, ApiError> {
-    let invalid = |why: String| ApiError::BadRequest(format!("invalid continue token: continue key is not valid: {why}"));
+pub fn decode_continue(token: &str, prefix: Option<&str>) -> Result<Continue, ApiError> {
+    let invalid =
+        |why: String| ApiError::BadRequest(format!("invalid continue token: continue key is not valid: {why}"));
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|e| invalid(e.to_string()))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
     if value["v"] != "meta.k8s.io/v1" {
-        return Err(invalid(format!("server does not recognize this encoded version {}", value["v"])));
+        return Err(invalid(format!(
+            "server does not recognize this encoded version {}",
+            value["v"]
+        )));
     }
     let rv = value["rv"].as_i64().unwrap_or(0);
     if rv == 0 {
-        return Err(invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)".to_string()));
+        return Err(invalid(
+            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)".to_string(),
+        ));
     }
     let start = value["start"].as_str().unwrap_or_default();
     if start.is_empty() {
@@ -81,20 +102,26 @@ pub fn decode_continue(token: &str, with_namespace: bool) -> Result<Continue, Ap
     }
     // etcd3 rejects keys that `path.Clean` would change (no `..` escapes from the prefix).
     let trimmed = start.strip_prefix('/').unwrap_or(start);
-    if trimmed.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+    if trimmed
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
         return Err(invalid(start.to_string()));
     }
     let (key, inclusive) = match trimmed.strip_suffix('\0') {
         Some(key) => (key, false),
         None => (trimmed, true),
     };
-    let key = match key.split_once('/') {
-        Some((ns, name)) if with_namespace => (ns.to_string(), name.to_string()),
-        None if with_namespace => (key.to_string(), String::new()),
-        _ => (String::new(), key.to_string()),
+    let key = match (prefix, key.split_once('/')) {
+        (Some(namespace), _) => (namespace.to_string(), key.to_string()),
+        (None, Some((namespace, name))) => (namespace.to_string(), name.to_string()),
+        (None, None) => (key.to_string(), String::new()),
     };
     let resource_version = u64::try_from(rv).ok();
-    Ok(Continue { resource_version, start: Start { key, inclusive } })
+    Ok(Continue {
+        resource_version,
+        start: Start { key, inclusive },
+    })
 }
 
 /// One page of a list.
@@ -111,19 +138,29 @@ pub struct Page {
 /// `GetList`: there are more when any object, matching or not, follows the last returned one;
 /// the remaining count is only given without selectors.
 pub fn paginate(objects: &[Arc<Stored>], start: Option<&Start>, limit: Option<usize>, filter: &Filter) -> Page {
-    let from = start.map_or(0, |s| objects.partition_point(|o| if s.inclusive { o.key < s.key } else { o.key <= s.key }));
+    let from = start.map_or(0, |s| {
+        objects.partition_point(|o| if s.inclusive { o.key < s.key } else { o.key <= s.key })
+    });
     let mut items = Vec::new();
     for (i, object) in objects.iter().enumerate().skip(from) {
         if limit.is_some_and(|limit| items.len() >= limit) {
             let rest = (objects.len() - i) as u64;
             let more_after = items.last().map(|o: &Arc<Stored>| o.key.clone());
-            return Page { items, more_after, remaining: (!filter.has_selectors()).then_some(rest) };
+            return Page {
+                items,
+                more_after,
+                remaining: (!filter.has_selectors()).then_some(rest),
+            };
         }
         if filter.matches(object) {
             items.push(object.clone());
         }
     }
-    Page { items, more_after: None, remaining: None }
+    Page {
+        items,
+        more_after: None,
+        remaining: None,
+    }
 }
 
 /// The objects as they were at `at`, from the objects now and the events after `at` (oldest
@@ -134,10 +171,11 @@ pub fn rewind(current: Vec<Arc<Stored>>, newer: &[Event], namespace: Option<&str
         if namespace.is_some_and(|ns| event.object.key.0 != ns) {
             continue;
         }
-        then.entry(event.object.key.clone()).or_insert_with(|| match event.event_type {
-            EventType::Added => None,
-            EventType::Modified | EventType::Deleted => event.previous.clone(),
-        });
+        then.entry(event.object.key.clone())
+            .or_insert_with(|| match event.event_type {
+                EventType::Added => None,
+                EventType::Modified | EventType::Deleted => event.previous.clone(),
+            });
     }
     if then.is_empty() {
         return current;
@@ -166,9 +204,16 @@ pub fn objects_at(store: &Store, kind: Kind, namespace: Option<&str>, at: u64) -
     loop {
         match receiver.try_recv() {
             Ok(event) if event.kind_rv <= snapshot.resource_version => newer.push(event),
-            Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Empty | tokio::sync::broadcast::error::TryRecvError::Closed) => break,
+            Ok(_)
+            | Err(
+                tokio::sync::broadcast::error::TryRecvError::Empty
+                | tokio::sync::broadcast::error::TryRecvError::Closed,
+            ) => break,
             Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
-                return Err(WatchError::TooOld { requested: at, oldest: snapshot.resource_version });
+                return Err(WatchError::TooOld {
+                    requested: at,
+                    oldest: snapshot.resource_version,
+                });
             }
         }
     }
@@ -184,20 +229,25 @@ pub(super) async fn list(
     format: Format,
     include: IncludeObject,
 ) -> Result<Response<Body>, ApiError> {
-    let with_namespace = keys_have_namespace(kind, filter);
+    let prefix = token_prefix(kind, filter);
     let namespace = filter.namespace.as_deref();
     let version = Version::parse(opts.resource_version.as_deref())?;
     let (resource_version, objects, start) = if let Some(token) = &opts.continue_token {
         if !matches!(version, Version::Unset | Version::Any) {
-            return Err(ApiError::BadRequest("specifying resource version is not allowed when using continue".into()));
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
         }
-        let next = decode_continue(token, with_namespace)?;
+        let next = decode_continue(token, prefix)?;
         match next.resource_version {
             Some(rv) => match objects_at(store, kind, namespace, rv) {
                 Ok(objects) => (rv, objects, Some(next.start)),
                 Err(WatchError::TooOld { .. }) => {
-                    let token = encode_start(-1, &next.start, with_namespace);
-                    return Err(ApiError::Expired { message: CONTINUE_TOO_OLD.into(), continue_token: Some(token) });
+                    let token = encode_start(-1, &next.start, prefix);
+                    return Err(ApiError::Expired {
+                        message: CONTINUE_TOO_OLD.into(),
+                        continue_token: Some(token),
+                    });
                 }
             },
             None => {
@@ -209,8 +259,10 @@ pub(super) async fn list(
         match (version, opts.resource_version_match.as_deref()) {
             (Version::At(rv), Some("Exact")) => {
                 wait_for_version(store, rv).await?;
-                let objects = objects_at(store, kind, namespace, rv)
-                    .map_err(|_| ApiError::Expired { message: LIST_TOO_OLD.into(), continue_token: None })?;
+                let objects = objects_at(store, kind, namespace, rv).map_err(|_| ApiError::Expired {
+                    message: LIST_TOO_OLD.into(),
+                    continue_token: None,
+                })?;
                 (rv, objects, None)
             }
             (version, _) => {
@@ -223,20 +275,40 @@ pub(super) async fn list(
         }
     };
     let page = paginate(&objects, start.as_ref(), opts.limit, filter);
-    let continue_token = page.more_after.as_ref().map(|last| encode_continue(resource_version as i64, last, with_namespace));
-    let meta = TableMeta { resource_version, continue_token, remaining_item_count: page.remaining.filter(|_| page.more_after.is_some()) };
+    let continue_token = page
+        .more_after
+        .as_ref()
+        .map(|last| encode_continue(resource_version as i64, last, prefix));
+    let meta = TableMeta {
+        resource_version,
+        continue_token,
+        remaining_item_count: page.remaining.filter(|_| page.more_after.is_some()),
+    };
     let body = match format {
-        Format::Json => list_body(&format!("{}List", kind.kind()), "v1", &meta, page.items.iter().map(|o| &o.json)),
-        Format::Metadata => {
-            list_body("PartialObjectMetadataList", "meta.k8s.io/v1", &meta, page.items.iter().map(|o| &o.meta_json))
-        }
+        Format::Json => list_body(
+            &format!("{}List", kind.kind()),
+            "v1",
+            &meta,
+            page.items.iter().map(|o| &o.json),
+        ),
+        Format::Metadata => list_body(
+            "PartialObjectMetadataList",
+            "meta.k8s.io/v1",
+            &meta,
+            page.items.iter().map(|o| &o.meta_json),
+        ),
         Format::Table => table::table(kind, &page.items, &meta, now_ms(), include),
     };
     Ok(respond(StatusCode::OK, params::content_type(format, Shape::List), body))
 }
 
 /// `{"kind":..,"apiVersion":..,"metadata":{..},"items":[<item bytes>,...]}`.
-fn list_body<'a>(kind: &str, api_version: &str, meta: &TableMeta, items: impl Iterator<Item = &'a bytes::Bytes> + Clone) -> Vec<u8> {
+fn list_body<'a>(
+    kind: &str,
+    api_version: &str,
+    meta: &TableMeta,
+    items: impl Iterator<Item = &'a bytes::Bytes> + Clone,
+) -> Vec<u8> {
     let size: usize = items.clone().map(|i| i.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 256);
     let mut metadata = json!({"resourceVersion": meta.resource_version.to_string()});
@@ -281,24 +353,47 @@ mod tests {
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&token).unwrap()).unwrap();
         assert_eq!(raw, r#"{"v":"meta.k8s.io/v1","rv":42,"start":"default/web-0\u0000"}"#);
         let decoded = decode_continue(&token, true).unwrap();
-        assert_eq!(decoded, Continue { resource_version: Some(42), start: Start { key: key.clone(), inclusive: false } });
+        assert_eq!(
+            decoded,
+            Continue {
+                resource_version: Some(42),
+                start: Start {
+                    key: key.clone(),
+                    inclusive: false
+                }
+            }
+        );
         let cluster = decode_continue(&encode_continue(-1, &(String::new(), "node-1".into()), false), false).unwrap();
         assert_eq!(cluster.resource_version, None);
         assert_eq!(cluster.start.key, (String::new(), "node-1".to_string()));
-        for bad in ["!!", "e30", &URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":0,"start":"a"}"#),
+        for bad in [
+            "!!",
+            "e30",
+            &URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":0,"start":"a"}"#),
             &URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":3,"start":""}"#),
             &URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":3,"start":"../x"}"#),
-            &URL_SAFE_NO_PAD.encode(r#"{"v":"v9","rv":3,"start":"a"}"#)]
-        {
-            let Err(ApiError::BadRequest(message)) = decode_continue(bad, true) else { panic!("{bad} decoded") };
-            assert!(message.starts_with("invalid continue token: continue key is not valid"), "{message}");
+            &URL_SAFE_NO_PAD.encode(r#"{"v":"v9","rv":3,"start":"a"}"#),
+        ] {
+            let Err(ApiError::BadRequest(message)) = decode_continue(bad, true) else {
+                panic!("{bad} decoded")
+            };
+            assert!(
+                message.starts_with("invalid continue token: continue key is not valid"),
+                "{message}"
+            );
         }
     }
 
     #[test]
     fn pages_follow_etcd() {
         let store = Store::new(100);
-        for (ns, name, app) in [("a", "p1", "x"), ("a", "p2", "y"), ("b", "p1", "x"), ("b", "p2", "x"), ("c", "p1", "y")] {
+        for (ns, name, app) in [
+            ("a", "p1", "x"),
+            ("a", "p2", "y"),
+            ("b", "p1", "x"),
+            ("b", "p2", "x"),
+            ("c", "p1", "y"),
+        ] {
             pod(&store, ns, name, app);
         }
         let objects = store.snapshot(Kind::Pods, None).objects;
@@ -307,26 +402,50 @@ mod tests {
         assert_eq!(names(&first.items), ["a/p1", "a/p2"]);
         assert_eq!(first.more_after, Some(("a".into(), "p2".into())));
         assert_eq!(first.remaining, Some(3));
-        let start = Start { key: first.more_after.unwrap(), inclusive: false };
+        let start = Start {
+            key: first.more_after.unwrap(),
+            inclusive: false,
+        };
         let second = paginate(&objects, Some(&start), Some(2), &all);
         assert_eq!(names(&second.items), ["b/p1", "b/p2"]);
         assert_eq!(second.remaining, Some(1));
-        let start = Start { key: second.more_after.unwrap(), inclusive: false };
+        let start = Start {
+            key: second.more_after.unwrap(),
+            inclusive: false,
+        };
         let last = paginate(&objects, Some(&start), Some(2), &all);
-        assert_eq!((names(&last.items), last.more_after, last.remaining), (vec!["c/p1".to_string()], None, None));
+        assert_eq!(
+            (names(&last.items), last.more_after, last.remaining),
+            (vec!["c/p1".to_string()], None, None)
+        );
 
         // With a selector: no remaining count, and "more" even if nothing after matches.
-        let x = Filter { labels: LabelSelector::parse("app=x").unwrap(), ..Filter::default() };
+        let x = Filter {
+            labels: LabelSelector::parse("app=x").unwrap(),
+            ..Filter::default()
+        };
         let page = paginate(&objects, None, Some(3), &x);
         assert_eq!(names(&page.items), ["a/p1", "b/p1", "b/p2"]);
-        assert_eq!((page.more_after, page.remaining), (Some(("b".into(), "p2".into())), None));
-        let start = Start { key: ("b".into(), "p2".into()), inclusive: false };
+        assert_eq!(
+            (page.more_after, page.remaining),
+            (Some(("b".into(), "p2".into())), None)
+        );
+        let start = Start {
+            key: ("b".into(), "p2".into()),
+            inclusive: false,
+        };
         assert!(paginate(&objects, Some(&start), Some(3), &x).items.is_empty());
         // Exactly `limit` objects: no continue.
         assert!(paginate(&objects, None, Some(5), &all).more_after.is_none());
         // Inclusive start (a token without the trailing NUL).
-        let start = Start { key: ("b".into(), String::new()), inclusive: true };
-        assert_eq!(names(&paginate(&objects, Some(&start), None, &all).items), ["b/p1", "b/p2", "c/p1"]);
+        let start = Start {
+            key: ("b".into(), String::new()),
+            inclusive: true,
+        };
+        assert_eq!(
+            names(&paginate(&objects, Some(&start), None, &all).items),
+            ["b/p1", "b/p2", "c/p1"]
+        );
     }
 
     #[test]
@@ -355,17 +474,28 @@ mod tests {
         for app in ["y", "z", "w"] {
             pod(&store, "a", "p", app);
         }
-        assert!(matches!(objects_at(&store, Kind::Pods, None, first), Err(WatchError::TooOld { .. })));
+        assert!(matches!(
+            objects_at(&store, Kind::Pods, None, first),
+            Err(WatchError::TooOld { .. })
+        ));
     }
 
     #[test]
     fn list_body_concatenates_items() {
-        let items = [bytes::Bytes::from_static(b"{\"a\":1}"), bytes::Bytes::from_static(b"{\"b\":2}")];
-        let meta = TableMeta { resource_version: 7, continue_token: Some("t".into()), remaining_item_count: Some(4) };
+        let items = [
+            bytes::Bytes::from_static(b"{\"a\":1}"),
+            bytes::Bytes::from_static(b"{\"b\":2}"),
+        ];
+        let meta = TableMeta {
+            resource_version: 7,
+            continue_token: Some("t".into()),
+            remaining_item_count: Some(4),
+        };
         let body: serde_json::Value = serde_json::from_slice(&list_body("PodList", "v1", &meta, items.iter())).unwrap();
         let want = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7", "continue": "t", "remainingItemCount": 4}, "items": [{"a": 1}, {"b": 2}]});
         assert_eq!(body, want);
-        let empty: serde_json::Value = serde_json::from_slice(&list_body("NodeList", "v1", &TableMeta::default(), [].iter())).unwrap();
+        let empty: serde_json::Value =
+            serde_json::from_slice(&list_body("NodeList", "v1", &TableMeta::default(), [].iter())).unwrap();
         assert_eq!(empty["items"], json!([]));
     }
 }

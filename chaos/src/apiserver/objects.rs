@@ -133,12 +133,7 @@ fn container_spec(c: &ContainerState) -> Value {
     v
 }
 
-fn pod_status(
-    pod: &PodState,
-    host_ip: &str,
-    regular: &[&ContainerState],
-    init: &[&ContainerState],
-) -> Value {
+fn pod_status(pod: &PodState, host_ip: &str, regular: &[&ContainerState], init: &[&ContainerState]) -> Value {
     let running = pod.phase == PodPhase::Running;
     let ready = if running { "True" } else { "False" };
     let since = timestamp(pod.started.unwrap_or(pod.spec.created));

@@ -17,7 +17,10 @@ impl Query {
     /// Parses like Go's `url.ParseQuery` as `req.URL.Query()` uses it: pairs split at `&`,
     /// `+` is a space, and a pair with a bad `%` escape or a `;` is dropped.
     pub fn parse(query: Option<&str>) -> Query {
-        let pairs = query.unwrap_or_default().split('&').filter(|p| !p.is_empty() && !p.contains(';'));
+        let pairs = query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.contains(';'));
         let decoded = pairs.filter_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             Some((unescape(key)?, unescape(value)?))
@@ -52,7 +55,11 @@ fn unescape(s: &str) -> Option<String> {
         }
     }
     let spaced = s.replace('+', " ");
-    Some(percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
+    Some(
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// apimachinery `Convert_Slice_string_To_bool`: only `0` and `false` (any case) are false.
@@ -83,7 +90,9 @@ impl Version {
             "" => Ok(Version::Unset),
             "0" => Ok(Version::Any),
             v => v.parse::<u64>().map(Version::At).map_err(|_| {
-                ApiError::BadRequest(format!("resourceVersion: Invalid value: {v:?}: strconv.ParseUint: parsing {v:?}: invalid syntax"))
+                ApiError::BadRequest(format!(
+                    "resourceVersion: Invalid value: {v:?}: strconv.ParseUint: parsing {v:?}: invalid syntax"
+                ))
             }),
         }
     }
@@ -117,7 +126,10 @@ impl ListOptions {
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         for requirement in fields.requirements() {
             if !field_supported(kind, &requirement.field) {
-                return Err(ApiError::BadRequest(format!("field label not supported: {}", requirement.field)));
+                return Err(ApiError::BadRequest(format!(
+                    "field label not supported: {}",
+                    requirement.field
+                )));
             }
         }
         let limit = query.non_empty("limit").map(integer).transpose()?;
@@ -125,7 +137,9 @@ impl ListOptions {
         Ok(ListOptions {
             labels,
             fields,
-            limit: limit.filter(|l| *l > 0).map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+            limit: limit
+                .filter(|l| *l > 0)
+                .map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
             continue_token: query.non_empty("continue").map(str::to_string),
             resource_version: query.non_empty("resourceVersion").map(str::to_string),
             resource_version_match: query.non_empty("resourceVersionMatch").map(str::to_string),
@@ -144,39 +158,64 @@ impl ListOptions {
         let rvm = "resourceVersionMatch";
         if self.watch {
             if self.send_initial_events.is_some() && matching != Some("NotOlderThan") {
-                errors.push(FieldError::forbidden(rvm, "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+                errors.push(FieldError::forbidden(
+                    rvm,
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
             }
             if let Some(matching) = matching {
                 if self.send_initial_events.is_none() {
-                    errors.push(FieldError::forbidden(rvm, "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+                    errors.push(FieldError::forbidden(
+                        rvm,
+                        "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                    ));
                 }
                 if matching != "NotOlderThan" {
                     errors.push(FieldError::not_supported(rvm, matching, &["NotOlderThan"]));
                 }
                 if self.continue_token.is_some() {
-                    errors.push(FieldError::forbidden(rvm, "resourceVersionMatch is forbidden when continue is provided"));
+                    errors.push(FieldError::forbidden(
+                        rvm,
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
                 }
             }
         } else {
             if let Some(matching) = matching {
                 if self.resource_version.is_none() {
-                    errors.push(FieldError::forbidden(rvm, "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                    errors.push(FieldError::forbidden(
+                        rvm,
+                        "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                    ));
                 }
                 if self.continue_token.is_some() {
-                    errors.push(FieldError::forbidden(rvm, "resourceVersionMatch is forbidden when continue is provided"));
+                    errors.push(FieldError::forbidden(
+                        rvm,
+                        "resourceVersionMatch is forbidden when continue is provided",
+                    ));
                 }
                 if matching != "Exact" && matching != "NotOlderThan" {
                     errors.push(FieldError::not_supported(rvm, matching, &["Exact", "NotOlderThan", ""]));
                 }
                 if matching == "Exact" && self.resource_version.as_deref() == Some("0") {
-                    errors.push(FieldError::forbidden(rvm, "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                    errors.push(FieldError::forbidden(
+                        rvm,
+                        "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                    ));
                 }
             }
             if self.send_initial_events.is_some() {
-                errors.push(FieldError::forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+                errors.push(FieldError::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for list",
+                ));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
     }
 }
 
@@ -193,7 +232,9 @@ pub fn include_object(query: &Query) -> Result<IncludeObject, ApiError> {
         "" | "Metadata" => Ok(IncludeObject::Metadata),
         "None" => Ok(IncludeObject::None),
         "Object" => Ok(IncludeObject::Object),
-        other => Err(ApiError::BadRequest(format!("unrecognized includeObject value: {other:?}"))),
+        other => Err(ApiError::BadRequest(format!(
+            "unrecognized includeObject value: {other:?}"
+        ))),
     }
 }
 
@@ -228,8 +269,16 @@ pub fn negotiate(accept: Option<&str>, shape: Shape) -> Result<Format, ApiError>
     for clause in accept.split(',') {
         let mut parts = clause.split(';').map(str::trim);
         let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
-        let param = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+        let params: Vec<(&str, &str)> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
         match media.as_str() {
             "application/json" | "application/yaml" | "application/*" | "*/*" => {}
             "application/vnd.kubernetes.protobuf" => {
@@ -238,7 +287,9 @@ pub fn negotiate(accept: Option<&str>, shape: Shape) -> Result<Format, ApiError>
             }
             _ => continue,
         }
-        let Some(target) = param("as") else { return Ok(Format::Json) };
+        let Some(target) = param("as") else {
+            return Ok(Format::Json);
+        };
         if param("g") != Some("meta.k8s.io") || param("v") != Some("v1") {
             continue;
         }
@@ -280,7 +331,9 @@ mod tests {
 
     #[test]
     fn query_decoding_follows_go() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1&bad=%zz&x;y=1&limit=5&limit=9&=v&k"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1&bad=%zz&x;y=1&limit=5&limit=9&=v&k",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
         assert_eq!(q.get("watch"), Some("1"));
         assert_eq!(q.get("bad"), None);
@@ -293,7 +346,14 @@ mod tests {
 
     #[test]
     fn booleans_follow_apimachinery() {
-        for (value, want) in [("true", true), ("1", true), ("", true), ("yes", true), ("0", false), ("FALSE", false)] {
+        for (value, want) in [
+            ("true", true),
+            ("1", true),
+            ("", true),
+            ("yes", true),
+            ("0", false),
+            ("FALSE", false),
+        ] {
             assert_eq!(flag(value), want, "{value:?}");
         }
     }
@@ -305,21 +365,36 @@ mod tests {
     #[test]
     fn list_options_parse() {
         let o = options("limit=2&continue=abc&resourceVersion=5&watch=true&allowWatchBookmarks=true&sendInitialEvents=false&timeoutSeconds=290", Kind::Pods).unwrap();
-        assert_eq!((o.limit, o.continue_token.as_deref(), o.resource_version.as_deref()), (Some(2), Some("abc"), Some("5")));
+        assert_eq!(
+            (o.limit, o.continue_token.as_deref(), o.resource_version.as_deref()),
+            (Some(2), Some("abc"), Some("5"))
+        );
         assert!(o.watch && o.allow_watch_bookmarks);
         assert_eq!((o.send_initial_events, o.timeout_seconds), (Some(false), Some(290)));
         assert_eq!(options("limit=0", Kind::Pods).unwrap().limit, None);
         assert_eq!(options("limit=-3", Kind::Pods).unwrap().limit, None);
         assert!(matches!(options("limit=x", Kind::Pods), Err(ApiError::BadRequest(_))));
-        assert!(matches!(options("labelSelector=a%20in%20(", Kind::Pods), Err(ApiError::BadRequest(_))));
-        assert!(matches!(options("fieldSelector=a%3Db%3Dc", Kind::Pods), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            options("labelSelector=a%20in%20(", Kind::Pods),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            options("fieldSelector=a%3Db%3Dc", Kind::Pods),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]
     fn field_labels_per_kind() {
         assert!(options("fieldSelector=spec.nodeName%3Dn1,status.phase!%3DRunning", Kind::Pods).is_ok());
         assert!(options("fieldSelector=metadata.namespace%3Dx", Kind::ConfigMaps).is_ok());
-        assert!(options("fieldSelector=spec.unschedulable%3Dfalse,metadata.name%3Dn", Kind::Nodes).is_ok());
+        assert!(
+            options(
+                "fieldSelector=spec.unschedulable%3Dfalse,metadata.name%3Dn",
+                Kind::Nodes
+            )
+            .is_ok()
+        );
         let Err(ApiError::BadRequest(message)) = options("fieldSelector=metadata.namespace%3Dx", Kind::Nodes) else {
             panic!("nodes are cluster-scoped");
         };
@@ -345,7 +420,10 @@ mod tests {
         ] {
             assert!(options(ok, Kind::Pods).unwrap().validate().is_ok(), "{ok}");
         }
-        assert_eq!(invalid("sendInitialEvents=true"), ["sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"]);
+        assert_eq!(
+            invalid("sendInitialEvents=true"),
+            ["sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"]
+        );
         assert_eq!(
             invalid("resourceVersionMatch=Exact&resourceVersion=0"),
             ["resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""]
@@ -360,11 +438,15 @@ mod tests {
         );
         assert_eq!(
             invalid("watch=true&sendInitialEvents=true"),
-            ["resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"]
+            [
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+            ]
         );
         assert_eq!(
             invalid("watch=true&resourceVersionMatch=NotOlderThan"),
-            ["resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"]
+            [
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+            ]
         );
     }
 
@@ -385,22 +467,43 @@ mod tests {
         assert_eq!(negotiate(Some(table), Shape::Watch).unwrap(), Format::Table);
         let kubectl_top = "application/vnd.kubernetes.protobuf,application/json";
         assert_eq!(negotiate(Some(kubectl_top), Shape::List).unwrap(), Format::Json);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf"), Shape::List).unwrap(), Format::Json);
-        assert_eq!(negotiate(Some("application/json, */*"), Shape::Object).unwrap(), Format::Json);
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf"), Shape::List).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/json, */*"), Shape::Object).unwrap(),
+            Format::Json
+        );
         assert_eq!(negotiate(None, Shape::List).unwrap(), Format::Json);
         let meta_list = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
         assert_eq!(negotiate(Some(meta_list), Shape::List).unwrap(), Format::Metadata);
         let meta = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
         assert_eq!(negotiate(Some(meta), Shape::Watch).unwrap(), Format::Metadata);
         assert_eq!(negotiate(Some(meta), Shape::Object).unwrap(), Format::Metadata);
-        assert!(matches!(negotiate(Some(meta), Shape::List), Err(ApiError::NotAcceptable(_))));
-        assert!(matches!(negotiate(Some(meta_list), Shape::Object), Err(ApiError::NotAcceptable(_))));
+        assert!(matches!(
+            negotiate(Some(meta), Shape::List),
+            Err(ApiError::NotAcceptable(_))
+        ));
+        assert!(matches!(
+            negotiate(Some(meta_list), Shape::Object),
+            Err(ApiError::NotAcceptable(_))
+        ));
         let client_go_meta = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
         assert_eq!(negotiate(Some(client_go_meta), Shape::List).unwrap(), Format::Metadata);
         let beta_only = "application/json;as=Table;v=v1beta1;g=meta.k8s.io";
-        assert!(matches!(negotiate(Some(beta_only), Shape::List), Err(ApiError::NotAcceptable(_))));
-        assert!(matches!(negotiate(Some("text/html"), Shape::List), Err(ApiError::NotAcceptable(_))));
-        assert_eq!(content_type(Format::Table, Shape::List), "application/json;as=Table;v=v1;g=meta.k8s.io");
+        assert!(matches!(
+            negotiate(Some(beta_only), Shape::List),
+            Err(ApiError::NotAcceptable(_))
+        ));
+        assert!(matches!(
+            negotiate(Some("text/html"), Shape::List),
+            Err(ApiError::NotAcceptable(_))
+        ));
+        assert_eq!(
+            content_type(Format::Table, Shape::List),
+            "application/json;as=Table;v=v1;g=meta.k8s.io"
+        );
         assert_eq!(content_type(Format::Metadata, Shape::Watch), "application/json");
     }
 }

@@ -61,15 +61,12 @@ impl Proxy {
         *replicas = addresses
             .iter()
             .map(|a| {
-                old.iter()
-                    .find(|r| &r.address == a)
-                    .cloned()
-                    .unwrap_or_else(|| {
-                        Arc::new(Replica {
-                            address: a.clone(),
-                            ready: AtomicBool::new(false),
-                        })
+                old.iter().find(|r| &r.address == a).cloned().unwrap_or_else(|| {
+                    Arc::new(Replica {
+                        address: a.clone(),
+                        ready: AtomicBool::new(false),
                     })
+                })
             })
             .collect();
     }
@@ -174,11 +171,7 @@ impl Proxy {
             return ready;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
-        ready[start..]
-            .iter()
-            .chain(&ready[..start])
-            .cloned()
-            .collect()
+        ready[start..].iter().chain(&ready[..start]).cloned().collect()
     }
 }
 
@@ -193,11 +186,7 @@ fn upstream_request(
     user: &UserInfo,
     body: bytes::Bytes,
 ) -> Result<http::Request<Body>, String> {
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = http::Request::builder()
         .method(parts.method.clone())
         .uri(format!("https://{address}{path}"));
@@ -228,10 +217,7 @@ fn upstream_request(
             percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
         );
         for v in values {
-            req = req.header(
-                name.as_str(),
-                HeaderValue::from_str(v).map_err(|e| e.to_string())?,
-            );
+            req = req.header(name.as_str(), HeaderValue::from_str(v).map_err(|e| e.to_string())?);
         }
     }
     req.body(crate::http::full(body)).map_err(|e| e.to_string())

@@ -32,10 +32,16 @@ pub struct ResourceRequest {
 /// Serves one request on a resource path. Only GET is served; other methods get 405.
 pub async fn handle(store: Arc<Store>, route: ResourceRequest, req: Request) -> Response<Body> {
     let query = Query::parse(req.uri().query());
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let method = req.method().clone();
     drop(req);
-    serve(store, route, &method, &query, accept.as_deref()).await.unwrap_or_else(|e| e.into_response())
+    serve(store, route, &method, &query, accept.as_deref())
+        .await
+        .unwrap_or_else(|e| e.into_response())
 }
 
 async fn serve(
@@ -55,18 +61,31 @@ async fn serve(
             Method::DELETE => "delete",
             _ => method.as_str(),
         };
-        return Err(ApiError::MethodNotAllowed { kind, verb: verb.to_ascii_lowercase() });
+        return Err(ApiError::MethodNotAllowed {
+            kind,
+            verb: verb.to_ascii_lowercase(),
+        });
     }
     let namespace = if kind.namespaced() { route.namespace } else { None };
     if let Some(name) = route.name {
-        if query.get("watch").is_some_and(|w| w != "0" && !w.eq_ignore_ascii_case("false")) {
-            return Err(ApiError::MethodNotAllowed { kind, verb: "watch".to_string() });
+        if query
+            .get("watch")
+            .is_some_and(|w| w != "0" && !w.eq_ignore_ascii_case("false"))
+        {
+            return Err(ApiError::MethodNotAllowed {
+                kind,
+                verb: "watch".to_string(),
+            });
         }
         return get(&store, kind, namespace.as_deref(), &name, query, accept).await;
     }
     let opts = ListOptions::parse(query, kind)?;
     opts.validate()?;
-    let filter = Filter { labels: opts.labels.clone(), fields: opts.fields.clone(), namespace };
+    let filter = Filter {
+        labels: opts.labels.clone(),
+        fields: opts.fields.clone(),
+        namespace,
+    };
     if opts.watch {
         let format = params::negotiate(accept, Shape::Watch)?;
         let include = params::include_object(query)?;
@@ -91,14 +110,20 @@ async fn get(
         wait_for_version(store, rv).await?;
     }
     let Some(stored) = store.get(kind, namespace.unwrap_or_default(), name) else {
-        return Err(ApiError::NotFound { kind, name: name.to_string() });
+        return Err(ApiError::NotFound {
+            kind,
+            name: name.to_string(),
+        });
     };
     let content_type = params::content_type(format, Shape::Object);
     let body = match format {
         Format::Json => stored.json.clone(),
         Format::Metadata => stored.meta_json.clone(),
         Format::Table => {
-            let meta = TableMeta { resource_version: stored.resource_version, ..TableMeta::default() };
+            let meta = TableMeta {
+                resource_version: stored.resource_version,
+                ..TableMeta::default()
+            };
             let include = params::include_object(query)?;
             table::table(kind, &[stored], &meta, now_ms(), include).into()
         }
@@ -163,13 +188,24 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn forbidden(field: &'static str, detail: &str) -> FieldError {
-        FieldError { field, cause: "FieldValueForbidden", body: format!("Forbidden: {detail}") }
+        FieldError {
+            field,
+            cause: "FieldValueForbidden",
+            body: format!("Forbidden: {detail}"),
+        }
     }
 
     pub fn not_supported(field: &'static str, value: &str, supported: &[&str]) -> FieldError {
         let supported: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-        let body = format!("Unsupported value: {value:?}: supported values: {}", supported.join(", "));
-        FieldError { field, cause: "FieldValueNotSupported", body }
+        let body = format!(
+            "Unsupported value: {value:?}: supported values: {}",
+            supported.join(", ")
+        );
+        FieldError {
+            field,
+            cause: "FieldValueNotSupported",
+            body,
+        }
     }
 }
 
@@ -200,7 +236,10 @@ pub enum ApiError {
     NotAcceptable(String),
     /// 410 `Expired`, with a continue token to resume inconsistently when there is one.
     #[error("{message}")]
-    Expired { message: String, continue_token: Option<String> },
+    Expired {
+        message: String,
+        continue_token: Option<String>,
+    },
     /// 504 `Timeout`: the requested resourceVersion is newer than the store's.
     #[error("Timeout: Too large resource version: {requested}, current: {current}")]
     TooLargeResourceVersion { requested: u64, current: u64 },
@@ -215,9 +254,15 @@ impl ApiError {
             ApiError::Invalid(errors) => {
                 let mut texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 texts.dedup();
-                let all = if texts.len() == 1 { texts.remove(0) } else { format!("[{}]", texts.join(", ")) };
-                let causes: Vec<_> =
-                    errors.iter().map(|e| json!({"reason": e.cause, "message": e.body, "field": e.field})).collect();
+                let all = if texts.len() == 1 {
+                    texts.remove(0)
+                } else {
+                    format!("[{}]", texts.join(", "))
+                };
+                let causes: Vec<_> = errors
+                    .iter()
+                    .map(|e| json!({"reason": e.cause, "message": e.body, "field": e.field}))
+                    .collect();
                 let details = json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes});
                 let message = format!("{message}: {all}");
                 status_body(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &message, Some(details))
@@ -228,7 +273,12 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed { kind, .. } => {
                 let details = json!({"kind": kind.resource()});
-                status_body(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", &message, Some(details))
+                status_body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    &message,
+                    Some(details),
+                )
             }
             ApiError::NotAcceptable(_) => status_body(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", &message, None),
             ApiError::Expired { continue_token, .. } => {
@@ -264,26 +314,59 @@ mod tests {
 
     #[test]
     fn statuses_match_the_apiserver() {
-        let not_found = ApiError::NotFound { kind: Kind::Pods, name: "x".into() }.status_body();
+        let not_found = ApiError::NotFound {
+            kind: Kind::Pods,
+            name: "x".into(),
+        }
+        .status_body();
         assert_eq!(not_found["message"], "pods \"x\" not found");
         assert_eq!(not_found["code"], 404);
         assert_eq!(not_found["details"], json!({"name": "x", "kind": "pods"}));
-        let invalid = ApiError::Invalid(vec![FieldError::forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")]);
+        let invalid = ApiError::Invalid(vec![FieldError::forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        )]);
         let body = invalid.status_body();
         assert_eq!(
             body["message"],
             "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
         );
-        assert_eq!((body["code"].clone(), body["reason"].clone()), (json!(422), json!("Invalid")));
+        assert_eq!(
+            (body["code"].clone(), body["reason"].clone()),
+            (json!(422), json!("Invalid"))
+        );
         assert_eq!(body["details"]["causes"][0]["reason"], "FieldValueForbidden");
         let two = ApiError::Invalid(vec![FieldError::forbidden("a", "x"), FieldError::forbidden("b", "y")]);
-        assert_eq!(two.status_body()["message"], "ListOptions.meta.k8s.io \"\" is invalid: [a: Forbidden: x, b: Forbidden: y]");
-        let too_large = ApiError::TooLargeResourceVersion { requested: 10, current: 4 }.status_body();
-        assert_eq!(too_large["message"], "Timeout: Too large resource version: 10, current: 4");
+        assert_eq!(
+            two.status_body()["message"],
+            "ListOptions.meta.k8s.io \"\" is invalid: [a: Forbidden: x, b: Forbidden: y]"
+        );
+        let too_large = ApiError::TooLargeResourceVersion {
+            requested: 10,
+            current: 4,
+        }
+        .status_body();
+        assert_eq!(
+            too_large["message"],
+            "Timeout: Too large resource version: 10, current: 4"
+        );
         assert_eq!(too_large["code"], 504);
-        let expired = ApiError::Expired { message: "gone".into(), continue_token: Some("t".into()) }.status_body();
-        assert_eq!((expired["code"].clone(), expired["metadata"]["continue"].clone()), (json!(410), json!("t")));
-        let method = ApiError::MethodNotAllowed { kind: Kind::Nodes, verb: "create".into() };
-        assert_eq!(method.to_string(), "create is not supported on resources of kind \"nodes\"");
+        let expired = ApiError::Expired {
+            message: "gone".into(),
+            continue_token: Some("t".into()),
+        }
+        .status_body();
+        assert_eq!(
+            (expired["code"].clone(), expired["metadata"]["continue"].clone()),
+            (json!(410), json!("t"))
+        );
+        let method = ApiError::MethodNotAllowed {
+            kind: Kind::Nodes,
+            verb: "create".into(),
+        };
+        assert_eq!(
+            method.to_string(),
+            "create is not supported on resources of kind \"nodes\""
+        );
     }
 }

@@ -4,18 +4,7 @@
 use super::auth::{Authority, UserInfo};
 use super::discovery;
 use super::proxy::Proxy;
-use shim::{ResourceRequest, handle}; // SHIM
-mod shim {
-    use super::*;
-    pub struct ResourceRequest {
-        pub kind: Kind,
-        pub namespace: Option<String>,
-        pub name: Option<String>,
-    }
-    pub async fn handle(_s: Arc<Store>, _r: ResourceRequest, _q: Request) -> Response<Body> {
-        todo!()
-    }
-} // SHIM
+use super::resources::{ResourceRequest, handle};
 use super::status;
 use super::store::{Kind, Store};
 use crate::http::{Body, Request, json_response, serve_connection, text};
@@ -71,7 +60,7 @@ impl ApiServer {
                 let acceptor = acceptor.clone();
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
-                    let router = move |req| route(state.clone(), req, addr);
+                    let router = move |req| route(state.clone(), req, addr, https);
                     let serve = async {
                         match acceptor {
                             Some(acceptor) => {
@@ -105,22 +94,20 @@ impl Drop for ApiServer {
     }
 }
 
-/// Who is calling: a bearer token from the policy, or the anonymous identity over plain HTTP.
-fn identify(state: &ApiState, req: &Request) -> Result<UserInfo, Response<Body>> {
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+/// Who is calling: a bearer token from the policy, or (plain HTTP only) the anonymous identity.
+fn identify(state: &ApiState, req: &Request, tls: bool) -> Result<UserInfo, Response<Body>> {
+    let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match auth.and_then(|v| v.strip_prefix("Bearer ")) {
         Some(token) => state
             .authority
             .user_for_token(token.trim())
             .ok_or_else(status::unauthorized),
+        None if tls => Err(status::unauthorized()),
         None => state.authority.anonymous().ok_or_else(status::unauthorized),
     }
 }
 
-async fn route(state: Arc<ApiState>, req: Request, local: SocketAddr) -> Response<Body> {
+async fn route(state: Arc<ApiState>, req: Request, local: SocketAddr, tls: bool) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path.starts_with(ADMIN_PREFIX) {
         return match &state.admin {
@@ -131,7 +118,7 @@ async fn route(state: Arc<ApiState>, req: Request, local: SocketAddr) -> Respons
     if matches!(path.as_str(), "/healthz" | "/readyz" | "/livez") {
         return text(StatusCode::OK, "ok");
     }
-    let user = match identify(&state, &req) {
+    let user = match identify(&state, &req, tls) {
         Ok(user) => user,
         Err(resp) => return resp,
     };
@@ -141,23 +128,13 @@ async fn route(state: Arc<ApiState>, req: Request, local: SocketAddr) -> Respons
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["version"] => json_response(StatusCode::OK, &discovery::version()),
-        ["api"] => json_response(
-            StatusCode::OK,
-            &discovery::core_versions(&local.to_string()),
-        ),
+        ["api"] => json_response(StatusCode::OK, &discovery::core_versions(&local.to_string())),
         ["apis"] => json_response(StatusCode::OK, &discovery::group_list()),
         ["api", "v1"] => doc(discovery::resource_list("v1"), &path),
         ["apis", group] => doc(discovery::group_doc(group), &path),
-        ["apis", "authentication.k8s.io", "v1", "tokenreviews"] => {
-            review(&state, req, Review::Token).await
-        }
-        ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => {
-            review(&state, req, Review::Access).await
-        }
-        ["apis", group, version] => doc(
-            discovery::resource_list(&format!("{group}/{version}")),
-            &path,
-        ),
+        ["apis", "authentication.k8s.io", "v1", "tokenreviews"] => review(&state, req, Review::Token).await,
+        ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"] => review(&state, req, Review::Access).await,
+        ["apis", group, version] => doc(discovery::resource_list(&format!("{group}/{version}")), &path),
         ["api", "v1", rest @ ..] => match resource_route(rest) {
             Some(route) => handle(state.store.clone(), route, req).await,
             None => status::not_found("paths", "", &path),
@@ -188,22 +165,10 @@ pub fn resource_route(rest: &[&str]) -> Option<ResourceRequest> {
         })
     };
     match rest {
-        ["namespaces", ns, resource] => req(
-            kind_of(resource).filter(|k| k.namespaced())?,
-            Some(ns),
-            None,
-        ),
-        ["namespaces", ns, resource, name] => req(
-            kind_of(resource).filter(|k| k.namespaced())?,
-            Some(ns),
-            Some(name),
-        ),
+        ["namespaces", ns, resource] => req(kind_of(resource).filter(|k| k.namespaced())?, Some(ns), None),
+        ["namespaces", ns, resource, name] => req(kind_of(resource).filter(|k| k.namespaced())?, Some(ns), Some(name)),
         [resource] => req(kind_of(resource)?, None, None),
-        [resource, name] => req(
-            kind_of(resource).filter(|k| !k.namespaced())?,
-            None,
-            Some(name),
-        ),
+        [resource, name] => req(kind_of(resource).filter(|k| !k.namespaced())?, None, Some(name)),
         _ => None,
     }
 }

@@ -85,10 +85,7 @@ pub struct Stored {
 
 impl Stored {
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(f, _)| *f == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(f, _)| *f == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -265,11 +262,7 @@ impl Store {
 
     /// Starts a watch after `from`: the kept events newer than `from`, and a receiver for the
     /// events after them. `from == 0` means "now" with no replay.
-    pub fn watch_from(
-        &self,
-        kind: Kind,
-        from: u64,
-    ) -> Result<(Vec<Event>, broadcast::Receiver<Event>), WatchError> {
+    pub fn watch_from(&self, kind: Kind, from: u64) -> Result<(Vec<Event>, broadcast::Receiver<Event>), WatchError> {
         let inner = self.inner.lock().expect("store lock");
         let state = &inner.kinds[&kind];
         let receiver = state.sender.subscribe();
@@ -282,22 +275,13 @@ impl Store {
                 oldest: state.compacted,
             });
         }
-        let replay = state
-            .history
-            .iter()
-            .filter(|e| e.kind_rv > from)
-            .cloned()
-            .collect();
+        let replay = state.history.iter().filter(|e| e.kind_rv > from).cloned().collect();
         Ok((replay, receiver))
     }
 
     /// A snapshot and a receiver for every event after it, atomically (for watches that start
     /// with the current state: `resourceVersion=0` or `sendInitialEvents=true`).
-    pub fn snapshot_and_watch(
-        &self,
-        kind: Kind,
-        namespace: Option<&str>,
-    ) -> (Snapshot, broadcast::Receiver<Event>) {
+    pub fn snapshot_and_watch(&self, kind: Kind, namespace: Option<&str>) -> (Snapshot, broadcast::Receiver<Event>) {
         let inner = self.inner.lock().expect("store lock");
         let receiver = inner.kinds[&kind].sender.subscribe();
         drop(inner);

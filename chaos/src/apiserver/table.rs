@@ -49,25 +49,91 @@ fn columns(kind: Kind) -> Vec<(&'static str, &'static str, &'static str, &'stati
             ("Version", "string", "", "Kubelet Version reported by the node.", 0),
             ("Internal-IP", "string", "", ADDRESSES_DOC, 1),
             ("External-IP", "string", "", ADDRESSES_DOC, 1),
-            ("OS-Image", "string", "", "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).", 1),
-            ("Kernel-Version", "string", "", "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).", 1),
-            ("Container-Runtime", "string", "", "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).", 1),
+            (
+                "OS-Image",
+                "string",
+                "",
+                "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+                1,
+            ),
+            (
+                "Kernel-Version",
+                "string",
+                "",
+                "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+                1,
+            ),
+            (
+                "Container-Runtime",
+                "string",
+                "",
+                "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+                1,
+            ),
         ],
         Kind::Pods => vec![
             name,
-            ("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            ("Status", "string", "", "The aggregate status of the containers in this pod.", 0),
-            ("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            (
+                "Ready",
+                "string",
+                "",
+                "The aggregate readiness state of this pod for accepting traffic.",
+                0,
+            ),
+            (
+                "Status",
+                "string",
+                "",
+                "The aggregate status of the containers in this pod.",
+                0,
+            ),
+            (
+                "Restarts",
+                "string",
+                "",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                0,
+            ),
             age,
-            ("IP", "string", "", "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
-            ("Node", "string", "", "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename", 1),
-            ("Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.", 1),
-            ("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates", 1),
+            (
+                "IP",
+                "string",
+                "",
+                "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+                1,
+            ),
+            (
+                "Node",
+                "string",
+                "",
+                "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename",
+                1,
+            ),
+            (
+                "Nominated Node",
+                "string",
+                "",
+                "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.",
+                1,
+            ),
+            (
+                "Readiness Gates",
+                "string",
+                "",
+                "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates",
+                1,
+            ),
         ],
         Kind::Namespaces => vec![name, ("Status", "string", "", "The status of the namespace", 0), age],
         Kind::ConfigMaps => vec![
             name,
-            ("Data", "string", "", "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.", 0),
+            (
+                "Data",
+                "string",
+                "",
+                "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.",
+                0,
+            ),
             age,
         ],
     }
@@ -118,7 +184,9 @@ fn or_placeholder(s: &str, placeholder: &str) -> Value {
 /// `printNode`: Status, Roles, Version, then the wide columns.
 fn node_cells(node: &Value) -> Vec<Value> {
     let status = &node["status"];
-    let ready = items(&status["conditions"]).iter().find(|c| text(&c["type"]) == "Ready");
+    let ready = items(&status["conditions"])
+        .iter()
+        .find(|c| text(&c["type"]) == "Ready");
     let mut state = match ready {
         Some(c) if text(&c["status"]) == "True" => "Ready".to_string(),
         Some(_) => "NotReady".to_string(),
@@ -162,7 +230,9 @@ fn timestamp_ms(v: &Value) -> Option<i64> {
 
 /// The newest `lastState.terminated.finishedAt` of some container statuses.
 fn last_restart_ms<'a>(statuses: impl Iterator<Item = &'a Value>) -> Option<i64> {
-    statuses.filter_map(|s| timestamp_ms(&s["lastState"]["terminated"]["finishedAt"])).max()
+    statuses
+        .filter_map(|s| timestamp_ms(&s["lastState"]["terminated"]["finishedAt"]))
+        .max()
 }
 
 fn restart_count(status: &Value) -> i64 {
@@ -191,10 +261,15 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
     let (spec, status) = (&pod["spec"], &pod["status"]);
     let init_specs = items(&spec["initContainers"]);
     let restartable = |name: &str| {
-        init_specs.iter().any(|c| text(&c["name"]) == name && text(&c["restartPolicy"]) == "Always")
+        init_specs
+            .iter()
+            .any(|c| text(&c["name"]) == name && text(&c["restartPolicy"]) == "Always")
     };
     let mut total = items(&spec["containers"]).len();
-    total += init_specs.iter().filter(|c| text(&c["restartPolicy"]) == "Always").count();
+    total += init_specs
+        .iter()
+        .filter(|c| text(&c["restartPolicy"]) == "Always")
+        .count();
     let mut ready = 0;
     let mut reason = text(&status["phase"]).to_string();
     if !text(&status["reason"]).is_empty() {
@@ -259,7 +334,12 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
         }
         last_restart = last_restart.max(last_restart_ms(statuses.iter()));
         if reason == "Completed" && has_running {
-            reason = if condition_true(status, "Ready") { "Running" } else { "NotReady" }.to_string();
+            reason = if condition_true(status, "Ready") {
+                "Running"
+            } else {
+                "NotReady"
+            }
+            .to_string();
         }
     }
 
@@ -285,7 +365,9 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
         let passed = gates
             .iter()
             .filter(|g| {
-                let first = items(&status["conditions"]).iter().find(|c| c["type"] == g["conditionType"]);
+                let first = items(&status["conditions"])
+                    .iter()
+                    .find(|c| c["type"] == g["conditionType"]);
                 first.is_some_and(|c| text(&c["status"]) == "True")
             })
             .count();
@@ -464,7 +546,16 @@ mod tests {
     fn node_cells_follow_print_node() {
         let labels = json!({"node-role.kubernetes.io/worker": "", "node-role.kubernetes.io/control-plane": "", "kubernetes.io/role": "gpu", "node-role.kubernetes.io/": "x"});
         let got = cells(Kind::Nodes, &node(labels, "True", false));
-        let want = json!(["Ready", "control-plane,gpu,worker", "v1.33.1", "10.0.0.1", "<none>", "Debian GNU/Linux 12 (bookworm)", "<unknown>", "<unknown>"]);
+        let want = json!([
+            "Ready",
+            "control-plane,gpu,worker",
+            "v1.33.1",
+            "10.0.0.1",
+            "<none>",
+            "Debian GNU/Linux 12 (bookworm)",
+            "<unknown>",
+            "<unknown>"
+        ]);
         assert_eq!(Value::Array(got), want);
         let got = cells(Kind::Nodes, &node(json!({}), "Unknown", true));
         assert_eq!(got[0], "NotReady,SchedulingDisabled");
@@ -498,10 +589,14 @@ mod tests {
         let got = cells(Kind::Pods, &crash);
         assert_eq!(got[0], "0/1");
         assert_eq!(got[1], "CrashLoopBackOff");
-        let finished = "2025-01-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let finished = "2025-01-01T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
         assert_eq!(render_cell(&got[2], finished + 5 * 60_000), "4 (5m ago)");
 
-        let pending = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
+        let pending =
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
         assert_eq!(cells(Kind::Pods, &pending)[1], "Pending");
         let evicted = json!({"metadata": {"name": "e"}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Failed", "reason": "Evicted"}});
         assert_eq!(cells(Kind::Pods, &evicted)[1], "Evicted");
@@ -523,14 +618,20 @@ mod tests {
 
     #[test]
     fn namespace_and_configmap_cells() {
-        assert_eq!(cells(Kind::Namespaces, &json!({"status": {"phase": "Active"}})), vec![json!("Active")]);
+        assert_eq!(
+            cells(Kind::Namespaces, &json!({"status": {"phase": "Active"}})),
+            vec![json!("Active")]
+        );
         let cm = json!({"data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}});
         assert_eq!(cells(Kind::ConfigMaps, &cm), vec![json!(3)]);
     }
 
     #[test]
     fn table_rows_put_age_in_place() {
-        let created = "2025-01-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let created = "2025-01-01T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
         let stored = Arc::new(Stored {
             key: ("default".into(), "web-0".into()),
             resource_version: 7,
@@ -541,15 +642,45 @@ mod tests {
             cells: vec![json!("1/1"), json!("Running"), json!("0"), json!("10.1.0.5")],
             created_ms: Some(created),
         });
-        let meta = TableMeta { resource_version: 9, continue_token: Some("tok".into()), remaining_item_count: Some(3) };
-        let body = table(Kind::Pods, &[stored], &meta, created + 3 * 3_600_000, IncludeObject::Metadata);
+        let meta = TableMeta {
+            resource_version: 9,
+            continue_token: Some("tok".into()),
+            remaining_item_count: Some(3),
+        };
+        let body = table(
+            Kind::Pods,
+            &[stored],
+            &meta,
+            created + 3 * 3_600_000,
+            IncludeObject::Metadata,
+        );
         let table: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(table["kind"], "Table");
         assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
-        assert_eq!(table["metadata"], json!({"resourceVersion": "9", "continue": "tok", "remainingItemCount": 3}));
-        let names: Vec<_> = table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
-        assert_eq!(names[..5], [json!("Name"), json!("Ready"), json!("Status"), json!("Restarts"), json!("Age")]);
-        assert_eq!(table["rows"][0]["cells"], json!(["web-0", "1/1", "Running", "0", "3h", "10.1.0.5"]));
+        assert_eq!(
+            table["metadata"],
+            json!({"resourceVersion": "9", "continue": "tok", "remainingItemCount": 3})
+        );
+        let names: Vec<_> = table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
+        assert_eq!(
+            names[..5],
+            [
+                json!("Name"),
+                json!("Ready"),
+                json!("Status"),
+                json!("Restarts"),
+                json!("Age")
+            ]
+        );
+        assert_eq!(
+            table["rows"][0]["cells"],
+            json!(["web-0", "1/1", "Running", "0", "3h", "10.1.0.5"])
+        );
         assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         for column in table["columnDefinitions"].as_array().unwrap() {
             for field in ["name", "type", "format", "description", "priority"] {

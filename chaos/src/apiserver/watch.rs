@@ -63,7 +63,9 @@ pub(super) async fn watch(
     include: IncludeObject,
 ) -> Result<Response<Body>, ApiError> {
     let version = Version::parse(opts.resource_version.as_deref())?;
-    let initial = opts.send_initial_events.unwrap_or(matches!(version, Version::Unset | Version::Any));
+    let initial = opts
+        .send_initial_events
+        .unwrap_or(matches!(version, Version::Unset | Version::Any));
     let timeout = opts
         .timeout_seconds
         .filter(|s| *s > 0)
@@ -93,9 +95,17 @@ pub(super) async fn watch(
                 stream.receiver = Some(receiver);
             }
             Err(too_old) => {
-                let status = ApiError::Expired { message: too_old.to_string(), continue_token: None }.status_body();
+                let status = ApiError::Expired {
+                    message: too_old.to_string(),
+                    continue_token: None,
+                }
+                .status_body();
                 let mut line = Vec::new();
-                write_line(&mut line, "ERROR", &serde_json::to_vec(&status).expect("a Value serialises"));
+                write_line(
+                    &mut line,
+                    "ERROR",
+                    &serde_json::to_vec(&status).expect("a Value serialises"),
+                );
                 stream.error = Some(line.into());
             }
         }
@@ -170,7 +180,14 @@ struct WatchStream {
 }
 
 impl WatchStream {
-    fn new(store: Arc<Store>, kind: Kind, filter: Filter, format: Format, include: IncludeObject, timeout: Duration) -> Self {
+    fn new(
+        store: Arc<Store>,
+        kind: Kind,
+        filter: Filter,
+        format: Format,
+        include: IncludeObject,
+        timeout: Duration,
+    ) -> Self {
         WatchStream {
             store,
             kind,
@@ -284,7 +301,10 @@ impl WatchStream {
             Format::Json => write_line(out, event_type.as_str(), &object.json),
             Format::Metadata => write_line(out, event_type.as_str(), &object.meta_json),
             Format::Table => {
-                let meta = TableMeta { resource_version: object.resource_version, ..TableMeta::default() };
+                let meta = TableMeta {
+                    resource_version: object.resource_version,
+                    ..TableMeta::default()
+                };
                 let table = table::table(self.kind, std::slice::from_ref(object), &meta, now_ms(), self.include);
                 write_line(out, event_type.as_str(), &table);
             }
@@ -298,12 +318,18 @@ impl WatchStream {
         }
         let object = match self.format {
             Format::Json => json!({"kind": self.kind.kind(), "apiVersion": "v1", "metadata": metadata}),
-            Format::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),
+            Format::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
+            }
             Format::Table => {
                 json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": [], "rows": []})
             }
         };
-        write_line(out, "BOOKMARK", &serde_json::to_vec(&object).expect("a Value serialises"));
+        write_line(
+            out,
+            "BOOKMARK",
+            &serde_json::to_vec(&object).expect("a Value serialises"),
+        );
     }
 }
 
@@ -326,7 +352,11 @@ mod tests {
             (Deleted, false, false, Emit::Skip),
         ];
         for (event_type, before, after, want) in cases {
-            assert_eq!(transition(event_type, before, after), want, "{event_type:?} {before} {after}");
+            assert_eq!(
+                transition(event_type, before, after),
+                want,
+                "{event_type:?} {before} {after}"
+            );
         }
     }
 
@@ -335,15 +365,28 @@ mod tests {
     }
 
     fn lines(out: &[u8]) -> Vec<Value> {
-        out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+        out.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
     }
 
     #[tokio::test]
     async fn field_selector_moves_become_added_and_deleted() {
         let store = Store::new(100);
         let (_, receiver) = store.watch_from(Kind::Pods, 0).unwrap();
-        let filter = Filter { fields: FieldSelector::parse("spec.nodeName=node-1").unwrap(), ..Filter::default() };
-        let mut stream = WatchStream::new(store.clone(), Kind::Pods, filter, Format::Json, IncludeObject::Metadata, MAX_WATCH_TIMEOUT);
+        let filter = Filter {
+            fields: FieldSelector::parse("spec.nodeName=node-1").unwrap(),
+            ..Filter::default()
+        };
+        let mut stream = WatchStream::new(
+            store.clone(),
+            Kind::Pods,
+            filter,
+            Format::Json,
+            IncludeObject::Metadata,
+            MAX_WATCH_TIMEOUT,
+        );
         stream.receiver = Some(receiver);
         store.upsert(Kind::Pods, pod("node-2"));
         store.upsert(Kind::Pods, pod("node-1"));
@@ -364,8 +407,14 @@ mod tests {
         let store = Store::new(100);
         store.upsert(Kind::Pods, pod("node-1"));
         let (snapshot, receiver) = store.snapshot_and_watch(Kind::Pods, None);
-        let mut stream =
-            WatchStream::new(store.clone(), Kind::Pods, Filter::default(), Format::Metadata, IncludeObject::Metadata, MAX_WATCH_TIMEOUT);
+        let mut stream = WatchStream::new(
+            store.clone(),
+            Kind::Pods,
+            Filter::default(),
+            Format::Metadata,
+            IncludeObject::Metadata,
+            MAX_WATCH_TIMEOUT,
+        );
         stream.last_rv = snapshot.resource_version;
         stream.initial = snapshot.objects.into_iter();
         stream.end_bookmark = Some(snapshot.resource_version);
@@ -375,8 +424,14 @@ mod tests {
         assert_eq!(first[0]["object"]["kind"], "PartialObjectMetadata");
         let bookmark = lines(&stream.next_chunk().await.unwrap());
         assert_eq!(bookmark[0]["type"], "BOOKMARK");
-        assert_eq!(bookmark[0]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
-        assert_eq!(bookmark[0]["object"]["metadata"]["resourceVersion"], snapshot.resource_version.to_string());
+        assert_eq!(
+            bookmark[0]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
+        assert_eq!(
+            bookmark[0]["object"]["metadata"]["resourceVersion"],
+            snapshot.resource_version.to_string()
+        );
         store.upsert(Kind::Pods, pod("node-2"));
         let live = lines(&stream.next_chunk().await.unwrap());
         assert_eq!(live[0]["type"], "MODIFIED");
@@ -388,13 +443,23 @@ mod tests {
         let (_, receiver) = store.watch_from(Kind::Nodes, 0).unwrap();
         let every = Duration::from_millis(100);
         let timeout = every * 2 + every / 2;
-        let mut stream = WatchStream::new(store.clone(), Kind::Nodes, Filter::default(), Format::Json, IncludeObject::Metadata, timeout);
+        let mut stream = WatchStream::new(
+            store.clone(),
+            Kind::Nodes,
+            Filter::default(),
+            Format::Json,
+            IncludeObject::Metadata,
+            timeout,
+        );
         stream.receiver = Some(receiver);
         stream.bookmarks = Some(tokio::time::interval_at(Instant::now() + every, every));
         store.upsert(Kind::Pods, pod("node-1"));
         let bookmark = lines(&stream.next_chunk().await.unwrap());
         assert_eq!(bookmark[0]["type"], "BOOKMARK");
-        assert_eq!(bookmark[0]["object"], json!({"kind": "Node", "apiVersion": "v1", "metadata": {"resourceVersion": store.resource_version().to_string()}}));
+        assert_eq!(
+            bookmark[0]["object"],
+            json!({"kind": "Node", "apiVersion": "v1", "metadata": {"resourceVersion": store.resource_version().to_string()}})
+        );
         assert_eq!(lines(&stream.next_chunk().await.unwrap())[0]["type"], "BOOKMARK");
         assert!(stream.next_chunk().await.is_none());
     }

@@ -55,10 +55,20 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("kubesim-bench-{}", std::process::id()));
     let started = Instant::now();
     let mut child = tokio::process::Command::new(&kubesim)
-        .args(["--nodes", &args.nodes.to_string(), "--pods-per-node", &args.pods_per_node.to_string()])
+        .args([
+            "--nodes",
+            &args.nodes.to_string(),
+            "--pods-per-node",
+            &args.pods_per_node.to_string(),
+        ])
         .arg("--dir")
         .arg(&dir)
-        .args(["--log", "warn", "--kubelets-per-process", &args.kubelets_per_process.to_string()])
+        .args([
+            "--log",
+            "warn",
+            "--kubelets-per-process",
+            &args.kubelets_per_process.to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -67,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
     let api = wait_for_cluster(&dir, args.nodes).await?;
     let startup = started.elapsed();
     let startup_usage = tree_usage(pid);
-    eprintln!("kubesim up in {:.1}s ({} processes)", startup.as_secs_f64(), chaos::procstat::tree(pid).len());
+    eprintln!(
+        "kubesim up in {:.1}s ({} processes)",
+        startup.as_secs_f64(),
+        chaos::procstat::tree(pid).len()
+    );
 
     let targets = kubelet_addresses(&api).await?;
     eprintln!("scraping {} kubelets every {}", targets.len(), args.interval);
@@ -91,17 +105,36 @@ async fn main() -> anyhow::Result<()> {
     let cpu_mcpu = (u1.cpu_ticks - u0.cpu_ticks) as f64 / TICKS_PER_SECOND / elapsed * 1000.0;
     let scrapes = c1.0 - c0.0;
     let bytes_per_s = (c1.2 - c0.2) as f64 / elapsed;
-    println!("nodes={} pods/node={} interval={} measured={:.0}s", args.nodes, args.pods_per_node, args.interval, elapsed);
-    println!("startup: {:.1}s wall, {:.1}s CPU", startup.as_secs_f64(), startup_usage.cpu_ticks as f64 / TICKS_PER_SECOND);
-    println!("kubesim CPU: {cpu_mcpu:.0} mCPU ({:.3} mCPU per node)", cpu_mcpu / args.nodes as f64);
+    println!(
+        "nodes={} pods/node={} interval={} measured={:.0}s",
+        args.nodes, args.pods_per_node, args.interval, elapsed
+    );
+    println!(
+        "startup: {:.1}s wall, {:.1}s CPU",
+        startup.as_secs_f64(),
+        startup_usage.cpu_ticks as f64 / TICKS_PER_SECOND
+    );
+    println!(
+        "kubesim CPU: {cpu_mcpu:.0} mCPU ({:.3} mCPU per node)",
+        cpu_mcpu / args.nodes as f64
+    );
     println!("kubesim RSS: {:.0} MiB", u1.rss_bytes as f64 / 1048576.0);
-    println!("served: {:.2} MiB/s, {:.0} scrapes/s, {:.1} KiB per scrape, errors {}", bytes_per_s / 1048576.0,
-             scrapes as f64 / elapsed, (c1.2 - c0.2) as f64 / scrapes.max(1) as f64 / 1024.0, c1.1 - c0.1);
+    println!(
+        "served: {:.2} MiB/s, {:.0} scrapes/s, {:.1} KiB per scrape, errors {}",
+        bytes_per_s / 1048576.0,
+        scrapes as f64 / elapsed,
+        (c1.2 - c0.2) as f64 / scrapes.max(1) as f64 / 1024.0,
+        c1.1 - c0.1
+    );
     Ok(())
 }
 
 fn snapshot(c: &Counters) -> (u64, u64, u64) {
-    (c.scrapes.load(Ordering::Relaxed), c.errors.load(Ordering::Relaxed), c.bytes.load(Ordering::Relaxed))
+    (
+        c.scrapes.load(Ordering::Relaxed),
+        c.errors.load(Ordering::Relaxed),
+        c.bytes.load(Ordering::Relaxed),
+    )
 }
 
 async fn wait_for_cluster(dir: &std::path::Path, nodes: u32) -> anyhow::Result<String> {
@@ -129,12 +162,22 @@ async fn get_json(url: &str) -> anyhow::Result<Value> {
 async fn kubelet_addresses(api: &str) -> anyhow::Result<Vec<String>> {
     let stats = get_json(&format!("{api}/kubesim/v1/kubelets")).await?;
     let map = stats.as_object().context("kubelet stats")?;
-    Ok(map.values().filter_map(|v| v["address"].as_str().map(String::from)).collect())
+    Ok(map
+        .values()
+        .filter_map(|v| v["address"].as_str().map(String::from))
+        .collect())
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, chaos::http::Body>;
+type HttpsClient =
+    Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, chaos::http::Body>;
 
-async fn scrape_loop(client: Arc<HttpsClient>, counters: Arc<Counters>, addr: String, token: String, interval: Duration) {
+async fn scrape_loop(
+    client: Arc<HttpsClient>,
+    counters: Arc<Counters>,
+    addr: String,
+    token: String,
+    interval: Duration,
+) {
     let jitter = chaos::sim::rng::Rng::new(addr.len() as u64 ^ addr.bytes().map(u64::from).sum::<u64>()).unit();
     tokio::time::sleep(interval.mul_f64(jitter)).await;
     let mut tick = tokio::time::interval(interval);

@@ -10,12 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kubesim",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "kubesim", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -93,17 +88,13 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = match &args.scenario {
         Some(path) => Some(Scenario::parse(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
+            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         )?),
         None => None,
     };
     let duration = args.duration.as_deref().map(parse_duration).transpose()?;
     let config = ClusterConfig {
-        nodes: scenario
-            .as_ref()
-            .and_then(|s| s.nodes)
-            .unwrap_or(args.nodes),
+        nodes: scenario.as_ref().and_then(|s| s.nodes).unwrap_or(args.nodes),
         pods_per_node: scenario
             .as_ref()
             .and_then(|s| s.pods_per_node)
@@ -141,15 +132,11 @@ fn print_banner(cluster: &Cluster) {
         paths.metrics_server_kubeconfig().display()
     );
     println!("  admin API:  {}/kubesim/v1/cluster", cluster.api_url());
-    println!(
-        "try: kubectl --kubeconfig {} get nodes",
-        paths.kubeconfig().display()
-    );
+    println!("try: kubectl --kubeconfig {} get nodes", paths.kubeconfig().display());
 }
 
 async fn wait(duration: Option<std::time::Duration>) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     let timeout = async {
         match duration {
             Some(d) => tokio::time::sleep(d).await,

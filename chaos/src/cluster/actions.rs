@@ -82,13 +82,7 @@ pub enum Plan {
 }
 
 /// Resolves an action against the current world at time `now`.
-pub fn plan(
-    action: Action,
-    world: &World,
-    shape: &Shape,
-    rng: &mut Rng,
-    now: Millis,
-) -> Result<Plan, String> {
+pub fn plan(action: Action, world: &World, shape: &Shape, rng: &mut Rng, now: Millis) -> Result<Plan, String> {
     let events = match action {
         Action::Fault { node, fault } => return Ok(Plan::Fault(node, Some(fault))),
         Action::ClearFault { node } => return Ok(Plan::Fault(node, None)),
@@ -132,11 +126,7 @@ pub fn plan(
             name,
             failed,
         } => {
-            let phase = if failed {
-                PodPhase::Failed
-            } else {
-                PodPhase::Succeeded
-            };
+            let phase = if failed { PodPhase::Failed } else { PodPhase::Succeeded };
             vec![SimEvent::FinishPod {
                 namespace,
                 name,
@@ -169,13 +159,7 @@ fn new_node(world: &World, shape: &Shape, now: Millis) -> crate::sim::NodeSpec {
     let index = (0u32..)
         .find(|i| !world.nodes.contains_key(&generate::node_name(*i)))
         .expect("a free index");
-    let mut spec = generate::node_spec(
-        &Shape {
-            now,
-            ..shape.clone()
-        },
-        index,
-    );
+    let mut spec = generate::node_spec(&Shape { now, ..shape.clone() }, index);
     spec.created = now;
     spec.boot = now;
     spec
@@ -209,11 +193,7 @@ fn new_pod(world: &World, rng: &mut Rng, now: Millis, req: PodRequest) -> Result
         .map(|i| {
             generate::container(
                 rng,
-                &if i == 0 {
-                    name.clone()
-                } else {
-                    format!("c{i}")
-                },
+                &if i == 0 { name.clone() } else { format!("c{i}") },
                 ContainerKind::Regular,
             )
         })

@@ -24,11 +24,7 @@ pub(crate) fn handler(inner: Weak<Inner>) -> AdminHandler {
         Box::pin(async move {
             match inner.upgrade() {
                 Some(inner) => route(Cluster { inner }, req).await,
-                None => status::status(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    "cluster stopped",
-                ),
+                None => status::status(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "cluster stopped"),
             }
         })
     })
@@ -37,11 +33,7 @@ pub(crate) fn handler(inner: Weak<Inner>) -> AdminHandler {
 fn query(req: &Request, key: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        (k == key).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
     })
 }
 
@@ -70,11 +62,7 @@ fn ok(value: serde_json::Value) -> Response<Body> {
 }
 
 async fn route(cluster: Cluster, req: Request) -> Response<Body> {
-    let path = req
-        .uri()
-        .path()
-        .trim_start_matches("/kubesim/v1/")
-        .to_string();
+    let path = req.uri().path().trim_start_matches("/kubesim/v1/").to_string();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let result = match (req.method().clone(), segments.as_slice()) {
         (Method::GET, ["cluster"]) => Ok(ok(summary(&cluster))),

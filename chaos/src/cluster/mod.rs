@@ -148,10 +148,7 @@ impl Cluster {
                 .replicas_per_deployment
                 .min((config.nodes * config.pods_per_node / 10).max(2)),
         };
-        let authority = Arc::new(Authority::new(default_policy(
-            &metrics_server_token,
-            &admin_token,
-        )));
+        let authority = Arc::new(Authority::new(default_policy(&metrics_server_token, &admin_token)));
         let proxy = Proxy::new(crate::tls::insecure_client(Some(&pki.front_proxy_client))?);
         proxy.set_replicas(&config.replicas);
         proxy.spawn_health_checks(config.health_interval);
@@ -207,12 +204,7 @@ impl Cluster {
             paths.kubeconfig(),
             files::kubeconfig(&url, ca.as_deref(), &self.inner.admin_token, "default"),
         )?;
-        let ms = files::kubeconfig(
-            &url,
-            Some(&paths.ca()),
-            &self.inner.metrics_server_token,
-            "kube-system",
-        );
+        let ms = files::kubeconfig(&url, Some(&paths.ca()), &self.inner.metrics_server_token, "kube-system");
         std::fs::write(paths.metrics_server_kubeconfig(), ms)?;
         Ok(())
     }
@@ -283,10 +275,7 @@ impl Cluster {
                 }
                 Changed::Pod(key) => {
                     if let Some(pod) = world.pods.get(&key) {
-                        self.ensure_namespace(
-                            &key.0,
-                            pod.spec.created.min(self.inner.shape.now) - 86_400_000,
-                        );
+                        self.ensure_namespace(&key.0, pod.spec.created.min(self.inner.shape.now) - 86_400_000);
                         store.upsert(Kind::Pods, objects::pod(world, pod));
                     }
                 }
@@ -302,14 +291,10 @@ impl Cluster {
         let plan = {
             let world = self.inner.world.lock().expect("world lock");
             let mut rng = self.inner.rng.lock().expect("rng lock");
-            actions::plan(action, &world, &self.inner.shape, &mut rng, now_ms())
-                .map_err(ClusterError::Invalid)?
+            actions::plan(action, &world, &self.inner.shape, &mut rng, now_ms()).map_err(ClusterError::Invalid)?
         };
         match plan {
-            Plan::Fault(node, fault) => self
-                .set_fault(&node, fault)
-                .await
-                .map(|_| serde_json::Value::Null),
+            Plan::Fault(node, fault) => self.set_fault(&node, fault).await.map(|_| serde_json::Value::Null),
             Plan::Replicas(addresses) => {
                 self.set_replicas(&addresses);
                 Ok(serde_json::Value::Null)
@@ -350,13 +335,7 @@ impl Cluster {
         self.with_world(|w| w.node_truth(node, start, end))
     }
 
-    pub fn pod_truth(
-        &self,
-        namespace: &str,
-        name: &str,
-        start: Millis,
-        end: Millis,
-    ) -> Option<PodTruth> {
+    pub fn pod_truth(&self, namespace: &str, name: &str, start: Millis, end: Millis) -> Option<PodTruth> {
         self.with_world(|w| w.pod_truth(namespace, name, start, end))
     }
 
@@ -410,18 +389,10 @@ fn event_node(world: &World, event: &SimEvent) -> Option<String> {
         return Some(node.to_string());
     }
     let key = match event {
-        SimEvent::StartPod {
-            namespace, name, ..
-        }
-        | SimEvent::FinishPod {
-            namespace, name, ..
-        }
-        | SimEvent::DeletePod {
-            namespace, name, ..
-        }
-        | SimEvent::RestartContainer {
-            namespace, name, ..
-        } => (namespace.clone(), name.clone()),
+        SimEvent::StartPod { namespace, name, .. }
+        | SimEvent::FinishPod { namespace, name, .. }
+        | SimEvent::DeletePod { namespace, name, .. }
+        | SimEvent::RestartContainer { namespace, name, .. } => (namespace.clone(), name.clone()),
         _ => return None,
     };
     world.pods.get(&key).map(|p| p.spec.node.clone())
@@ -437,19 +408,10 @@ fn created_names(events: &[SimEvent]) -> serde_json::Value {
     }
 }
 
-async fn start_pool(
-    config: &ClusterConfig,
-    dir: &std::path::Path,
-    pki: &Pki,
-    token: &str,
-) -> anyhow::Result<Pool> {
+async fn start_pool(config: &ClusterConfig, dir: &std::path::Path, pki: &Pki, token: &str) -> anyhow::Result<Pool> {
     let per_process = config.kubelets_per_process.max(1);
     if config.nodes <= per_process {
-        let ca = crate::pki::Ca::from_pem(
-            CLUSTER_CA_NAME,
-            &pki.cluster_ca.cert_pem,
-            &pki.cluster_ca.key_pem,
-        )?;
+        let ca = crate::pki::Ca::from_pem(CLUSTER_CA_NAME, &pki.cluster_ca.cert_pem, &pki.cluster_ca.key_pem)?;
         let host = KubeletHost::new(HostConfig {
             ca: Arc::new(ca),
             token: token.to_string(),
@@ -476,10 +438,7 @@ fn apiserver_tls(pki: &Pki) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(
-            vec![pki.apiserver.cert_der.clone()],
-            pki.apiserver.key_der(),
-        )?;
+        .with_single_cert(vec![pki.apiserver.cert_der.clone()], pki.apiserver.key_der())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -513,21 +472,14 @@ fn default_policy(metrics_server_token: &str, admin_token: &str) -> Policy {
             (metrics_server_token.to_string(), ms),
             (admin_token.to_string(), admin.clone()),
         ]),
-        rules: vec![read(&[
-            "nodes",
-            "nodes/metrics",
-            "pods",
-            "namespaces",
-            "configmaps",
-        ])],
+        rules: vec![read(&["nodes", "nodes/metrics", "pods", "namespaces", "configmaps"])],
         anonymous: Some(admin),
     }
 }
 
 /// A second octet whose first kubelet address is free on `port` (tests run clusters in parallel).
 fn free_octet(port: u16, seed: u64) -> anyhow::Result<u8> {
-    let start =
-        (Rng::new(seed ^ std::process::id() as u64 ^ now_ms() as u64).below(200) + 20) as u8;
+    let start = (Rng::new(seed ^ std::process::id() as u64 ^ now_ms() as u64).below(200) + 20) as u8;
     for step in 0..230u16 {
         let octet = ((start as u16 + step) % 230 + 20) as u8;
         let addr = SocketAddr::from((generate::node_ip(octet, 0), port));

@@ -26,21 +26,18 @@ impl Pool {
             }
             Pool::Workers { workers, placement } => {
                 let batches = split(workers.len(), placement, routed);
-                let calls = batches
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, b)| !b.is_empty())
-                    .map(|(i, events)| async move {
-                        match workers[i].call(WorkerRequest::Apply { events }).await {
-                            Ok(reply) => reply.errors,
-                            Err(e) => vec![e.to_string()],
-                        }
-                    });
-                futures::future::join_all(calls)
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .collect()
+                let calls =
+                    batches
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, b)| !b.is_empty())
+                        .map(|(i, events)| async move {
+                            match workers[i].call(WorkerRequest::Apply { events }).await {
+                                Ok(reply) => reply.errors,
+                                Err(e) => vec![e.to_string()],
+                            }
+                        });
+                futures::future::join_all(calls).await.into_iter().flatten().collect()
             }
         }
     }
@@ -55,10 +52,7 @@ impl Pool {
                     node: node.to_string(),
                     fault,
                 };
-                let reply = workers[index]
-                    .call(request)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let reply = workers[index].call(request).await.map_err(|e| e.to_string())?;
                 reply.errors.into_iter().next().map_or(Ok(()), Err)
             }
         }
@@ -70,11 +64,7 @@ impl Pool {
             Pool::Workers { workers, .. } => {
                 let calls = workers.iter().map(|w| w.call(WorkerRequest::Stats));
                 let replies = futures::future::join_all(calls).await;
-                replies
-                    .into_iter()
-                    .filter_map(|r| r.ok()?.stats)
-                    .flatten()
-                    .collect()
+                replies.into_iter().filter_map(|r| r.ok()?.stats).flatten().collect()
             }
         }
     }
@@ -109,9 +99,7 @@ fn split(
         let index = match (&event, placement.get(&node)) {
             (_, Some(&i)) => i,
             (SimEvent::AddNode { .. }, None) => {
-                let i = (0..count)
-                    .min_by_key(|&i| load[i])
-                    .expect("at least one worker");
+                let i = (0..count).min_by_key(|&i| load[i]).expect("at least one worker");
                 load[i] += 1;
                 placement.insert(node.clone(), i);
                 i

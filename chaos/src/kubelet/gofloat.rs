@@ -32,16 +32,10 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
         return;
     }
-    let mut sci = StackBuf {
-        buf: [0; 48],
-        len: 0,
-    };
+    let mut sci = StackBuf { buf: [0; 48], len: 0 };
     write!(sci, "{v:e}").expect("an f64 in exponent form fits in 48 bytes");
     let sci = &sci.buf[..sci.len];
-    let e_at = sci
-        .iter()
-        .position(|&b| b == b'e')
-        .expect("exponent form has an 'e'");
+    let e_at = sci.iter().position(|&b| b == b'e').expect("exponent form has an 'e'");
     let exp: i32 = std::str::from_utf8(&sci[e_at + 1..])
         .ok()
         .and_then(|s| s.parse().ok())
@@ -53,17 +47,11 @@ pub fn write_go_float(out: &mut Vec<u8>, v: f64) {
         if abs < 10 {
             out.push(b'0');
         }
-        let mut digits = StackBuf {
-            buf: [0; 48],
-            len: 0,
-        };
+        let mut digits = StackBuf { buf: [0; 48], len: 0 };
         write!(digits, "{abs}").expect("fits");
         out.extend_from_slice(&digits.buf[..digits.len]);
     } else {
-        let mut plain = StackBuf {
-            buf: [0; 48],
-            len: 0,
-        };
+        let mut plain = StackBuf { buf: [0; 48], len: 0 };
         write!(plain, "{v}").expect("a plain f64 with exponent in -4..6 fits in 48 bytes");
         out.extend_from_slice(&plain.buf[..plain.len]);
     }
@@ -100,14 +88,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for v in [
-            0.1,
-            1.0 / 3.0,
-            12345678.901234,
-            1e-300,
-            6.02214076e23,
-            987654.321,
-        ] {
+        for v in [0.1, 1.0 / 3.0, 12345678.901234, 1e-300, 6.02214076e23, 987654.321] {
             assert_eq!(go(v).parse::<f64>().unwrap(), v);
         }
     }

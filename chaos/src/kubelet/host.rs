@@ -87,9 +87,7 @@ impl KubeletHost {
                         .expect("kubelets lock")
                         .insert(kubelet.node.clone(), kubelet);
                 }
-                Ok(Err(e)) => {
-                    errors.push(format!("kubelet {} on {}: {e}", kubelet.node, kubelet.addr))
-                }
+                Ok(Err(e)) => errors.push(format!("kubelet {} on {}: {e}", kubelet.node, kubelet.addr)),
                 Err(_) => errors.push(format!("kubelet {} stopped before binding", kubelet.node)),
             }
         }
@@ -98,11 +96,7 @@ impl KubeletHost {
     }
 
     /// Returns (added nodes, removed nodes, nodes whose pods changed).
-    fn apply_to_world(
-        &self,
-        events: &[SimEvent],
-        errors: &mut Vec<String>,
-    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+    fn apply_to_world(&self, events: &[SimEvent], errors: &mut Vec<String>) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut world = self.world.lock().expect("world lock");
         let (mut added, mut removed, mut touched) = (Vec::new(), Vec::new(), Vec::new());
         for event in events {
@@ -111,9 +105,7 @@ impl KubeletHost {
                 Ok(changes) => {
                     for change in changes {
                         match change {
-                            Changed::Node(_) if matches!(event, SimEvent::AddNode { .. }) => {
-                                added.extend(node.clone())
-                            }
+                            Changed::Node(_) if matches!(event, SimEvent::AddNode { .. }) => added.extend(node.clone()),
                             Changed::NodeDeleted(name) => removed.push(name),
                             _ => touched.extend(node.clone()),
                         }
@@ -142,10 +134,7 @@ impl KubeletHost {
         self: &Arc<Self>,
         name: &str,
         errors: &mut Vec<String>,
-    ) -> Option<(
-        Arc<Kubelet>,
-        tokio::sync::oneshot::Receiver<std::io::Result<()>>,
-    )> {
+    ) -> Option<(Arc<Kubelet>, tokio::sync::oneshot::Receiver<std::io::Result<()>>)> {
         let (addr, path) = {
             let world = self.world.lock().expect("world lock");
             let spec = &world.nodes.get(name)?.spec;
@@ -193,10 +182,7 @@ impl KubeletHost {
 
     pub fn stats(&self) -> BTreeMap<String, KubeletStats> {
         let kubelets = self.kubelets.lock().expect("kubelets lock");
-        kubelets
-            .iter()
-            .map(|(name, k)| (name.clone(), k.stats()))
-            .collect()
+        kubelets.iter().map(|(name, k)| (name.clone(), k.stats())).collect()
     }
 
     /// Renders a node's payload now, as a scrape without faults would see it.
@@ -220,18 +206,10 @@ fn event_node(world: &World, event: &SimEvent) -> Option<String> {
         return Some(node.to_string());
     }
     let key = match event {
-        SimEvent::StartPod {
-            namespace, name, ..
-        }
-        | SimEvent::FinishPod {
-            namespace, name, ..
-        }
-        | SimEvent::DeletePod {
-            namespace, name, ..
-        }
-        | SimEvent::RestartContainer {
-            namespace, name, ..
-        } => (namespace.clone(), name.clone()),
+        SimEvent::StartPod { namespace, name, .. }
+        | SimEvent::FinishPod { namespace, name, .. }
+        | SimEvent::DeletePod { namespace, name, .. }
+        | SimEvent::RestartContainer { namespace, name, .. } => (namespace.clone(), name.clone()),
         _ => return None,
     };
     world.pods.get(&key).map(|p| p.spec.node.clone())

@@ -161,11 +161,7 @@ impl Template {
                 let Some(inc) = c.current() else { continue };
                 indices.push(containers.len());
                 containers.push(ContainerRow {
-                    labels: labels(&[
-                        ("container", &c.spec.name),
-                        ("namespace", ns),
-                        ("pod", name),
-                    ]),
+                    labels: labels(&[("container", &c.spec.name), ("namespace", ns), ("pod", name)]),
                     spec: c.spec.clone(),
                     start: inc.start,
                 });
@@ -181,10 +177,7 @@ impl Template {
         order.sort_by(|&a, &b| containers[a].labels.cmp(&containers[b].labels));
         let remap: Vec<usize> = {
             let mut r = vec![0; order.len()];
-            order
-                .iter()
-                .enumerate()
-                .for_each(|(new, &old)| r[old] = new);
+            order.iter().enumerate().for_each(|(new, &old)| r[old] = new);
             r
         };
         pod_rows
@@ -220,9 +213,9 @@ impl Template {
                 | Family::ContainerMemoryWorkingSetBytes
                 | Family::ContainerStartTimeSeconds
                 | Family::ContainerSwapUsageBytes => self.containers.is_empty(),
-                Family::PodCpuUsageSecondsTotal
-                | Family::PodMemoryWorkingSetBytes
-                | Family::PodSwapUsageBytes => self.pods.is_empty(),
+                Family::PodCpuUsageSecondsTotal | Family::PodMemoryWorkingSetBytes | Family::PodSwapUsageBytes => {
+                    self.pods.is_empty()
+                }
                 _ => false,
             };
             if empty {
@@ -231,20 +224,14 @@ impl Template {
             let name = family.name().as_bytes();
             header(out, name, help, kind);
             match family {
-                Family::ContainerCpuUsageSecondsTotal => {
-                    self.each_container(out, name, ts, mods, |c| cpu(c) * factor)
-                }
-                Family::ContainerMemoryWorkingSetBytes => {
-                    self.each_container(out, name, ts, mods, mem)
-                }
+                Family::ContainerCpuUsageSecondsTotal => self.each_container(out, name, ts, mods, |c| cpu(c) * factor),
+                Family::ContainerMemoryWorkingSetBytes => self.each_container(out, name, ts, mods, mem),
                 Family::ContainerStartTimeSeconds => {
                     for c in &self.containers {
                         sample(out, name, &c.labels, c.start as f64 / 1000.0, None);
                     }
                 }
-                Family::ContainerSwapUsageBytes => {
-                    self.each_container(out, name, ts, mods, |_| 0.0)
-                }
+                Family::ContainerSwapUsageBytes => self.each_container(out, name, ts, mods, |_| 0.0),
                 Family::NodeCpuUsageSecondsTotal => sample(
                     out,
                     name,
@@ -252,21 +239,12 @@ impl Template {
                     value(mods, self.node.cpu_seconds_at(ts) * factor),
                     Some(ts),
                 ),
-                Family::NodeMemoryWorkingSetBytes => sample(
-                    out,
-                    name,
-                    b"",
-                    value(mods, self.node.memory_at(ts)),
-                    Some(ts),
-                ),
+                Family::NodeMemoryWorkingSetBytes => {
+                    sample(out, name, b"", value(mods, self.node.memory_at(ts)), Some(ts))
+                }
                 Family::NodeSwapUsageBytes => sample(out, name, b"", 0.0, Some(ts)),
                 Family::PodCpuUsageSecondsTotal => self.each_pod(out, name, ts, mods, |p| {
-                    (p.retired_cpu
-                        + p.containers
-                            .iter()
-                            .map(|&i| cpu(&self.containers[i]))
-                            .sum::<f64>())
-                        * factor
+                    (p.retired_cpu + p.containers.iter().map(|&i| cpu(&self.containers[i])).sum::<f64>()) * factor
                 }),
                 Family::PodMemoryWorkingSetBytes => self.each_pod(out, name, ts, mods, |p| {
                     p.containers.iter().map(|&i| mem(&self.containers[i])).sum()
@@ -290,14 +268,7 @@ impl Template {
         }
     }
 
-    fn each_pod(
-        &self,
-        out: &mut Vec<u8>,
-        name: &[u8],
-        ts: Millis,
-        mods: &Mods,
-        f: impl Fn(&PodRow) -> f64,
-    ) {
+    fn each_pod(&self, out: &mut Vec<u8>, name: &[u8], ts: Millis, mods: &Mods, f: impl Fn(&PodRow) -> f64) {
         for p in &self.pods {
             sample(out, name, &p.labels, value(mods, f(p)), Some(ts));
         }

@@ -86,10 +86,8 @@ impl Kubelet {
     }
 
     pub fn set_fault(&self, fault: Option<Fault>) {
-        self.fault.send_replace(fault.map(|fault| ActiveFault {
-            fault,
-            since: now_ms(),
-        }));
+        self.fault
+            .send_replace(fault.map(|fault| ActiveFault { fault, since: now_ms() }));
     }
 
     pub fn stop(&self) {
@@ -175,26 +173,17 @@ impl Kubelet {
         let mut stop = self.stop.subscribe();
         let hang = matches!(
             self.fault.borrow().as_ref(),
-            Some(ActiveFault {
-                fault: Fault::Hang,
-                ..
-            })
+            Some(ActiveFault { fault: Fault::Hang, .. })
         );
         if hang {
             tokio::select! { _ = hold(stream) => {}, _ = stop.changed() => {} }
             return;
         }
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
-        let Ok(Ok(tls)) =
-            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-        else {
+        let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
             return;
         };
-        let client_cert = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .is_some_and(|c| !c.is_empty());
+        let client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
         let me = self.clone();
         let serve = serve_connection(tls, move |req| {
             let me = me.clone();
@@ -204,10 +193,7 @@ impl Kubelet {
     }
 
     fn authorized(&self, req: &Request, client_cert: bool) -> bool {
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         client_cert
             || bearer
                 .and_then(|v| v.strip_prefix("Bearer "))

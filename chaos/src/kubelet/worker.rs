@@ -60,9 +60,7 @@ pub async fn run_worker(dir: &Path) -> anyhow::Result<()> {
         };
         match envelope.request {
             WorkerRequest::Apply { events } => reply.errors = host.apply(&events).await,
-            WorkerRequest::Fault { node, fault } => {
-                reply.errors.extend(host.set_fault(&node, fault).err())
-            }
+            WorkerRequest::Fault { node, fault } => reply.errors.extend(host.set_fault(&node, fault).err()),
             WorkerRequest::Stats => reply.stats = Some(host.stats()),
         }
         let mut out = serde_json::to_vec(&reply)?;
@@ -134,8 +132,7 @@ impl Worker {
             stdin.write_all(&line).await?;
             stdin.flush().await?;
         }
-        rx.await
-            .map_err(|_| anyhow::anyhow!("kubelet worker exited"))
+        rx.await.map_err(|_| anyhow::anyhow!("kubelet worker exited"))
     }
 
     pub fn kill(&self) {

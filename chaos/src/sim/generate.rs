@@ -36,12 +36,7 @@ pub struct Shape {
 
 /// The address of node `index` (`index < NODES_PER_BLOCK`).
 pub fn node_ip(octet: u8, index: u32) -> Ipv4Addr {
-    Ipv4Addr::new(
-        127,
-        octet,
-        ((index / 250) % 250) as u8,
-        (index % 250 + 1) as u8,
-    )
+    Ipv4Addr::new(127, octet, ((index / 250) % 250) as u8, (index % 250 + 1) as u8)
 }
 
 pub fn node_name(index: u32) -> String {
@@ -88,14 +83,8 @@ pub fn node_spec(shape: &Shape, index: u32) -> NodeSpec {
     labels.insert("kubernetes.io/hostname".to_string(), name.clone());
     labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
     labels.insert("kubernetes.io/arch".to_string(), "amd64".to_string());
-    labels.insert(
-        "topology.kubernetes.io/zone".to_string(),
-        format!("zone-{}", index % 3),
-    );
-    labels.insert(
-        "node.kubernetes.io/instance-type".to_string(),
-        "sim.large".to_string(),
-    );
+    labels.insert("topology.kubernetes.io/zone".to_string(), format!("zone-{}", index % 3));
+    labels.insert("node.kubernetes.io/instance-type".to_string(), "sim.large".to_string());
     NodeSpec {
         name,
         ip: node_ip(shape.ip_octet, index),
@@ -204,9 +193,7 @@ fn containers(rng: &mut Rng, workload: &str) -> Vec<ContainerSpec> {
 /// A container with random CPU and memory profiles.
 pub fn container(rng: &mut Rng, name: &str, kind: ContainerKind) -> ContainerSpec {
     let cpu_base = (rng.range_f64(0.001f64.ln(), 0.8f64.ln())).exp();
-    let mem_base = (rng.range_f64((8.0 * MIB).ln(), (1024.0 * MIB).ln()))
-        .exp()
-        .round();
+    let mem_base = (rng.range_f64((8.0 * MIB).ln(), (1024.0 * MIB).ln())).exp().round();
     ContainerSpec {
         name: name.to_string(),
         kind,

@@ -160,10 +160,7 @@ impl ContainerState {
 
     pub(crate) fn start(&mut self, at: Millis) {
         self.stop(at);
-        self.incarnations.push(Incarnation {
-            start: at,
-            end: None,
-        });
+        self.incarnations.push(Incarnation { start: at, end: None });
         if self.incarnations.len() > MAX_HISTORY {
             self.incarnations.remove(0);
         }
@@ -243,12 +240,7 @@ impl PodState {
 
     /// Cumulative CPU seconds of the pod cgroup at `t` (for `pod_cpu_usage_seconds_total`).
     pub fn cpu_seconds_at(&self, t: Millis) -> f64 {
-        self.retired_cpu
-            + self
-                .containers
-                .iter()
-                .filter_map(|c| c.cpu_seconds_at(t))
-                .sum::<f64>()
+        self.retired_cpu + self.containers.iter().filter_map(|c| c.cpu_seconds_at(t)).sum::<f64>()
     }
 
     pub fn memory_at(&self, t: Millis) -> f64 {
@@ -315,11 +307,7 @@ impl NodeState {
             .filter(|e| e.inc.live_at(t))
             .map(|e| e.container.memory.value(secs_since(e.inc.start, t)).round())
             .sum();
-        self.spec
-            .system_memory
-            .value(secs_since(self.boot, t))
-            .round()
-            + pods
+        self.spec.system_memory.value(secs_since(self.boot, t)).round() + pods
     }
 
     /// Whether `cpu_seconds_at(t)` is exact (not before the boot or folded history).
@@ -328,10 +316,7 @@ impl NodeState {
     }
 
     pub(crate) fn record_start(&mut self, container: &Arc<ContainerSpec>, at: Millis) {
-        let inc = Incarnation {
-            start: at,
-            end: None,
-        };
+        let inc = Incarnation { start: at, end: None };
         self.ledger.push(LedgerEntry {
             container: container.clone(),
             inc,

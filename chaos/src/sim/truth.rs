@@ -73,13 +73,7 @@ impl World {
 
     /// The pod's per-container usage over `[start, end]`: containers running at `end`, each over
     /// the part of the window since its incarnation started.
-    pub fn pod_truth(
-        &self,
-        namespace: &str,
-        name: &str,
-        start: Millis,
-        end: Millis,
-    ) -> Option<PodTruth> {
+    pub fn pod_truth(&self, namespace: &str, name: &str, start: Millis, end: Millis) -> Option<PodTruth> {
         let pod = self.pods.get(&(namespace.to_string(), name.to_string()))?;
         let containers = pod
             .reported_containers()

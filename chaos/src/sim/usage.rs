@@ -74,10 +74,7 @@ impl Profile {
                 amplitude,
                 period,
                 phase,
-            } => {
-                base * t
-                    + amplitude * period / TAU * (phase.cos() - (TAU * t / period + phase).cos())
-            }
+            } => base * t + amplitude * period / TAU * (phase.cos() - (TAU * t / period + phase).cos()),
             Profile::Ramp { from, to, duration } => {
                 let ramp_t = t.min(duration);
                 let ramp = from * ramp_t + (to - from) * ramp_t * ramp_t / (2.0 * duration);
@@ -105,13 +102,7 @@ impl Profile {
                 amplitude,
                 period,
                 phase,
-            } => {
-                finite(base)
-                    && finite(amplitude)
-                    && amplitude <= base
-                    && period > 0.0
-                    && phase.is_finite()
-            }
+            } => finite(base) && finite(amplitude) && amplitude <= base && period > 0.0 && phase.is_finite(),
             Profile::Ramp { from, to, duration } => finite(from) && finite(to) && duration > 0.0,
         }
     }
@@ -124,9 +115,7 @@ mod tests {
     fn numeric_integral(p: &Profile, t: f64) -> f64 {
         let steps = 200_000;
         let dt = t / steps as f64;
-        (0..steps)
-            .map(|i| p.value((i as f64 + 0.5) * dt) * dt)
-            .sum()
+        (0..steps).map(|i| p.value((i as f64 + 0.5) * dt) * dt).sum()
     }
 
     #[test]

@@ -51,22 +51,14 @@ impl World {
                 Ok(vec![Changed::Node(node.clone())])
             }
             SimEvent::AddPod { pod } => self.add_pod(pod),
-            SimEvent::StartPod {
-                namespace,
-                name,
-                at,
-            } => self.start_pod(namespace, name, *at),
+            SimEvent::StartPod { namespace, name, at } => self.start_pod(namespace, name, *at),
             SimEvent::FinishPod {
                 namespace,
                 name,
                 phase,
                 at,
             } => self.finish_pod(namespace, name, *phase, *at),
-            SimEvent::DeletePod {
-                namespace,
-                name,
-                at,
-            } => self.delete_pod(namespace, name, *at),
+            SimEvent::DeletePod { namespace, name, at } => self.delete_pod(namespace, name, *at),
             SimEvent::RestartContainer {
                 namespace,
                 name,
@@ -77,10 +69,7 @@ impl World {
     }
 
     /// Running pods on `node`, in creation order.
-    pub fn running_pods<'a>(
-        &'a self,
-        node: &'a NodeState,
-    ) -> impl Iterator<Item = &'a PodState> + 'a {
+    pub fn running_pods<'a>(&'a self, node: &'a NodeState) -> impl Iterator<Item = &'a PodState> + 'a {
         node.pods
             .iter()
             .filter_map(|k| self.pods.get(k))
@@ -106,8 +95,7 @@ impl World {
         if !spec.system_cpu.is_valid() || !spec.system_memory.is_valid() {
             return Err(WorldError::InvalidProfile(spec.name.clone()));
         }
-        self.nodes
-            .insert(spec.name.clone(), NodeState::new(spec.clone()));
+        self.nodes.insert(spec.name.clone(), NodeState::new(spec.clone()));
         Ok(vec![Changed::Node(spec.name.clone())])
     }
 
@@ -213,13 +201,7 @@ impl World {
         Ok(())
     }
 
-    fn finish_pod(
-        &mut self,
-        ns: &str,
-        name: &str,
-        phase: PodPhase,
-        at: Millis,
-    ) -> Result<Vec<Changed>, WorldError> {
+    fn finish_pod(&mut self, ns: &str, name: &str, phase: PodPhase, at: Millis) -> Result<Vec<Changed>, WorldError> {
         let current = self.pod_entry(ns, name)?.phase;
         if current != PodPhase::Running {
             return Err(WorldError::WrongPhase(
@@ -267,9 +249,7 @@ impl World {
             .containers
             .iter_mut()
             .find(|c| c.spec.name == container && c.reported())
-            .ok_or_else(|| {
-                WorldError::ContainerNotFound(ns.into(), name.into(), container.into())
-            })?;
+            .ok_or_else(|| WorldError::ContainerNotFound(ns.into(), name.into(), container.into()))?;
         let spent = c
             .current()
             .map(|inc| c.spec.cpu.integral(super::model::secs_since(inc.start, at)));

@@ -59,13 +59,10 @@ pub async fn get(
     if let Some(token) = token {
         req = req.header("Authorization", format!("Bearer {token}"));
     }
-    let resp = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(req.body(Empty::new()).unwrap()),
-    )
-    .await
-    .map_err(|_| "timed out".to_string())?
-    .map_err(|e| format!("{e:?}"))?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req.body(Empty::new()).unwrap()))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| format!("{e:?}"))?;
     let status = resp.status();
     let body = tokio::time::timeout(Duration::from_secs(10), resp.into_body().collect())
         .await
@@ -95,8 +92,7 @@ pub async fn scrape(cluster: &Cluster, node: &str) -> Result<Scraped, String> {
 /// Parses with the `prometheus-parse` crate (independent of kubesim's renderer).
 pub fn parse(body: &[u8]) -> prometheus_parse::Scrape {
     let text = std::str::from_utf8(body).expect("utf-8");
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-        .expect("parses as Prometheus text")
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses as Prometheus text")
 }
 
 pub fn value(v: &prometheus_parse::Value) -> f64 {

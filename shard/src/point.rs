@@ -1,0 +1,23 @@
+//! The data that flows from the parser to the store: one sample of a node or container.
+
+use serde::{Deserialize, Serialize};
+
+/// Unix time in nanoseconds.
+pub type Nanos = i64;
+
+pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+pub const NANOS_PER_MILLI: i64 = 1_000_000;
+
+/// One sample of a node or container, as metrics-server's `MetricsPoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+pub struct MetricsPoint {
+    /// Container start time (Unix ns, from `container_start_time_seconds`); 0 when unknown (always
+    /// for nodes, as in metrics-server).
+    pub start_time: Nanos,
+    /// Sample time (Unix ns) from the kubelet's millisecond sample timestamps.
+    pub timestamp: Nanos,
+    /// Cumulative CPU in nanocore-seconds (`*_cpu_usage_seconds_total` x 1e9).
+    pub cumulative_cpu: u64,
+    /// Working set in bytes.
+    pub memory: u64,
+}
