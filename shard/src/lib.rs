@@ -1,7 +1,9 @@
 //! The shard side of ha-metrics-server: the kubelet client, the `/metrics/resource` parser, the
 //! sample store and the shard actors, plus the label and field selectors used to filter queries.
 
+pub mod hash;
 pub mod point;
+pub mod scrape;
 pub mod selector;
 
 pub use point::{MetricsPoint, Nanos};

@@ -349,10 +349,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let key = ("default".to_string(), "web-0".to_string());
-        let token = encode_continue(42, &key, true);
+        let token = encode_continue(42, &key, None);
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&token).unwrap()).unwrap();
         assert_eq!(raw, r#"{"v":"meta.k8s.io/v1","rv":42,"start":"default/web-0\u0000"}"#);
-        let decoded = decode_continue(&token, true).unwrap();
+        let decoded = decode_continue(&token, None).unwrap();
         assert_eq!(
             decoded,
             Continue {
@@ -363,9 +363,14 @@ mod tests {
                 }
             }
         );
-        let cluster = decode_continue(&encode_continue(-1, &(String::new(), "node-1".into()), false), false).unwrap();
+        let cluster = decode_continue(&encode_continue(-1, &(String::new(), "node-1".into()), Some("")), Some("")).unwrap();
         assert_eq!(cluster.resource_version, None);
         assert_eq!(cluster.start.key, (String::new(), "node-1".to_string()));
+        // Within one namespace the key is the name alone, relative to that namespace.
+        let in_ns = encode_continue(5, &key, Some("default"));
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&in_ns).unwrap()).unwrap();
+        assert_eq!(raw, r#"{"v":"meta.k8s.io/v1","rv":5,"start":"web-0\u0000"}"#);
+        assert_eq!(decode_continue(&in_ns, Some("default")).unwrap().start.key, key);
         for bad in [
             "!!",
             "e30",
@@ -374,7 +379,7 @@ mod tests {
             &URL_SAFE_NO_PAD.encode(r#"{"v":"meta.k8s.io/v1","rv":3,"start":"../x"}"#),
             &URL_SAFE_NO_PAD.encode(r#"{"v":"v9","rv":3,"start":"a"}"#),
         ] {
-            let Err(ApiError::BadRequest(message)) = decode_continue(bad, true) else {
+            let Err(ApiError::BadRequest(message)) = decode_continue(bad, None) else {
                 panic!("{bad} decoded")
             };
             assert!(

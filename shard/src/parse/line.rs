@@ -1,0 +1,181 @@
+//! One line of the text format: which of our series it is, then its labels, value and
+//! timestamp (`name{labels} value [timestamp_ms]`).
+
+use super::Limits;
+use super::labels::{self, Labels};
+use crate::point::{NANOS_PER_MILLI, Nanos};
+
+/// The five series metrics-server reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Series {
+    ContainerCpu,
+    ContainerMemory,
+    ContainerStart,
+    NodeCpu,
+    NodeMemory,
+}
+
+impl Series {
+    pub(super) fn name(self) -> &'static [u8] {
+        match self {
+            Series::ContainerCpu => b"container_cpu_usage_seconds_total",
+            Series::ContainerMemory => b"container_memory_working_set_bytes",
+            Series::ContainerStart => b"container_start_time_seconds",
+            Series::NodeCpu => b"node_cpu_usage_seconds_total",
+            Series::NodeMemory => b"node_memory_working_set_bytes",
+        }
+    }
+
+    pub(super) fn is_container(self) -> bool {
+        matches!(
+            self,
+            Series::ContainerCpu | Series::ContainerMemory | Series::ContainerStart
+        )
+    }
+}
+
+/// Why a line is not one of our series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Skipped {
+    Blank,
+    Comment,
+    /// Another series, or not a sample at all.
+    Other,
+}
+
+/// Why a line of one of our series was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("label block does not parse")]
+    Labels,
+    #[error("label value longer than the limit")]
+    LabelTooLong,
+    #[error("label value is not UTF-8")]
+    LabelNotUtf8,
+    #[error("label given twice")]
+    DuplicateLabel,
+    #[error("container series without a container, pod or namespace label")]
+    MissingLabel,
+    #[error("value missing or not a float")]
+    Value,
+    #[error("timestamp is not a non-negative integer of milliseconds")]
+    Timestamp,
+    #[error("text after the timestamp")]
+    TrailingText,
+}
+
+/// A line's value and timestamp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Reading {
+    pub value: f64,
+    /// Unix ns; `None` when the line has no timestamp.
+    pub timestamp: Option<Nanos>,
+}
+
+/// A line whose labels parsed. The reading is kept apart so that a bad value or timestamp
+/// still names the series it drops.
+#[derive(Debug)]
+pub(super) struct Sample<'a> {
+    pub labels: Labels<'a>,
+    pub reading: Result<Reading, LineError>,
+}
+
+/// Which of our series `line` is a sample of. The name must be followed by `{`, a blank or
+/// the end of the line: `container_cpu_usage_seconds_total_extra` is another series.
+pub(super) fn classify(line: &[u8]) -> Result<Series, Skipped> {
+    // Pick the only candidate by one byte ("container_" and "node_" are 10 and 5 long), then
+    // compare the whole name once.
+    let series = match line {
+        [] => return Err(Skipped::Blank),
+        [b'#', ..] => return Err(Skipped::Comment),
+        [b'c', ..] => match line.get(10) {
+            Some(b'c') => Series::ContainerCpu,
+            Some(b'm') => Series::ContainerMemory,
+            Some(b's') => Series::ContainerStart,
+            _ => return Err(Skipped::Other),
+        },
+        [b'n', ..] => match line.get(5) {
+            Some(b'c') => Series::NodeCpu,
+            Some(b'm') => Series::NodeMemory,
+            _ => return Err(Skipped::Other),
+        },
+        _ => return Err(Skipped::Other),
+    };
+    let name = series.name();
+    let named = line.starts_with(name) && matches!(line.get(name.len()), None | Some(b'{' | b' ' | b'\t'));
+    if named { Ok(series) } else { Err(Skipped::Other) }
+}
+
+/// Whether a line that is not ours starts like a sample: a metric name followed by `{`, a
+/// blank or the end of the line.
+pub(super) fn looks_like_sample(line: &[u8]) -> bool {
+    let name_len = line
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b':'))
+        .unwrap_or(line.len());
+    let starts_well = line.first().is_some_and(|b| !b.is_ascii_digit());
+    name_len > 0 && starts_well && matches!(line.get(name_len), None | Some(b'{' | b' ' | b'\t'))
+}
+
+/// Parses what follows the metric name: `[{labels}] value [timestamp]`.
+pub(super) fn parse<'a>(rest: &'a [u8], limits: &Limits) -> Result<Sample<'a>, LineError> {
+    let rest = skip_blanks(rest);
+    let (labels, rest) = match rest {
+        [b'{', inner @ ..] => labels::parse(inner, limits.max_label_len)?,
+        _ => (Labels::default(), rest),
+    };
+    Ok(Sample {
+        labels,
+        reading: reading(rest),
+    })
+}
+
+/// `value [timestamp]`, with blanks around.
+fn reading(rest: &[u8]) -> Result<Reading, LineError> {
+    let (value, rest) = token(skip_blanks(rest));
+    let value = parse_float(value).ok_or(LineError::Value)?;
+    let (timestamp, rest) = token(skip_blanks(rest));
+    let timestamp = match timestamp {
+        [] => None,
+        digits => Some(parse_timestamp(digits).ok_or(LineError::Timestamp)?),
+    };
+    if !skip_blanks(rest).is_empty() {
+        return Err(LineError::TrailingText);
+    }
+    Ok(Reading { value, timestamp })
+}
+
+/// A float in Go's `ParseFloat` syntax, as far as the kubelet uses it: decimals, exponents,
+/// `NaN`, `+Inf`, `-Inf` (hex floats are refused).
+fn parse_float(token: &[u8]) -> Option<f64> {
+    std::str::from_utf8(token).ok()?.parse().ok()
+}
+
+/// Milliseconds since the epoch as Unix ns; `None` unless plain digits that fit.
+fn parse_timestamp(digits: &[u8]) -> Option<Nanos> {
+    let mut millis: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        millis = millis.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    millis.checked_mul(NANOS_PER_MILLI)
+}
+
+pub(super) fn skip_blanks(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// The bytes up to the next blank, and the rest.
+fn token(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(bytes.len());
+    bytes.split_at(end)
+}

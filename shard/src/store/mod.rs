@@ -1,0 +1,211 @@
+//! The shard's two-point store: for every node and container it keeps the last two points a
+//! kubelet reported and computes what can be served, with metrics-server's rules (`pkg/storage`,
+//! reference §3.5). Pure: no IO, no clocks, no logging. Flow: the scraper actor passes each node's
+//! parsed scrape to [`Store::insert_node`]; the query layer reads [`Store::node`], [`Store::pod`]
+//! and the list iterators; the replication path moves a node's points with
+//! [`Store::snapshot_node`] and [`Store::restore_node`].
+//!
+//! # Rules kept from metrics-server
+//!
+//! Node rule, container rule with the fresh-container shortcut and restart detection, rate maths,
+//! "every container needs a previous point or the pod is omitted", "a container whose rate fails is
+//! skipped but the pod is served", pod timestamp and window from the container with the earliest
+//! newer point, `storage_points` counts and readiness (≥ 1 node and ≥ 1 pod with a previous point).
+//!
+//! # Deliberate differences
+//!
+//! - **Per node, not per tick.** metrics-server rebuilds its store from one cluster-wide batch and
+//!   forgets whatever is absent. Here each node's scrape updates that node's entries in place; the
+//!   pods a node reported last time but not now are forgotten, other nodes are untouched.
+//! - **A failed scrape hides nothing** ([`Store::scrape_failed`]): the last good points are served
+//!   until [`Store::expire`] drops them, measured by the local time the scrape was stored (not the
+//!   kubelet's sample time, so a kubelet's clock skew cannot expire fresh data). The next good
+//!   scrape pairs with the last good one: the window spans the gap.
+//! - **A pod reported by two nodes: the last report wins** (metrics-server: the first to arrive
+//!   within a tick). The pod's previous points survive the move only as the container rule allows:
+//!   a container started after its last point (a re-created pod) gets no previous point, and a
+//!   start time that went backwards fails the rate. The old node's next scrape does not forget a
+//!   pod that another node now reports. Within one scrape a repeated pod or container keeps its
+//!   first point, as metrics-server does.
+//! - **Deterministic output**: containers are sorted by name (Go's map order is random), so equal
+//!   earliest timestamps resolve to the first container by name.
+//! - **Exact rate**: integer division instead of `float64`, saturating at `u64::MAX`; a pair whose
+//!   window is not positive (only possible from restored points) is an error, not ±Inf.
+//! - metrics-server's out-of-order branch can pair a container that has no previous point of its
+//!   own with Go's zero point (year 1) when a sibling container has one; here it gets none.
+//! - A start time of 0 means unknown and never takes the fresh-container shortcut.
+//! - A pod whose every rate fails is served with no containers and timestamp and window 0
+//!   (metrics-server: Go's zero time, rendered `"timestamp": null`, `"window": "0s"`).
+//! - Rate errors are not logged here (metrics-server logs one on every read).
+
+mod node;
+mod pod;
+mod rate;
+mod read;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
+
+use crate::point::{MetricsPoint, NANOS_PER_SECOND, Nanos};
+use node::NodeEntry;
+use pod::PodEntry;
+
+pub use rate::{Rate, RateError, Usage, rate};
+pub use snapshot::{ContainerSnapshot, NodeSnapshot, PodSnapshot};
+
+/// A container at least this old (and younger than the resolution) is served after one scrape.
+pub const FRESH_CONTAINER_MIN_AGE: Nanos = 10 * NANOS_PER_SECOND;
+
+/// One node's successful scrape, borrowed from the parser's output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeScrape<'a> {
+    /// The node's own point; `None` when the kubelet reported none (the node is then forgotten,
+    /// its pods are still stored).
+    pub node: Option<MetricsPoint>,
+    pub pods: &'a [PodScrape<'a>],
+}
+
+/// One pod of a node's scrape.
+#[derive(Debug, Clone, Copy)]
+pub struct PodScrape<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// `(container name, point)`, in any order.
+    pub containers: &'a [(&'a str, MetricsPoint)],
+}
+
+/// A node's servable metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeMetrics {
+    /// The newer point's sample time (Unix ns).
+    pub timestamp: Nanos,
+    /// Newer minus older sample time (ns).
+    pub window: Nanos,
+    pub usage: Usage,
+}
+
+/// A pod's servable metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PodMetrics {
+    /// The earliest newer point among the served containers (Unix ns); 0 if none is served.
+    pub timestamp: Nanos,
+    /// That container's window (ns); 0 if none is served.
+    pub window: Nanos,
+    /// Sorted by container name.
+    pub containers: Vec<(Arc<str>, Usage)>,
+}
+
+/// `(namespace, name)` of a pod, sharing the store's interned strings.
+pub(crate) type PodKey = (Arc<str>, Arc<str>);
+
+/// The last two points of the nodes and pods one replica scrapes or stands by for.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// `--metric-resolution` in ns: bounds the fresh-container shortcut.
+    resolution: Nanos,
+    nodes: HashMap<Arc<str>, NodeEntry>,
+    /// Namespace -> pod name -> entry.
+    namespaces: HashMap<Arc<str>, HashMap<Arc<str>, PodEntry>>,
+    /// Incremented by every `insert_node`.
+    seq: u64,
+    /// Reused for the pod list of the node being inserted, so steady scrapes do not allocate.
+    scratch: Vec<PodKey>,
+}
+
+impl Store {
+    /// An empty store for `--metric-resolution` `resolution` (ns).
+    pub fn new(resolution: Nanos) -> Self {
+        Self { resolution, nodes: HashMap::new(), namespaces: HashMap::new(), seq: 0, scratch: Vec::new() }
+    }
+
+    pub fn resolution(&self) -> Nanos {
+        self.resolution
+    }
+
+    /// Stores one node's successful scrape, received at local time `now` (Unix ns): the node rule
+    /// for the node's point, the container rule for every pod; the pods this node reported last
+    /// time and no longer reports are forgotten.
+    pub fn insert_node(&mut self, node: &str, scrape: NodeScrape<'_>, now: Nanos) {
+        self.seq += 1;
+        let (node, entry) = intern(&mut self.nodes, node);
+        entry.update(scrape.node, now);
+        let mut reported = std::mem::take(&mut self.scratch);
+        for pod in scrape.pods {
+            reported.extend(self.update_pod(&node, pod, now));
+        }
+        let entry = self.nodes.entry_ref(&*node).or_default();
+        let mut previous = std::mem::replace(&mut entry.pods, reported);
+        self.forget_owned(&node, &previous, Some(self.seq));
+        previous.clear();
+        self.scratch = previous;
+    }
+
+    /// Records that a node's scrape failed. Nothing is dropped: its last points are served until
+    /// [`Store::expire`] finds them too old (metrics-server hides the node at once).
+    pub fn scrape_failed(&mut self, _node: &str) {}
+
+    /// Drops the nodes and pods whose last successful scrape was stored more than `max_age` before
+    /// `now` (the caller passes 2 x resolution).
+    pub fn expire(&mut self, now: Nanos, max_age: Nanos) {
+        let cutoff = now.saturating_sub(max_age);
+        self.nodes.retain(|_, node| node.received >= cutoff);
+        self.namespaces.retain(|_, pods| {
+            pods.retain(|_, pod| pod.received >= cutoff);
+            !pods.is_empty()
+        });
+    }
+
+    /// Forgets a node and the pods it reported (node deleted, or its shard handed away).
+    pub fn remove_node(&mut self, node: &str) {
+        if let Some(entry) = self.nodes.remove(node) {
+            self.forget_owned(node, &entry.pods, None);
+        }
+    }
+
+    /// Applies one pod of `node`'s scrape; returns its key unless the pod was already reported by
+    /// this scrape (the first report wins, as metrics-server keeps the first duplicate).
+    fn update_pod(&mut self, node: &Arc<str>, pod: &PodScrape<'_>, now: Nanos) -> Option<PodKey> {
+        let (seq, resolution) = (self.seq, self.resolution);
+        let (namespace, pods) = intern(&mut self.namespaces, pod.namespace);
+        let (name, entry) = intern(pods, pod.name);
+        if entry.seen == seq {
+            return None;
+        }
+        if entry.node != *node {
+            entry.node = node.clone();
+        }
+        (entry.received, entry.seen) = (now, seq);
+        entry.update(pod.containers, resolution);
+        Some((namespace, name))
+    }
+
+    /// Removes the listed pods that `node` still owns, except those reported by scrape `keep`.
+    fn forget_owned(&mut self, node: &str, listed: &[PodKey], keep: Option<u64>) {
+        for (namespace, name) in listed {
+            let Some(pods) = self.namespaces.get_mut(&**namespace) else { continue };
+            if pods.get(&**name).is_some_and(|pod| &*pod.node == node && Some(pod.seen) != keep) {
+                pods.remove(&**name);
+                if pods.is_empty() {
+                    self.namespaces.remove(&**namespace);
+                }
+            }
+        }
+    }
+}
+
+/// The entry for `key`, inserted with its default if absent, and the map's own copy of the key:
+/// a name is allocated only the first time it is seen.
+fn intern<'m, V: Default>(map: &'m mut HashMap<Arc<str>, V>, key: &str) -> (Arc<str>, &'m mut V) {
+    match map.entry_ref(key) {
+        EntryRef::Occupied(entry) => (entry.key().clone(), entry.into_mut()),
+        EntryRef::Vacant(entry) => {
+            let entry = entry.insert_entry(V::default());
+            (entry.key().clone(), entry.into_mut())
+        }
+    }
+}

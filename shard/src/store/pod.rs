@@ -1,0 +1,120 @@
+//! A pod's entry (its containers' last two points, kept sorted by name and updated in place) and
+//! metrics-server's container rule (`podStorage.Store` and `GetMetrics`, reference §3.5).
+
+use std::sync::Arc;
+
+use super::node::next_prev;
+use super::rate::rate;
+use super::{FRESH_CONTAINER_MIN_AGE, PodMetrics};
+use crate::point::{MetricsPoint, Nanos};
+
+/// What the store keeps for one pod.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PodEntry {
+    /// The node whose scrape reported the pod last (the last report wins).
+    pub node: Arc<str>,
+    /// Local time (Unix ns) of that report; drives expiry.
+    pub received: Nanos,
+    /// The store's scrape sequence number of that report: finds duplicates within a scrape and
+    /// pods a node's next scrape no longer reports.
+    pub seen: u64,
+    /// Sorted by name, unique.
+    pub containers: Vec<ContainerEntry>,
+}
+
+/// One container's points.
+#[derive(Debug, Clone)]
+pub(super) struct ContainerEntry {
+    pub name: Arc<str>,
+    pub last: MetricsPoint,
+    pub prev: Option<MetricsPoint>,
+    /// Reported by the scrape being applied; false between scrapes.
+    seen: bool,
+}
+
+impl ContainerEntry {
+    pub fn new(name: Arc<str>, last: MetricsPoint, prev: Option<MetricsPoint>) -> Self {
+        Self { name, last, prev, seen: false }
+    }
+}
+
+impl PodEntry {
+    /// Applies a scrape's containers: the container rule for each, in place; containers the scrape
+    /// does not report are forgotten; a name repeated within the scrape keeps its first point.
+    /// Allocates only for a container name it did not have.
+    pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos) {
+        let mut added = false;
+        for (name, new) in containers {
+            match self.containers.iter_mut().find(|c| &*c.name == *name) {
+                Some(c) if c.seen => {}
+                Some(c) => {
+                    c.prev = container_prev(new, Some(c), resolution);
+                    c.last = *new;
+                    c.seen = true;
+                }
+                None => {
+                    let prev = container_prev(new, None, resolution);
+                    self.containers.push(ContainerEntry { seen: true, ..ContainerEntry::new((*name).into(), *new, prev) });
+                    added = true;
+                }
+            }
+        }
+        self.containers.retain_mut(|c| std::mem::take(&mut c.seen));
+        if added {
+            self.containers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+
+    /// Whether the pod counts as having a previous point (metrics-server's `prev` map holds a pod
+    /// when at least one container has one).
+    pub fn has_prev(&self) -> bool {
+        self.containers.iter().any(|c| c.prev.is_some())
+    }
+
+    /// Containers that have a previous point (`storage_points{type="container"}`).
+    pub fn containers_with_prev(&self) -> usize {
+        self.containers.iter().filter(|c| c.prev.is_some()).count()
+    }
+
+    /// The pod's metrics: `None` unless every container has a previous point. A container whose
+    /// rate fails is left out, the pod is still served (possibly with no containers, then with
+    /// timestamp and window 0). Timestamp and window are those of the container with the earliest
+    /// newer point; on a tie, the first by name.
+    pub fn metrics(&self) -> Option<PodMetrics> {
+        if self.containers.is_empty() {
+            return None;
+        }
+        let mut pod = PodMetrics { timestamp: 0, window: 0, containers: Vec::with_capacity(self.containers.len()) };
+        for c in &self.containers {
+            let Ok(rate) = rate(&c.last, c.prev.as_ref()?) else { continue };
+            if pod.containers.is_empty() || rate.timestamp < pod.timestamp {
+                (pod.timestamp, pod.window) = (rate.timestamp, rate.window);
+            }
+            pod.containers.push((c.name.clone(), rate.usage));
+        }
+        Some(pod)
+    }
+}
+
+/// The container rule: the point to keep as `prev` when `new` arrives for a container whose entry
+/// (from the pod's last report) is `old`.
+///
+/// - a fresh container (started 10 s to one resolution before `new`) gets a synthesised point at
+///   its start time with zero CPU, so it is served after one scrape, window = its age;
+/// - else, if the container has not restarted since `old.last` (`start_time < last.timestamp`),
+///   the node rule applies;
+/// - else (restart, new container or new pod) none.
+pub(super) fn container_prev(new: &MetricsPoint, old: Option<&ContainerEntry>, resolution: Nanos) -> Option<MetricsPoint> {
+    if is_fresh(new, resolution) {
+        return Some(MetricsPoint { timestamp: new.start_time, cumulative_cpu: 0, ..*new });
+    }
+    let old = old.filter(|old| new.start_time < old.last.timestamp)?;
+    next_prev(new, Some(&old.last), old.prev.as_ref())
+}
+
+/// `start < timestamp` and `10 s <= timestamp - start < resolution`. A start time of 0 means
+/// unknown and is never fresh (metrics-server's zero time is year 1, just as never fresh).
+fn is_fresh(new: &MetricsPoint, resolution: Nanos) -> bool {
+    let age = new.timestamp.checked_sub(new.start_time);
+    new.start_time != 0 && age.is_some_and(|age| (FRESH_CONTAINER_MIN_AGE..resolution).contains(&age))
+}

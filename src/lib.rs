@@ -1,0 +1,3 @@
+//! The `ha-metrics-server` library: the server's modules, wired together by `main.rs`.
+
+pub mod config;
