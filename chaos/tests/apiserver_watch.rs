@@ -247,6 +247,7 @@ async fn list_paginates_at_the_first_pages_version() -> anyhow::Result<()> {
         .await?;
         assert_eq!(page.metadata.resource_version, version);
         all.extend(names(&page));
+        assert!(all.len() <= 5, "pagination does not end: {all:?}");
         token = page.metadata.continue_;
     }
     assert_eq!(all, ["p1", "p2", "p3", "p4", "p5"]);
@@ -368,5 +369,29 @@ async fn table_for_kubectl_get() -> anyhow::Result<()> {
         table["rows"][0]["cells"].as_array().unwrap()[..4],
         [json!("web-0"), json!("0/1"), json!("Running"), json!("0")]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn namespaced_watch_skips_other_namespaces() -> anyhow::Result<()> {
+    let store = Store::new(1000);
+    store.upsert(Kind::Pods, pod("default", "web-0", "node-1", "Running"));
+    store.upsert(Kind::Pods, pod("kube-system", "dns-0", "node-1", "Running"));
+    let client = start(store.clone()).await?;
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let mut stream = within("watch", pods.watch(&WatchParams::default(), "0")).await?.boxed();
+    let mut next = async || match within("an event", stream.try_next()).await {
+        Ok(Some(WatchEvent::Added(p))) => ("ADDED", p.name_any()),
+        Ok(Some(WatchEvent::Modified(p))) => ("MODIFIED", p.name_any()),
+        Ok(Some(WatchEvent::Deleted(p))) => ("DELETED", p.name_any()),
+        other => panic!("unexpected {:?}", other.map(|e| e.map(|_| ()))),
+    };
+    assert_eq!(next().await, ("ADDED", "web-0".to_string()));
+    store.upsert(Kind::Pods, pod("kube-system", "dns-1", "node-1", "Running"));
+    store.upsert(Kind::Pods, pod("default", "web-0", "node-2", "Running"));
+    store.delete(Kind::Pods, "kube-system", "dns-0");
+    store.delete(Kind::Pods, "default", "web-0");
+    assert_eq!(next().await, ("MODIFIED", "web-0".to_string()));
+    assert_eq!(next().await, ("DELETED", "web-0".to_string()));
     Ok(())
 }

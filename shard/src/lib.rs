@@ -2,8 +2,10 @@
 //! sample store and the shard actors, plus the label and field selectors used to filter queries.
 
 pub mod hash;
+pub mod parse;
 pub mod point;
 pub mod scrape;
 pub mod selector;
+pub mod store;
 
 pub use point::{MetricsPoint, Nanos};

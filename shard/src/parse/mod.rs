@@ -231,7 +231,11 @@ impl<'a, 'l> Decoder<'a, 'l> {
         let rest = &line[series.name().len()..];
         match line::parse(rest, self.limits) {
             Ok(sample) => self.take(series, sample),
-            Err(reason) => self.malformed(reason),
+            Err(reason) => {
+                // A node series is known by its name alone, so it is dropped too.
+                self.builder.drop_node_series(series);
+                self.malformed(reason);
+            }
         }
     }
 
@@ -248,22 +252,30 @@ impl<'a, 'l> Decoder<'a, 'l> {
         }
     }
 
+    /// Applies a parsed line: sets its series, or drops it if the value or timestamp is bad.
     fn take(&mut self, series: Series, sample: line::Sample<'a>) {
-        let timestamp = sample.timestamp.unwrap_or(self.default_timestamp);
-        let Some(value) = value::convert(series, sample.value) else {
-            self.stats.invalid_values += 1;
-            return;
+        let default_timestamp = self.default_timestamp;
+        let point = match self.builder.point(series, sample.labels) {
+            Ok(point) => point,
+            Err(reason) => return self.malformed(reason),
         };
-        let taken = match series {
-            Series::NodeCpu | Series::NodeMemory => {
-                self.builder.node(series, value, timestamp);
-                Ok(())
+        let reading = match sample.reading {
+            Ok(reading) => reading,
+            Err(reason) => {
+                batch::clear(point, series);
+                return self.malformed(reason);
             }
-            _ => self.builder.container(series, sample.labels, value, timestamp),
         };
-        match taken {
-            Ok(()) => self.stats.samples += 1,
-            Err(reason) => self.malformed(reason),
+        match value::convert(series, reading.value) {
+            Some(value) => {
+                let timestamp = reading.timestamp.unwrap_or(default_timestamp);
+                batch::set(point, series, value, timestamp);
+                self.stats.samples += 1;
+            }
+            None => {
+                batch::clear(point, series);
+                self.stats.invalid_values += 1;
+            }
         }
     }
 

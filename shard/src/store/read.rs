@@ -65,7 +65,7 @@ impl Store {
     }
 
     /// Nodes and pods held, servable or not: `(nodes, pods)`.
-    pub fn len(&self) -> (usize, usize) {
+    pub fn held_counts(&self) -> (usize, usize) {
         (self.nodes.len(), self.namespaces.values().map(|pods| pods.len()).sum())
     }
 

@@ -1,0 +1,102 @@
+//! The cache of Running pods' metadata (namespace, name, labels, creation time), fed by a
+//! metadata-only watch with `status.phase=Running`, as metrics-server's pod informer. Lists
+//! and gets of PodMetrics are driven by it: a pod not in it does not exist for the API.
+
+use super::intern::Interner;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::PartialObjectMeta;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Interned `(key, value)` label pairs, sorted by key.
+pub type Labels = Arc<[(Arc<str>, Arc<str>)]>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodMeta {
+    pub labels: Labels,
+    /// `metadata.creationTimestamp`, Unix seconds.
+    pub created: i64,
+}
+
+/// `(namespace, name)` -> metadata, ordered so one namespace is a range.
+#[derive(Debug, Default)]
+pub struct PodCache {
+    pods: BTreeMap<(Arc<str>, Arc<str>), PodMeta>,
+    interner: Interner,
+    /// Objects received during a relist, swapped in at its end.
+    relist: Option<BTreeMap<(Arc<str>, Arc<str>), PodMeta>>,
+    pub synced: bool,
+}
+
+impl PodCache {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&PodMeta> {
+        self.pods.get(&(Arc::from(namespace), Arc::from(name)))
+    }
+
+    /// Pods of one namespace, or all, in (namespace, name) order.
+    pub fn iter_namespace<'a>(&'a self, namespace: Option<&'a str>) -> Box<dyn Iterator<Item = (&'a str, &'a str, &'a PodMeta)> + 'a> {
+        let it = self.pods.iter().map(|((ns, n), m)| (&**ns, &**n, m));
+        match namespace {
+            None => Box::new(it),
+            Some(ns) => {
+                let start: (Arc<str>, Arc<str>) = (Arc::from(ns), Arc::from(""));
+                Box::new(self.pods.range(start..).take_while(move |((n, _), _)| &**n == ns).map(|((ns, n), m)| (&**ns, &**n, m)))
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    fn entry(&mut self, meta: &kube::core::ObjectMeta) -> Option<((Arc<str>, Arc<str>), PodMeta)> {
+        let key = (self.interner.intern(meta.namespace.as_deref()?), self.interner.intern(meta.name.as_deref()?));
+        let mut labels: Vec<(Arc<str>, Arc<str>)> = meta
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (self.interner.intern(k), self.interner.intern(v)))
+            .collect();
+        labels.sort();
+        let created = meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second());
+        Some((key, PodMeta { labels: labels.into(), created }))
+    }
+
+    /// Applies one watch event.
+    pub fn apply(&mut self, event: kube::runtime::watcher::Event<PartialObjectMeta<Pod>>) {
+        use kube::runtime::watcher::Event;
+        match event {
+            Event::Init => self.relist = Some(BTreeMap::new()),
+            Event::InitApply(obj) => {
+                if let Some((k, v)) = self.entry(&obj.metadata) {
+                    self.relist.get_or_insert_with(BTreeMap::new).insert(k, v);
+                }
+            }
+            Event::InitDone => {
+                self.pods = self.relist.take().unwrap_or_default();
+                self.synced = true;
+                self.interner.collect_garbage();
+            }
+            Event::Apply(obj) => {
+                if let Some((k, v)) = self.entry(&obj.metadata) {
+                    self.pods.insert(k, v);
+                }
+            }
+            Event::Delete(obj) => {
+                if let (Some(ns), Some(name)) = (obj.metadata.namespace.as_deref(), obj.metadata.name.as_deref()) {
+                    self.pods.remove(&(Arc::from(ns), Arc::from(name)));
+                }
+            }
+        }
+    }
+}
+
+impl shard::selector::Labels for PodMeta {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.labels[i].1)
+    }
+}
