@@ -126,7 +126,8 @@ fn names_borrow_from_the_body() {
 #[test]
 fn memory_timestamp_wins_over_cpu_timestamp() {
     // CPU at 1000 ms, memory at 2000 ms: the later line sets the point's time.
-    let batch = decode_ok(&container("p", "1", "1"));
+    let body = container("p", "1", "1");
+    let batch = decode_ok(&body);
     assert_eq!(batch.pods[0].containers[0].point.timestamp, ms(2000));
     let reversed = "container_memory_working_set_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 2000\n\
                     container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1000\n";

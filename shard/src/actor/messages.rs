@@ -1,0 +1,20 @@
+//! Messages between the shard supervisor, shard actors and their scrape tasks.
+
+use crate::scrape::{ScrapeError, ScrapeTarget, Scraped};
+use actix::Message;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The nodes a shard scrapes from now on (replaces the previous set).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetTargets(pub Vec<ScrapeTarget>);
+
+/// One kubelet request finished.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct ScrapeDone {
+    pub node: Arc<str>,
+    pub result: Result<Scraped, ScrapeError>,
+    pub took: Duration,
+}

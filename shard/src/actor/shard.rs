@@ -1,0 +1,159 @@
+//! One shard actor: scrapes its nodes every resolution (starting at a jittered offset), parses
+//! each answer and stores it. A failed kubelet is a partial result: logged, counted, and the
+//! node's last good points stay until they are older than twice the resolution.
+
+use super::messages::{ScrapeDone, SetTargets};
+use super::observer::ScrapeObserver;
+use crate::parse::{self, Limits};
+use crate::point::Nanos;
+use crate::scrape::{KubeletClient, ScrapeTarget};
+use crate::store::{NodeScrape, PodScrape, Store};
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Semaphore;
+
+/// What every shard of a replica shares.
+pub struct ShardContext {
+    pub resolution: Duration,
+    pub limits: Limits,
+    pub client: KubeletClient,
+    /// Bounds kubelet requests in flight across all shards.
+    pub limiter: Arc<Semaphore>,
+    pub observer: Arc<dyn ScrapeObserver>,
+    /// Unix ns of the latest tick start of any shard (for `metric-collection-timely`).
+    pub last_tick: Arc<AtomicI64>,
+}
+
+pub fn now_nanos() -> Nanos {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as Nanos)
+}
+
+pub struct ShardActor {
+    pub id: u32,
+    ctx: Arc<ShardContext>,
+    store: Arc<RwLock<Store>>,
+    targets: BTreeMap<Arc<str>, ScrapeTarget>,
+    in_flight: HashSet<Arc<str>>,
+    tick_started: Option<Instant>,
+}
+
+impl ShardActor {
+    pub fn new(id: u32, ctx: Arc<ShardContext>, store: Arc<RwLock<Store>>) -> Self {
+        ShardActor { id, ctx, store, targets: BTreeMap::new(), in_flight: HashSet::new(), tick_started: None }
+    }
+
+    /// The first tick's offset: shards spread evenly over one resolution.
+    fn first_tick_delay(&self, shards: u32) -> Duration {
+        self.ctx.resolution.mul_f64((self.id as f64 + 0.5) / shards.max(1) as f64)
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        let now = now_nanos();
+        self.ctx.last_tick.store(now, Ordering::Relaxed);
+        let max_age = 2 * self.ctx.resolution.as_nanos() as Nanos;
+        self.store.write().expect("store lock").expire(now, max_age);
+        self.tick_started = Some(Instant::now());
+        let due: Vec<ScrapeTarget> =
+            self.targets.values().filter(|t| !self.in_flight.contains(&t.node)).cloned().collect();
+        for target in due {
+            self.in_flight.insert(target.node.clone());
+            self.spawn_scrape(target, ctx.address());
+        }
+        self.maybe_finish_tick();
+    }
+
+    fn spawn_scrape(&self, target: ScrapeTarget, addr: Addr<Self>) {
+        let (client, limiter) = (self.ctx.client.clone(), self.ctx.limiter.clone());
+        tokio::spawn(async move {
+            let _permit = limiter.acquire_owned().await;
+            let started = Instant::now();
+            let result = client.scrape(&target, now_nanos()).await;
+            addr.do_send(ScrapeDone { node: target.node, result, took: started.elapsed() });
+        });
+    }
+
+    fn maybe_finish_tick(&mut self) {
+        if self.in_flight.is_empty() {
+            if let Some(started) = self.tick_started.take() {
+                self.ctx.observer.tick(started.elapsed());
+            }
+        }
+    }
+
+    /// Parses and stores one answer; returns why it was not usable, if it was not.
+    fn store_scrape(&self, node: &str, body: &[u8], sent_at: Nanos) -> Result<(), String> {
+        let batch = parse::decode(body, sent_at, &self.ctx.limits).map_err(|e| e.to_string())?;
+        if batch.stats.malformed_lines > 0 || batch.stats.invalid_values > 0 {
+            tracing::debug!(node, malformed = batch.stats.malformed_lines, invalid = batch.stats.invalid_values,
+                            first = ?batch.stats.first_malformed, "kubelet sent series we dropped");
+        }
+        let containers: Vec<Vec<(&str, crate::point::MetricsPoint)>> =
+            batch.pods.iter().map(|p| p.containers.iter().map(|c| (&*c.name, c.point)).collect()).collect();
+        let pods: Vec<PodScrape<'_>> = batch
+            .pods
+            .iter()
+            .zip(&containers)
+            .map(|(p, c)| PodScrape { namespace: &p.namespace, name: &p.name, containers: c })
+            .collect();
+        let scrape = NodeScrape { node: batch.node, pods: &pods };
+        self.store.write().expect("store lock").insert_node(node, scrape, now_nanos());
+        Ok(())
+    }
+}
+
+/// How many shards the jitter spreads over (set by the supervisor before starting actors).
+pub static SHARD_COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+impl Actor for ShardActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let delay = self.first_tick_delay(SHARD_COUNT.load(Ordering::Relaxed));
+        ctx.run_later(delay, |act, ctx| {
+            act.tick(ctx);
+            ctx.run_interval(act.ctx.resolution, |act, ctx| act.tick(ctx));
+        });
+    }
+}
+
+impl Handler<SetTargets> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTargets, _: &mut Context<Self>) {
+        let new: BTreeMap<Arc<str>, ScrapeTarget> = msg.0.into_iter().map(|t| (t.node.clone(), t)).collect();
+        let gone: Vec<Arc<str>> = self.targets.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
+        if !gone.is_empty() {
+            let mut store = self.store.write().expect("store lock");
+            for node in &gone {
+                store.remove_node(node);
+                self.ctx.observer.node_removed(node);
+            }
+        }
+        self.targets = new;
+    }
+}
+
+impl Handler<ScrapeDone> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ScrapeDone, _: &mut Context<Self>) {
+        self.in_flight.remove(&msg.node);
+        let node = &*msg.node;
+        if !self.targets.contains_key(node) {
+            return self.maybe_finish_tick();
+        }
+        let outcome = match msg.result {
+            Ok(scraped) => self.store_scrape(node, &scraped.body, scraped.sent_at),
+            Err(e) => Err(e.to_string()),
+        };
+        self.ctx.observer.kubelet_request(node, outcome.is_ok(), msg.took, SystemTime::now());
+        if let Err(error) = outcome {
+            tracing::warn!(node, %error, "failed to scrape node; serving its last good points");
+            self.store.write().expect("store lock").scrape_failed(node);
+        }
+        self.maybe_finish_tick();
+    }
+}

@@ -1,0 +1,178 @@
+//! Go's `time.Duration.String()`, which metrics-server uses for the `window` field of
+//! `NodeMetrics`/`PodMetrics` (`metav1.Duration` marshals through it) and for the `Window` cell
+//! of Table rows: `15.012s`, `1m0s`, `1h2m3.5s`, `500ms`, `1.5µs`, `0s`.
+//!
+//! Sits at the very end of the read path: [`crate::api::types`] and [`crate::api::table`] format
+//! windows (nanoseconds from the store) with [`GoDuration`] while they write JSON. A port of
+//! `formatDuration`, `fmtFrac` and `fmtInt` in Go's `src/time/time.go`.
+
+use std::fmt;
+
+const NANOS_PER_MICRO: u64 = 1_000;
+const NANOS_PER_MILLI: u64 = 1_000_000;
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// A signed number of nanoseconds that displays exactly as Go's `time.Duration.String()`.
+///
+/// Formatting does not allocate, so `serializer.collect_str(&GoDuration(ns))` writes straight
+/// into the response buffer.
+///
+/// ```
+/// use ha_metrics_server::api::duration::GoDuration;
+/// assert_eq!(GoDuration(15_012_000_000).to_string(), "15.012s");
+/// assert_eq!(GoDuration(60_000_000_000).to_string(), "1m0s");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GoDuration(pub i64);
+
+/// `GoDuration(nanos).to_string()`.
+pub fn go_duration_string(nanos: i64) -> String {
+    GoDuration(nanos).to_string()
+}
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The longest output, "-2562047h47m16.854775808s", is 25 bytes.
+        let mut buf = [0u8; 32];
+        let start = format_into(self.0, &mut buf);
+        f.write_str(std::str::from_utf8(&buf[start..]).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// Writes `d` right-aligned into `buf`; returns where the text starts.
+fn format_into(d: i64, buf: &mut [u8; 32]) -> usize {
+    let mut w = buf.len();
+    let mut u = d.unsigned_abs();
+    w -= 1;
+    buf[w] = b's';
+    if u < NANOS_PER_SECOND {
+        // Below one second Go switches to smaller units, like 1.2ms.
+        if u == 0 {
+            w -= 1;
+            buf[w] = b'0';
+            return w;
+        }
+        let (prec, unit): (u32, &[u8]) = if u < NANOS_PER_MICRO {
+            (0, b"n")
+        } else if u < NANOS_PER_MILLI {
+            (3, "µ".as_bytes())
+        } else {
+            (6, b"m")
+        };
+        w -= unit.len();
+        buf[w..w + unit.len()].copy_from_slice(unit);
+        (w, u) = fmt_frac(buf, w, u, prec);
+        w = fmt_int(buf, w, u);
+    } else {
+        (w, u) = fmt_frac(buf, w, u, 9);
+        // u is now whole seconds.
+        w = fmt_int(buf, w, u % 60);
+        u /= 60;
+        if u > 0 {
+            w -= 1;
+            buf[w] = b'm';
+            w = fmt_int(buf, w, u % 60);
+            u /= 60;
+            // Go stops at hours because days can have different lengths.
+            if u > 0 {
+                w -= 1;
+                buf[w] = b'h';
+                w = fmt_int(buf, w, u);
+            }
+        }
+    }
+    if d < 0 {
+        w -= 1;
+        buf[w] = b'-';
+    }
+    w
+}
+
+/// Writes the fraction of `v / 10^prec` (".12345") before `w`, without trailing zeros and
+/// without the point when the fraction is zero; returns the new start and `v / 10^prec`.
+fn fmt_frac(buf: &mut [u8], mut w: usize, mut v: u64, prec: u32) -> (usize, u64) {
+    let mut print = false;
+    for _ in 0..prec {
+        let digit = (v % 10) as u8;
+        print = print || digit != 0;
+        if print {
+            w -= 1;
+            buf[w] = b'0' + digit;
+        }
+        v /= 10;
+    }
+    if print {
+        w -= 1;
+        buf[w] = b'.';
+    }
+    (w, v)
+}
+
+/// Writes `v` in decimal before `w`; returns the new start.
+fn fmt_int(buf: &mut [u8], mut w: usize, mut v: u64) -> usize {
+    loop {
+        w -= 1;
+        buf[w] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return w;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const US: i64 = 1_000;
+    const MS: i64 = 1_000_000;
+    const S: i64 = 1_000_000_000;
+    const MIN: i64 = 60 * S;
+    const H: i64 = 60 * MIN;
+
+    /// Go's own table, `durationTests` in `src/time/time_test.go`.
+    #[test]
+    fn matches_go_duration_tests() {
+        let cases = [
+            ("0s", 0),
+            ("1ns", 1),
+            ("1.1µs", 1100),
+            ("2.2ms", 2200 * US),
+            ("3.3s", 3300 * MS),
+            ("4m5s", 4 * MIN + 5 * S),
+            ("4m5.001s", 4 * MIN + 5001 * MS),
+            ("5h6m7.001s", 5 * H + 6 * MIN + 7001 * MS),
+            ("8m0.000000001s", 8 * MIN + 1),
+            ("2562047h47m16.854775807s", i64::MAX),
+            ("-2562047h47m16.854775808s", i64::MIN),
+        ];
+        for (want, d) in cases {
+            assert_eq!(GoDuration(d).to_string(), want, "{d} ns");
+        }
+    }
+
+    /// The windows metrics-server serves and the reference quotes.
+    #[test]
+    fn formats_metrics_windows() {
+        let cases = [
+            ("15.012s", 15_012 * MS),
+            ("14.998s", 14_998 * MS),
+            ("1m0s", MIN),
+            ("1h2m3.5s", H + 2 * MIN + 3500 * MS),
+            ("500ms", 500 * MS),
+            ("1.5µs", 1500),
+            ("10.5s", 10_500 * MS),
+            ("20.064s", 20_064 * MS),
+            ("1h0m0s", H),
+            ("999ns", 999),
+            ("1µs", US),
+            ("1ms", MS),
+            ("1s", S),
+            ("-1.5s", -1500 * MS),
+            ("-500ms", -500 * MS),
+        ];
+        for (want, d) in cases {
+            assert_eq!(go_duration_string(d), want, "{d} ns");
+        }
+    }
+}
