@@ -4,3 +4,4 @@ pub mod config;
 pub mod health;
 pub mod informer;
 pub mod metrics;
+pub mod serve;

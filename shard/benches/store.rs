@@ -47,9 +47,16 @@ struct Cluster {
 impl Cluster {
     fn new(nodes: usize, pods_per_node: usize) -> Self {
         let pods = (0..nodes)
-            .map(|n| (0..pods_per_node).map(|p| (format!("namespace-{}", p % 10), pod_name(n, p))).collect())
+            .map(|n| {
+                (0..pods_per_node)
+                    .map(|p| (format!("namespace-{}", p % 10), pod_name(n, p)))
+                    .collect()
+            })
             .collect();
-        Self { nodes: (0..nodes).map(|n| format!("node-{n}")).collect(), pods }
+        Self {
+            nodes: (0..nodes).map(|n| format!("node-{n}")).collect(),
+            pods,
+        }
     }
 
     fn pod_count(&self) -> usize {
@@ -61,14 +68,22 @@ impl Cluster {
     fn insert_round(&self, store: &mut Store, round: i64) {
         let ts = BASE + round * RESOLUTION;
         for (node, pods) in self.nodes.iter().zip(&self.pods) {
-            let containers: Vec<[(&str, MetricsPoint); 2]> =
-                (0..pods.len()).map(|i| CONTAINERS.map(|c| (c, point(ts, round, i)))).collect();
+            let containers: Vec<[(&str, MetricsPoint); 2]> = (0..pods.len())
+                .map(|i| CONTAINERS.map(|c| (c, point(ts, round, i))))
+                .collect();
             let scrape_pods: Vec<PodScrape> = pods
                 .iter()
                 .zip(&containers)
-                .map(|((ns, name), containers)| PodScrape { namespace: ns, name, containers })
+                .map(|((ns, name), containers)| PodScrape {
+                    namespace: ns,
+                    name,
+                    containers,
+                })
                 .collect();
-            let scrape = NodeScrape { node: Some(point(ts, round, 0)), pods: &scrape_pods };
+            let scrape = NodeScrape {
+                node: Some(point(ts, round, 0)),
+                pods: &scrape_pods,
+            };
             store.insert_node(node, scrape, ts);
         }
     }
@@ -80,7 +95,12 @@ fn pod_name(node: usize, pod: usize) -> String {
 
 fn point(ts: Nanos, round: i64, i: usize) -> MetricsPoint {
     let cpu = (round as u64 + 1) * (i as u64 + 1) * 150_000_000;
-    MetricsPoint { start_time: BASE - 3600 * NANOS_PER_SECOND, timestamp: ts, cumulative_cpu: cpu, memory: 50 << 20 }
+    MetricsPoint {
+        start_time: BASE - 3600 * NANOS_PER_SECOND,
+        timestamp: ts,
+        cumulative_cpu: cpu,
+        memory: 50 << 20,
+    }
 }
 
 fn filled(cluster: &Cluster) -> Store {
@@ -95,7 +115,11 @@ fn report_memory(label: &str, cluster: &Cluster) {
     let store = filled(cluster);
     let bytes = LIVE.load(Ordering::Relaxed) - before;
     let pods = cluster.pod_count();
-    println!("{label}: store heap {} KiB for {pods} pods, {} B per pod", bytes / 1024, bytes / pods as isize);
+    println!(
+        "{label}: store heap {} KiB for {pods} pods, {} B per pod",
+        bytes / 1024,
+        bytes / pods as isize
+    );
     assert_eq!(store.pods().count(), pods);
     drop(store);
 }
@@ -116,11 +140,22 @@ fn bench_store(c: &mut Criterion) {
                 round += 1;
             })
         });
-        group.bench_function(BenchmarkId::new("read_pods", &label), |b| b.iter(|| black_box(&store).pods().count()));
-        group.bench_function(BenchmarkId::new("read_pod", &label), |b| {
-            b.iter(|| cluster.pods.iter().flatten().filter(|(ns, name)| store.pod(ns, name).is_some()).count())
+        group.bench_function(BenchmarkId::new("read_pods", &label), |b| {
+            b.iter(|| black_box(&store).pods().count())
         });
-        group.bench_function(BenchmarkId::new("read_nodes", &label), |b| b.iter(|| black_box(&store).nodes().count()));
+        group.bench_function(BenchmarkId::new("read_pod", &label), |b| {
+            b.iter(|| {
+                cluster
+                    .pods
+                    .iter()
+                    .flatten()
+                    .filter(|(ns, name)| store.pod(ns, name).is_some())
+                    .count()
+            })
+        });
+        group.bench_function(BenchmarkId::new("read_nodes", &label), |b| {
+            b.iter(|| black_box(&store).nodes().count())
+        });
         group.finish();
     }
 }

@@ -8,6 +8,7 @@
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Bound, ControlFlow};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -288,6 +289,77 @@ impl Store {
         // Events between subscribe and snapshot are delivered again by the receiver; callers
         // skip events whose resourceVersion is not newer than the snapshot's.
         (self.snapshot(kind, namespace), receiver)
+    }
+
+    /// Visits the objects of `kind` (in one namespace when given) in key order from `from`,
+    /// as they were at resourceVersion `at` (`None`: now), until `visit` breaks; returns the
+    /// resourceVersion read at. An older state is rebuilt from the kept history (`TooOld` when
+    /// it does not reach back to `at`), so paginated lists read every page at the first page's
+    /// resourceVersion, as etcd does. Runs under the store lock: `visit` must be quick.
+    pub fn scan(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        at: Option<u64>,
+        from: Bound<&ObjectKey>,
+        mut visit: impl FnMut(&Arc<Stored>) -> ControlFlow<()>,
+    ) -> Result<u64, WatchError> {
+        let inner = self.inner.lock().expect("store lock");
+        let state = &inner.kinds[&kind];
+        if let Some(at) = at
+            && at < state.compacted
+        {
+            return Err(WatchError::TooOld { requested: at, oldest: state.compacted });
+        }
+        let first_of_namespace = namespace.map(|ns| (ns.to_string(), String::new()));
+        let lower = match (from, &first_of_namespace) {
+            (Bound::Unbounded, Some(first)) => Bound::Included(first),
+            (Bound::Included(key) | Bound::Excluded(key), Some(first)) if key < first => Bound::Included(first),
+            (from, _) => from,
+        };
+        let wanted = |key: &ObjectKey| namespace.is_none_or(|ns| key.0 == ns) && bound_allows(lower, key);
+        // The state at `at` of every key changed since: its first later event tells it.
+        let mut then: BTreeMap<&ObjectKey, Option<&Arc<Stored>>> = BTreeMap::new();
+        if let Some(at) = at {
+            let newer = state.history.partition_point(|e| e.kind_rv <= at);
+            for event in state.history.range(newer..).filter(|e| wanted(&e.object.key)) {
+                then.entry(&event.object.key).or_insert(match event.event_type {
+                    EventType::Added => None,
+                    EventType::Modified | EventType::Deleted => event.previous.as_ref(),
+                });
+            }
+        }
+        let mut then = then.into_iter().peekable();
+        let now = state.objects.range::<ObjectKey, _>((lower, Bound::Unbounded));
+        let mut now = now.take_while(|(key, _)| namespace.is_none_or(|ns| key.0 == ns)).peekable();
+        loop {
+            // Merge the two ordered sequences; an old state replaces the current object.
+            let next = match (now.peek(), then.peek()) {
+                (None, None) => break,
+                (Some((key, _)), Some((old_key, _))) if *old_key <= *key => {
+                    if *old_key == *key {
+                        now.next();
+                    }
+                    then.next().and_then(|(_, old)| old)
+                }
+                (Some(_), _) => now.next().map(|(_, object)| object),
+                (None, Some(_)) => then.next().and_then(|(_, old)| old),
+            };
+            if let Some(object) = next
+                && visit(object).is_break()
+            {
+                break;
+            }
+        }
+        Ok(at.unwrap_or(inner.resource_version))
+    }
+}
+
+fn bound_allows(lower: Bound<&ObjectKey>, key: &ObjectKey) -> bool {
+    match lower {
+        Bound::Unbounded => true,
+        Bound::Included(from) => key >= from,
+        Bound::Excluded(from) => key > from,
     }
 }
 

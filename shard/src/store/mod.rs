@@ -120,7 +120,13 @@ pub struct Store {
 impl Store {
     /// An empty store for `--metric-resolution` `resolution` (ns).
     pub fn new(resolution: Nanos) -> Self {
-        Self { resolution, nodes: HashMap::new(), namespaces: HashMap::new(), seq: 0, scratch: Vec::new() }
+        Self {
+            resolution,
+            nodes: HashMap::new(),
+            namespaces: HashMap::new(),
+            seq: 0,
+            scratch: Vec::new(),
+        }
     }
 
     pub fn resolution(&self) -> Nanos {
@@ -187,8 +193,13 @@ impl Store {
     /// Removes the listed pods that `node` still owns, except those reported by scrape `keep`.
     fn forget_owned(&mut self, node: &str, listed: &[PodKey], keep: Option<u64>) {
         for (namespace, name) in listed {
-            let Some(pods) = self.namespaces.get_mut(&**namespace) else { continue };
-            if pods.get(&**name).is_some_and(|pod| &*pod.node == node && Some(pod.seen) != keep) {
+            let Some(pods) = self.namespaces.get_mut(&**namespace) else {
+                continue;
+            };
+            if pods
+                .get(&**name)
+                .is_some_and(|pod| &*pod.node == node && Some(pod.seen) != keep)
+            {
                 pods.remove(&**name);
                 if pods.is_empty() {
                     self.namespaces.remove(&**namespace);

@@ -37,7 +37,11 @@ impl NodeEntry {
     /// The node's metrics, or `None` if it has no previous point or its rate fails.
     pub fn metrics(&self) -> Option<NodeMetrics> {
         let rate = rate(self.last.as_ref()?, self.prev.as_ref()?).ok()?;
-        Some(NodeMetrics { timestamp: rate.timestamp, window: rate.window, usage: rate.usage })
+        Some(NodeMetrics {
+            timestamp: rate.timestamp,
+            window: rate.window,
+            usage: rate.usage,
+        })
     }
 }
 

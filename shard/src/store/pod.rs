@@ -34,7 +34,12 @@ pub(super) struct ContainerEntry {
 
 impl ContainerEntry {
     pub fn new(name: Arc<str>, last: MetricsPoint, prev: Option<MetricsPoint>) -> Self {
-        Self { name, last, prev, seen: false }
+        Self {
+            name,
+            last,
+            prev,
+            seen: false,
+        }
     }
 }
 
@@ -54,7 +59,10 @@ impl PodEntry {
                 }
                 None => {
                     let prev = container_prev(new, None, resolution);
-                    self.containers.push(ContainerEntry { seen: true, ..ContainerEntry::new((*name).into(), *new, prev) });
+                    self.containers.push(ContainerEntry {
+                        seen: true,
+                        ..ContainerEntry::new((*name).into(), *new, prev)
+                    });
                     added = true;
                 }
             }
@@ -84,9 +92,15 @@ impl PodEntry {
         if self.containers.is_empty() {
             return None;
         }
-        let mut pod = PodMetrics { timestamp: 0, window: 0, containers: Vec::with_capacity(self.containers.len()) };
+        let mut pod = PodMetrics {
+            timestamp: 0,
+            window: 0,
+            containers: Vec::with_capacity(self.containers.len()),
+        };
         for c in &self.containers {
-            let Ok(rate) = rate(&c.last, c.prev.as_ref()?) else { continue };
+            let Ok(rate) = rate(&c.last, c.prev.as_ref()?) else {
+                continue;
+            };
             if pod.containers.is_empty() || rate.timestamp < pod.timestamp {
                 (pod.timestamp, pod.window) = (rate.timestamp, rate.window);
             }
@@ -104,9 +118,17 @@ impl PodEntry {
 /// - else, if the container has not restarted since `old.last` (`start_time < last.timestamp`),
 ///   the node rule applies;
 /// - else (restart, new container or new pod) none.
-pub(super) fn container_prev(new: &MetricsPoint, old: Option<&ContainerEntry>, resolution: Nanos) -> Option<MetricsPoint> {
+pub(super) fn container_prev(
+    new: &MetricsPoint,
+    old: Option<&ContainerEntry>,
+    resolution: Nanos,
+) -> Option<MetricsPoint> {
     if is_fresh(new, resolution) {
-        return Some(MetricsPoint { timestamp: new.start_time, cumulative_cpu: 0, ..*new });
+        return Some(MetricsPoint {
+            timestamp: new.start_time,
+            cumulative_cpu: 0,
+            ..*new
+        });
     }
     let old = old.filter(|old| new.start_time < old.last.timestamp)?;
     next_prev(new, Some(&old.last), old.prev.as_ref())

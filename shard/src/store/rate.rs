@@ -40,8 +40,9 @@ pub enum RateError {
     /// The cumulative CPU counter went backwards without a start-time change (node reboot).
     #[error("unexpected decrease in cumulative CPU usage value")]
     CpuDecreased,
-    /// The newer point is not newer. The store's rules never keep such a pair; this guards points
-    /// restored from a peer. metrics-server would divide by zero or a negative window here.
+    /// The newer point is not newer, or the window overflows `i64` ns (292 years). The store's
+    /// rules never keep a pair that is not newer; this guards points restored from a peer.
+    /// metrics-server would divide by zero or a negative window here.
     #[error("window between the two points is not positive")]
     InvalidWindow,
 }
@@ -52,10 +53,24 @@ pub fn rate(last: &MetricsPoint, prev: &MetricsPoint) -> Result<Rate, RateError>
     if last.start_time < prev.start_time {
         return Err(RateError::StartTimeDecreased);
     }
-    let cpu = last.cumulative_cpu.checked_sub(prev.cumulative_cpu).ok_or(RateError::CpuDecreased)?;
-    let window = last.timestamp.checked_sub(prev.timestamp).filter(|w| *w > 0).ok_or(RateError::InvalidWindow)?;
-    let usage = Usage { cpu_nanocores: nanocores(cpu, window.unsigned_abs()), memory_bytes: last.memory };
-    Ok(Rate { usage, timestamp: last.timestamp, window })
+    let cpu = last
+        .cumulative_cpu
+        .checked_sub(prev.cumulative_cpu)
+        .ok_or(RateError::CpuDecreased)?;
+    let window = last
+        .timestamp
+        .checked_sub(prev.timestamp)
+        .filter(|w| *w > 0)
+        .ok_or(RateError::InvalidWindow)?;
+    let usage = Usage {
+        cpu_nanocores: nanocores(cpu, window.unsigned_abs()),
+        memory_bytes: last.memory,
+    };
+    Ok(Rate {
+        usage,
+        timestamp: last.timestamp,
+        window,
+    })
 }
 
 /// `floor(cpu * 1e9 / window)`, saturating at `u64::MAX`. `window` is > 0.

@@ -14,7 +14,9 @@ impl Store {
 
     /// Every servable node.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, NodeMetrics)> + '_ {
-        self.nodes.iter().filter_map(|(name, node)| Some((&**name, node.metrics()?)))
+        self.nodes
+            .iter()
+            .filter_map(|(name, node)| Some((&**name, node.metrics()?)))
     }
 
     /// A pod's metrics: `None` for an unknown pod or one with a container that has no previous
@@ -31,14 +33,19 @@ impl Store {
 
     /// Every servable pod, as `(namespace, name, metrics)`.
     pub fn pods(&self) -> impl Iterator<Item = (&str, &str, PodMetrics)> + '_ {
-        let pods = self.namespaces.iter().flat_map(|(ns, pods)| pods.iter().map(move |(name, pod)| (ns, name, pod)));
+        let pods = self
+            .namespaces
+            .iter()
+            .flat_map(|(ns, pods)| pods.iter().map(move |(name, pod)| (ns, name, pod)));
         pods.filter_map(|(ns, name, pod)| Some((&**ns, &**name, pod.metrics()?)))
     }
 
     /// Every servable pod last reported by `node`, as `(namespace, name, metrics)`.
     pub fn pods_on<'s>(&'s self, node: &str) -> impl Iterator<Item = (&'s str, &'s str, PodMetrics)> + use<'s> {
         let entry = self.nodes.get_key_value(node);
-        let listed = entry.into_iter().flat_map(|(node, entry)| entry.pods.iter().map(move |key| (node, key)));
+        let listed = entry
+            .into_iter()
+            .flat_map(|(node, entry)| entry.pods.iter().map(move |key| (node, key)));
         listed.filter_map(|(node, (ns, name))| {
             let pod = self.entry(ns, name).filter(|pod| pod.node == *node)?;
             Some((&**ns, &**name, pod.metrics()?))

@@ -42,7 +42,11 @@ impl Store {
     pub fn snapshot_node(&self, node: &str) -> Option<NodeSnapshot> {
         let entry = self.nodes.get(node)?;
         let pods = entry.pods.iter().filter_map(|(ns, name)| {
-            let pod = self.namespaces.get(&**ns)?.get(&**name).filter(|pod| &*pod.node == node)?;
+            let pod = self
+                .namespaces
+                .get(&**ns)?
+                .get(&**name)
+                .filter(|pod| &*pod.node == node)?;
             Some(PodSnapshot {
                 namespace: ns.to_string(),
                 name: name.to_string(),
@@ -50,7 +54,12 @@ impl Store {
                 containers: pod.containers.iter().map(ContainerSnapshot::from).collect(),
             })
         });
-        Some(NodeSnapshot { received: entry.received, last: entry.last, prev: entry.prev, pods: pods.collect() })
+        Some(NodeSnapshot {
+            received: entry.received,
+            last: entry.last,
+            prev: entry.prev,
+            pods: pods.collect(),
+        })
     }
 
     /// Replaces `node`'s entry and pods with a snapshot. A pod that another node reported more
@@ -58,13 +67,25 @@ impl Store {
     pub fn restore_node(&mut self, node: &str, snapshot: NodeSnapshot) {
         self.remove_node(node);
         let (node, _) = intern(&mut self.nodes, node);
-        let pods = snapshot.pods.into_iter().filter_map(|pod| self.restore_pod(&node, pod)).collect();
+        let pods = snapshot
+            .pods
+            .into_iter()
+            .filter_map(|pod| self.restore_pod(&node, pod))
+            .collect();
         let entry = self.nodes.entry_ref(&*node).or_default();
-        *entry = NodeEntry { last: snapshot.last, prev: snapshot.prev, received: snapshot.received, pods };
+        *entry = NodeEntry {
+            last: snapshot.last,
+            prev: snapshot.prev,
+            received: snapshot.received,
+            pods,
+        };
     }
 
     fn restore_pod(&mut self, node: &std::sync::Arc<str>, pod: PodSnapshot) -> Option<PodKey> {
-        let newer_elsewhere = self.namespaces.get(pod.namespace.as_str()).and_then(|pods| pods.get(pod.name.as_str()));
+        let newer_elsewhere = self
+            .namespaces
+            .get(pod.namespace.as_str())
+            .and_then(|pods| pods.get(pod.name.as_str()));
         if newer_elsewhere.is_some_and(|other| other.node != *node && other.received > pod.received) {
             return None;
         }
@@ -73,14 +94,23 @@ impl Store {
         let mut containers: Vec<ContainerEntry> = pod.containers.into_iter().map(ContainerEntry::from).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         containers.dedup_by(|a, b| a.name == b.name);
-        *entry = PodEntry { node: node.clone(), received: pod.received, seen: 0, containers };
+        *entry = PodEntry {
+            node: node.clone(),
+            received: pod.received,
+            seen: 0,
+            containers,
+        };
         Some((namespace, name))
     }
 }
 
 impl From<&ContainerEntry> for ContainerSnapshot {
     fn from(c: &ContainerEntry) -> Self {
-        Self { name: c.name.to_string(), last: c.last, prev: c.prev }
+        Self {
+            name: c.name.to_string(),
+            last: c.last,
+            prev: c.prev,
+        }
     }
 }
 

@@ -31,23 +31,49 @@ pub fn at(s: i64) -> Nanos {
 }
 
 pub fn point(start_time: Nanos, timestamp: Nanos, cumulative_cpu: u64, memory: u64) -> MetricsPoint {
-    MetricsPoint { start_time, timestamp, cumulative_cpu, memory }
+    MetricsPoint {
+        start_time,
+        timestamp,
+        cumulative_cpu,
+        memory,
+    }
 }
 
 pub fn usage(cpu_nanocores: u64, memory_bytes: u64) -> Usage {
-    Usage { cpu_nanocores, memory_bytes }
+    Usage {
+        cpu_nanocores,
+        memory_bytes,
+    }
 }
 
 /// A scrape of `node1` with its node point and no pods (metrics-server's `nodeMetricBatch`).
 pub fn store_node(store: &mut Store, node: MetricsPoint) {
-    store.insert_node("node1", NodeScrape { node: Some(node), pods: &[] }, node.timestamp);
+    store.insert_node(
+        "node1",
+        NodeScrape {
+            node: Some(node),
+            pods: &[],
+        },
+        node.timestamp,
+    );
 }
 
 /// A scrape of `node1` with pod `ns1/pod1` and no node point (`podMetricsBatch`).
 pub fn store_pod(store: &mut Store, containers: &[(&str, MetricsPoint)]) {
-    let pods = [PodScrape { namespace: "ns1", name: "pod1", containers }];
+    let pods = [PodScrape {
+        namespace: "ns1",
+        name: "pod1",
+        containers,
+    }];
     let now = containers.iter().map(|(_, p)| p.timestamp).max().unwrap_or(START);
-    store.insert_node("node1", NodeScrape { node: None, pods: &pods }, now);
+    store.insert_node(
+        "node1",
+        NodeScrape {
+            node: None,
+            pods: &pods,
+        },
+        now,
+    );
 }
 
 /// A scrape of `node` with the given pods of namespace `ns`, stored at local time `now`.
@@ -58,9 +84,22 @@ pub fn store_scrape(
     pods: &[(&str, &[(&str, MetricsPoint)])],
     now: Nanos,
 ) {
-    let pods: Vec<PodScrape> =
-        pods.iter().map(|(name, containers)| PodScrape { namespace: "ns", name, containers }).collect();
-    store.insert_node(node, NodeScrape { node: point, pods: &pods }, now);
+    let pods: Vec<PodScrape> = pods
+        .iter()
+        .map(|(name, containers)| PodScrape {
+            namespace: "ns",
+            name,
+            containers,
+        })
+        .collect();
+    store.insert_node(
+        node,
+        NodeScrape {
+            node: point,
+            pods: &pods,
+        },
+        now,
+    );
 }
 
 /// `PodReady()`: some pod has a previous point.

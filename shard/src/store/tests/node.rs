@@ -13,7 +13,11 @@ fn provides_node_metrics_from_stored_batches() {
     // The second scrape: timestamp of the newer point, window = the delta, CPU = delta / window.
     store_node(&mut s, point(START, at(20), 20 * CORE_SECOND, 3 * MIB));
     assert!(node_ready(&s));
-    let expected = NodeMetrics { timestamp: at(20), window: secs(10), usage: usage(CORE_SECOND, 3 * MIB) };
+    let expected = NodeMetrics {
+        timestamp: at(20),
+        window: secs(10),
+        usage: usage(CORE_SECOND, 3 * MIB),
+    };
     assert_eq!(s.node("node1"), Some(expected));
     assert_eq!(s.nodes().collect::<Vec<_>>(), vec![("node1", expected)]);
 
@@ -82,7 +86,11 @@ fn should_handle_metrics_prev_older_than_new_older_than_last() {
     store_node(&mut s, point(START, at(35), 50 * CORE_SECOND, 4 * MIB));
     // prev.ts < new.ts < last.ts: the previous point is kept and pairs with the new one.
     store_node(&mut s, point(START, at(25), 35 * CORE_SECOND, 2 * MIB));
-    let expected = NodeMetrics { timestamp: at(25), window: secs(10), usage: usage(2_500_000_000, 2 * MIB) };
+    let expected = NodeMetrics {
+        timestamp: at(25),
+        window: secs(10),
+        usage: usage(2_500_000_000, 2 * MIB),
+    };
     assert_eq!(s.node("node1"), Some(expected));
 }
 
@@ -94,6 +102,10 @@ fn provides_node_metrics_when_start_time_is_zero() {
     assert_eq!(s.node("node1"), None);
     store_node(&mut s, point(0, at(20), 20 * CORE_SECOND, 3 * MIB));
     assert!(node_ready(&s));
-    let expected = NodeMetrics { timestamp: at(20), window: secs(10), usage: usage(CORE_SECOND, 3 * MIB) };
+    let expected = NodeMetrics {
+        timestamp: at(20),
+        window: secs(10),
+        usage: usage(CORE_SECOND, 3 * MIB),
+    };
     assert_eq!(s.node("node1"), Some(expected));
 }

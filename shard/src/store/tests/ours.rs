@@ -5,9 +5,9 @@ use super::*;
 
 const INTERVAL: Nanos = 15 * NANOS_PER_SECOND;
 
-/// A long-running container's point at `at(t)`, using 0.1 core.
+/// A long-running container's point at `at(t)` (started an hour before `START`), using 0.1 core.
 fn busy(t: i64) -> MetricsPoint {
-    point(START, at(t), (t as u64 + 1000) * CORE_SECOND / 10, 4 * MIB)
+    point(at(-3600), at(t), (t as u64 + 1000) * CORE_SECOND / 10, 4 * MIB)
 }
 
 /// A node point at `at(t)`, using 1 core.
@@ -23,7 +23,10 @@ fn scrape(s: &mut Store, node: &str, t: i64, pods: &[&str]) {
 }
 
 fn held_pods(s: &Store) -> Vec<(String, String)> {
-    let mut pods: Vec<_> = s.pods().map(|(ns, name, _)| (ns.to_string(), name.to_string())).collect();
+    let mut pods: Vec<_> = s
+        .pods()
+        .map(|(ns, name, _)| (ns.to_string(), name.to_string()))
+        .collect();
     pods.sort();
     pods
 }
@@ -82,7 +85,10 @@ fn pods_absent_from_a_nodes_next_scrape_are_forgotten() {
     // node1 no longer reports pod-b; node2's pod is untouched.
     scrape(&mut s, "node1", 30, &["pod-a"]);
     assert_eq!(s.node_of("ns", "pod-b"), None);
-    assert_eq!(held_pods(&s), [("ns".into(), "pod-a".into()), ("ns".into(), "pod-c".into())]);
+    assert_eq!(
+        held_pods(&s),
+        [("ns".into(), "pod-a".into()), ("ns".into(), "pod-c".into())]
+    );
     assert_eq!(s.held_counts(), (2, 2));
 
     // pod-b reappears: a new entry that needs two scrapes again, like metrics-server.
@@ -108,7 +114,10 @@ fn pod_moved_to_another_node_keeps_its_points_when_the_container_rule_allows() {
     scrape(&mut s, "node1", 45, &[]);
     assert!(s.pod("ns", "pod1").is_some());
     assert_eq!(s.pods_on("node1").count(), 0);
-    assert_eq!(s.pods_on("node2").map(|(_, name, _)| name).collect::<Vec<_>>(), ["pod1"]);
+    assert_eq!(
+        s.pods_on("node2").map(|(_, name, _)| name).collect::<Vec<_>>(),
+        ["pod1"]
+    );
 
     // Re-created on node3 (started after the last point, 5 s old): no previous point.
     let recreated = [("c", point(at(55), at(60), CORE_SECOND, MIB))];
@@ -122,16 +131,23 @@ fn start_time_going_backwards_after_a_move_skips_the_container() {
     let mut s = Store::new(INTERVAL);
     scrape(&mut s, "node1", 0, &["pod1"]);
     // Reported by node2 with an older start time (a StatefulSet pod from an old node).
-    let stale = [("c", point(START - secs(100), at(10), 2000 * CORE_SECOND, MIB))];
+    let stale = [("c", point(at(-4000), at(10), 2000 * CORE_SECOND, MIB))];
     store_scrape(&mut s, "node2", None, &[("pod1", &stale)], at(10));
-    assert_eq!(s.pod("ns", "pod1"), Some(PodMetrics { timestamp: 0, window: 0, containers: vec![] }));
+    assert_eq!(
+        s.pod("ns", "pod1"),
+        Some(PodMetrics {
+            timestamp: 0,
+            window: 0,
+            containers: vec![]
+        })
+    );
 }
 
 #[test]
 fn duplicates_within_one_scrape_keep_the_first_report() {
     let mut s = Store::new(INTERVAL);
-    let first = [("c", busy(0)), ("c", point(START, at(0), 0, 1))];
-    let dup = [("c", point(START, at(0), 0, 7))];
+    let first = [("c", busy(0)), ("c", point(at(-3600), at(0), 0, 1))];
+    let dup = [("c", point(at(-3600), at(0), 0, 7))];
     store_scrape(&mut s, "node1", None, &[("pod1", &first), ("pod1", &dup)], at(0));
     let second = [("c", busy(15))];
     store_scrape(&mut s, "node1", None, &[("pod1", &second)], at(15));
@@ -178,7 +194,12 @@ fn containers_are_sorted_by_name_and_names_are_not_reallocated() {
     let third = order.map(|name| (name, busy(30)));
     store_scrape(&mut s, "node1", None, &[("pod1", &third)], at(30));
     let two = s.pod("ns", "pod1").unwrap();
-    assert!(one.containers.iter().zip(&two.containers).all(|((a, _), (b, _))| Arc::ptr_eq(a, b)));
+    assert!(
+        one.containers
+            .iter()
+            .zip(&two.containers)
+            .all(|((a, _), (b, _))| Arc::ptr_eq(a, b))
+    );
 }
 
 #[test]
@@ -214,12 +235,38 @@ fn list_iterators_cover_namespaces_and_nodes() {
     let c = |t| [("c", busy(t))];
     for t in [0, 15] {
         let pods = [
-            PodScrape { namespace: "a", name: "p1", containers: &c(t) },
-            PodScrape { namespace: "b", name: "p2", containers: &c(t) },
+            PodScrape {
+                namespace: "a",
+                name: "p1",
+                containers: &c(t),
+            },
+            PodScrape {
+                namespace: "b",
+                name: "p2",
+                containers: &c(t),
+            },
         ];
-        s.insert_node("node1", NodeScrape { node: Some(node_at(t)), pods: &pods }, at(t));
-        let pods = [PodScrape { namespace: "a", name: "p3", containers: &c(t) }];
-        s.insert_node("node2", NodeScrape { node: None, pods: &pods }, at(t));
+        s.insert_node(
+            "node1",
+            NodeScrape {
+                node: Some(node_at(t)),
+                pods: &pods,
+            },
+            at(t),
+        );
+        let pods = [PodScrape {
+            namespace: "a",
+            name: "p3",
+            containers: &c(t),
+        }];
+        s.insert_node(
+            "node2",
+            NodeScrape {
+                node: None,
+                pods: &pods,
+            },
+            at(t),
+        );
     }
     let mut in_a: Vec<_> = s.pods_in("a").map(|(name, _)| name).collect();
     in_a.sort();

@@ -7,8 +7,15 @@ fn pod(s: &Store) -> Option<PodMetrics> {
 }
 
 fn served(timestamp: Nanos, window: Nanos, containers: &[(&str, Usage)]) -> Option<PodMetrics> {
-    let containers = containers.iter().map(|(name, usage)| (Arc::from(*name), *usage)).collect();
-    Some(PodMetrics { timestamp, window, containers })
+    let containers = containers
+        .iter()
+        .map(|(name, usage)| (Arc::from(*name), *usage))
+        .collect();
+    Some(PodMetrics {
+        timestamp,
+        window,
+        containers,
+    })
 }
 
 #[test]
@@ -20,7 +27,10 @@ fn provides_pod_metrics_from_stored_batches() {
     assert_eq!(pod(&s), None);
 
     // The second scrape makes the pod servable.
-    store_pod(&mut s, &[("container1", point(START, at(125), 6 * CORE_SECOND, 5 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(125), 6 * CORE_SECOND, 5 * MIB))],
+    );
     assert!(pod_ready(&s));
     let expected = served(at(125), secs(5), &[("container1", usage(CORE_SECOND, 5 * MIB))]);
     assert_eq!(pod(&s), expected);
@@ -97,7 +107,10 @@ fn should_detect_container_restart_and_use_window_from_start_time() {
     let mut s = Store::new(RESOLUTION);
     store_pod(&mut s, &[("container1", point(START, at(10), CORE_SECOND, 4 * MIB))]);
     // Started after the previous point: restarted. 10 s old, so the fresh-container shortcut applies.
-    store_pod(&mut s, &[("container1", point(at(15), at(25), 5 * CORE_SECOND, 5 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(at(15), at(25), 5 * CORE_SECOND, 5 * MIB))],
+    );
     let expected = served(at(25), secs(10), &[("container1", usage(500_000_000, 5 * MIB))]);
     assert_eq!(pod(&s), expected);
 }
@@ -105,8 +118,14 @@ fn should_detect_container_restart_and_use_window_from_start_time() {
 #[test]
 fn should_return_pod_with_no_containers_if_decreased_data_point_reported() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(110), 20 * CORE_SECOND, 4 * MIB))]);
-    store_pod(&mut s, &[("container1", point(START, at(120), 10 * CORE_SECOND, 4 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(110), 20 * CORE_SECOND, 4 * MIB))],
+    );
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(120), 10 * CORE_SECOND, 4 * MIB))],
+    );
     // The pod is served, its only container skipped; Go's zero time is our 0.
     assert_eq!(pod(&s), served(0, 0, &[]));
 }
@@ -114,18 +133,36 @@ fn should_return_pod_with_no_containers_if_decreased_data_point_reported() {
 #[test]
 fn should_handle_pod_metrics_older_than_prev() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(1115), 20 * CORE_SECOND, 4 * MIB))]);
-    store_pod(&mut s, &[("container1", point(START, at(1125), 40 * CORE_SECOND, 4 * MIB))]);
-    store_pod(&mut s, &[("container1", point(START, at(115), 10 * CORE_SECOND, 4 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(1115), 20 * CORE_SECOND, 4 * MIB))],
+    );
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(1125), 40 * CORE_SECOND, 4 * MIB))],
+    );
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(115), 10 * CORE_SECOND, 4 * MIB))],
+    );
     assert_eq!(pod(&s), None);
 }
 
 #[test]
 fn should_handle_pod_metrics_prev_older_than_new_older_than_last() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(115), 10 * CORE_SECOND, 4 * MIB))]);
-    store_pod(&mut s, &[("container1", point(START, at(125), 50 * CORE_SECOND, 5 * MIB))]);
-    store_pod(&mut s, &[("container1", point(START, at(120), 35 * CORE_SECOND, 5 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(115), 10 * CORE_SECOND, 4 * MIB))],
+    );
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(125), 50 * CORE_SECOND, 5 * MIB))],
+    );
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(120), 35 * CORE_SECOND, 5 * MIB))],
+    );
     let expected = served(at(120), secs(5), &[("container1", usage(5 * CORE_SECOND, 5 * MIB))]);
     assert_eq!(pod(&s), expected);
 }
@@ -141,7 +178,10 @@ fn should_not_serve_long_running_container_after_one_cycle() {
 #[test]
 fn should_serve_fresh_container_after_one_cycle() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(10), 10 * CORE_SECOND, 4 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(10), 10 * CORE_SECOND, 4 * MIB))],
+    );
     assert!(pod_ready(&s));
     let expected = served(at(10), secs(10), &[("container1", usage(CORE_SECOND, 4 * MIB))]);
     assert_eq!(pod(&s), expected);
@@ -150,7 +190,10 @@ fn should_serve_fresh_container_after_one_cycle() {
 #[test]
 fn should_not_serve_fresh_container_started_after_its_timestamp() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(-10), 10 * CORE_SECOND, 4 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(-10), 10 * CORE_SECOND, 4 * MIB))],
+    );
     assert!(!pod_ready(&s));
     assert_eq!(pod(&s), None);
 }
@@ -158,7 +201,10 @@ fn should_not_serve_fresh_container_started_after_its_timestamp() {
 #[test]
 fn should_not_serve_fresh_container_younger_than_10s() {
     let mut s = Store::new(RESOLUTION);
-    store_pod(&mut s, &[("container1", point(START, at(9), 10 * CORE_SECOND, 4 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(9), 10 * CORE_SECOND, 4 * MIB))],
+    );
     assert!(!pod_ready(&s));
     assert_eq!(pod(&s), None);
 }

@@ -9,7 +9,11 @@ fn ms(n: i64) -> Nanos {
 #[test]
 fn get_resource_usage_successfully() {
     let got = rate(&point(START, ms(20), 500, 600), &point(START, ms(10), 300, 400));
-    let expected = Rate { usage: usage(20_000, 600), timestamp: ms(20), window: ms(10) - START };
+    let expected = Rate {
+        usage: usage(20_000, 600),
+        timestamp: ms(20),
+        window: ms(10) - START,
+    };
     assert_eq!(got, Ok(expected));
 }
 

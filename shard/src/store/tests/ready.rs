@@ -16,7 +16,10 @@ fn not_ready_when_only_pod_metrics_are_stored() {
     let mut s = Store::new(RESOLUTION);
     store_pod(&mut s, &[("container1", point(START, at(120), CORE_SECOND, 4 * MIB))]);
     assert!(!s.ready());
-    store_pod(&mut s, &[("container1", point(START, at(125), 6 * CORE_SECOND, 5 * MIB))]);
+    store_pod(
+        &mut s,
+        &[("container1", point(START, at(125), 6 * CORE_SECOND, 5 * MIB))],
+    );
     assert!(!s.ready());
 }
 

@@ -3,12 +3,20 @@
 
 use super::*;
 
-type Answers = (Vec<(String, NodeMetrics)>, Vec<(String, String, PodMetrics)>, (usize, usize), bool);
+type Answers = (
+    Vec<(String, NodeMetrics)>,
+    Vec<(String, String, PodMetrics)>,
+    (usize, usize),
+    bool,
+);
 
 fn answers(s: &Store) -> Answers {
     let mut nodes: Vec<_> = s.nodes().map(|(name, m)| (name.to_string(), m)).collect();
     nodes.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut pods: Vec<_> = s.pods().map(|(ns, name, m)| (ns.to_string(), name.to_string(), m)).collect();
+    let mut pods: Vec<_> = s
+        .pods()
+        .map(|(ns, name, m)| (ns.to_string(), name.to_string(), m))
+        .collect();
     pods.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     (nodes, pods, s.servable_counts(), s.ready())
 }
@@ -19,10 +27,20 @@ fn answers(s: &Store) -> Answers {
 fn scrape_round(s: &mut Store, round: u64) {
     let t = 15 * round as i64;
     let cpu = |per_s: u64| (round + 10) * per_s;
-    let steady = [("app", point(START, at(t), cpu(CORE_SECOND), MIB)), ("log", point(START, at(t), cpu(7), 2))];
-    let backwards = [("app", point(START, at(t), if round == 1 { 0 } else { cpu(3) }, MIB))];
+    let start = at(-3600);
+    let steady = [
+        ("app", point(start, at(t), cpu(CORE_SECOND), MIB)),
+        ("log", point(start, at(t), cpu(7), 2)),
+    ];
+    let backwards = [("app", point(start, at(t), if round == 1 { 0 } else { cpu(3) }, MIB))];
     let node1 = Some(point(0, at(t), cpu(4 * CORE_SECOND), 8 * MIB));
-    store_scrape(s, "node1", node1, &[("steady", &steady), ("backwards", &backwards)], at(t));
+    store_scrape(
+        s,
+        "node1",
+        node1,
+        &[("steady", &steady), ("backwards", &backwards)],
+        at(t),
+    );
 
     let fresh = [("app", point(at(-20), at(t), cpu(CORE_SECOND / 2), MIB))];
     let node2 = (round > 0).then(|| point(0, at(t), cpu(CORE_SECOND), MIB));
@@ -51,6 +69,10 @@ fn restored_store_serves_identical_answers() {
         assert_eq!(answers(&copy), answers(&original), "round {round}");
         assert_eq!(copy.held_counts(), original.held_counts());
         assert_eq!(copy.node_of("ns", "fresh"), Some("node2"));
+        if round == 1 {
+            let backwards = copy.pod("ns", "backwards").unwrap();
+            assert!(backwards.containers.is_empty());
+        }
     }
     // Sanity: the scenario exercises served, unserved and error cases.
     let (nodes, pods, counts, ready) = answers(&original);
@@ -109,7 +131,21 @@ fn restore_tolerates_unsorted_and_duplicate_containers() {
         received: at(15),
         containers: vec![c("b", 15 * CORE_SECOND), c("a", 30 * CORE_SECOND), c("b", 0)],
     };
-    s.restore_node("node1", NodeSnapshot { received: at(15), last: None, prev: None, pods: vec![pod] });
+    s.restore_node(
+        "node1",
+        NodeSnapshot {
+            received: at(15),
+            last: None,
+            prev: None,
+            pods: vec![pod],
+        },
+    );
     let served = s.pod("ns", "pod1").unwrap();
-    assert_eq!(served.containers, [("a".into(), usage(2 * CORE_SECOND, MIB)), ("b".into(), usage(CORE_SECOND, MIB))]);
+    assert_eq!(
+        served.containers,
+        [
+            ("a".into(), usage(2 * CORE_SECOND, MIB)),
+            ("b".into(), usage(CORE_SECOND, MIB))
+        ]
+    );
 }

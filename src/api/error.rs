@@ -1,0 +1,326 @@
+//! The one place where request failures become Kubernetes `Status` bodies
+//! (`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",...}`), with the exact
+//! messages, reasons, details and codes the apiserver library produces for metrics-server
+//! (apimachinery `pkg/api/errors`, apiserver `endpoints/handlers/responsewriters`).
+//!
+//! Handlers return [`ApiError`]; the HTTP layer answers `status_code()` with `to_status_json()`
+//! as `application/json` (and a `Retry-After` header when [`ApiError::retry_after_seconds`] is
+//! set).
+//!
+//! NotFound texts (metrics-server v0.9 `pkg/api/{node,pod,install}.go`, reference §1.1): the
+//! REST storages are built with `metrics.Resource("nodemetrics")` / `("podmetrics")`, so "known
+//! object without metrics" is `nodemetrics.metrics.k8s.io "x" not found` /
+//! `podmetrics.metrics.k8s.io "ns/x" not found`; an object missing from the informer cache gets
+//! the lister's error, `node "x" not found` (client-go's typed `NodeLister` uses
+//! `v1.Resource("node")`) / `pods "x" not found` (the metadata lister's `pods` resource).
+
+use serde::Serialize;
+
+use super::json;
+use super::types::{EmptyObject, GROUP};
+
+/// A Metrics API resource, as named in paths and RBAC rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricsResource {
+    Nodes,
+    Pods,
+}
+
+impl MetricsResource {
+    /// `nodes` or `pods`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsResource::Nodes => "nodes",
+            MetricsResource::Pods => "pods",
+        }
+    }
+}
+
+/// What a denied request asked for: the authorizer attributes of apiserver's `Forbidden`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbidden {
+    /// The authenticated user name (`system:anonymous`, `system:serviceaccount:ns:sa`, ...).
+    pub user: String,
+    /// `get`, `list`, `watch`, ...
+    pub verb: String,
+    pub target: ForbiddenTarget,
+    /// The authorizer's reason (SubjectAccessReview `status.reason`); may be empty.
+    pub reason: String,
+}
+
+/// The object of a denied request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForbiddenTarget {
+    /// A resource request; empty `namespace` means cluster scope, empty `name` a collection.
+    Resource { group: String, resource: String, subresource: String, namespace: String, name: String },
+    /// A non-resource request such as `/metrics`.
+    NonResource { path: String },
+}
+
+/// A failed Metrics API request. Each variant says whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 404: the node is not in the Node cache. Retrying helps only once the node exists.
+    #[error("node {} not found", go_quote(.name))]
+    NodeNotFound { name: String },
+    /// 404: the node is known but has no servable metrics (yet); retry after a scrape interval.
+    #[error("nodemetrics.metrics.k8s.io {} not found", go_quote(.name))]
+    NodeMetricsNotFound { name: String },
+    /// 404: the pod is not in the Running-pod metadata cache. Not worth retrying soon.
+    #[error("pods {} not found", go_quote(.name))]
+    PodNotFound { namespace: String, name: String },
+    /// 404: the pod is running but has no servable metrics (yet); retry after a scrape interval.
+    #[error("podmetrics.metrics.k8s.io {} not found", go_quote(&format!("{}/{}", .namespace, .name)))]
+    PodMetricsNotFound { namespace: String, name: String },
+    /// 400: a malformed selector, field selector or parameter. Never worth retrying.
+    #[error("{message}")]
+    BadRequest { message: String },
+    /// 405: `watch` (or any verb other than get/list). Never worth retrying.
+    #[error("{action} is not supported on resources of kind {}", go_quote(&format!("{}.{GROUP}", .resource.as_str())))]
+    MethodNotSupported { resource: MetricsResource, action: String },
+    /// 401: no valid credentials. Retry only with other credentials.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403: authenticated but not allowed. Retry only after an RBAC change.
+    #[error("{}", forbidden_message(.0))]
+    Forbidden(Box<Forbidden>),
+    /// 429: over the in-flight limit. Worth retrying after `retry_after_seconds`.
+    #[error("Too many requests, please try again later.")]
+    TooManyRequests { retry_after_seconds: u32 },
+    /// 413: a request body over the size cap. Never worth retrying.
+    #[error("Request entity too large: {message}")]
+    RequestEntityTooLarge { message: String },
+    /// 414: a request URI (path plus query) over the size cap. Never worth retrying.
+    #[error("Request-URI Too Long: {message}")]
+    RequestUriTooLong { message: String },
+    /// 504: the request did not finish within its deadline. Worth retrying.
+    #[error("Timeout: {message}")]
+    Timeout { message: String, retry_after_seconds: u32 },
+    /// 500: a bug or an unexpected failure. May be worth retrying.
+    #[error("Internal error occurred: {message}")]
+    Internal { message: String },
+    /// 503: this replica cannot serve yet (starting, shutting down). Worth retrying.
+    #[error("{message}")]
+    ServiceUnavailable { message: String },
+}
+
+impl ApiError {
+    /// 400 for a field selector on anything but `metadata.name` / `metadata.namespace`
+    /// (apimachinery `DefaultMetaV1FieldSelectorConversion`).
+    pub fn unknown_field_selector(field: &str) -> Self {
+        let message = format!(
+            "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+            go_quote(field)
+        );
+        ApiError::BadRequest { message }
+    }
+
+    /// 400 for `?includeObject=` other than `None`, `Metadata`, `Object` (apiserver `asTable`).
+    pub fn unrecognized_include_object(value: &str) -> Self {
+        ApiError::BadRequest { message: format!("unrecognized includeObject value: {}", go_quote(value)) }
+    }
+
+    /// 405 for `?watch=true` on a Metrics API list.
+    pub fn watch_not_supported(resource: MetricsResource) -> Self {
+        ApiError::MethodNotSupported { resource, action: "watch".to_string() }
+    }
+
+    /// The HTTP status code.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            ApiError::NodeNotFound { .. }
+            | ApiError::NodeMetricsNotFound { .. }
+            | ApiError::PodNotFound { .. }
+            | ApiError::PodMetricsNotFound { .. } => 404,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::MethodNotSupported { .. } => 405,
+            ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::TooManyRequests { .. } => 429,
+            ApiError::RequestEntityTooLarge { .. } => 413,
+            ApiError::RequestUriTooLong { .. } => 414,
+            ApiError::Timeout { .. } => 504,
+            ApiError::Internal { .. } => 500,
+            ApiError::ServiceUnavailable { .. } => 503,
+        }
+    }
+
+    /// The `Status.reason` (`metav1.StatusReason`); empty is `StatusReasonUnknown`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NodeNotFound { .. }
+            | ApiError::NodeMetricsNotFound { .. }
+            | ApiError::PodNotFound { .. }
+            | ApiError::PodMetricsNotFound { .. } => "NotFound",
+            ApiError::BadRequest { .. } => "BadRequest",
+            ApiError::MethodNotSupported { .. } => "MethodNotAllowed",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
+            ApiError::RequestEntityTooLarge { .. } => "RequestEntityTooLarge",
+            ApiError::RequestUriTooLong { .. } => "",
+            ApiError::Timeout { .. } => "Timeout",
+            ApiError::Internal { .. } => "InternalError",
+            ApiError::ServiceUnavailable { .. } => "ServiceUnavailable",
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, for 429 and 504.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            ApiError::TooManyRequests { retry_after_seconds } | ApiError::Timeout { retry_after_seconds, .. } => {
+                Some(*retry_after_seconds)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `Status` body, compact, with Go's trailing newline.
+    pub fn to_status_json(&self) -> Vec<u8> {
+        let message = self.to_string();
+        let status = StatusJson {
+            kind: "Status",
+            api_version: "v1",
+            metadata: EmptyObject {},
+            status: "Failure",
+            message: &message,
+            reason: self.reason(),
+            details: self.details(),
+            code: self.status_code(),
+        };
+        json::to_vec(&status)
+    }
+
+    /// `Status.details`, as each apimachinery constructor fills it.
+    fn details(&self) -> Option<DetailsJson<'_>> {
+        let d = DetailsJson::default();
+        Some(match self {
+            ApiError::NodeNotFound { name } => DetailsJson { name: name.into(), kind: "node", ..d },
+            ApiError::NodeMetricsNotFound { name } => DetailsJson { name: name.into(), group: GROUP, kind: "nodemetrics", ..d },
+            ApiError::PodNotFound { name, .. } => DetailsJson { name: name.into(), kind: "pods", ..d },
+            ApiError::PodMetricsNotFound { namespace, name } => {
+                DetailsJson { name: format!("{namespace}/{name}").into(), group: GROUP, kind: "podmetrics", ..d }
+            }
+            ApiError::MethodNotSupported { resource, .. } => DetailsJson { group: GROUP, kind: resource.as_str(), ..d },
+            ApiError::Forbidden(forbidden) => forbidden_details(forbidden),
+            ApiError::TooManyRequests { retry_after_seconds } | ApiError::Timeout { retry_after_seconds, .. } => {
+                DetailsJson { retry_after_seconds: *retry_after_seconds, ..d }
+            }
+            ApiError::Internal { message } => DetailsJson { causes: vec![CauseJson { message }], ..d },
+            _ => return None,
+        })
+    }
+}
+
+fn forbidden_details(forbidden: &Forbidden) -> DetailsJson<'_> {
+    match &forbidden.target {
+        ForbiddenTarget::Resource { group, resource, name, .. } => {
+            DetailsJson { name: name.as_str().into(), group, kind: resource, ..DetailsJson::default() }
+        }
+        ForbiddenTarget::NonResource { .. } => DetailsJson::default(),
+    }
+}
+
+/// apiserver `responsewriters.Forbidden` + apimachinery `NewForbidden`:
+/// `pods.metrics.k8s.io is forbidden: User "u" cannot list resource "pods" in API group
+/// "metrics.k8s.io" in the namespace "x"`.
+fn forbidden_message(f: &Forbidden) -> String {
+    let user = go_quote(&f.user);
+    let attributes = match &f.target {
+        ForbiddenTarget::NonResource { path } => format!("User {user} cannot {} path {}", f.verb, go_quote(path)),
+        ForbiddenTarget::Resource { group, resource, subresource, namespace, .. } => {
+            let resource =
+                if subresource.is_empty() { resource.clone() } else { format!("{resource}/{subresource}") };
+            let scope = if namespace.is_empty() {
+                "at the cluster scope".to_string()
+            } else {
+                format!("in the namespace {}", go_quote(namespace))
+            };
+            format!("User {user} cannot {} resource {} in API group {} {scope}", f.verb, go_quote(&resource), go_quote(group))
+        }
+    };
+    // apiserver sanitises the attribute message (not the authorizer's reason) against HTML.
+    let attributes = attributes.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let error = if f.reason.is_empty() { attributes } else { format!("{attributes}: {}", f.reason) };
+    match &f.target {
+        ForbiddenTarget::Resource { group, resource, name, .. } if !(group.is_empty() && resource.is_empty()) => {
+            let qualified = if group.is_empty() { resource.clone() } else { format!("{resource}.{group}") };
+            if name.is_empty() {
+                format!("{qualified} is forbidden: {error}")
+            } else {
+                format!("{qualified} {} is forbidden: {error}", go_quote(name))
+            }
+        }
+        _ => format!("forbidden: {error}"),
+    }
+}
+
+/// Go's `%q` (`strconv.Quote`) for the strings we meet: escapes quotes, backslashes and control
+/// characters, keeps printable Unicode.
+pub fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `metav1.Status`, in Go's field order; empty fields are omitted as Go's `omitempty` does.
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: EmptyObject,
+    status: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<DetailsJson<'a>>,
+    code: u16,
+}
+
+/// `metav1.StatusDetails`.
+#[derive(Serialize, Default)]
+struct DetailsJson<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    group: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    causes: Vec<CauseJson<'a>>,
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "is_zero")]
+    retry_after_seconds: u32,
+}
+
+/// `metav1.StatusCause` with only a message (as `NewInternalError` fills it).
+#[derive(Serialize)]
+struct CauseJson<'a> {
+    message: &'a str,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[cfg(test)]
+mod tests;

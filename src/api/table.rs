@@ -1,0 +1,272 @@
+//! `meta.k8s.io` Table output for `kubectl get nodes.metrics.k8s.io` / `kubectl get podmetrics`,
+//! exactly as metrics-server's `pkg/api/table.go` builds it and the apiserver's `asTable` wraps
+//! it (reference §1.7, clients doc §1.7), and the `Accept` negotiation that selects it.
+//!
+//! Sits beside [`crate::api::types`] at the end of the read path: a handler calls
+//! [`negotiate`] on the `Accept` header, then either `types::*_json` or [`node_table_json`] /
+//! [`pod_table_json`] with the same [`NodeUsage`] / [`PodUsage`] views.
+//!
+//! Go's behaviour, kept on purpose:
+//! - columns: `Name`, then the usage keys of the first item, sorted (`cpu`, `memory`), then
+//!   `Window`; for pods the first item *with containers* (Go recomputes the columns while its
+//!   key list is still empty), so rows before it have only name and window;
+//! - an empty list has `"columnDefinitions":null,"rows":null` (nil slices in Go);
+//! - `metadata` is `{}`: the list's empty `resourceVersion` is `omitempty`;
+//! - pod cells are sums over containers (Quantity addition); window cells are Go durations;
+//! - each row's `object` follows `includeObject`: `Metadata` (default) gives a
+//!   `PartialObjectMetadata`, `Object` the full metrics object, `None` gives `null`.
+
+use serde::Serialize;
+
+use super::accept::parse_accept;
+use super::error::ApiError;
+use super::json;
+use super::quantity::Quantity;
+use super::types::{EmptyObject, GoDurationJson, Items, NodeJson, NodeUsage, ObjectMetaJson, PodJson, PodUsage, Rfc3339Seconds};
+
+/// Which `meta.k8s.io` version of Table the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableVersion {
+    V1,
+    V1beta1,
+}
+
+impl TableVersion {
+    /// `meta.k8s.io/v1` or `meta.k8s.io/v1beta1`.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            TableVersion::V1 => "meta.k8s.io/v1",
+            TableVersion::V1beta1 => "meta.k8s.io/v1beta1",
+        }
+    }
+
+    /// The response `Content-Type`, as the apiserver sends it.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            TableVersion::V1 => "application/json;as=Table;v=v1;g=meta.k8s.io",
+            TableVersion::V1beta1 => "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+        }
+    }
+}
+
+/// What a data request should be answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResponseFormat {
+    /// The plain object or list, `application/json`.
+    Json,
+    /// A Table.
+    Table(TableVersion),
+}
+
+/// Chooses the response format from an `Accept` header: the best range we can serve wins;
+/// protobuf, YAML and unknown ranges are skipped; nothing servable (or no header) means JSON,
+/// never 406.
+pub fn negotiate(accept: Option<&str>) -> ResponseFormat {
+    accept.and_then(wants_table).map_or(ResponseFormat::Json, ResponseFormat::Table)
+}
+
+/// `Some(version)` when the best servable range of `accept` is a JSON Table
+/// (`application/json;as=Table;v=v1|v1beta1;g=meta.k8s.io`), `None` when it is plain JSON.
+pub fn wants_table(accept: &str) -> Option<TableVersion> {
+    for range in parse_accept(accept).iter().filter(|r| r.accepts_json()) {
+        match range.param("as") {
+            None => return None,
+            Some("Table") if range.param("g") == Some("meta.k8s.io") => match range.param("v") {
+                Some("v1") => return Some(TableVersion::V1),
+                Some("v1beta1") => return Some(TableVersion::V1beta1),
+                _ => {}
+            },
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// The `includeObject` query parameter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum IncludeObject {
+    /// `"object": null`.
+    None,
+    /// A `PartialObjectMetadata` (the default; kubectl reads the namespace from it).
+    #[default]
+    Metadata,
+    /// The full `NodeMetrics` / `PodMetrics`.
+    Object,
+}
+
+impl IncludeObject {
+    /// Parses `?includeObject=`; absent or empty is `Metadata`, other values are a 400.
+    pub fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value.unwrap_or("") {
+            "" | "Metadata" => Ok(IncludeObject::Metadata),
+            "None" => Ok(IncludeObject::None),
+            "Object" => Ok(IncludeObject::Object),
+            other => Err(ApiError::unrecognized_include_object(other)),
+        }
+    }
+}
+
+/// How to build a Table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableOptions {
+    pub version: TableVersion,
+    pub include_object: IncludeObject,
+}
+
+/// A Table of nodes (a list, or one node for a named get). `now_ns` is the build time, used for
+/// `creationTimestamp` in row objects.
+pub fn node_table_json(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+    let created = Rfc3339Seconds(now_ns).to_string();
+    let columns = (!items.is_empty()).then_some(&USAGE_COLUMNS[..]);
+    let rows = (!items.is_empty()).then_some(Items(items, |item: &NodeUsage<'_>| {
+        let cells = (item.name, cpu(item.cpu_nanocores), memory(item.memory_bytes), GoDurationJson(item.window_ns));
+        let object = match options.include_object {
+            IncludeObject::None => None,
+            IncludeObject::Metadata => Some(RowObject::Partial(partial(options, item.name, None, &created, item.labels))),
+            IncludeObject::Object => Some(RowObject::Node(NodeJson { item, created: &created, typed: true })),
+        };
+        RowJson { cells, object }
+    }));
+    let table = TableJson::new(options.version, columns, rows);
+    json::to_vec_with_capacity(&table, 256 + 300 * items.len())
+}
+
+/// A Table of pods (a list, or one pod for a named get); usage cells are container sums.
+pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+    let created = Rfc3339Seconds(now_ns).to_string();
+    let first_with_usage = items.iter().position(|pod| !pod.containers.is_empty());
+    let columns = match first_with_usage {
+        _ if items.is_empty() => None,
+        Some(_) => Some(&USAGE_COLUMNS[..]),
+        None => Some(&WINDOW_ONLY_COLUMNS[..]),
+    };
+    let indexed: Vec<(usize, &PodUsage<'_>)> = items.iter().enumerate().collect();
+    let rows = (!items.is_empty()).then_some(Items(&indexed[..], |&(index, item): &(usize, &PodUsage<'_>)| {
+        let with_usage = first_with_usage.is_some_and(|first| index >= first);
+        let object = match options.include_object {
+            IncludeObject::None => None,
+            IncludeObject::Metadata => {
+                Some(RowObject::Partial(partial(options, item.name, Some(item.namespace), &created, item.labels)))
+            }
+            IncludeObject::Object => Some(RowObject::Pod(PodJson { item, created: &created, typed: true })),
+        };
+        RowJson { cells: PodCells { item, with_usage }, object }
+    }));
+    let table = TableJson::new(options.version, columns, rows);
+    json::to_vec_with_capacity(&table, 256 + 320 * items.len())
+}
+
+fn cpu(nanocores: u64) -> Quantity {
+    Quantity::cpu_from_nanocores(nanocores)
+}
+
+fn memory(bytes: u64) -> Quantity {
+    Quantity::memory_from_bytes(bytes)
+}
+
+fn partial<'a>(
+    options: TableOptions,
+    name: &'a str,
+    namespace: Option<&'a str>,
+    created: &'a str,
+    labels: super::types::Labels<'a>,
+) -> PartialJson<'a> {
+    PartialJson {
+        kind: "PartialObjectMetadata",
+        api_version: options.version.api_version(),
+        metadata: ObjectMetaJson { name, namespace, creation_timestamp: created, labels },
+    }
+}
+
+/// `metav1.TableColumnDefinition`; every field is written, even when empty.
+#[derive(Serialize)]
+struct ColumnJson {
+    name: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    format: &'static str,
+    description: &'static str,
+    priority: i32,
+}
+
+const NAME_COLUMN: ColumnJson =
+    ColumnJson { name: "Name", kind: "string", format: "name", description: "Name of the resource", priority: 0 };
+const WINDOW_COLUMN: ColumnJson =
+    ColumnJson { name: "Window", kind: "string", format: "duration", description: "", priority: 0 };
+const USAGE_COLUMNS: [ColumnJson; 4] = [
+    NAME_COLUMN,
+    ColumnJson { name: "cpu", kind: "string", format: "quantity", description: "", priority: 0 },
+    ColumnJson { name: "memory", kind: "string", format: "quantity", description: "", priority: 0 },
+    WINDOW_COLUMN,
+];
+const WINDOW_ONLY_COLUMNS: [ColumnJson; 2] = [NAME_COLUMN, WINDOW_COLUMN];
+
+/// `metav1.Table`: kind, apiVersion, metadata, columnDefinitions, rows.
+#[derive(Serialize)]
+struct TableJson<C: Serialize, R: Serialize> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: EmptyObject,
+    #[serde(rename = "columnDefinitions")]
+    column_definitions: Option<C>,
+    rows: Option<R>,
+}
+
+impl<C: Serialize, R: Serialize> TableJson<C, R> {
+    fn new(version: TableVersion, column_definitions: Option<C>, rows: Option<R>) -> Self {
+        Self { kind: "Table", api_version: version.api_version(), metadata: EmptyObject {}, column_definitions, rows }
+    }
+}
+
+/// `metav1.TableRow`: cells, then object (`conditions` is never set).
+#[derive(Serialize)]
+struct RowJson<'a, 'b, C: Serialize> {
+    cells: C,
+    object: Option<RowObject<'a, 'b>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RowObject<'a, 'b> {
+    Partial(PartialJson<'a>),
+    Node(NodeJson<'a, 'b>),
+    Pod(PodJson<'a, 'b>),
+}
+
+/// `metav1.PartialObjectMetadata`.
+#[derive(Serialize)]
+struct PartialJson<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: ObjectMetaJson<'a>,
+}
+
+/// A pod row's cells: name, summed cpu and memory (when the columns have them), window.
+struct PodCells<'a, 'b> {
+    item: &'b PodUsage<'a>,
+    with_usage: bool,
+}
+
+impl Serialize for PodCells<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let pod = self.item;
+        let window = GoDurationJson(if pod.containers.is_empty() { 0 } else { pod.window_ns });
+        if !self.with_usage {
+            return (pod.name, window).serialize(serializer);
+        }
+        let sum = |quantities: &mut dyn Iterator<Item = Quantity>| Quantity::sum(quantities).unwrap_or(Quantity::zero(quantity_format_of_sum()));
+        let cpu_sum = sum(&mut pod.containers.iter().map(|c| cpu(c.cpu_nanocores)));
+        let memory_sum = sum(&mut pod.containers.iter().map(|c| memory(c.memory_bytes)));
+        (pod.name, cpu_sum, memory_sum, window).serialize(serializer)
+    }
+}
+
+/// Sums of `u64` usages never exceed the quantity range; this is only the impossible fallback.
+fn quantity_format_of_sum() -> super::quantity::Format {
+    super::quantity::Format::DecimalSi
+}
+
+#[cfg(test)]
+mod tests;
