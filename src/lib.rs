@@ -1,7 +1,15 @@
 //! The `ha-metrics-server` library: the server's modules, wired together by `main.rs`.
+//!
+//! Read path: `shard` (scrape -> parse -> store, in shard actors) -> [`query`] -> [`web`] ->
+//! [`api`] bytes. Control: [`informer`] caches -> [`app`] recomputes scrape targets.
 
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod health;
 pub mod informer;
+pub mod kubeconfig;
 pub mod metrics;
+pub mod query;
 pub mod serve;
+pub mod web;

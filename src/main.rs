@@ -1,12 +1,48 @@
-//! `ha-metrics-server`: the highly available, sharded Metrics API server.
-//!
-//! The server itself arrives with issue 3 (one replica) and issue 4 (HA); until then this binary
-//! only says so, so that nobody mistakes it for a working server.
+//! `ha-metrics-server`: flags -> `Config::validate` -> `app::run` -> exit code.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "ha-metrics-server {}: the server is not implemented yet (see README.md, Status)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::from(2)
+use clap::Parser;
+use ha_metrics_server::config::Config;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Config::parse();
+    init_logging(&config);
+    match config.validate() {
+        Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("Error: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    });
+    match system.block_on(ha_metrics_server::app::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `-v` levels as klog's: 0-1 info, 2-3 debug for our crates, 4+ debug, 6+ trace.
+fn init_logging(config: &Config) {
+    let level = match config.verbosity {
+        0..=1 => "info",
+        2..=3 => "info,ha_metrics_server=debug,shard=debug",
+        4..=5 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.logging_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -21,8 +21,10 @@ use serde::Serialize;
 use super::accept::parse_accept;
 use super::error::ApiError;
 use super::json;
-use super::quantity::Quantity;
-use super::types::{EmptyObject, GoDurationJson, Items, NodeJson, NodeUsage, ObjectMetaJson, PodJson, PodUsage, Rfc3339Seconds};
+use super::quantity::{Format, Quantity};
+use super::types::{
+    EmptyObject, GoDurationJson, Labels, NodeJson, NodeUsage, ObjectMetaJson, PodJson, PodUsage, Rfc3339Seconds,
+};
 
 /// Which `meta.k8s.io` version of Table the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,15 +120,7 @@ pub struct TableOptions {
 pub fn node_table_json(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let columns = (!items.is_empty()).then_some(&USAGE_COLUMNS[..]);
-    let rows = (!items.is_empty()).then_some(Items(items, |item: &NodeUsage<'_>| {
-        let cells = (item.name, cpu(item.cpu_nanocores), memory(item.memory_bytes), GoDurationJson(item.window_ns));
-        let object = match options.include_object {
-            IncludeObject::None => None,
-            IncludeObject::Metadata => Some(RowObject::Partial(partial(options, item.name, None, &created, item.labels))),
-            IncludeObject::Object => Some(RowObject::Node(NodeJson { item, created: &created, typed: true })),
-        };
-        RowJson { cells, object }
-    }));
+    let rows = (!items.is_empty()).then_some(NodeRows { items, options, created: &created });
     let table = TableJson::new(options.version, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 300 * items.len())
 }
@@ -140,20 +134,60 @@ pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions
         Some(_) => Some(&USAGE_COLUMNS[..]),
         None => Some(&WINDOW_ONLY_COLUMNS[..]),
     };
-    let indexed: Vec<(usize, &PodUsage<'_>)> = items.iter().enumerate().collect();
-    let rows = (!items.is_empty()).then_some(Items(&indexed[..], |&(index, item): &(usize, &PodUsage<'_>)| {
-        let with_usage = first_with_usage.is_some_and(|first| index >= first);
-        let object = match options.include_object {
-            IncludeObject::None => None,
-            IncludeObject::Metadata => {
-                Some(RowObject::Partial(partial(options, item.name, Some(item.namespace), &created, item.labels)))
-            }
-            IncludeObject::Object => Some(RowObject::Pod(PodJson { item, created: &created, typed: true })),
-        };
-        RowJson { cells: PodCells { item, with_usage }, object }
-    }));
+    let rows = (!items.is_empty()).then_some(PodRows { items, options, created: &created, first_with_usage });
     let table = TableJson::new(options.version, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 320 * items.len())
+}
+
+/// The rows of a node Table.
+struct NodeRows<'a, 'b> {
+    items: &'b [NodeUsage<'a>],
+    options: TableOptions,
+    created: &'b str,
+}
+
+impl Serialize for NodeRows<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().map(|item| {
+            let cells = (item.name, cpu(item.cpu_nanocores), memory(item.memory_bytes), GoDurationJson(item.window_ns));
+            let object = match self.options.include_object {
+                IncludeObject::None => None,
+                IncludeObject::Metadata => {
+                    Some(RowObject::Partial(partial(self.options, item.name, None, self.created, item.labels)))
+                }
+                IncludeObject::Object => Some(RowObject::Node(NodeJson { item, created: self.created, typed: true })),
+            };
+            RowJson { cells, object }
+        }))
+    }
+}
+
+/// The rows of a pod Table; rows before `first_with_usage` have only name and window cells.
+struct PodRows<'a, 'b> {
+    items: &'b [PodUsage<'a>],
+    options: TableOptions,
+    created: &'b str,
+    first_with_usage: Option<usize>,
+}
+
+impl Serialize for PodRows<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().enumerate().map(|(index, item)| {
+            let with_usage = self.first_with_usage.is_some_and(|first| index >= first);
+            let object = match self.options.include_object {
+                IncludeObject::None => None,
+                IncludeObject::Metadata => Some(RowObject::Partial(partial(
+                    self.options,
+                    item.name,
+                    Some(item.namespace),
+                    self.created,
+                    item.labels,
+                ))),
+                IncludeObject::Object => Some(RowObject::Pod(PodJson { item, created: self.created, typed: true })),
+            };
+            RowJson { cells: PodCells { item, with_usage }, object }
+        }))
+    }
 }
 
 fn cpu(nanocores: u64) -> Quantity {
@@ -169,7 +203,7 @@ fn partial<'a>(
     name: &'a str,
     namespace: Option<&'a str>,
     created: &'a str,
-    labels: super::types::Labels<'a>,
+    labels: Labels<'a>,
 ) -> PartialJson<'a> {
     PartialJson {
         kind: "PartialObjectMetadata",
@@ -256,16 +290,12 @@ impl Serialize for PodCells<'_, '_> {
         if !self.with_usage {
             return (pod.name, window).serialize(serializer);
         }
-        let sum = |quantities: &mut dyn Iterator<Item = Quantity>| Quantity::sum(quantities).unwrap_or(Quantity::zero(quantity_format_of_sum()));
-        let cpu_sum = sum(&mut pod.containers.iter().map(|c| cpu(c.cpu_nanocores)));
-        let memory_sum = sum(&mut pod.containers.iter().map(|c| memory(c.memory_bytes)));
-        (pod.name, cpu_sum, memory_sum, window).serialize(serializer)
+        // Sums of u64 usages stay far below the quantity range; zero is an unreachable fallback.
+        let cpu_sum = Quantity::sum(pod.containers.iter().map(|c| cpu(c.cpu_nanocores)));
+        let memory_sum = Quantity::sum(pod.containers.iter().map(|c| memory(c.memory_bytes)));
+        let zero = Quantity::zero(Format::DecimalSi);
+        (pod.name, cpu_sum.unwrap_or(zero), memory_sum.unwrap_or(zero), window).serialize(serializer)
     }
-}
-
-/// Sums of `u64` usages never exceed the quantity range; this is only the impossible fallback.
-fn quantity_format_of_sum() -> super::quantity::Format {
-    super::quantity::Format::DecimalSi
 }
 
 #[cfg(test)]

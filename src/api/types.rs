@@ -129,7 +129,7 @@ pub fn node_metrics_json(item: &NodeUsage<'_>, now_ns: i64) -> Vec<u8> {
 pub fn node_list_json(items: &[NodeUsage<'_>], now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let capacity = 128 + 320 * items.len();
-    let items = Items(items, |item| NodeJson { item, created: &created, typed: false });
+    let items = Items::new(items, |item| NodeJson { item, created: &created, typed: false });
     json::to_vec_with_capacity(&ListJson::new("NodeMetricsList", items), capacity)
 }
 
@@ -144,7 +144,7 @@ pub fn pod_metrics_json(item: &PodUsage<'_>, now_ns: i64) -> Vec<u8> {
 pub fn pod_list_json(items: &[PodUsage<'_>], now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let capacity = 128 + 400 * items.len();
-    let items = Items(items, |item| PodJson { item, created: &created, typed: false });
+    let items = Items::new(items, |item| PodJson { item, created: &created, typed: false });
     json::to_vec_with_capacity(&ListJson::new("PodMetricsList", items), capacity)
 }
 
@@ -264,7 +264,7 @@ impl Serialize for PodJson<'_, '_> {
             s.serialize_field("timestamp", &Rfc3339Seconds(item.timestamp_ns))?;
             s.serialize_field("window", &GoDurationJson(item.window_ns))?;
         }
-        s.serialize_field("containers", &Items(&item.containers[..], ContainerJson))?;
+        s.serialize_field("containers", &Items::new(&item.containers[..], ContainerJson))?;
         s.end()
     }
 }
@@ -311,8 +311,17 @@ impl<I: Serialize> ListJson<I> {
 pub(crate) struct EmptyObject {}
 
 /// A slice serialised as a JSON array, each element through `F`.
-#[derive(Clone, Copy)]
-pub(crate) struct Items<'s, T, F>(pub &'s [T], pub F);
+struct Items<'s, T, F>(&'s [T], F);
+
+impl<'s, T, F, R> Items<'s, T, F>
+where
+    F: Fn(&'s T) -> R,
+    R: Serialize,
+{
+    fn new(items: &'s [T], map: F) -> Self {
+        Self(items, map)
+    }
+}
 
 impl<'s, T, F, R> Serialize for Items<'s, T, F>
 where
@@ -325,4 +334,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

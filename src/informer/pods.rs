@@ -18,39 +18,55 @@ pub struct PodMeta {
     pub created: i64,
 }
 
-/// `(namespace, name)` -> metadata, ordered so one namespace is a range.
+/// namespace -> name -> metadata; lookups by `&str` allocate nothing.
+type Index = BTreeMap<Arc<str>, BTreeMap<Arc<str>, PodMeta>>;
+
 #[derive(Debug, Default)]
 pub struct PodCache {
-    pods: BTreeMap<(Arc<str>, Arc<str>), PodMeta>,
+    pods: Index,
     interner: Interner,
     /// Objects received during a relist, swapped in at its end.
-    relist: Option<BTreeMap<(Arc<str>, Arc<str>), PodMeta>>,
+    relist: Option<Index>,
     pub synced: bool,
 }
 
+fn insert(index: &mut Index, (ns, name): (Arc<str>, Arc<str>), meta: PodMeta) {
+    index.entry(ns).or_default().insert(name, meta);
+}
+
 impl PodCache {
-    pub fn get(&self, namespace: &str, name: &str) -> Option<&PodMeta> {
-        self.pods.get(&(Arc::from(namespace), Arc::from(name)))
+    pub fn get(&self, namespace: &str, name: &str) -> Option<(&Arc<str>, &Arc<str>, &PodMeta)> {
+        let (ns, pods) = self.pods.get_key_value(namespace)?;
+        let (name, meta) = pods.get_key_value(name)?;
+        Some((ns, name, meta))
     }
 
     /// Pods of one namespace, or all, in (namespace, name) order.
-    pub fn iter_namespace<'a>(&'a self, namespace: Option<&'a str>) -> Box<dyn Iterator<Item = (&'a str, &'a str, &'a PodMeta)> + 'a> {
-        let it = self.pods.iter().map(|((ns, n), m)| (&**ns, &**n, m));
-        match namespace {
-            None => Box::new(it),
-            Some(ns) => {
-                let start: (Arc<str>, Arc<str>) = (Arc::from(ns), Arc::from(""));
-                Box::new(self.pods.range(start..).take_while(move |((n, _), _)| &**n == ns).map(|((ns, n), m)| (&**ns, &**n, m)))
-            }
-        }
+    pub fn iter_namespace<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a Arc<str>, &'a PodMeta)> + 'a {
+        self.pods
+            .iter()
+            .filter(move |(ns, _)| namespace.is_none_or(|want| &***ns == want))
+            .flat_map(|(ns, pods)| pods.iter().map(move |(name, meta)| (ns, name, meta)))
     }
 
     pub fn len(&self) -> usize {
-        self.pods.len()
+        self.pods.values().map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pods.is_empty()
+        self.pods.values().all(BTreeMap::is_empty)
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        if let Some(pods) = self.pods.get_mut(namespace) {
+            pods.remove(name);
+            if pods.is_empty() {
+                self.pods.remove(namespace);
+            }
+        }
     }
 
     fn entry(&mut self, meta: &kube::core::ObjectMeta) -> Option<((Arc<str>, Arc<str>), PodMeta)> {
@@ -73,7 +89,7 @@ impl PodCache {
             Event::Init => self.relist = Some(BTreeMap::new()),
             Event::InitApply(obj) => {
                 if let Some((k, v)) = self.entry(&obj.metadata) {
-                    self.relist.get_or_insert_with(BTreeMap::new).insert(k, v);
+                    insert(self.relist.get_or_insert_with(BTreeMap::new), k, v);
                 }
             }
             Event::InitDone => {
@@ -83,12 +99,12 @@ impl PodCache {
             }
             Event::Apply(obj) => {
                 if let Some((k, v)) = self.entry(&obj.metadata) {
-                    self.pods.insert(k, v);
+                    insert(&mut self.pods, k, v);
                 }
             }
             Event::Delete(obj) => {
                 if let (Some(ns), Some(name)) = (obj.metadata.namespace.as_deref(), obj.metadata.name.as_deref()) {
-                    self.pods.remove(&(Arc::from(ns), Arc::from(name)));
+                    self.remove(ns, name);
                 }
             }
         }

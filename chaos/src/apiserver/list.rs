@@ -10,14 +10,14 @@
 
 use super::params::{self, Format, ListOptions, Shape, Version};
 use super::resources::{ApiError, Filter, now_ms, wait_for_version};
-use super::store::{Event, EventType, Kind, ObjectKey, Store, Stored, WatchError};
+use super::store::{Kind, ObjectKey, Store, Stored};
 use super::table::{self, IncludeObject, TableMeta};
 use crate::http::{Body, respond};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{Response, StatusCode};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
 
 const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. \
@@ -125,7 +125,7 @@ pub fn decode_continue(token: &str, prefix: Option<&str>) -> Result<Continue, Ap
 }
 
 /// One page of a list.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Page {
     pub items: Vec<Arc<Stored>>,
     /// The last returned key when more objects follow it.
@@ -134,90 +134,66 @@ pub struct Page {
     pub remaining: Option<u64>,
 }
 
-/// Takes up to `limit` matching objects from `objects` (in key order) after `start`. As etcd3's
-/// `GetList`: there are more when any object, matching or not, follows the last returned one;
-/// the remaining count is only given without selectors.
-pub fn paginate(objects: &[Arc<Stored>], start: Option<&Start>, limit: Option<usize>, filter: &Filter) -> Page {
-    let from = start.map_or(0, |s| {
-        objects.partition_point(|o| if s.inclusive { o.key < s.key } else { o.key <= s.key })
-    });
-    let mut items = Vec::new();
-    for (i, object) in objects.iter().enumerate().skip(from) {
-        if limit.is_some_and(|limit| items.len() >= limit) {
-            let rest = (objects.len() - i) as u64;
-            let more_after = items.last().map(|o: &Arc<Stored>| o.key.clone());
-            return Page {
-                items,
-                more_after,
-                remaining: (!filter.has_selectors()).then_some(rest),
-            };
-        }
-        if filter.matches(object) {
-            items.push(object.clone());
-        }
-    }
-    Page {
-        items,
-        more_after: None,
-        remaining: None,
-    }
+/// Builds a page from objects visited in key order, as etcd3's `GetList`: up to `limit`
+/// matching objects; there are more when any object, matching or not, follows the last
+/// returned one; the remaining count is only given without selectors.
+pub struct Pager<'a> {
+    filter: &'a Filter,
+    limit: Option<usize>,
+    page: Page,
 }
 
-/// The objects as they were at `at`, from the objects now and the events after `at` (oldest
-/// first): the first event after `at` of each key tells its state then.
-pub fn rewind(current: Vec<Arc<Stored>>, newer: &[Event], namespace: Option<&str>, at: u64) -> Vec<Arc<Stored>> {
-    let mut then: BTreeMap<ObjectKey, Option<Arc<Stored>>> = BTreeMap::new();
-    for event in newer.iter().filter(|e| e.kind_rv > at) {
-        if namespace.is_some_and(|ns| event.object.key.0 != ns) {
-            continue;
-        }
-        then.entry(event.object.key.clone())
-            .or_insert_with(|| match event.event_type {
-                EventType::Added => None,
-                EventType::Modified | EventType::Deleted => event.previous.clone(),
-            });
+impl<'a> Pager<'a> {
+    pub fn new(filter: &'a Filter, limit: Option<usize>) -> Self {
+        Pager { filter, limit, page: Page::default() }
     }
-    if then.is_empty() {
-        return current;
-    }
-    let mut out = Vec::with_capacity(current.len() + then.len());
-    let mut restored = then.into_iter().peekable();
-    for object in current {
-        while let Some((_, old)) = restored.next_if(|(key, _)| *key < object.key) {
-            out.extend(old);
-        }
-        match restored.next_if(|(key, _)| *key == object.key) {
-            Some((_, old)) => out.extend(old),
-            None => out.push(object),
-        }
-    }
-    out.extend(restored.filter_map(|(_, old)| old));
-    out
-}
 
-/// The objects of `kind` (in `namespace`) at resourceVersion `at`, or `TooOld` when the kept
-/// history no longer reaches back to it.
-pub fn objects_at(store: &Store, kind: Kind, namespace: Option<&str>, at: u64) -> Result<Vec<Arc<Stored>>, WatchError> {
-    let (mut newer, mut receiver) = store.watch_from(kind, at)?;
-    let snapshot = store.snapshot(kind, namespace);
-    // Every event up to the snapshot was sent before the snapshot's lock was taken.
-    loop {
-        match receiver.try_recv() {
-            Ok(event) if event.kind_rv <= snapshot.resource_version => newer.push(event),
-            Ok(_)
-            | Err(
-                tokio::sync::broadcast::error::TryRecvError::Empty
-                | tokio::sync::broadcast::error::TryRecvError::Closed,
-            ) => break,
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
-                return Err(WatchError::TooOld {
-                    requested: at,
-                    oldest: snapshot.resource_version,
-                });
+    pub fn visit(&mut self, object: &Arc<Stored>) -> ControlFlow<()> {
+        let page = &mut self.page;
+        if let Some(remaining) = &mut page.remaining {
+            *remaining += 1;
+        } else if self.limit.is_some_and(|limit| page.items.len() >= limit) {
+            page.more_after = page.items.last().map(|o| o.key.clone());
+            if self.filter.has_selectors() {
+                return ControlFlow::Break(());
             }
+            page.remaining = Some(1);
+        } else if self.filter.matches(object) {
+            page.items.push(object.clone());
+        }
+        ControlFlow::Continue(())
+    }
+
+    pub fn finish(self) -> Page {
+        self.page
+    }
+}
+
+/// Where a page of a list is read: the store's state at a resourceVersion (`None`: now),
+/// after a key.
+struct Read {
+    at: Option<u64>,
+    start: Option<Start>,
+}
+
+/// Decides the read from `continue`, `resourceVersion` and `resourceVersionMatch`.
+async fn plan_read(store: &Store, opts: &ListOptions, prefix: Option<&str>) -> Result<Read, ApiError> {
+    let version = Version::parse(opts.resource_version.as_deref())?;
+    if let Some(token) = &opts.continue_token {
+        if !matches!(version, Version::Unset | Version::Any) {
+            let message = "specifying resource version is not allowed when using continue";
+            return Err(ApiError::BadRequest(message.into()));
+        }
+        let next = decode_continue(token, prefix)?;
+        return Ok(Read { at: next.resource_version, start: Some(next.start) });
+    }
+    if let Version::At(rv) = version {
+        wait_for_version(store, rv).await?;
+        if opts.resource_version_match.as_deref() == Some("Exact") {
+            return Ok(Read { at: Some(rv), start: None });
         }
     }
-    Ok(rewind(snapshot.objects, &newer, namespace, at))
+    Ok(Read { at: None, start: None })
 }
 
 /// Serves a list request (already validated).
@@ -230,73 +206,35 @@ pub(super) async fn list(
     include: IncludeObject,
 ) -> Result<Response<Body>, ApiError> {
     let prefix = token_prefix(kind, filter);
-    let namespace = filter.namespace.as_deref();
-    let version = Version::parse(opts.resource_version.as_deref())?;
-    let (resource_version, objects, start) = if let Some(token) = &opts.continue_token {
-        if !matches!(version, Version::Unset | Version::Any) {
-            return Err(ApiError::BadRequest(
-                "specifying resource version is not allowed when using continue".into(),
-            ));
-        }
-        let next = decode_continue(token, prefix)?;
-        match next.resource_version {
-            Some(rv) => match objects_at(store, kind, namespace, rv) {
-                Ok(objects) => (rv, objects, Some(next.start)),
-                Err(WatchError::TooOld { .. }) => {
-                    let token = encode_start(-1, &next.start, prefix);
-                    return Err(ApiError::Expired {
-                        message: CONTINUE_TOO_OLD.into(),
-                        continue_token: Some(token),
-                    });
-                }
-            },
-            None => {
-                let snapshot = store.snapshot(kind, namespace);
-                (snapshot.resource_version, snapshot.objects, Some(next.start))
-            }
-        }
-    } else {
-        match (version, opts.resource_version_match.as_deref()) {
-            (Version::At(rv), Some("Exact")) => {
-                wait_for_version(store, rv).await?;
-                let objects = objects_at(store, kind, namespace, rv).map_err(|_| ApiError::Expired {
-                    message: LIST_TOO_OLD.into(),
-                    continue_token: None,
-                })?;
-                (rv, objects, None)
-            }
-            (version, _) => {
-                if let Version::At(rv) = version {
-                    wait_for_version(store, rv).await?;
-                }
-                let snapshot = store.snapshot(kind, namespace);
-                (snapshot.resource_version, snapshot.objects, None)
-            }
-        }
+    let read = plan_read(store, opts, prefix).await?;
+    let from = match &read.start {
+        None => Bound::Unbounded,
+        Some(Start { key, inclusive: true }) => Bound::Included(key),
+        Some(Start { key, inclusive: false }) => Bound::Excluded(key),
     };
-    let page = paginate(&objects, start.as_ref(), opts.limit, filter);
-    let continue_token = page
-        .more_after
-        .as_ref()
-        .map(|last| encode_continue(resource_version as i64, last, prefix));
-    let meta = TableMeta {
-        resource_version,
-        continue_token,
-        remaining_item_count: page.remaining.filter(|_| page.more_after.is_some()),
-    };
+    let mut pager = Pager::new(filter, opts.limit);
+    let scanned = store.scan(kind, filter.namespace.as_deref(), read.at, from, |o| pager.visit(o));
+    let resource_version = scanned.map_err(|_| match &read.start {
+        // etcd after compaction: continue inconsistently at the latest state.
+        Some(start) => {
+            let token = encode_start(-1, start, prefix);
+            ApiError::Expired { message: CONTINUE_TOO_OLD.into(), continue_token: Some(token) }
+        }
+        None => ApiError::Expired { message: LIST_TOO_OLD.into(), continue_token: None },
+    })?;
+    let page = pager.finish();
+    let rv = i64::try_from(resource_version).unwrap_or(i64::MAX);
+    let continue_token = page.more_after.as_ref().map(|last| encode_continue(rv, last, prefix));
+    let meta = TableMeta { resource_version, continue_token, remaining_item_count: page.remaining };
     let body = match format {
-        Format::Json => list_body(
-            &format!("{}List", kind.kind()),
-            "v1",
-            &meta,
-            page.items.iter().map(|o| &o.json),
-        ),
-        Format::Metadata => list_body(
-            "PartialObjectMetadataList",
-            "meta.k8s.io/v1",
-            &meta,
-            page.items.iter().map(|o| &o.meta_json),
-        ),
+        Format::Json => {
+            let kind = format!("{}List", kind.kind());
+            list_body(&kind, "v1", &meta, page.items.iter().map(|o| &o.json))
+        }
+        Format::Metadata => {
+            let items = page.items.iter().map(|o| &o.meta_json);
+            list_body("PartialObjectMetadataList", "meta.k8s.io/v1", &meta, items)
+        }
         Format::Table => table::table(kind, &page.items, &meta, now_ms(), include),
     };
     Ok(respond(StatusCode::OK, params::content_type(format, Shape::List), body))
@@ -389,72 +327,49 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pages_follow_etcd() {
-        let store = Store::new(100);
-        for (ns, name, app) in [
-            ("a", "p1", "x"),
-            ("a", "p2", "y"),
-            ("b", "p1", "x"),
-            ("b", "p2", "x"),
-            ("c", "p1", "y"),
-        ] {
-            pod(&store, ns, name, app);
-        }
-        let objects = store.snapshot(Kind::Pods, None).objects;
-        let all = Filter::default();
-        let first = paginate(&objects, None, Some(2), &all);
-        assert_eq!(names(&first.items), ["a/p1", "a/p2"]);
-        assert_eq!(first.more_after, Some(("a".into(), "p2".into())));
-        assert_eq!(first.remaining, Some(3));
-        let start = Start {
-            key: first.more_after.unwrap(),
-            inclusive: false,
-        };
-        let second = paginate(&objects, Some(&start), Some(2), &all);
-        assert_eq!(names(&second.items), ["b/p1", "b/p2"]);
-        assert_eq!(second.remaining, Some(1));
-        let start = Start {
-            key: second.more_after.unwrap(),
-            inclusive: false,
-        };
-        let last = paginate(&objects, Some(&start), Some(2), &all);
-        assert_eq!(
-            (names(&last.items), last.more_after, last.remaining),
-            (vec!["c/p1".to_string()], None, None)
-        );
-
-        // With a selector: no remaining count, and "more" even if nothing after matches.
-        let x = Filter {
-            labels: LabelSelector::parse("app=x").unwrap(),
-            ..Filter::default()
-        };
-        let page = paginate(&objects, None, Some(3), &x);
-        assert_eq!(names(&page.items), ["a/p1", "b/p1", "b/p2"]);
-        assert_eq!(
-            (page.more_after, page.remaining),
-            (Some(("b".into(), "p2".into())), None)
-        );
-        let start = Start {
-            key: ("b".into(), "p2".into()),
-            inclusive: false,
-        };
-        assert!(paginate(&objects, Some(&start), Some(3), &x).items.is_empty());
-        // Exactly `limit` objects: no continue.
-        assert!(paginate(&objects, None, Some(5), &all).more_after.is_none());
-        // Inclusive start (a token without the trailing NUL).
-        let start = Start {
-            key: ("b".into(), String::new()),
-            inclusive: true,
-        };
-        assert_eq!(
-            names(&paginate(&objects, Some(&start), None, &all).items),
-            ["b/p1", "b/p2", "c/p1"]
-        );
+    /// One page of `kind` objects read through `Store::scan`, as `list` does.
+    fn page(store: &Store, at: Option<u64>, from: Bound<&ObjectKey>, limit: Option<usize>, filter: &Filter) -> Page {
+        let mut pager = Pager::new(filter, limit);
+        store.scan(Kind::Pods, filter.namespace.as_deref(), at, from, |o| pager.visit(o)).unwrap();
+        pager.finish()
     }
 
     #[test]
-    fn rewind_restores_an_old_state() {
+    fn pages_follow_etcd() {
+        let store = Store::new(100);
+        for (ns, name, app) in [("a", "p1", "x"), ("a", "p2", "y"), ("b", "p1", "x"), ("b", "p2", "x"), ("c", "p1", "y")] {
+            pod(&store, ns, name, app);
+        }
+        let all = Filter::default();
+        let first = page(&store, None, Bound::Unbounded, Some(2), &all);
+        assert_eq!(names(&first.items), ["a/p1", "a/p2"]);
+        assert_eq!(first.more_after, Some(("a".into(), "p2".into())));
+        assert_eq!(first.remaining, Some(3));
+        let second = page(&store, None, Bound::Excluded(first.more_after.as_ref().unwrap()), Some(2), &all);
+        assert_eq!(names(&second.items), ["b/p1", "b/p2"]);
+        assert_eq!(second.remaining, Some(1));
+        let last = page(&store, None, Bound::Excluded(second.more_after.as_ref().unwrap()), Some(2), &all);
+        assert_eq!((names(&last.items), last.more_after, last.remaining), (vec!["c/p1".to_string()], None, None));
+
+        // With a selector: no remaining count, and "more" even if nothing after matches.
+        let x = Filter { labels: LabelSelector::parse("app=x").unwrap(), ..Filter::default() };
+        let three = page(&store, None, Bound::Unbounded, Some(3), &x);
+        assert_eq!(names(&three.items), ["a/p1", "b/p1", "b/p2"]);
+        assert_eq!((three.more_after.clone(), three.remaining), (Some(("b".into(), "p2".into())), None));
+        assert!(page(&store, None, Bound::Excluded(&three.more_after.unwrap()), Some(3), &x).items.is_empty());
+        // Exactly `limit` objects: no continue.
+        assert!(page(&store, None, Bound::Unbounded, Some(5), &all).more_after.is_none());
+        // Inclusive start (a token without the trailing NUL), and one namespace.
+        let b = ("b".to_string(), String::new());
+        assert_eq!(names(&page(&store, None, Bound::Included(&b), None, &all).items), ["b/p1", "b/p2", "c/p1"]);
+        let in_b = Filter { namespace: Some("b".into()), ..Filter::default() };
+        assert_eq!(names(&page(&store, None, Bound::Unbounded, None, &in_b).items), ["b/p1", "b/p2"]);
+        let after_a = ("a".to_string(), "p9".to_string());
+        assert_eq!(names(&page(&store, None, Bound::Excluded(&after_a), Some(1), &in_b).items), ["b/p1"]);
+    }
+
+    #[test]
+    fn scan_rebuilds_an_old_state() {
         let store = Store::new(100);
         pod(&store, "a", "keep", "x");
         pod(&store, "a", "change", "x");
@@ -463,26 +378,29 @@ mod tests {
         store.delete(Kind::Pods, "a", "gone");
         pod(&store, "a", "new", "x");
         pod(&store, "b", "other", "x");
-        let then = objects_at(&store, Kind::Pods, None, at).unwrap();
-        assert_eq!(names(&then), ["a/change", "a/gone", "a/keep"]);
-        assert_eq!(then[0].labels["app"], "x");
-        let in_a = objects_at(&store, Kind::Pods, Some("a"), at + 4).unwrap();
-        assert_eq!(names(&in_a), ["a/change", "a/keep", "a/new"]);
-        let now = objects_at(&store, Kind::Pods, None, store.resource_version()).unwrap();
-        assert_eq!(names(&now), ["a/change", "a/keep", "a/new", "b/other"]);
+        let all = Filter::default();
+        let then = page(&store, Some(at), Bound::Unbounded, None, &all);
+        assert_eq!(names(&then.items), ["a/change", "a/gone", "a/keep"]);
+        assert_eq!(then.items[0].labels["app"], "x");
+        let in_a = Filter { namespace: Some("a".into()), ..Filter::default() };
+        let later = page(&store, Some(at + 4), Bound::Unbounded, None, &in_a);
+        assert_eq!(names(&later.items), ["a/change", "a/keep", "a/new"]);
+        let from_change = ("a".to_string(), "change".to_string());
+        let rest = page(&store, Some(at), Bound::Excluded(&from_change), Some(1), &all);
+        assert_eq!((names(&rest.items), rest.remaining), (vec!["a/gone".to_string()], Some(1)));
+        let now = page(&store, None, Bound::Unbounded, None, &all);
+        assert_eq!(names(&now.items), ["a/change", "a/keep", "a/new", "b/other"]);
     }
 
     #[test]
-    fn rewind_fails_past_the_history() {
+    fn scan_fails_past_the_history() {
         let store = Store::new(2);
         let first = pod(&store, "a", "p", "x");
         for app in ["y", "z", "w"] {
             pod(&store, "a", "p", app);
         }
-        assert!(matches!(
-            objects_at(&store, Kind::Pods, None, first),
-            Err(WatchError::TooOld { .. })
-        ));
+        let result = store.scan(Kind::Pods, None, Some(first), Bound::Unbounded, |_| ControlFlow::Continue(()));
+        assert!(matches!(result, Err(super::super::store::WatchError::TooOld { .. })));
     }
 
     #[test]

@@ -7,35 +7,95 @@ use super::{ContainerPoint, DecodeStats, PodBatch};
 use crate::point::{MetricsPoint, Nanos};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
+/// foldhash with a random seed per map: several times faster than SipHash on short names,
+/// and still seeded against crafted collisions (pod names are chosen by cluster users).
+type Hasher = foldhash::fast::RandomState;
 /// `(namespace, pod, container)`.
 type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 /// `(namespace, pod)`.
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// Points under construction. The keys clone the body-borrowed names, which costs nothing;
-/// only escaped names are owned.
+/// Which point a line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    Node,
+    /// An index into [`Builder::seen`].
+    Container(usize),
+}
+
+/// A container, in the order first seen.
+struct Seen<'a> {
+    /// Its label block as first written, between `{` and `}`.
+    label_block: &'a [u8],
+    pod: usize,
+    container: usize,
+}
+
+/// Points under construction. The map keys clone the body-borrowed names, which costs
+/// nothing; only escaped names are owned.
 #[derive(Default)]
 pub(super) struct Builder<'a> {
     node: MetricsPoint,
     pods: Vec<PodBatch<'a>>,
-    pod_slots: HashMap<PodKey<'a>, usize>,
-    container_slots: HashMap<ContainerKey<'a>, (usize, usize)>,
+    seen: Vec<Seen<'a>>,
+    /// The index in `seen` of the container whose line probably comes next: the kubelet
+    /// writes every container family in the same series order.
+    cursor: usize,
+    pod_slots: HashMap<PodKey<'a>, usize, Hasher>,
+    container_slots: HashMap<ContainerKey<'a>, usize, Hasher>,
 }
 
 impl<'a> Builder<'a> {
-    /// The point a sample of `series` goes to: the node's, or the container's named by
-    /// `labels` (created on first sight).
-    pub(super) fn point(
+    /// The container at the cursor, if `rest` (what follows a container series' name) starts
+    /// with its label block exactly as first written; and what follows the block. Such a
+    /// block parses to the same labels, so it needs no parsing and no hashing.
+    pub(super) fn repeated(&mut self, rest: &'a [u8]) -> Option<(Target, &'a [u8])> {
+        let block = self.seen.get(self.cursor)?.label_block;
+        let end = block.len() + 1;
+        let same = rest.get(..=end).is_some_and(|r| {
+            r[0] == b'{' && r[end] == b'}' && &r[1..end] == block
+        });
+        if !same {
+            return None;
+        }
+        self.cursor += 1;
+        Some((Target::Container(self.cursor - 1), &rest[end + 1..]))
+    }
+
+    /// The point a sample of `series` with `labels` goes to: the node's, or the container's
+    /// (created on first sight).
+    pub(super) fn target(
         &mut self,
         series: Series,
         labels: Labels<'a>,
-    ) -> Result<&mut MetricsPoint, LineError> {
+        label_block: &'a [u8],
+    ) -> Result<Target, LineError> {
         if !series.is_container() {
-            return Ok(&mut self.node);
+            return Ok(Target::Node);
         }
-        let (pod, container) = self.slot(labels.into_key()?);
-        Ok(&mut self.pods[pod].containers[container].point)
+        let key = labels.into_key()?;
+        let seen = match self.container_slots.entry(key) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(new) => {
+                let (pod, container) = add(&mut self.pods, &mut self.pod_slots, new.key());
+                self.seen.push(Seen { label_block, pod, container });
+                *new.insert(self.seen.len() - 1)
+            }
+        };
+        self.cursor = seen + 1;
+        Ok(Target::Container(seen))
+    }
+
+    pub(super) fn point(&mut self, target: Target) -> &mut MetricsPoint {
+        match target {
+            Target::Node => &mut self.node,
+            Target::Container(seen) => {
+                let Seen { pod, container, .. } = self.seen[seen];
+                &mut self.pods[pod].containers[container].point
+            }
+        }
     }
 
     /// Drops a node series whose line did not parse; container series are left alone (their
@@ -44,31 +104,6 @@ impl<'a> Builder<'a> {
         if !series.is_container() {
             clear(&mut self.node, series);
         }
-    }
-
-    /// `(pod index, container index)` of a container, created on first sight.
-    fn slot(&mut self, key: ContainerKey<'a>) -> (usize, usize) {
-        if let Some(&slot) = self.container_slots.get(&key) {
-            return slot;
-        }
-        let (namespace, name, container) = key.clone();
-        let pods = &mut self.pods;
-        let pod = *self
-            .pod_slots
-            .entry((namespace.clone(), name.clone()))
-            .or_insert_with(|| {
-                let containers = Vec::new();
-                pods.push(PodBatch { namespace, name, containers });
-                pods.len() - 1
-            });
-        let containers = &mut pods[pod].containers;
-        containers.push(ContainerPoint {
-            name: container,
-            point: MetricsPoint::default(),
-        });
-        let slot = (pod, containers.len() - 1);
-        self.container_slots.insert(key, slot);
-        slot
     }
 
     /// The node's point if complete, and the complete pods; counts what was left out.
@@ -84,6 +119,25 @@ impl<'a> Builder<'a> {
         stats.dropped_pods = (before - pods.len()) as u32;
         (node, pods)
     }
+}
+
+/// Adds a container, and its pod on first sight; returns their indices in `pods`.
+fn add<'a>(
+    pods: &mut Vec<PodBatch<'a>>,
+    pod_slots: &mut HashMap<PodKey<'a>, usize, Hasher>,
+    (namespace, name, container): &ContainerKey<'a>,
+) -> (usize, usize) {
+    let pod = *pod_slots
+        .entry((namespace.clone(), name.clone()))
+        .or_insert_with(|| {
+            let (namespace, name) = (namespace.clone(), name.clone());
+            pods.push(PodBatch { namespace, name, containers: Vec::new() });
+            pods.len() - 1
+        });
+    let containers = &mut pods[pod].containers;
+    let point = MetricsPoint::default();
+    containers.push(ContainerPoint { name: container.clone(), point });
+    (pod, containers.len() - 1)
 }
 
 /// metrics-server's `checkContainerMetrics`: CPU and memory both non-zero.

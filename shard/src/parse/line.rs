@@ -3,6 +3,7 @@
 
 use super::Limits;
 use super::labels::{self, Labels};
+use super::value;
 use crate::point::{NANOS_PER_MILLI, Nanos};
 
 /// The five series metrics-server reads.
@@ -64,20 +65,18 @@ pub enum LineError {
     TrailingText,
 }
 
-/// A line's value and timestamp.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Reading {
-    pub value: f64,
-    /// Unix ns; `None` when the line has no timestamp.
-    pub timestamp: Option<Nanos>,
-}
+/// A line's value and its timestamp (Unix ns, `None` when the line has none), or why they
+/// did not parse.
+pub(super) type Reading = Result<(f64, Option<Nanos>), LineError>;
 
 /// A line whose labels parsed. The reading is kept apart so that a bad value or timestamp
 /// still names the series it drops.
 #[derive(Debug)]
 pub(super) struct Sample<'a> {
     pub labels: Labels<'a>,
-    pub reading: Result<Reading, LineError>,
+    /// The label block as written, between `{` and `}` (empty without one).
+    pub label_block: &'a [u8],
+    pub reading: Reading,
 }
 
 /// Which of our series `line` is a sample of. The name must be followed by `{`, a blank or
@@ -120,47 +119,47 @@ pub(super) fn looks_like_sample(line: &[u8]) -> bool {
 /// Parses what follows the metric name: `[{labels}] value [timestamp]`.
 pub(super) fn parse<'a>(rest: &'a [u8], limits: &Limits) -> Result<Sample<'a>, LineError> {
     let rest = skip_blanks(rest);
-    let (labels, rest) = match rest {
-        [b'{', inner @ ..] => labels::parse(inner, limits.max_label_len)?,
-        _ => (Labels::default(), rest),
+    let (labels, label_block, rest) = match rest {
+        [b'{', inner @ ..] => {
+            let (labels, after) = labels::parse(inner, limits.max_label_len)?;
+            (labels, &inner[..inner.len() - after.len() - 1], after)
+        }
+        _ => (Labels::default(), &rest[..0], rest),
     };
-    Ok(Sample {
-        labels,
-        reading: reading(rest),
-    })
+    let reading = reading(rest);
+    Ok(Sample { labels, label_block, reading })
 }
 
 /// `value [timestamp]`, with blanks around.
-fn reading(rest: &[u8]) -> Result<Reading, LineError> {
+pub(super) fn reading(rest: &[u8]) -> Reading {
     let (value, rest) = token(skip_blanks(rest));
-    let value = parse_float(value).ok_or(LineError::Value)?;
-    let (timestamp, rest) = token(skip_blanks(rest));
-    let timestamp = match timestamp {
-        [] => None,
-        digits => Some(parse_timestamp(digits).ok_or(LineError::Timestamp)?),
+    let value = value::parse_float(value).ok_or(LineError::Value)?;
+    let (timestamp, rest) = match skip_blanks(rest) {
+        [] => (None, &rest[..0]),
+        rest => {
+            let (timestamp, rest) = parse_timestamp(rest).ok_or(LineError::Timestamp)?;
+            (Some(timestamp), rest)
+        }
     };
     if !skip_blanks(rest).is_empty() {
         return Err(LineError::TrailingText);
     }
-    Ok(Reading { value, timestamp })
+    Ok((value, timestamp))
 }
 
-/// A float in Go's `ParseFloat` syntax, as far as the kubelet uses it: decimals, exponents,
-/// `NaN`, `+Inf`, `-Inf` (hex floats are refused).
-fn parse_float(token: &[u8]) -> Option<f64> {
-    std::str::from_utf8(token).ok()?.parse().ok()
-}
-
-/// Milliseconds since the epoch as Unix ns; `None` unless plain digits that fit.
-fn parse_timestamp(digits: &[u8]) -> Option<Nanos> {
+/// Milliseconds since the epoch, as Unix ns, and what follows them: plain digits that fit,
+/// ended by a blank or the end of the line.
+fn parse_timestamp(text: &[u8]) -> Option<(Nanos, &[u8])> {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (digits, rest) = text.split_at(digits);
+    if digits.is_empty() || !matches!(rest.first(), None | Some(b' ' | b'\t')) {
+        return None;
+    }
     let mut millis: i64 = 0;
     for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
         millis = millis.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
     }
-    millis.checked_mul(NANOS_PER_MILLI)
+    Some((millis.checked_mul(NANOS_PER_MILLI)?, rest))
 }
 
 pub(super) fn skip_blanks(bytes: &[u8]) -> &[u8] {

@@ -53,8 +53,8 @@ mod proptests;
 mod tests;
 
 use crate::point::{MetricsPoint, Nanos};
-use batch::Builder;
-use line::{Series, Skipped};
+use batch::{Builder, Target};
+use line::{Reading, Series, Skipped};
 use std::borrow::Cow;
 
 pub use line::LineError;
@@ -221,22 +221,42 @@ impl<'a, 'l> Decoder<'a, 'l> {
             Err(skipped) => return self.skip(skipped, line),
         };
         self.recognised = true;
-        if series.is_container() {
-            if self.container_lines >= self.limits.max_series {
-                self.stats.series_limit_hit = true;
-                return;
-            }
-            self.container_lines += 1;
+        if series.is_container() && !self.count_container_line() {
+            return;
         }
         let rest = &line[series.name().len()..];
-        match line::parse(rest, self.limits) {
-            Ok(sample) => self.take(series, sample),
+        match self.locate(series, rest) {
+            Ok((target, reading)) => self.take(series, target, reading),
             Err(reason) => {
                 // A node series is known by its name alone, so it is dropped too.
                 self.builder.drop_node_series(series);
                 self.malformed(reason);
             }
         }
+    }
+
+    /// Counts a container line; false (and flagged) once past [`Limits::max_series`].
+    fn count_container_line(&mut self) -> bool {
+        if self.container_lines >= self.limits.max_series {
+            self.stats.series_limit_hit = true;
+            return false;
+        }
+        self.container_lines += 1;
+        true
+    }
+
+    /// The point a line is about, and its reading. A container line whose label block is,
+    /// byte for byte, the one the kubelet's series order makes likely next is matched without
+    /// parsing or hashing its labels.
+    fn locate(&mut self, series: Series, rest: &'a [u8]) -> Result<(Target, Reading), LineError> {
+        if series.is_container() {
+            if let Some((target, after)) = self.builder.repeated(rest) {
+                return Ok((target, line::reading(after)));
+            }
+        }
+        let sample = line::parse(rest, self.limits)?;
+        let target = self.builder.target(series, sample.labels, sample.label_block)?;
+        Ok((target, sample.reading))
     }
 
     /// Notes whether a line that is not one of ours still shows the body is metrics text.
@@ -252,29 +272,23 @@ impl<'a, 'l> Decoder<'a, 'l> {
         }
     }
 
-    /// Applies a parsed line: sets its series, or drops it if the value or timestamp is bad.
-    fn take(&mut self, series: Series, sample: line::Sample<'a>) {
+    /// Sets the line's series on its point, or drops the series if the value or timestamp
+    /// is bad.
+    fn take(&mut self, series: Series, target: Target, reading: Reading) {
         let default_timestamp = self.default_timestamp;
-        let point = match self.builder.point(series, sample.labels) {
-            Ok(point) => point,
-            Err(reason) => return self.malformed(reason),
-        };
-        let reading = match sample.reading {
-            Ok(reading) => reading,
-            Err(reason) => {
-                batch::clear(point, series);
-                return self.malformed(reason);
-            }
-        };
-        match value::convert(series, reading.value) {
-            Some(value) => {
-                let timestamp = reading.timestamp.unwrap_or(default_timestamp);
-                batch::set(point, series, value, timestamp);
+        let point = self.builder.point(target);
+        match reading.map(|(value, timestamp)| (value::convert(series, value), timestamp)) {
+            Ok((Some(value), timestamp)) => {
+                batch::set(point, series, value, timestamp.unwrap_or(default_timestamp));
                 self.stats.samples += 1;
             }
-            None => {
+            Ok((None, _)) => {
                 batch::clear(point, series);
                 self.stats.invalid_values += 1;
+            }
+            Err(reason) => {
+                batch::clear(point, series);
+                self.malformed(reason);
             }
         }
     }

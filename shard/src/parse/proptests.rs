@@ -369,6 +369,16 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(20_000))]
 
+    /// The decimal fast path gives `str::parse`'s value, bit for bit, whenever it answers.
+    #[test]
+    fn fast_decimals_equal_str_parse(text in "[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?") {
+        let parsed = text.parse::<f64>().ok().map(f64::to_bits);
+        if let Some(fast) = super::value::decimal(text.as_bytes()) {
+            prop_assert_eq!(Some(fast.to_bits()), parsed);
+        }
+        prop_assert_eq!(super::value::parse_float(text.as_bytes()).map(f64::to_bits), parsed);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..1024), limits in small_limits()) {
         check_invariants(&body, &limits);

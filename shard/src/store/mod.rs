@@ -48,8 +48,8 @@ mod tests;
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
 use hashbrown::hash_map::EntryRef;
+use hashbrown::{HashMap, HashSet};
 
 use crate::point::{MetricsPoint, NANOS_PER_SECOND, Nanos};
 use node::NodeEntry;
@@ -111,6 +111,9 @@ pub struct Store {
     nodes: HashMap<Arc<str>, NodeEntry>,
     /// Namespace -> pod name -> entry.
     namespaces: HashMap<Arc<str>, HashMap<Arc<str>, PodEntry>>,
+    /// Container names, shared by every container of that name (most pods repeat their
+    /// deployment's names); unused ones are released by `expire`.
+    names: HashSet<Arc<str>>,
     /// Incremented by every `insert_node`.
     seq: u64,
     /// Reused for the pod list of the node being inserted, so steady scrapes do not allocate.
@@ -124,6 +127,7 @@ impl Store {
             resolution,
             nodes: HashMap::new(),
             namespaces: HashMap::new(),
+            names: HashSet::new(),
             seq: 0,
             scratch: Vec::new(),
         }
@@ -156,7 +160,7 @@ impl Store {
     pub fn scrape_failed(&mut self, _node: &str) {}
 
     /// Drops the nodes and pods whose last successful scrape was stored more than `max_age` before
-    /// `now` (the caller passes 2 x resolution).
+    /// `now` (the caller passes 2 x resolution), and releases container names no longer used.
     pub fn expire(&mut self, now: Nanos, max_age: Nanos) {
         let cutoff = now.saturating_sub(max_age);
         self.nodes.retain(|_, node| node.received >= cutoff);
@@ -164,6 +168,7 @@ impl Store {
             pods.retain(|_, pod| pod.received >= cutoff);
             !pods.is_empty()
         });
+        self.names.retain(|name| Arc::strong_count(name) > 1);
     }
 
     /// Forgets a node and the pods it reported (node deleted, or its shard handed away).
@@ -186,7 +191,7 @@ impl Store {
             entry.node = node.clone();
         }
         (entry.received, entry.seen) = (now, seq);
-        entry.update(pod.containers, resolution);
+        entry.update(pod.containers, resolution, &mut self.names);
         Some((namespace, name))
     }
 

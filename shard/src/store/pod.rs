@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use hashbrown::HashSet;
+
 use super::node::next_prev;
 use super::rate::rate;
 use super::{FRESH_CONTAINER_MIN_AGE, PodMetrics};
@@ -46,8 +48,9 @@ impl ContainerEntry {
 impl PodEntry {
     /// Applies a scrape's containers: the container rule for each, in place; containers the scrape
     /// does not report are forgotten; a name repeated within the scrape keeps its first point.
-    /// Allocates only for a container name it did not have.
-    pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos) {
+    /// A container it did not have takes its name from `names` (allocated if new there).
+    pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos, names: &mut HashSet<Arc<str>>) {
+        self.containers.reserve_exact(containers.len().saturating_sub(self.containers.len()));
         let mut added = false;
         for (name, new) in containers {
             match self.containers.iter_mut().find(|c| &*c.name == *name) {
@@ -59,10 +62,8 @@ impl PodEntry {
                 }
                 None => {
                     let prev = container_prev(new, None, resolution);
-                    self.containers.push(ContainerEntry {
-                        seen: true,
-                        ..ContainerEntry::new((*name).into(), *new, prev)
-                    });
+                    let name = names.get_or_insert_with(*name, Arc::from).clone();
+                    self.containers.push(ContainerEntry { seen: true, ..ContainerEntry::new(name, *new, prev) });
                     added = true;
                 }
             }

@@ -2,6 +2,8 @@
 //! them to the standby after every scrape and hands them to the new primary on rebalancing
 //! (DESIGN.md "Failover without gaps"); a store restored from them serves identical answers.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::node::NodeEntry;
@@ -81,7 +83,7 @@ impl Store {
         };
     }
 
-    fn restore_pod(&mut self, node: &std::sync::Arc<str>, pod: PodSnapshot) -> Option<PodKey> {
+    fn restore_pod(&mut self, node: &Arc<str>, pod: PodSnapshot) -> Option<PodKey> {
         let newer_elsewhere = self
             .namespaces
             .get(pod.namespace.as_str())
@@ -89,11 +91,11 @@ impl Store {
         if newer_elsewhere.is_some_and(|other| other.node != *node && other.received > pod.received) {
             return None;
         }
-        let (namespace, pods) = intern(&mut self.namespaces, &pod.namespace);
-        let (name, entry) = intern(pods, &pod.name);
-        let mut containers: Vec<ContainerEntry> = pod.containers.into_iter().map(ContainerEntry::from).collect();
+        let mut containers: Vec<ContainerEntry> = pod.containers.iter().map(|c| self.restored(c)).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         containers.dedup_by(|a, b| a.name == b.name);
+        let (namespace, pods) = intern(&mut self.namespaces, &pod.namespace);
+        let (name, entry) = intern(pods, &pod.name);
         *entry = PodEntry {
             node: node.clone(),
             received: pod.received,
@@ -101,6 +103,11 @@ impl Store {
             containers,
         };
         Some((namespace, name))
+    }
+
+    fn restored(&mut self, c: &ContainerSnapshot) -> ContainerEntry {
+        let name = self.names.get_or_insert_with(c.name.as_str(), Arc::from).clone();
+        ContainerEntry::new(name, c.last, c.prev)
     }
 }
 
@@ -111,11 +118,5 @@ impl From<&ContainerEntry> for ContainerSnapshot {
             last: c.last,
             prev: c.prev,
         }
-    }
-}
-
-impl From<ContainerSnapshot> for ContainerEntry {
-    fn from(c: ContainerSnapshot) -> Self {
-        ContainerEntry::new(c.name.into(), c.last, c.prev)
     }
 }

@@ -1,0 +1,337 @@
+//! OpenAPI documents for the Metrics API: `/openapi/v2` (Swagger 2.0), `/openapi/v3` (the index)
+//! and `/openapi/v3/apis/metrics.k8s.io/v1beta1` (OpenAPI 3.0). The kube-aggregator downloads
+//! them from the APIService and merges them into kube-apiserver's; `kubectl explain podmetrics`
+//! reads the result.
+//!
+//! Static JSON built once. The title stays metrics-server's, `Kubernetes metrics-server`, for
+//! drop-in compatibility; the version is `v` + the crate version (metrics-server uses its
+//! `gitVersion`). Definitions follow `k8s.io/metrics` `v1beta1` (names, descriptions, required
+//! fields, `x-kubernetes-group-version-kind`, `x-kubernetes-list-type`), plus the meta types
+//! they use; `ObjectMeta` lists only the fields we serve, so the aggregator renames our copy
+//! rather than replacing kube-apiserver's. Only GET paths exist, and only JSON is produced.
+
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value, json};
+
+use super::json as go_json;
+use super::types::{GROUP, GROUP_VERSION, VERSION};
+
+/// The OpenAPI v3 document path of the group version (also the index key, without `/openapi/v3/`).
+pub const OPENAPI_V3_GROUP_VERSION_PATH: &str = "/openapi/v3/apis/metrics.k8s.io/v1beta1";
+
+const TITLE: &str = "Kubernetes metrics-server";
+const NODE_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics";
+const NODE_METRICS_LIST: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetricsList";
+const POD_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics";
+const POD_METRICS_LIST: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetricsList";
+const CONTAINER_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.ContainerMetrics";
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
+const TIME: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Time";
+const DURATION: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Duration";
+const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
+const RESOURCE_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList";
+const RESOURCE: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResource";
+
+const KIND_DOC: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
+const API_VERSION_DOC: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
+const TIMESTAMP_DOC: &str = "The following fields define time interval from which metrics were collected from the interval [Timestamp-Window, Timestamp].";
+const USAGE_DOC: &str = "The memory usage is the memory working set.";
+
+/// `/openapi/v2`.
+pub fn openapi_v2_json() -> &'static [u8] {
+    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V2)));
+    &BODY
+}
+
+/// `/openapi/v3/apis/metrics.k8s.io/v1beta1`.
+pub fn openapi_v3_group_version_json() -> &'static [u8] {
+    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V3)));
+    &BODY
+}
+
+/// The `hash` query value of the v3 document; a request carrying it may be cached forever
+/// (`Cache-Control: public, immutable`), as the apiserver does.
+pub fn openapi_v3_hash() -> &'static str {
+    static HASH: LazyLock<String> = LazyLock::new(|| content_hash(openapi_v3_group_version_json()));
+    &HASH
+}
+
+/// `/openapi/v3`: `{"paths":{"apis/metrics.k8s.io/v1beta1":{"serverRelativeURL":"...?hash=..."}}}`.
+pub fn openapi_v3_index_json() -> &'static [u8] {
+    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let url = format!("{OPENAPI_V3_GROUP_VERSION_PATH}?hash={}", openapi_v3_hash());
+        let key = OPENAPI_V3_GROUP_VERSION_PATH.trim_start_matches("/openapi/v3/");
+        to_bytes(&json!({ "paths": { key: { "serverRelativeURL": url } } }))
+    });
+    &BODY
+}
+
+/// A stable hash of a body as upper-case hex (FNV-1a, 64 bits): an opaque cache key for
+/// `?hash=` and `ETag` values, which clients never interpret.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{hash:016X}")
+}
+
+/// Specs are written without the trailing newline, as kube-openapi's handler does.
+fn to_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    go_json::write(&mut out, value);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V2,
+    V3,
+}
+
+fn document(version: Version) -> Value {
+    let info = json!({ "title": TITLE, "version": concat!("v", env!("CARGO_PKG_VERSION")) });
+    let security_scheme = json!({
+        "description": "Bearer Token authentication", "type": "apiKey", "name": "authorization", "in": "header"
+    });
+    match version {
+        Version::V2 => json!({
+            "swagger": "2.0", "info": info, "paths": paths(version), "definitions": schemas(version),
+            "securityDefinitions": { "BearerToken": security_scheme }, "security": [{ "BearerToken": [] }],
+        }),
+        Version::V3 => json!({
+            "openapi": "3.0.0", "info": info, "paths": paths(version),
+            "components": { "schemas": schemas(version), "securitySchemes": { "BearerToken": security_scheme } },
+            "security": [{ "BearerToken": [] }],
+        }),
+    }
+}
+
+/// `{"$ref": ...}` to a definition / component schema.
+fn reference(version: Version, name: &str) -> Value {
+    let prefix = if version == Version::V2 { "#/definitions/" } else { "#/components/schemas/" };
+    json!({ "$ref": format!("{prefix}{name}") })
+}
+
+/// A reference carrying its own description (and default): siblings of `$ref` in v2 as
+/// Kubernetes writes them, `allOf` in v3 where `$ref` siblings are ignored.
+fn described_reference(version: Version, name: &str, description: &str, default: Option<Value>) -> Value {
+    let mut schema = match version {
+        Version::V2 => reference(version, name),
+        Version::V3 => json!({ "allOf": [reference(version, name)] }),
+    };
+    let object = schema.as_object_mut().expect("a reference is an object");
+    object.insert("description".into(), description.into());
+    if let Some(default) = default {
+        object.insert("default".into(), default);
+    }
+    schema
+}
+
+fn string(description: &str) -> Value {
+    json!({ "description": description, "type": "string" })
+}
+
+fn gvk(group: &str, version: &str, kind: &str) -> Value {
+    json!([{ "group": group, "kind": kind, "version": version }])
+}
+
+fn schemas(version: Version) -> Map<String, Value> {
+    let r = |name| reference(version, name);
+    let usage = json!({ "description": USAGE_DOC, "type": "object", "additionalProperties": r(QUANTITY) });
+    let object_meta = described_reference(version, OBJECT_META, "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", Some(json!({})));
+    let list_meta = described_reference(version, LIST_META, "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", Some(json!({})));
+    let timestamp = described_reference(version, TIME, TIMESTAMP_DOC, None);
+    let mut out = Map::new();
+    out.insert(NODE_METRICS.into(), json!({
+        "description": "NodeMetrics sets resource usage metrics of a node.", "type": "object",
+        "required": ["timestamp", "window", "usage"],
+        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta.clone(),
+            "timestamp": timestamp.clone(), "window": r(DURATION), "usage": usage.clone() },
+        "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "NodeMetrics"),
+    }));
+    out.insert(POD_METRICS.into(), json!({
+        "description": "PodMetrics sets resource usage metrics of a pod.", "type": "object",
+        "required": ["timestamp", "window", "containers"],
+        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta,
+            "timestamp": timestamp, "window": r(DURATION),
+            "containers": { "description": "Metrics for all containers are collected within the same time window.",
+                "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" } },
+        "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics"),
+    }));
+    for (name, kind, item, doc) in [
+        (NODE_METRICS_LIST, "NodeMetricsList", NODE_METRICS, "node"),
+        (POD_METRICS_LIST, "PodMetricsList", POD_METRICS, "pod"),
+    ] {
+        out.insert(name.into(), json!({
+            "description": format!("{kind} is a list of {}.", &kind[..kind.len() - 4]), "type": "object",
+            "required": ["items"],
+            "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": list_meta.clone(),
+                "items": { "description": format!("List of {doc} metrics."), "type": "array", "items": r(item) } },
+            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, kind),
+        }));
+    }
+    out.insert(CONTAINER_METRICS.into(), json!({
+        "description": "ContainerMetrics sets resource usage metrics of a container.", "type": "object",
+        "required": ["name", "usage"],
+        "properties": { "name": { "description": "Container name corresponding to the one from pod.spec.containers.",
+            "type": "string", "default": "" }, "usage": usage },
+    }));
+    out.extend(meta_schemas(version));
+    out
+}
+
+fn meta_schemas(version: Version) -> Map<String, Value> {
+    let r = |name| reference(version, name);
+    let quantity_doc = "Quantity is a fixed-point representation of a number. It provides convenient marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.";
+    let quantity = match version {
+        Version::V2 => json!({ "description": quantity_doc, "type": "string" }),
+        Version::V3 => json!({ "description": quantity_doc, "oneOf": [{ "type": "string" }, { "type": "number" }] }),
+    };
+    let mut out = Map::new();
+    out.insert(QUANTITY.into(), quantity);
+    out.insert(TIME.into(), json!({ "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  Wrappers are provided for many of the factory methods that the time package offers.", "type": "string", "format": "date-time" }));
+    out.insert(DURATION.into(), string("Duration is a wrapper around time.Duration which supports correct marshaling to YAML and JSON. In particular, it marshals into strings, which can be used as map keys in json."));
+    out.insert(OBJECT_META.into(), json!({
+        "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+        "type": "object",
+        "properties": {
+            "name": string("Name must be unique within a namespace."),
+            "namespace": string("Namespace defines the space within which each name must be unique."),
+            "creationTimestamp": described_reference(version, TIME, "For metrics objects: the time the response was built, in RFC3339 form, UTC.", None),
+            "labels": { "description": "Map of string keys and values that can be used to organize and categorize (scope and select) objects.",
+                "type": "object", "additionalProperties": { "type": "string", "default": "" } },
+        },
+    }));
+    out.insert(LIST_META.into(), json!({
+        "description": "ListMeta describes metadata that synthetic resources must have, including lists and various status objects. A resource may have only one of {ObjectMeta, ListMeta}.",
+        "type": "object",
+        "properties": {
+            "continue": string("continue may be set if the user set a limit on the number of items returned. Never set by this server."),
+            "remainingItemCount": { "description": "remainingItemCount is the number of subsequent items in the list which are not included in this list response. Never set by this server.", "type": "integer", "format": "int64" },
+            "resourceVersion": string("String that identifies the server's internal version of this object. Never set by this server."),
+            "selfLink": string("Deprecated: selfLink is a legacy read-only field that is no longer populated by the system."),
+        },
+    }));
+    out.insert(RESOURCE_LIST.into(), json!({
+        "description": "APIResourceList is a list of APIResource, it is used to expose the name of the resources supported in a specific group and version, and if the resource is namespaced.",
+        "type": "object", "required": ["groupVersion", "resources"],
+        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC),
+            "groupVersion": { "description": "groupVersion is the group and version this APIResourceList is for.", "type": "string", "default": "" },
+            "resources": { "description": "resources contains the name of the resources and if they are namespaced.", "type": "array", "items": r(RESOURCE), "x-kubernetes-list-type": "atomic" } },
+        "x-kubernetes-group-version-kind": gvk("", "v1", "APIResourceList"),
+    }));
+    out.insert(RESOURCE.into(), json!({
+        "description": "APIResource specifies the name of a resource and whether it is namespaced.",
+        "type": "object", "required": ["name", "singularName", "namespaced", "kind", "verbs"],
+        "properties": {
+            "name": { "description": "name is the plural name of the resource.", "type": "string", "default": "" },
+            "singularName": { "description": "singularName is the singular name of the resource.", "type": "string", "default": "" },
+            "namespaced": { "description": "namespaced indicates if a resource is namespaced or not.", "type": "boolean", "default": false },
+            "kind": { "description": "kind is the kind for the resource (e.g. 'Foo' is the kind for a resource 'foo')", "type": "string", "default": "" },
+            "verbs": { "description": "verbs is a list of supported kube verbs.", "type": "array", "items": { "type": "string", "default": "" } },
+        },
+    }));
+    out
+}
+
+/// One GET path: where, which operation, what it answers.
+struct PathSpec {
+    path: String,
+    operation_id: &'static str,
+    description: &'static str,
+    /// `list`, `get`, or `None` for discovery.
+    action: Option<&'static str>,
+    kind: &'static str,
+    response: &'static str,
+    namespaced: bool,
+    named: bool,
+}
+
+fn path_specs() -> Vec<PathSpec> {
+    let base = format!("/apis/{GROUP_VERSION}");
+    let spec = |path: String, operation_id, description, action, kind, response, namespaced, named| PathSpec {
+        path, operation_id, description, action, kind, response, namespaced, named,
+    };
+    vec![
+        spec(format!("{base}/"), "getMetricsV1beta1APIResources", "get available resources", None, "", RESOURCE_LIST, false, false),
+        spec(format!("{base}/namespaces/{{namespace}}/pods"), "listMetricsV1beta1NamespacedPodMetrics", "list objects of kind PodMetrics", Some("list"), "PodMetrics", POD_METRICS_LIST, true, false),
+        spec(format!("{base}/namespaces/{{namespace}}/pods/{{name}}"), "readMetricsV1beta1NamespacedPodMetrics", "read the specified PodMetrics", Some("get"), "PodMetrics", POD_METRICS, true, true),
+        spec(format!("{base}/nodes"), "listMetricsV1beta1NodeMetrics", "list objects of kind NodeMetrics", Some("list"), "NodeMetrics", NODE_METRICS_LIST, false, false),
+        spec(format!("{base}/nodes/{{name}}"), "readMetricsV1beta1NodeMetrics", "read the specified NodeMetrics", Some("get"), "NodeMetrics", NODE_METRICS, false, true),
+        spec(format!("{base}/pods"), "listMetricsV1beta1PodMetricsForAllNamespaces", "list objects of kind PodMetrics", Some("list"), "PodMetrics", POD_METRICS_LIST, false, false),
+    ]
+}
+
+fn paths(version: Version) -> Map<String, Value> {
+    path_specs().into_iter().map(|spec| (spec.path.clone(), json!({ "get": operation(version, &spec) }))).collect()
+}
+
+fn operation(version: Version, spec: &PathSpec) -> Value {
+    let schema = reference(version, spec.response);
+    let ok = match version {
+        Version::V2 => json!({ "description": "OK", "schema": schema }),
+        Version::V3 => json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }),
+    };
+    let mut op = json!({
+        "description": spec.description, "tags": [format!("metrics_{VERSION}")], "operationId": spec.operation_id,
+        "parameters": parameters(version, spec),
+        "responses": { "200": ok, "401": { "description": "Unauthorized" } },
+    });
+    let object = op.as_object_mut().expect("an operation is an object");
+    if version == Version::V2 {
+        object.insert("consumes".into(), json!(["*/*"]));
+        object.insert("produces".into(), json!(["application/json"]));
+        object.insert("schemes".into(), json!(["https"]));
+    }
+    if let Some(action) = spec.action {
+        object.insert("x-kubernetes-action".into(), action.into());
+        object.insert("x-kubernetes-group-version-kind".into(), gvk(GROUP, VERSION, spec.kind)[0].clone());
+    }
+    Value::Object(object.clone())
+}
+
+fn parameters(version: Version, spec: &PathSpec) -> Value {
+    let mut params = Vec::new();
+    if spec.named {
+        params.push(parameter(version, "name", "path", "string", &format!("name of the {}", spec.kind)));
+    }
+    if spec.namespaced {
+        params.push(parameter(version, "namespace", "path", "string", "object name and auth scope, such as for teams and projects"));
+    }
+    if spec.action == Some("list") {
+        for (name, kind, description) in LIST_PARAMETERS {
+            params.push(parameter(version, name, "query", kind, description));
+        }
+    }
+    params.push(parameter(version, "pretty", "query", "string", "If 'true', then the output is pretty printed."));
+    Value::Array(params)
+}
+
+const LIST_PARAMETERS: [(&str, &str, &str); 7] = [
+    ("continue", "string", "Ignored: lists are never paginated."),
+    ("fieldSelector", "string", "A selector to restrict the list of returned objects by their fields. Only metadata.name and metadata.namespace are supported."),
+    ("labelSelector", "string", "A selector to restrict the list of returned objects by their labels. Defaults to everything."),
+    ("limit", "integer", "Ignored: the full list is always returned."),
+    ("resourceVersion", "string", "Ignored: metrics objects are not versioned."),
+    ("resourceVersionMatch", "string", "Ignored: metrics objects are not versioned."),
+    ("timeoutSeconds", "integer", "Ignored."),
+];
+
+fn parameter(version: Version, name: &str, location: &str, kind: &str, description: &str) -> Value {
+    let mut schema = json!({ "type": kind, "uniqueItems": true });
+    if kind == "integer" {
+        schema["format"] = "int32".into();
+    }
+    let mut param = json!({ "name": name, "in": location, "description": description });
+    if location == "path" {
+        param["required"] = true.into();
+    }
+    match version {
+        Version::V2 => param.as_object_mut().expect("object").extend(schema.as_object().expect("object").clone()),
+        Version::V3 => param["schema"] = schema,
+    }
+    param
+}
+
+#[cfg(test)]
+mod tests;

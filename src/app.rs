@@ -1,0 +1,123 @@
+//! Wiring and shutdown order: Kubernetes client -> informers -> shard actors -> HTTPS server;
+//! on SIGTERM: readyz fails, the HTTP server drains in-flight requests, scrapers stop, exit.
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::informer::{self, Caches};
+use crate::metrics::Metrics;
+use crate::query::Reader;
+use crate::serve::identity::{PeerCertificate, RequestHeader, common_name};
+use crate::web::{ReadinessSource, WebState, dispatch};
+use actix_web::{App, HttpServer, web};
+use shard::actor::{ShardContext, ShardSet};
+use shard::parse::Limits;
+use shard::scrape::AddressPolicy;
+use shard::selector::LabelSelector;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+/// How long readyz reports failure before the listener stops, so load balancers notice.
+const READYZ_DRAIN: Duration = Duration::from_millis(500);
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let kube = crate::kubeconfig::kube_config(&config).await?;
+    let kubelets = crate::kubeconfig::kubelet_client(&config, &kube)?;
+    let client = kube::Client::try_from(kube)?;
+    let caches = Arc::new(Caches::default());
+    let (node_changes, node_rx) = watch::channel(0u64);
+    informer::spawn(client, caches.clone(), node_changes);
+
+    let metrics = Arc::new(Metrics::new(config.metric_resolution));
+    let last_tick = Arc::new(AtomicI64::new(0));
+    let shard_ctx = Arc::new(ShardContext {
+        resolution: config.metric_resolution,
+        limits: Limits::default(),
+        client: kubelets,
+        limiter: Arc::new(Semaphore::new(config.kubelet_max_concurrency)),
+        observer: metrics.clone(),
+        last_tick: last_tick.clone(),
+    });
+    let shards = Arc::new(ShardSet::start(config.shards, shard_ctx));
+    let selector = LabelSelector::parse(&config.node_selector).map_err(|e| anyhow::anyhow!("--node-selector: {e}"))?;
+    let policy = AddressPolicy {
+        preferred_types: config.kubelet_preferred_address_types.clone(),
+        port: config.kubelet_port,
+        use_node_status_port: config.kubelet_use_node_status_port,
+    };
+    follow_nodes(caches.clone(), shards.clone(), node_rx, policy, selector.clone());
+
+    let state = web::Data::new(WebState {
+        reader: Reader { caches: caches.clone(), shards: shards.clone(), node_selector: selector },
+        health: Health {
+            source: ReadinessSource { caches, shards },
+            resolution: config.metric_resolution,
+            last_tick,
+            shutting_down: Default::default(),
+        },
+        metrics,
+        request_header: RequestHeader {
+            allowed_names: config.requestheader_allowed_names.clone(),
+            username_headers: config.requestheader_username_headers.clone(),
+            group_headers: config.requestheader_group_headers.clone(),
+            extra_prefixes: config.requestheader_extra_headers_prefix.clone(),
+        },
+        always_allow: config.authorization_always_allow_paths.clone(),
+        inflight: Semaphore::new(config.max_requests_inflight),
+    });
+    serve(&config, state).await
+}
+
+/// Recomputes scrape targets whenever the node cache changes.
+fn follow_nodes(caches: Arc<Caches>, shards: Arc<ShardSet>, mut changes: watch::Receiver<u64>, policy: AddressPolicy, selector: LabelSelector) {
+    actix::spawn(async move {
+        loop {
+            {
+                let nodes = caches.nodes.read().expect("nodes lock");
+                shards.set_nodes(nodes.nodes.values(), &policy, &selector);
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+async fn serve(config: &Config, state: web::Data<WebState>) -> anyhow::Result<()> {
+    let tls = crate::serve::tls::server_config(config)?;
+    let shared = state.clone();
+    let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(dispatch)))
+        .on_connect(|conn, ext| {
+            use actix_tls::accept::rustls_0_23::TlsStream;
+            if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() {
+                let cn = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| common_name(c));
+                ext.insert(PeerCertificate { common_name: cn });
+            }
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_grace_period.as_secs())
+        .bind_rustls_0_23((config.bind_address.as_str(), config.secure_port), tls)?
+        .run();
+    let handle = server.handle();
+    tracing::info!(address = %config.bind_address, port = config.secure_port, "serving the Metrics API");
+    let server = tokio::spawn(server);
+    wait_for_signal().await;
+    tracing::info!("shutting down: readyz fails, then in-flight requests finish");
+    state.health.shutting_down.store(true, Ordering::Relaxed);
+    tokio::time::sleep(READYZ_DRAIN).await;
+    handle.stop(true).await;
+    let _ = server.await;
+    actix::System::current().stop();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

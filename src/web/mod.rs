@@ -1,0 +1,132 @@
+//! The Metrics API's HTTP layer (actix-web): one dispatcher that authenticates, bounds
+//! concurrency and routes by path to discovery, OpenAPI, health, self-metrics and the
+//! metrics.k8s.io reads. Response bodies come from the pure `api` module.
+
+mod reads;
+
+use crate::api::error::ApiError;
+use crate::api::{discovery, json};
+use crate::health::{Health, HealthSource};
+use crate::metrics::{Metrics, TypeLabel};
+use crate::query::Reader;
+use crate::serve::identity::{PeerCertificate, RequestHeader, User};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Everything a request may need.
+pub struct WebState {
+    pub reader: Reader,
+    pub health: Health<ReadinessSource>,
+    pub metrics: Arc<Metrics>,
+    pub request_header: RequestHeader,
+    pub always_allow: Vec<String>,
+    pub inflight: Semaphore,
+}
+
+/// Readiness facts from the caches and stores.
+pub struct ReadinessSource {
+    pub caches: Arc<crate::informer::Caches>,
+    pub shards: Arc<shard::actor::ShardSet>,
+}
+
+impl HealthSource for ReadinessSource {
+    fn informers_synced(&self) -> bool {
+        self.caches.synced()
+    }
+
+    fn storage_ready(&self) -> bool {
+        let reader = Reader { caches: self.caches.clone(), shards: self.shards.clone(), node_selector: Default::default() };
+        reader.ready()
+    }
+}
+
+pub fn error_response(e: &ApiError) -> HttpResponse {
+    let mut resp = HttpResponse::build(StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if let Some(secs) = e.retry_after_seconds() {
+        resp.insert_header(("Retry-After", secs.to_string()));
+    }
+    resp.content_type(json::CONTENT_TYPE_JSON).body(e.to_status_json())
+}
+
+fn bytes(content_type: &str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
+    HttpResponse::Ok().content_type(content_type.to_string()).body(body)
+}
+
+fn is_health(path: &str) -> Option<(&str, Option<&str>)> {
+    let rest = path.strip_prefix('/')?;
+    let (endpoint, check) = rest.split_once('/').map_or((rest, None), |(e, c)| (e, Some(c)));
+    matches!(endpoint, "healthz" | "livez" | "readyz").then_some((endpoint, check))
+}
+
+/// The identity of the caller, if any.
+fn authenticate(state: &WebState, req: &HttpRequest) -> Option<User> {
+    let peer = req.conn_data::<PeerCertificate>().cloned().unwrap_or_default();
+    state.request_header.authenticate(&peer, |name| req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect())
+}
+
+/// The single entry point for every request.
+pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let path = req.path().to_string();
+    let allowed = state.always_allow.iter().any(|p| p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)));
+    if !allowed && authenticate(&state, &req).is_none() {
+        return error_response(&ApiError::Unauthorized);
+    }
+    if let Some((endpoint, check)) = is_health(&path) {
+        return health(&state, &req, endpoint, check);
+    }
+    let Ok(_permit) = state.inflight.try_acquire() else {
+        return error_response(&ApiError::TooManyRequests { retry_after_seconds: 1 });
+    };
+    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
+        return HttpResponse::MethodNotAllowed().finish();
+    }
+    route(&state, &req, &path)
+}
+
+fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
+    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["apis"] => {
+            let format = discovery::negotiate_discovery(accept);
+            bytes(format.content_type(), format.apis_body())
+        }
+        ["apis", "metrics.k8s.io"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_group_json()),
+        ["apis", "metrics.k8s.io", "v1beta1"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_resource_list_json()),
+        ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => reads::read(state, req, rest),
+        ["version"] => bytes(json::CONTENT_TYPE_JSON, discovery::version_json(&discovery::VersionInfo::current())),
+        ["metrics"] => self_metrics(state),
+        ["openapi", ..] => reads::openapi(&segments[1..]),
+        _ => not_found(),
+    }
+}
+
+/// The generic apiserver's answer for a path it does not serve.
+pub fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("404 page not found\n")
+}
+
+fn health(state: &WebState, req: &HttpRequest, endpoint: &str, check: Option<&str>) -> HttpResponse {
+    let query = req.query_string();
+    let verbose = query.split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
+    let exclude: Vec<String> = query.split('&').filter_map(|p| p.strip_prefix("exclude=")).map(String::from).collect();
+    let (code, body) = state.health.answer(endpoint, check, verbose, &exclude, shard::actor::shard::now_nanos());
+    HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(body)
+}
+
+fn self_metrics(state: &WebState) -> HttpResponse {
+    let (mut nodes, mut containers) = (0i64, 0i64);
+    for store in &state.reader.shards.stores {
+        let (n, c) = store.read().expect("store lock").servable_counts();
+        nodes += n as i64;
+        containers += c as i64;
+    }
+    state.metrics.storage_points.get_or_create(&TypeLabel { r#type: "node".into() }).set(nodes);
+    state.metrics.storage_points.get_or_create(&TypeLabel { r#type: "container".into() }).set(containers);
+    bytes("text/plain; version=0.0.4; charset=utf-8", state.metrics.encode())
+}
