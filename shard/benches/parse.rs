@@ -80,7 +80,11 @@ fn family(out: &mut String, name: &str, help: &str, kind: &str) {
 }
 
 fn line(out: &mut String, name: &str, labels: &str, value: f64, ms: Option<u64>) {
-    let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
     let _ = write!(out, "{name}{braces} {}", go_float(value));
     if let Some(ms) = ms {
         let _ = write!(out, " {ms}");
@@ -94,10 +98,34 @@ fn kubelet_body(pods: usize, per_pod: usize) -> String {
     let mut out = String::new();
     type Value = fn(&Container) -> f64;
     let container_families: [(&str, &str, &str, Value, bool); 4] = [
-        ("container_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time consumed by the container in core-seconds", "counter", |c| c.cpu_seconds, true),
-        ("container_memory_working_set_bytes", "[STABLE] Current working set of the container in bytes", "gauge", |c| c.memory, true),
-        ("container_start_time_seconds", "[STABLE] Start time of the container since unix epoch in seconds", "gauge", |c| c.start_seconds, false),
-        ("container_swap_usage_bytes", "[ALPHA] Current amount of the container swap usage in bytes. Reported only on non-windows systems", "gauge", |_| 0.0, true),
+        (
+            "container_cpu_usage_seconds_total",
+            "[STABLE] Cumulative cpu time consumed by the container in core-seconds",
+            "counter",
+            |c| c.cpu_seconds,
+            true,
+        ),
+        (
+            "container_memory_working_set_bytes",
+            "[STABLE] Current working set of the container in bytes",
+            "gauge",
+            |c| c.memory,
+            true,
+        ),
+        (
+            "container_start_time_seconds",
+            "[STABLE] Start time of the container since unix epoch in seconds",
+            "gauge",
+            |c| c.start_seconds,
+            false,
+        ),
+        (
+            "container_swap_usage_bytes",
+            "[ALPHA] Current amount of the container swap usage in bytes. Reported only on non-windows systems",
+            "gauge",
+            |_| 0.0,
+            true,
+        ),
     ];
     for (name, help, kind, value, stamped) in container_families {
         family(&mut out, name, help, kind);
@@ -109,19 +137,64 @@ fn kubelet_body(pods: usize, per_pod: usize) -> String {
     out
 }
 
+/// A family's name, HELP text, TYPE and value of a container or pod.
+type Family = (&'static str, &'static str, &'static str, fn(&Container) -> f64);
+
 fn node_and_pod_families(out: &mut String, cs: &[Container], per_pod: usize) {
-    family(out, "node_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time consumed by the node in core-seconds", "counter");
-    line(out, "node_cpu_usage_seconds_total", "", 357_354.910_23, Some(NOW_MS - 2405));
-    family(out, "node_memory_working_set_bytes", "[STABLE] Current working set of the node in bytes", "gauge");
-    line(out, "node_memory_working_set_bytes", "", 1.137475584e9, Some(NOW_MS - 2405));
-    family(out, "node_swap_usage_bytes", "[ALPHA] Current swap usage of the node in bytes. Reported only on non-windows systems", "gauge");
+    family(
+        out,
+        "node_cpu_usage_seconds_total",
+        "[STABLE] Cumulative cpu time consumed by the node in core-seconds",
+        "counter",
+    );
+    line(
+        out,
+        "node_cpu_usage_seconds_total",
+        "",
+        357_354.910_23,
+        Some(NOW_MS - 2405),
+    );
+    family(
+        out,
+        "node_memory_working_set_bytes",
+        "[STABLE] Current working set of the node in bytes",
+        "gauge",
+    );
+    line(
+        out,
+        "node_memory_working_set_bytes",
+        "",
+        1.137475584e9,
+        Some(NOW_MS - 2405),
+    );
+    family(
+        out,
+        "node_swap_usage_bytes",
+        "[ALPHA] Current swap usage of the node in bytes. Reported only on non-windows systems",
+        "gauge",
+    );
     line(out, "node_swap_usage_bytes", "", 0.0, Some(NOW_MS - 2405));
     let mut pods: Vec<&Container> = cs.iter().step_by(per_pod.max(1)).collect();
     pods.sort_by(|a, b| a.pod_labels.cmp(&b.pod_labels));
-    let pod_families: [(&str, &str, &str, fn(&Container) -> f64); 3] = [
-        ("pod_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time consumed by the pod in core-seconds", "counter", |c| c.cpu_seconds * 1.5),
-        ("pod_memory_working_set_bytes", "[STABLE] Current working set of the pod in bytes", "gauge", |c| c.memory * 2.0),
-        ("pod_swap_usage_bytes", "[ALPHA] Current amount of the pod swap usage in bytes. Reported only on non-windows systems", "gauge", |_| 0.0),
+    let pod_families: [Family; 3] = [
+        (
+            "pod_cpu_usage_seconds_total",
+            "[STABLE] Cumulative cpu time consumed by the pod in core-seconds",
+            "counter",
+            |c| c.cpu_seconds * 1.5,
+        ),
+        (
+            "pod_memory_working_set_bytes",
+            "[STABLE] Current working set of the pod in bytes",
+            "gauge",
+            |c| c.memory * 2.0,
+        ),
+        (
+            "pod_swap_usage_bytes",
+            "[ALPHA] Current amount of the pod swap usage in bytes. Reported only on non-windows systems",
+            "gauge",
+            |_| 0.0,
+        ),
     ];
     for (name, help, kind, value) in pod_families {
         family(out, name, help, kind);
@@ -129,7 +202,12 @@ fn node_and_pod_families(out: &mut String, cs: &[Container], per_pod: usize) {
             line(out, name, &p.pod_labels, value(p), Some(NOW_MS));
         }
     }
-    family(out, "resource_scrape_error", "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise", "gauge");
+    family(
+        out,
+        "resource_scrape_error",
+        "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise",
+        "gauge",
+    );
     line(out, "resource_scrape_error", "", 0.0, None);
 }
 

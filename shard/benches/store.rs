@@ -1,8 +1,12 @@
 //! Store benchmark at metrics-server's `Normal` scenarios (`pkg/storage/storage_benchmark_test.go`):
 //! 100 nodes x 70 pods and 1000 nodes x 30 pods, 2 containers per pod, 10 namespaces. `insert`
 //! stores one steady-state scrape of every node (the store already holds the previous one);
-//! `read_pods` lists every servable pod, `read_pod` gets each pod once, `read_nodes` lists every node.
-//! Before measuring, prints the store's heap size per pod, counted by a wrapping allocator.
+//! `read_pods` lists every servable pod, `read_pod` gets each pod once, `snapshot_restore` copies
+//! every node's snapshot into a standby store (the per-scrape replication push without the wire),
+//! `read_nodes` lists every node.
+//! Throughput is in pods (nodes for `read_nodes`). Before measuring, prints the store's heap size
+//! per pod, counted by a wrapping allocator (one relaxed atomic add per allocation, also while
+//! measuring).
 //!
 //! Run: `cargo bench -p shard --bench store`.
 
@@ -153,6 +157,15 @@ fn bench_store(c: &mut Criterion) {
                     .count()
             })
         });
+        group.bench_function(BenchmarkId::new("snapshot_restore", &label), |b| {
+            let mut standby = Store::new(RESOLUTION);
+            b.iter(|| {
+                for node in &cluster.nodes {
+                    standby.restore_node(node, store.snapshot_node(node).expect("stored"));
+                }
+            })
+        });
+        group.throughput(Throughput::Elements(nodes as u64));
         group.bench_function(BenchmarkId::new("read_nodes", &label), |b| {
             b.iter(|| black_box(&store).nodes().count())
         });

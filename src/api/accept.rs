@@ -23,27 +23,39 @@ pub struct MediaRange<'a> {
 impl<'a> MediaRange<'a> {
     /// The value of parameter `key` (case-insensitive key).
     pub fn param(&self, key: &str) -> Option<&'a str> {
-        self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v)
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| *v)
     }
 
     /// `application/json`, `application/*` or `*/*`: a range JSON satisfies.
     pub fn accepts_json(&self) -> bool {
         let any_subtype = self.subtype == "*";
         (self.kind == "*" && any_subtype)
-            || (self.kind.eq_ignore_ascii_case("application") && (any_subtype || self.subtype.eq_ignore_ascii_case("json")))
+            || (self.kind.eq_ignore_ascii_case("application")
+                && (any_subtype || self.subtype.eq_ignore_ascii_case("json")))
     }
 
     /// Whether the range carries `g`, `v` and `as` with exactly these values.
     pub fn is_gvk(&self, group: &str, versions: &[&str], kind: &str) -> bool {
-        self.param("g") == Some(group) && self.param("as") == Some(kind) && self.param("v").is_some_and(|v| versions.contains(&v))
+        self.param("g") == Some(group)
+            && self.param("as") == Some(kind)
+            && self.param("v").is_some_and(|v| versions.contains(&v))
     }
 }
 
 /// The media ranges of `accept`, best first.
 pub fn parse_accept(accept: &str) -> Vec<MediaRange<'_>> {
-    let mut ranges: Vec<MediaRange<'_>> = accept.split(',').filter_map(parse_range).filter(|r| r.q > 0.0).collect();
+    let mut ranges: Vec<MediaRange<'_>> = accept
+        .split(',')
+        .filter_map(parse_range)
+        .filter(|r| r.q > 0.0)
+        .collect();
     ranges.sort_by(|a, b| {
-        b.q.total_cmp(&a.q).then((a.kind == "*").cmp(&(b.kind == "*"))).then((a.subtype == "*").cmp(&(b.subtype == "*")))
+        b.q.total_cmp(&a.q)
+            .then((a.kind == "*").cmp(&(b.kind == "*")))
+            .then((a.subtype == "*").cmp(&(b.subtype == "*")))
     });
     ranges
 }
@@ -55,12 +67,24 @@ fn parse_range(text: &str) -> Option<MediaRange<'_>> {
     if kind.is_empty() || subtype.is_empty() {
         return None;
     }
-    let mut range = MediaRange { kind, subtype, params: Vec::new(), q: 1.0 };
+    let mut range = MediaRange {
+        kind,
+        subtype,
+        params: Vec::new(),
+        q: 1.0,
+    };
     for param in parts {
-        let Some((key, value)) = param.split_once('=') else { continue };
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
         let (key, value) = (key.trim(), value.trim().trim_matches('"'));
         if key.eq_ignore_ascii_case("q") {
-            range.q = value.parse::<f32>().ok().filter(|q| q.is_finite()).unwrap_or(0.0).clamp(0.0, 1.0);
+            range.q = value
+                .parse::<f32>()
+                .ok()
+                .filter(|q| q.is_finite())
+                .unwrap_or(0.0)
+                .clamp(0.0, 1.0);
         } else {
             range.params.push((key, value));
         }
@@ -85,9 +109,18 @@ mod tests {
 
     #[test]
     fn orders_by_quality_then_specificity() {
-        let ranges = parse_accept("*/*;q=0.8, application/yaml;q=0.9, text/*, application/json;q=0, application/json;v=\"x\"");
+        let ranges =
+            parse_accept("*/*;q=0.8, application/yaml;q=0.9, text/*, application/json;q=0, application/json;v=\"x\"");
         let order: Vec<_> = ranges.iter().map(|r| (r.kind, r.subtype)).collect();
-        assert_eq!(order, [("application", "json"), ("text", "*"), ("application", "yaml"), ("*", "*")]);
+        assert_eq!(
+            order,
+            [
+                ("application", "json"),
+                ("text", "*"),
+                ("application", "yaml"),
+                ("*", "*")
+            ]
+        );
         assert_eq!(ranges[0].param("V"), Some("x"));
     }
 

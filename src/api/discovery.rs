@@ -70,7 +70,11 @@ pub fn negotiate_discovery(accept: Option<&str>) -> DiscoveryFormat {
 /// `/apis`, legacy: `APIGroupList` with `metrics.k8s.io`.
 pub fn api_group_list_json() -> &'static [u8] {
     static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        json::to_vec(&GroupListJson { kind: "APIGroupList", api_version: "v1", groups: [group()] })
+        json::to_vec(&GroupListJson {
+            kind: "APIGroupList",
+            api_version: "v1",
+            groups: [group()],
+        })
     });
     &BODY
 }
@@ -78,7 +82,11 @@ pub fn api_group_list_json() -> &'static [u8] {
 /// `/apis/metrics.k8s.io`: `APIGroup`.
 pub fn api_group_json() -> &'static [u8] {
     static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        json::to_vec(&TypedGroupJson { kind: "APIGroup", api_version: "v1", group: group() })
+        json::to_vec(&TypedGroupJson {
+            kind: "APIGroup",
+            api_version: "v1",
+            group: group(),
+        })
     });
     &BODY
 }
@@ -93,7 +101,12 @@ pub fn api_resource_list_json() -> &'static [u8] {
             kind: r.kind,
             verbs: VERBS,
         });
-        json::to_vec(&ResourceListJson { kind: "APIResourceList", api_version: "v1", group_version: GROUP_VERSION, resources })
+        json::to_vec(&ResourceListJson {
+            kind: "APIResourceList",
+            api_version: "v1",
+            group_version: GROUP_VERSION,
+            resources,
+        })
     });
     &BODY
 }
@@ -103,13 +116,24 @@ pub fn aggregated_discovery_json() -> &'static [u8] {
     static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
         let resources = RESOURCES.map(|r| DiscoveredResourceJson {
             resource: r.name,
-            response_kind: GvkJson { group: "", version: "", kind: r.kind },
+            response_kind: GvkJson {
+                group: "",
+                version: "",
+                kind: r.kind,
+            },
             scope: if r.namespaced { "Namespaced" } else { "Cluster" },
             singular_resource: "",
             verbs: VERBS,
         });
-        let version = DiscoveredVersionJson { version: VERSION, resources, freshness: "Current" };
-        let item = DiscoveredGroupJson { metadata: NameOnlyJson { name: GROUP }, versions: [version] };
+        let version = DiscoveredVersionJson {
+            version: VERSION,
+            resources,
+            freshness: "Current",
+        };
+        let item = DiscoveredGroupJson {
+            metadata: NameOnlyJson { name: GROUP },
+            versions: [version],
+        };
         json::to_vec(&DiscoveryListJson {
             kind: "APIGroupDiscoveryList",
             api_version: "apidiscovery.k8s.io/v2",
@@ -122,7 +146,8 @@ pub fn aggregated_discovery_json() -> &'static [u8] {
 
 /// An `ETag` for the aggregated discovery body (apiserver sends one; clients may revalidate).
 pub fn aggregated_discovery_etag() -> &'static str {
-    static TAG: LazyLock<String> = LazyLock::new(|| format!("\"{}\"", super::openapi::content_hash(aggregated_discovery_json())));
+    static TAG: LazyLock<String> =
+        LazyLock::new(|| format!("\"{}\"", super::openapi::content_hash(aggregated_discovery_json())));
     &TAG
 }
 
@@ -181,14 +206,29 @@ struct Resource {
 
 /// Sorted by name, as the generic apiserver lists them.
 const RESOURCES: [Resource; 2] = [
-    Resource { name: "nodes", kind: "NodeMetrics", namespaced: false },
-    Resource { name: "pods", kind: "PodMetrics", namespaced: true },
+    Resource {
+        name: "nodes",
+        kind: "NodeMetrics",
+        namespaced: false,
+    },
+    Resource {
+        name: "pods",
+        kind: "PodMetrics",
+        namespaced: true,
+    },
 ];
 const VERBS: [&str; 2] = ["get", "list"];
 
 fn group() -> GroupJson {
-    let version = GroupVersionJson { group_version: GROUP_VERSION, version: VERSION };
-    GroupJson { name: GROUP, versions: [version], preferred_version: version }
+    let version = GroupVersionJson {
+        group_version: GROUP_VERSION,
+        version: VERSION,
+    };
+    GroupJson {
+        name: GROUP,
+        versions: [version],
+        preferred_version: version,
+    }
 }
 
 #[derive(Serialize, Clone, Copy)]

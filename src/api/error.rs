@@ -52,7 +52,13 @@ pub struct Forbidden {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ForbiddenTarget {
     /// A resource request; empty `namespace` means cluster scope, empty `name` a collection.
-    Resource { group: String, resource: String, subresource: String, namespace: String, name: String },
+    Resource {
+        group: String,
+        resource: String,
+        subresource: String,
+        namespace: String,
+        name: String,
+    },
     /// A non-resource request such as `/metrics`.
     NonResource { path: String },
 }
@@ -117,12 +123,17 @@ impl ApiError {
 
     /// 400 for `?includeObject=` other than `None`, `Metadata`, `Object` (apiserver `asTable`).
     pub fn unrecognized_include_object(value: &str) -> Self {
-        ApiError::BadRequest { message: format!("unrecognized includeObject value: {}", go_quote(value)) }
+        ApiError::BadRequest {
+            message: format!("unrecognized includeObject value: {}", go_quote(value)),
+        }
     }
 
     /// 405 for `?watch=true` on a Metrics API list.
     pub fn watch_not_supported(resource: MetricsResource) -> Self {
-        ApiError::MethodNotSupported { resource, action: "watch".to_string() }
+        ApiError::MethodNotSupported {
+            resource,
+            action: "watch".to_string(),
+        }
     }
 
     /// The HTTP status code.
@@ -168,9 +179,10 @@ impl ApiError {
     /// Seconds for a `Retry-After` header, for 429 and 504.
     pub fn retry_after_seconds(&self) -> Option<u32> {
         match self {
-            ApiError::TooManyRequests { retry_after_seconds } | ApiError::Timeout { retry_after_seconds, .. } => {
-                Some(*retry_after_seconds)
-            }
+            ApiError::TooManyRequests { retry_after_seconds }
+            | ApiError::Timeout {
+                retry_after_seconds, ..
+            } => Some(*retry_after_seconds),
             _ => None,
         }
     }
@@ -195,18 +207,45 @@ impl ApiError {
     fn details(&self) -> Option<DetailsJson<'_>> {
         let d = DetailsJson::default();
         Some(match self {
-            ApiError::NodeNotFound { name } => DetailsJson { name: name.into(), kind: "node", ..d },
-            ApiError::NodeMetricsNotFound { name } => DetailsJson { name: name.into(), group: GROUP, kind: "nodemetrics", ..d },
-            ApiError::PodNotFound { name, .. } => DetailsJson { name: name.into(), kind: "pods", ..d },
-            ApiError::PodMetricsNotFound { namespace, name } => {
-                DetailsJson { name: format!("{namespace}/{name}").into(), group: GROUP, kind: "podmetrics", ..d }
-            }
-            ApiError::MethodNotSupported { resource, .. } => DetailsJson { group: GROUP, kind: resource.as_str(), ..d },
+            ApiError::NodeNotFound { name } => DetailsJson {
+                name: name.into(),
+                kind: "node",
+                ..d
+            },
+            ApiError::NodeMetricsNotFound { name } => DetailsJson {
+                name: name.into(),
+                group: GROUP,
+                kind: "nodemetrics",
+                ..d
+            },
+            ApiError::PodNotFound { name, .. } => DetailsJson {
+                name: name.into(),
+                kind: "pods",
+                ..d
+            },
+            ApiError::PodMetricsNotFound { namespace, name } => DetailsJson {
+                name: format!("{namespace}/{name}").into(),
+                group: GROUP,
+                kind: "podmetrics",
+                ..d
+            },
+            ApiError::MethodNotSupported { resource, .. } => DetailsJson {
+                group: GROUP,
+                kind: resource.as_str(),
+                ..d
+            },
             ApiError::Forbidden(forbidden) => forbidden_details(forbidden),
-            ApiError::TooManyRequests { retry_after_seconds } | ApiError::Timeout { retry_after_seconds, .. } => {
-                DetailsJson { retry_after_seconds: *retry_after_seconds, ..d }
-            }
-            ApiError::Internal { message } => DetailsJson { causes: vec![CauseJson { message }], ..d },
+            ApiError::TooManyRequests { retry_after_seconds }
+            | ApiError::Timeout {
+                retry_after_seconds, ..
+            } => DetailsJson {
+                retry_after_seconds: *retry_after_seconds,
+                ..d
+            },
+            ApiError::Internal { message } => DetailsJson {
+                causes: vec![CauseJson { message }],
+                ..d
+            },
             _ => return None,
         })
     }
@@ -214,9 +253,14 @@ impl ApiError {
 
 fn forbidden_details(forbidden: &Forbidden) -> DetailsJson<'_> {
     match &forbidden.target {
-        ForbiddenTarget::Resource { group, resource, name, .. } => {
-            DetailsJson { name: name.as_str().into(), group, kind: resource, ..DetailsJson::default() }
-        }
+        ForbiddenTarget::Resource {
+            group, resource, name, ..
+        } => DetailsJson {
+            name: name.as_str().into(),
+            group,
+            kind: resource,
+            ..DetailsJson::default()
+        },
         ForbiddenTarget::NonResource { .. } => DetailsJson::default(),
     }
 }
@@ -228,23 +272,50 @@ fn forbidden_message(f: &Forbidden) -> String {
     let user = go_quote(&f.user);
     let attributes = match &f.target {
         ForbiddenTarget::NonResource { path } => format!("User {user} cannot {} path {}", f.verb, go_quote(path)),
-        ForbiddenTarget::Resource { group, resource, subresource, namespace, .. } => {
-            let resource =
-                if subresource.is_empty() { resource.clone() } else { format!("{resource}/{subresource}") };
+        ForbiddenTarget::Resource {
+            group,
+            resource,
+            subresource,
+            namespace,
+            ..
+        } => {
+            let resource = if subresource.is_empty() {
+                resource.clone()
+            } else {
+                format!("{resource}/{subresource}")
+            };
             let scope = if namespace.is_empty() {
                 "at the cluster scope".to_string()
             } else {
                 format!("in the namespace {}", go_quote(namespace))
             };
-            format!("User {user} cannot {} resource {} in API group {} {scope}", f.verb, go_quote(&resource), go_quote(group))
+            format!(
+                "User {user} cannot {} resource {} in API group {} {scope}",
+                f.verb,
+                go_quote(&resource),
+                go_quote(group)
+            )
         }
     };
     // apiserver sanitises the attribute message (not the authorizer's reason) against HTML.
-    let attributes = attributes.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let error = if f.reason.is_empty() { attributes } else { format!("{attributes}: {}", f.reason) };
+    let attributes = attributes
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let error = if f.reason.is_empty() {
+        attributes
+    } else {
+        format!("{attributes}: {}", f.reason)
+    };
     match &f.target {
-        ForbiddenTarget::Resource { group, resource, name, .. } if !(group.is_empty() && resource.is_empty()) => {
-            let qualified = if group.is_empty() { resource.clone() } else { format!("{resource}.{group}") };
+        ForbiddenTarget::Resource {
+            group, resource, name, ..
+        } if !(group.is_empty() && resource.is_empty()) => {
+            let qualified = if group.is_empty() {
+                resource.clone()
+            } else {
+                format!("{resource}.{group}")
+            };
             if name.is_empty() {
                 format!("{qualified} is forbidden: {error}")
             } else {

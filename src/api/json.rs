@@ -68,7 +68,9 @@ pub fn to_vec_with_capacity<T: Serialize + ?Sized>(value: &T, capacity: usize) -
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, GoFormatter);
     // Our types only have string keys and infallible fields, and writing to a Vec cannot fail.
-    value.serialize(&mut serializer).expect("serialising API types to memory cannot fail");
+    value
+        .serialize(&mut serializer)
+        .expect("serialising API types to memory cannot fail");
 }
 
 /// Go's `isPrettyPrint`: `?pretty=<bool>` decides if present and parseable (`strconv.ParseBool`),
@@ -78,7 +80,9 @@ pub fn wants_pretty(pretty_param: Option<&str>, user_agent: Option<&str>) -> boo
         return matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True");
     }
     let agent = user_agent.unwrap_or("");
-    ["curl", "Wget", "Mozilla/5.0"].iter().any(|prefix| agent.starts_with(prefix))
+    ["curl", "Wget", "Mozilla/5.0"]
+        .iter()
+        .any(|prefix| agent.starts_with(prefix))
 }
 
 /// Re-indents compact JSON (as produced by [`to_vec`]) like Go's `json.MarshalIndent(v, "", "  ")`.

@@ -71,7 +71,9 @@ pub fn openapi_v3_index_json() -> &'static [u8] {
 /// A stable hash of a body as upper-case hex (FNV-1a, 64 bits): an opaque cache key for
 /// `?hash=` and `ETag` values, which clients never interpret.
 pub fn content_hash(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     format!("{hash:016X}")
 }
 
@@ -108,7 +110,11 @@ fn document(version: Version) -> Value {
 
 /// `{"$ref": ...}` to a definition / component schema.
 fn reference(version: Version, name: &str) -> Value {
-    let prefix = if version == Version::V2 { "#/definitions/" } else { "#/components/schemas/" };
+    let prefix = if version == Version::V2 {
+        "#/definitions/"
+    } else {
+        "#/components/schemas/"
+    };
     json!({ "$ref": format!("{prefix}{name}") })
 }
 
@@ -138,8 +144,18 @@ fn gvk(group: &str, version: &str, kind: &str) -> Value {
 fn schemas(version: Version) -> Map<String, Value> {
     let r = |name| reference(version, name);
     let usage = json!({ "description": USAGE_DOC, "type": "object", "additionalProperties": r(QUANTITY) });
-    let object_meta = described_reference(version, OBJECT_META, "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", Some(json!({})));
-    let list_meta = described_reference(version, LIST_META, "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", Some(json!({})));
+    let object_meta = described_reference(
+        version,
+        OBJECT_META,
+        "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+        Some(json!({})),
+    );
+    let list_meta = described_reference(
+        version,
+        LIST_META,
+        "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+        Some(json!({})),
+    );
     let timestamp = described_reference(version, TIME, TIMESTAMP_DOC, None);
     let mut out = Map::new();
     out.insert(NODE_METRICS.into(), json!({
@@ -149,15 +165,18 @@ fn schemas(version: Version) -> Map<String, Value> {
             "timestamp": timestamp.clone(), "window": r(DURATION), "usage": usage.clone() },
         "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "NodeMetrics"),
     }));
-    out.insert(POD_METRICS.into(), json!({
-        "description": "PodMetrics sets resource usage metrics of a pod.", "type": "object",
-        "required": ["timestamp", "window", "containers"],
-        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta,
-            "timestamp": timestamp, "window": r(DURATION),
-            "containers": { "description": "Metrics for all containers are collected within the same time window.",
-                "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" } },
-        "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics"),
-    }));
+    out.insert(
+        POD_METRICS.into(),
+        json!({
+            "description": "PodMetrics sets resource usage metrics of a pod.", "type": "object",
+            "required": ["timestamp", "window", "containers"],
+            "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta,
+                "timestamp": timestamp, "window": r(DURATION),
+                "containers": { "description": "Metrics for all containers are collected within the same time window.",
+                    "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" } },
+            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics"),
+        }),
+    );
     for (name, kind, item, doc) in [
         (NODE_METRICS_LIST, "NodeMetricsList", NODE_METRICS, "node"),
         (POD_METRICS_LIST, "PodMetricsList", POD_METRICS, "pod"),
@@ -250,20 +269,84 @@ struct PathSpec {
 fn path_specs() -> Vec<PathSpec> {
     let base = format!("/apis/{GROUP_VERSION}");
     let spec = |path: String, operation_id, description, action, kind, response, namespaced, named| PathSpec {
-        path, operation_id, description, action, kind, response, namespaced, named,
+        path,
+        operation_id,
+        description,
+        action,
+        kind,
+        response,
+        namespaced,
+        named,
     };
     vec![
-        spec(format!("{base}/"), "getMetricsV1beta1APIResources", "get available resources", None, "", RESOURCE_LIST, false, false),
-        spec(format!("{base}/namespaces/{{namespace}}/pods"), "listMetricsV1beta1NamespacedPodMetrics", "list objects of kind PodMetrics", Some("list"), "PodMetrics", POD_METRICS_LIST, true, false),
-        spec(format!("{base}/namespaces/{{namespace}}/pods/{{name}}"), "readMetricsV1beta1NamespacedPodMetrics", "read the specified PodMetrics", Some("get"), "PodMetrics", POD_METRICS, true, true),
-        spec(format!("{base}/nodes"), "listMetricsV1beta1NodeMetrics", "list objects of kind NodeMetrics", Some("list"), "NodeMetrics", NODE_METRICS_LIST, false, false),
-        spec(format!("{base}/nodes/{{name}}"), "readMetricsV1beta1NodeMetrics", "read the specified NodeMetrics", Some("get"), "NodeMetrics", NODE_METRICS, false, true),
-        spec(format!("{base}/pods"), "listMetricsV1beta1PodMetricsForAllNamespaces", "list objects of kind PodMetrics", Some("list"), "PodMetrics", POD_METRICS_LIST, false, false),
+        spec(
+            format!("{base}/"),
+            "getMetricsV1beta1APIResources",
+            "get available resources",
+            None,
+            "",
+            RESOURCE_LIST,
+            false,
+            false,
+        ),
+        spec(
+            format!("{base}/namespaces/{{namespace}}/pods"),
+            "listMetricsV1beta1NamespacedPodMetrics",
+            "list objects of kind PodMetrics",
+            Some("list"),
+            "PodMetrics",
+            POD_METRICS_LIST,
+            true,
+            false,
+        ),
+        spec(
+            format!("{base}/namespaces/{{namespace}}/pods/{{name}}"),
+            "readMetricsV1beta1NamespacedPodMetrics",
+            "read the specified PodMetrics",
+            Some("get"),
+            "PodMetrics",
+            POD_METRICS,
+            true,
+            true,
+        ),
+        spec(
+            format!("{base}/nodes"),
+            "listMetricsV1beta1NodeMetrics",
+            "list objects of kind NodeMetrics",
+            Some("list"),
+            "NodeMetrics",
+            NODE_METRICS_LIST,
+            false,
+            false,
+        ),
+        spec(
+            format!("{base}/nodes/{{name}}"),
+            "readMetricsV1beta1NodeMetrics",
+            "read the specified NodeMetrics",
+            Some("get"),
+            "NodeMetrics",
+            NODE_METRICS,
+            false,
+            true,
+        ),
+        spec(
+            format!("{base}/pods"),
+            "listMetricsV1beta1PodMetricsForAllNamespaces",
+            "list objects of kind PodMetrics",
+            Some("list"),
+            "PodMetrics",
+            POD_METRICS_LIST,
+            false,
+            false,
+        ),
     ]
 }
 
 fn paths(version: Version) -> Map<String, Value> {
-    path_specs().into_iter().map(|spec| (spec.path.clone(), json!({ "get": operation(version, &spec) }))).collect()
+    path_specs()
+        .into_iter()
+        .map(|spec| (spec.path.clone(), json!({ "get": operation(version, &spec) })))
+        .collect()
 }
 
 fn operation(version: Version, spec: &PathSpec) -> Value {
@@ -285,7 +368,10 @@ fn operation(version: Version, spec: &PathSpec) -> Value {
     }
     if let Some(action) = spec.action {
         object.insert("x-kubernetes-action".into(), action.into());
-        object.insert("x-kubernetes-group-version-kind".into(), gvk(GROUP, VERSION, spec.kind)[0].clone());
+        object.insert(
+            "x-kubernetes-group-version-kind".into(),
+            gvk(GROUP, VERSION, spec.kind)[0].clone(),
+        );
     }
     Value::Object(object.clone())
 }
@@ -293,27 +379,61 @@ fn operation(version: Version, spec: &PathSpec) -> Value {
 fn parameters(version: Version, spec: &PathSpec) -> Value {
     let mut params = Vec::new();
     if spec.named {
-        params.push(parameter(version, "name", "path", "string", &format!("name of the {}", spec.kind)));
+        params.push(parameter(
+            version,
+            "name",
+            "path",
+            "string",
+            &format!("name of the {}", spec.kind),
+        ));
     }
     if spec.namespaced {
-        params.push(parameter(version, "namespace", "path", "string", "object name and auth scope, such as for teams and projects"));
+        params.push(parameter(
+            version,
+            "namespace",
+            "path",
+            "string",
+            "object name and auth scope, such as for teams and projects",
+        ));
     }
     if spec.action == Some("list") {
         for (name, kind, description) in LIST_PARAMETERS {
             params.push(parameter(version, name, "query", kind, description));
         }
     }
-    params.push(parameter(version, "pretty", "query", "string", "If 'true', then the output is pretty printed."));
+    params.push(parameter(
+        version,
+        "pretty",
+        "query",
+        "string",
+        "If 'true', then the output is pretty printed.",
+    ));
     Value::Array(params)
 }
 
 const LIST_PARAMETERS: [(&str, &str, &str); 7] = [
     ("continue", "string", "Ignored: lists are never paginated."),
-    ("fieldSelector", "string", "A selector to restrict the list of returned objects by their fields. Only metadata.name and metadata.namespace are supported."),
-    ("labelSelector", "string", "A selector to restrict the list of returned objects by their labels. Defaults to everything."),
+    (
+        "fieldSelector",
+        "string",
+        "A selector to restrict the list of returned objects by their fields. Only metadata.name and metadata.namespace are supported.",
+    ),
+    (
+        "labelSelector",
+        "string",
+        "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+    ),
     ("limit", "integer", "Ignored: the full list is always returned."),
-    ("resourceVersion", "string", "Ignored: metrics objects are not versioned."),
-    ("resourceVersionMatch", "string", "Ignored: metrics objects are not versioned."),
+    (
+        "resourceVersion",
+        "string",
+        "Ignored: metrics objects are not versioned.",
+    ),
+    (
+        "resourceVersionMatch",
+        "string",
+        "Ignored: metrics objects are not versioned.",
+    ),
     ("timeoutSeconds", "integer", "Ignored."),
 ];
 
@@ -327,7 +447,10 @@ fn parameter(version: Version, name: &str, location: &str, kind: &str, descripti
         param["required"] = true.into();
     }
     match version {
-        Version::V2 => param.as_object_mut().expect("object").extend(schema.as_object().expect("object").clone()),
+        Version::V2 => param
+            .as_object_mut()
+            .expect("object")
+            .extend(schema.as_object().expect("object").clone()),
         Version::V3 => param["schema"] = schema,
     }
     param

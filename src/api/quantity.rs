@@ -34,9 +34,7 @@ pub enum Format {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
     /// The text does not look like a quantity (Go's `ErrFormatWrong`).
-    #[error(
-        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-    )]
+    #[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
     Format,
     /// The suffix is none of the SI, binary or exponent suffixes (Go's `ErrSuffix`).
     #[error("unable to parse quantity's suffix")]
@@ -65,14 +63,22 @@ const BINARY_SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
 impl Quantity {
     /// Zero in `format` (prints `0`).
     pub const fn zero(format: Format) -> Self {
-        Self { mantissa: 0, scale: 0, format }
+        Self {
+            mantissa: 0,
+            scale: 0,
+            format,
+        }
     }
 
     /// `mantissa * 10^scale`, rounded up (away from zero) to nano precision; `None` if the
     /// magnitude is 10^36 or more.
     pub fn new(mantissa: i128, scale: i32, format: Format) -> Option<Self> {
         let (mantissa, scale) = round_to_nano(mantissa, scale)?;
-        let q = Self { mantissa, scale, format };
+        let q = Self {
+            mantissa,
+            scale,
+            format,
+        };
         q.integer_magnitude_below_limit().then_some(q)
     }
 
@@ -89,9 +95,17 @@ impl Quantity {
     /// metrics-server's `uint64Quantity`: above `i64::MAX` drop one decimal digit (scale + 1).
     fn from_u64_scaled(value: u64, scale: i32, format: Format) -> Self {
         if value > i64::MAX as u64 {
-            return Self { mantissa: i128::from(value / 10), scale: scale + 1, format };
+            return Self {
+                mantissa: i128::from(value / 10),
+                scale: scale + 1,
+                format,
+            };
         }
-        Self { mantissa: i128::from(value), scale, format }
+        Self {
+            mantissa: i128::from(value),
+            scale,
+            format,
+        }
     }
 
     /// The format the quantity prints in.
@@ -118,7 +132,9 @@ impl Quantity {
     /// Sums as metrics-server's Table code does (`u := usage[k]; u.Add(v)` from a zero
     /// Quantity): the result has the first addend's format. `None` past 10^36.
     pub fn sum(quantities: impl IntoIterator<Item = Quantity>) -> Option<Self> {
-        quantities.into_iter().try_fold(Self::zero(Format::DecimalSi), Self::checked_add)
+        quantities
+            .into_iter()
+            .try_fold(Self::zero(Format::DecimalSi), Self::checked_add)
     }
 
     /// `ceil(value / 10^scale)`, saturating at the `i128` range.
@@ -384,10 +400,19 @@ fn interpret_suffix(suffix: &str) -> Result<(u32, i32, Format), QuantityError> {
     if let Some(i) = BINARY_SUFFIXES.iter().skip(1).position(|s| *s == suffix) {
         return Ok((2, 10 * (i as i32 + 1), Format::BinarySi));
     }
-    let exponent = suffix.strip_prefix(['e', 'E']).filter(|e| !e.is_empty()).ok_or_else(|| {
-        let lexes = suffix.bytes().all(|b| b"eEinumkKMGTP+-".contains(&b) || b.is_ascii_digit());
-        if lexes { QuantityError::Suffix } else { QuantityError::Format }
-    })?;
+    let exponent = suffix
+        .strip_prefix(['e', 'E'])
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            let lexes = suffix
+                .bytes()
+                .all(|b| b"eEinumkKMGTP+-".contains(&b) || b.is_ascii_digit());
+            if lexes {
+                QuantityError::Suffix
+            } else {
+                QuantityError::Format
+            }
+        })?;
     let exponent: i32 = exponent.parse().map_err(|_| QuantityError::Format)?;
     if exponent.abs() > 100 {
         return Err(QuantityError::TooLarge);

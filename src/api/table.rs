@@ -64,7 +64,9 @@ pub enum ResponseFormat {
 /// protobuf, YAML and unknown ranges are skipped; nothing servable (or no header) means JSON,
 /// never 406.
 pub fn negotiate(accept: Option<&str>) -> ResponseFormat {
-    accept.and_then(wants_table).map_or(ResponseFormat::Json, ResponseFormat::Table)
+    accept
+        .and_then(wants_table)
+        .map_or(ResponseFormat::Json, ResponseFormat::Table)
 }
 
 /// `Some(version)` when the best servable range of `accept` is a JSON Table
@@ -120,7 +122,11 @@ pub struct TableOptions {
 pub fn node_table_json(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let columns = (!items.is_empty()).then_some(&USAGE_COLUMNS[..]);
-    let rows = (!items.is_empty()).then_some(NodeRows { items, options, created: &created });
+    let rows = (!items.is_empty()).then_some(NodeRows {
+        items,
+        options,
+        created: &created,
+    });
     let table = TableJson::new(options.version, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 300 * items.len())
 }
@@ -134,7 +140,12 @@ pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions
         Some(_) => Some(&USAGE_COLUMNS[..]),
         None => Some(&WINDOW_ONLY_COLUMNS[..]),
     };
-    let rows = (!items.is_empty()).then_some(PodRows { items, options, created: &created, first_with_usage });
+    let rows = (!items.is_empty()).then_some(PodRows {
+        items,
+        options,
+        created: &created,
+        first_with_usage,
+    });
     let table = TableJson::new(options.version, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 320 * items.len())
 }
@@ -149,13 +160,26 @@ struct NodeRows<'a, 'b> {
 impl Serialize for NodeRows<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.items.iter().map(|item| {
-            let cells = (item.name, cpu(item.cpu_nanocores), memory(item.memory_bytes), GoDurationJson(item.window_ns));
+            let cells = (
+                item.name,
+                cpu(item.cpu_nanocores),
+                memory(item.memory_bytes),
+                GoDurationJson(item.window_ns),
+            );
             let object = match self.options.include_object {
                 IncludeObject::None => None,
-                IncludeObject::Metadata => {
-                    Some(RowObject::Partial(partial(self.options, item.name, None, self.created, item.labels)))
-                }
-                IncludeObject::Object => Some(RowObject::Node(NodeJson { item, created: self.created, typed: true })),
+                IncludeObject::Metadata => Some(RowObject::Partial(partial(
+                    self.options,
+                    item.name,
+                    None,
+                    self.created,
+                    item.labels,
+                ))),
+                IncludeObject::Object => Some(RowObject::Node(NodeJson {
+                    item,
+                    created: self.created,
+                    typed: true,
+                })),
             };
             RowJson { cells, object }
         }))
@@ -183,9 +207,16 @@ impl Serialize for PodRows<'_, '_> {
                     self.created,
                     item.labels,
                 ))),
-                IncludeObject::Object => Some(RowObject::Pod(PodJson { item, created: self.created, typed: true })),
+                IncludeObject::Object => Some(RowObject::Pod(PodJson {
+                    item,
+                    created: self.created,
+                    typed: true,
+                })),
             };
-            RowJson { cells: PodCells { item, with_usage }, object }
+            RowJson {
+                cells: PodCells { item, with_usage },
+                object,
+            }
         }))
     }
 }
@@ -208,7 +239,12 @@ fn partial<'a>(
     PartialJson {
         kind: "PartialObjectMetadata",
         api_version: options.version.api_version(),
-        metadata: ObjectMetaJson { name, namespace, creation_timestamp: created, labels },
+        metadata: ObjectMetaJson {
+            name,
+            namespace,
+            creation_timestamp: created,
+            labels,
+        },
     }
 }
 
@@ -223,14 +259,36 @@ struct ColumnJson {
     priority: i32,
 }
 
-const NAME_COLUMN: ColumnJson =
-    ColumnJson { name: "Name", kind: "string", format: "name", description: "Name of the resource", priority: 0 };
-const WINDOW_COLUMN: ColumnJson =
-    ColumnJson { name: "Window", kind: "string", format: "duration", description: "", priority: 0 };
+const NAME_COLUMN: ColumnJson = ColumnJson {
+    name: "Name",
+    kind: "string",
+    format: "name",
+    description: "Name of the resource",
+    priority: 0,
+};
+const WINDOW_COLUMN: ColumnJson = ColumnJson {
+    name: "Window",
+    kind: "string",
+    format: "duration",
+    description: "",
+    priority: 0,
+};
 const USAGE_COLUMNS: [ColumnJson; 4] = [
     NAME_COLUMN,
-    ColumnJson { name: "cpu", kind: "string", format: "quantity", description: "", priority: 0 },
-    ColumnJson { name: "memory", kind: "string", format: "quantity", description: "", priority: 0 },
+    ColumnJson {
+        name: "cpu",
+        kind: "string",
+        format: "quantity",
+        description: "",
+        priority: 0,
+    },
+    ColumnJson {
+        name: "memory",
+        kind: "string",
+        format: "quantity",
+        description: "",
+        priority: 0,
+    },
     WINDOW_COLUMN,
 ];
 const WINDOW_ONLY_COLUMNS: [ColumnJson; 2] = [NAME_COLUMN, WINDOW_COLUMN];
@@ -249,21 +307,27 @@ struct TableJson<C: Serialize, R: Serialize> {
 
 impl<C: Serialize, R: Serialize> TableJson<C, R> {
     fn new(version: TableVersion, column_definitions: Option<C>, rows: Option<R>) -> Self {
-        Self { kind: "Table", api_version: version.api_version(), metadata: EmptyObject {}, column_definitions, rows }
+        Self {
+            kind: "Table",
+            api_version: version.api_version(),
+            metadata: EmptyObject {},
+            column_definitions,
+            rows,
+        }
     }
 }
 
 /// `metav1.TableRow`: cells, then object (`conditions` is never set).
 #[derive(Serialize)]
-struct RowJson<'a, 'b, C: Serialize> {
+struct RowJson<'p, 'a, 'b, C: Serialize> {
     cells: C,
-    object: Option<RowObject<'a, 'b>>,
+    object: Option<RowObject<'p, 'a, 'b>>,
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum RowObject<'a, 'b> {
-    Partial(PartialJson<'a>),
+enum RowObject<'p, 'a, 'b> {
+    Partial(PartialJson<'p>),
     Node(NodeJson<'a, 'b>),
     Pod(PodJson<'a, 'b>),
 }

@@ -14,7 +14,6 @@
 //! - `creationTimestamp` is the response build time; times are RFC 3339 in UTC with whole
 //!   seconds (truncated); `window` is a Go duration string; labels are omitted when empty.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -105,8 +104,39 @@ pub struct PodUsage<'a> {
     pub labels: Labels<'a>,
     pub timestamp_ns: i64,
     pub window_ns: i64,
-    /// Borrowed or owned: `containers: vec.into()` or `containers: slice.into()`.
-    pub containers: Cow<'a, [ContainerUsage<'a>]>,
+    /// Borrowed or owned: `containers: slice.into()` or `containers: vec.into()`.
+    pub containers: Containers<'a>,
+}
+
+/// A pod's containers, borrowed or owned (like `Cow`, but covariant in `'a`, so a
+/// `PodUsage<'long>` passes where a `PodUsage<'short>` is expected).
+#[derive(Debug, Clone)]
+pub enum Containers<'a> {
+    Borrowed(&'a [ContainerUsage<'a>]),
+    Owned(Vec<ContainerUsage<'a>>),
+}
+
+impl<'a> std::ops::Deref for Containers<'a> {
+    type Target = [ContainerUsage<'a>];
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Containers::Borrowed(slice) => slice,
+            Containers::Owned(vec) => vec,
+        }
+    }
+}
+
+impl<'a> From<&'a [ContainerUsage<'a>]> for Containers<'a> {
+    fn from(slice: &'a [ContainerUsage<'a>]) -> Self {
+        Containers::Borrowed(slice)
+    }
+}
+
+impl<'a> From<Vec<ContainerUsage<'a>>> for Containers<'a> {
+    fn from(vec: Vec<ContainerUsage<'a>>) -> Self {
+        Containers::Owned(vec)
+    }
 }
 
 /// Sorts nodes by name, the order metrics-server lists them in.
@@ -122,21 +152,33 @@ pub fn sort_pods(items: &mut [PodUsage<'_>]) {
 /// `GET .../nodes/{name}`: one `NodeMetrics`. `now_ns` is the build time (Unix ns).
 pub fn node_metrics_json(item: &NodeUsage<'_>, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
-    json::to_vec(&NodeJson { item, created: &created, typed: true })
+    json::to_vec(&NodeJson {
+        item,
+        created: &created,
+        typed: true,
+    })
 }
 
 /// `GET .../nodes`: a `NodeMetricsList` of `items` in the given order (see [`sort_nodes`]).
 pub fn node_list_json(items: &[NodeUsage<'_>], now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let capacity = 128 + 320 * items.len();
-    let items = Items::new(items, |item| NodeJson { item, created: &created, typed: false });
+    let items = Items::new(items, |item| NodeJson {
+        item,
+        created: &created,
+        typed: false,
+    });
     json::to_vec_with_capacity(&ListJson::new("NodeMetricsList", items), capacity)
 }
 
 /// `GET .../namespaces/{ns}/pods/{name}`: one `PodMetrics`.
 pub fn pod_metrics_json(item: &PodUsage<'_>, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
-    json::to_vec(&PodJson { item, created: &created, typed: true })
+    json::to_vec(&PodJson {
+        item,
+        created: &created,
+        typed: true,
+    })
 }
 
 /// `GET .../pods` and `.../namespaces/{ns}/pods`: a `PodMetricsList` of `items` in the given
@@ -144,7 +186,11 @@ pub fn pod_metrics_json(item: &PodUsage<'_>, now_ns: i64) -> Vec<u8> {
 pub fn pod_list_json(items: &[PodUsage<'_>], now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let capacity = 128 + 400 * items.len();
-    let items = Items::new(items, |item| PodJson { item, created: &created, typed: false });
+    let items = Items::new(items, |item| PodJson {
+        item,
+        created: &created,
+        typed: false,
+    });
     json::to_vec_with_capacity(&ListJson::new("PodMetricsList", items), capacity)
 }
 
@@ -179,7 +225,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
@@ -226,7 +276,12 @@ impl Serialize for NodeJson<'_, '_> {
             s.serialize_field("kind", "NodeMetrics")?;
             s.serialize_field("apiVersion", GROUP_VERSION)?;
         }
-        let meta = ObjectMetaJson { name: item.name, namespace: None, creation_timestamp: self.created, labels: item.labels };
+        let meta = ObjectMetaJson {
+            name: item.name,
+            namespace: None,
+            creation_timestamp: self.created,
+            labels: item.labels,
+        };
         s.serialize_field("metadata", &meta)?;
         s.serialize_field("timestamp", &Rfc3339Seconds(item.timestamp_ns))?;
         s.serialize_field("window", &GoDurationJson(item.window_ns))?;
@@ -302,7 +357,12 @@ struct ListJson<I: Serialize> {
 
 impl<I: Serialize> ListJson<I> {
     fn new(kind: &'static str, items: I) -> Self {
-        Self { kind, api_version: GROUP_VERSION, metadata: EmptyObject {}, items }
+        Self {
+            kind,
+            api_version: GROUP_VERSION,
+            metadata: EmptyObject {},
+            items,
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Collects samples into points: the node's, and each container's grouped by pod in the
 //! order first seen, then applies metrics-server's completeness rules.
 
-use super::labels::Labels;
+use super::labels::{ContainerKey, Labels};
 use super::line::{LineError, Series};
 use super::{ContainerPoint, DecodeStats, PodBatch};
 use crate::point::{MetricsPoint, Nanos};
@@ -12,8 +12,6 @@ use std::collections::hash_map::Entry;
 /// foldhash with a random seed per map: several times faster than SipHash on short names,
 /// and still seeded against crafted collisions (pod names are chosen by cluster users).
 type Hasher = foldhash::fast::RandomState;
-/// `(namespace, pod, container)`.
-type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 /// `(namespace, pod)`.
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
 
@@ -54,14 +52,14 @@ impl<'a> Builder<'a> {
     pub(super) fn repeated(&mut self, rest: &'a [u8]) -> Option<(Target, &'a [u8])> {
         let block = self.seen.get(self.cursor)?.label_block;
         let end = block.len() + 1;
-        let same = rest.get(..=end).is_some_and(|r| {
-            r[0] == b'{' && r[end] == b'}' && &r[1..end] == block
-        });
+        let same = rest
+            .get(..=end)
+            .is_some_and(|r| r[0] == b'{' && r[end] == b'}' && &r[1..end] == block);
         if !same {
             return None;
         }
         self.cursor += 1;
-        Some((Target::Container(self.cursor - 1), &rest[end + 1..]))
+        Some((Target::Container(self.cursor % self.seen.len()), &rest[end + 1..]))
     }
 
     /// The point a sample of `series` with `labels` goes to: the node's, or the container's
@@ -80,7 +78,11 @@ impl<'a> Builder<'a> {
             Entry::Occupied(known) => *known.get(),
             Entry::Vacant(new) => {
                 let (pod, container) = add(&mut self.pods, &mut self.pod_slots, new.key());
-                self.seen.push(Seen { label_block, pod, container });
+                self.seen.push(Seen {
+                    label_block,
+                    pod,
+                    container,
+                });
                 *new.insert(self.seen.len() - 1)
             }
         };
@@ -107,10 +109,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The node's point if complete, and the complete pods; counts what was left out.
-    pub(super) fn finish(
-        self,
-        stats: &mut DecodeStats,
-    ) -> (Option<MetricsPoint>, Vec<PodBatch<'a>>) {
+    pub(super) fn finish(self, stats: &mut DecodeStats) -> (Option<MetricsPoint>, Vec<PodBatch<'a>>) {
         let node = Some(self.node).filter(|n| n.timestamp != 0 && complete(n));
         stats.node_incomplete = node.is_none();
         let mut pods = self.pods;
@@ -127,16 +126,21 @@ fn add<'a>(
     pod_slots: &mut HashMap<PodKey<'a>, usize, Hasher>,
     (namespace, name, container): &ContainerKey<'a>,
 ) -> (usize, usize) {
-    let pod = *pod_slots
-        .entry((namespace.clone(), name.clone()))
-        .or_insert_with(|| {
-            let (namespace, name) = (namespace.clone(), name.clone());
-            pods.push(PodBatch { namespace, name, containers: Vec::new() });
-            pods.len() - 1
+    let pod = *pod_slots.entry((namespace.clone(), name.clone())).or_insert_with(|| {
+        let (namespace, name) = (namespace.clone(), name.clone());
+        pods.push(PodBatch {
+            namespace,
+            name,
+            containers: Vec::new(),
         });
+        pods.len() - 1
+    });
     let containers = &mut pods[pod].containers;
     let point = MetricsPoint::default();
-    containers.push(ContainerPoint { name: container.clone(), point });
+    containers.push(ContainerPoint {
+        name: container.clone(),
+        point,
+    });
     (pod, containers.len() - 1)
 }
 

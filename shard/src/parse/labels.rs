@@ -4,6 +4,9 @@
 use super::line::{LineError, skip_blanks};
 use std::borrow::Cow;
 
+/// `(namespace, pod, container)`: what names a container series.
+pub(super) type ContainerKey<'a> = (Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+
 /// The labels a container series is keyed by; other labels are not kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Labels<'a> {
@@ -15,7 +18,7 @@ pub(super) struct Labels<'a> {
 impl<'a> Labels<'a> {
     /// `(namespace, pod, container)`, or [`LineError::MissingLabel`] if one is absent or
     /// empty (an empty value means "no label" in the text format).
-    pub(super) fn into_key(self) -> Result<(Cow<'a, str>, Cow<'a, str>, Cow<'a, str>), LineError> {
+    pub(super) fn into_key(self) -> Result<ContainerKey<'a>, LineError> {
         let present = |v: Option<Cow<'a, str>>| v.filter(|v| !v.is_empty());
         match (present(self.namespace), present(self.pod), present(self.container)) {
             (Some(ns), Some(pod), Some(container)) => Ok((ns, pod, container)),

@@ -127,7 +127,11 @@ pub(super) fn parse<'a>(rest: &'a [u8], limits: &Limits) -> Result<Sample<'a>, L
         _ => (Labels::default(), &rest[..0], rest),
     };
     let reading = reading(rest);
-    Ok(Sample { labels, label_block, reading })
+    Ok(Sample {
+        labels,
+        label_block,
+        reading,
+    })
 }
 
 /// `value [timestamp]`, with blanks around.

@@ -161,11 +161,7 @@ pub enum DecodeError {
 
 /// Parses a kubelet `/metrics/resource` body. `default_timestamp` (Unix ns) is the time of
 /// samples without a timestamp: the time the request was sent, as in metrics-server.
-pub fn decode<'a>(
-    body: &'a [u8],
-    default_timestamp: Nanos,
-    limits: &Limits,
-) -> Result<ScrapeBatch<'a>, DecodeError> {
+pub fn decode<'a>(body: &'a [u8], default_timestamp: Nanos, limits: &Limits) -> Result<ScrapeBatch<'a>, DecodeError> {
     if body.len() > MAX_BODY_LEN {
         return Err(DecodeError::TooLarge { len: body.len() });
     }
@@ -249,10 +245,10 @@ impl<'a, 'l> Decoder<'a, 'l> {
     /// byte for byte, the one the kubelet's series order makes likely next is matched without
     /// parsing or hashing its labels.
     fn locate(&mut self, series: Series, rest: &'a [u8]) -> Result<(Target, Reading), LineError> {
-        if series.is_container() {
-            if let Some((target, after)) = self.builder.repeated(rest) {
-                return Ok((target, line::reading(after)));
-            }
+        if series.is_container()
+            && let Some((target, after)) = self.builder.repeated(rest)
+        {
+            return Ok((target, line::reading(after)));
         }
         let sample = line::parse(rest, self.limits)?;
         let target = self.builder.target(series, sample.labels, sample.label_block)?;
@@ -296,9 +292,7 @@ impl<'a, 'l> Decoder<'a, 'l> {
     fn malformed(&mut self, reason: LineError) {
         self.stats.malformed_lines += 1;
         let line = self.stats.lines;
-        self.stats
-            .first_malformed
-            .get_or_insert(Malformed { line, reason });
+        self.stats.first_malformed.get_or_insert(Malformed { line, reason });
     }
 
     fn finish(mut self) -> Result<ScrapeBatch<'a>, DecodeError> {

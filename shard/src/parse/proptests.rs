@@ -46,9 +46,7 @@ fn label_value() -> impl Strategy<Value = String> {
     ]
 }
 
-fn present<T: std::fmt::Debug + Clone>(
-    value: impl Strategy<Value = T>,
-) -> impl Strategy<Value = Option<T>> {
+fn present<T: std::fmt::Debug + Clone>(value: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
     prop_oneof![8 => value.prop_map(Some), 1 => Just(None)]
 }
 
@@ -66,7 +64,14 @@ fn container_model(name: String) -> impl Strategy<Value = ContainerModel> {
     let times = (present(millis()), present(millis()), present(millis()));
     (values, times).prop_map(move |((cpu, memory), (start_ms, cpu_ms, memory_ms))| {
         let name = name.clone();
-        ContainerModel { name, cpu, memory, start_ms, cpu_ms, memory_ms }
+        ContainerModel {
+            name,
+            cpu,
+            memory,
+            start_ms,
+            cpu_ms,
+            memory_ms,
+        }
     })
 }
 
@@ -80,14 +85,21 @@ fn pod_model(index: usize) -> impl Strategy<Value = PodModel> {
             .enumerate()
             .map(|(i, c)| container_model(format!("{c}{i}")))
             .collect();
-        (Just(namespace), Just(name), containers)
-            .prop_map(|(namespace, name, containers)| PodModel { namespace, name, containers })
+        (Just(namespace), Just(name), containers).prop_map(|(namespace, name, containers)| PodModel {
+            namespace,
+            name,
+            containers,
+        })
     })
 }
 
 fn model() -> impl Strategy<Value = Model> {
     let pods = (0..12usize).prop_flat_map(|n| (0..n).map(pod_model).collect::<Vec<_>>());
-    let node = (present(amount(1_000_000_000_000_000)), present(amount(1 << 53)), present(millis()));
+    let node = (
+        present(amount(1_000_000_000_000_000)),
+        present(amount(1 << 53)),
+        present(millis()),
+    );
     (node, pods, any::<u64>()).prop_map(|((node_cpu, node_memory, node_ms), pods, seed)| Model {
         node_cpu,
         node_memory,
@@ -139,7 +151,8 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-fn labels(dice: &mut Dice, pod: &PodModel, container: &ContainerModel) -> String {
+fn labels(dice: &mut Dice, model: &Model, pod: usize, container: usize) -> String {
+    let (pod, container) = (&model.pods[pod], &model.pods[pod].containers[container]);
     let mut pairs = vec![
         ("container", escape(&container.name)),
         ("namespace", escape(&pod.namespace)),
@@ -186,21 +199,30 @@ enum Family {
     Start,
 }
 
-/// The body for `model`, families in the kubelet's order, series shuffled within each, and
-/// the container events in the order written.
+/// The body for `model`, families in the kubelet's order, and the container events in the
+/// order written. Half the bodies are kubelet-like (every family in one series order, each
+/// series' label text the same in every family); in the others each family has its own order
+/// and every line its own label order and extra labels.
 fn render(model: &Model) -> (String, Vec<Event>) {
     let mut dice = Dice(model.seed | 1);
+    let kubelet_like = dice.roll(2) == 0;
+    let mut order: Vec<(usize, usize)> = (model.pods.iter().enumerate())
+        .flat_map(|(p, pod)| (0..pod.containers.len()).map(move |c| (p, c)))
+        .collect();
+    dice.shuffle(&mut order);
+    let fixed: Vec<String> = order.iter().map(|&(p, c)| labels(&mut dice, model, p, c)).collect();
     let (mut out, mut events) = (String::new(), Vec::new());
     for family in [Family::Cpu, Family::Memory, Family::Start] {
-        let mut series: Vec<_> = model
-            .pods
-            .iter()
-            .enumerate()
-            .flat_map(|(p, pod)| (0..pod.containers.len()).map(move |c| (p, c, family)))
-            .collect();
-        dice.shuffle(&mut series);
-        for (p, c, family) in series {
-            if container_line(&mut out, &mut dice, model, (p, c, family)) {
+        if !kubelet_like {
+            dice.shuffle(&mut order);
+        }
+        for (i, &(p, c)) in order.iter().enumerate() {
+            let labels = if kubelet_like {
+                fixed[i].clone()
+            } else {
+                labels(&mut dice, model, p, c)
+            };
+            if container_line(&mut out, &mut dice, model, (p, c, family), &labels) {
                 events.push((p, c, family));
             }
         }
@@ -209,17 +231,28 @@ fn render(model: &Model) -> (String, Vec<Event>) {
     (out, events)
 }
 
-fn container_line(out: &mut String, dice: &mut Dice, model: &Model, event: Event) -> bool {
-    let (pod, container) = (&model.pods[event.0], &model.pods[event.0].containers[event.1]);
-    let labels = labels(dice, pod, container);
+fn container_line(out: &mut String, dice: &mut Dice, model: &Model, event: Event, labels: &str) -> bool {
+    let container = &model.pods[event.0].containers[event.1];
     let (name, value, ms) = match event.2 {
-        Family::Cpu => ("container_cpu_usage_seconds_total", container.cpu.map(seconds), container.cpu_ms),
-        Family::Memory => ("container_memory_working_set_bytes", container.memory.map(|m| m as f64), container.memory_ms),
-        Family::Start => ("container_start_time_seconds", container.start_ms.map(|s| s as f64 / 1000.0), None),
+        Family::Cpu => (
+            "container_cpu_usage_seconds_total",
+            container.cpu.map(seconds),
+            container.cpu_ms,
+        ),
+        Family::Memory => (
+            "container_memory_working_set_bytes",
+            container.memory.map(|m| m as f64),
+            container.memory_ms,
+        ),
+        Family::Start => (
+            "container_start_time_seconds",
+            container.start_ms.map(|s| s as f64 / 1000.0),
+            None,
+        ),
     };
     let Some(value) = value else { return false };
     let value = number(dice, value);
-    sample(out, dice, name, &labels, &value, ms);
+    sample(out, dice, name, labels, &value, ms);
     true
 }
 
@@ -240,7 +273,9 @@ fn seconds(nanos: u64) -> f64 {
 
 /// What metrics-server's rules make of `model`: the node if complete, and complete pods in
 /// the order their first line was written.
-type Expected = (Option<MetricsPoint>, Vec<(String, String, Vec<(String, MetricsPoint)>)>);
+type Expected = (Option<MetricsPoint>, Vec<ExpectedPod>);
+/// `(namespace, pod, [(container, point)])`.
+type ExpectedPod = (String, String, Vec<(String, MetricsPoint)>);
 
 fn expected(model: &Model, events: &[Event]) -> Expected {
     let node_ts = model.node_ms.map_or(SENT, |ms| ms * NANOS_PER_MILLI);
@@ -261,11 +296,14 @@ fn expected(model: &Model, events: &[Event]) -> Expected {
             order[at].1.push(c);
         }
     }
-    let pods = order.into_iter().filter_map(|(p, cs)| expected_pod(&model.pods[p], &cs)).collect();
+    let pods = order
+        .into_iter()
+        .filter_map(|(p, cs)| expected_pod(&model.pods[p], &cs))
+        .collect();
     (node, pods)
 }
 
-fn expected_pod(pod: &PodModel, order: &[usize]) -> Option<(String, String, Vec<(String, MetricsPoint)>)> {
+fn expected_pod(pod: &PodModel, order: &[usize]) -> Option<ExpectedPod> {
     let mut containers = Vec::new();
     for &c in order {
         let m = &pod.containers[c];
@@ -276,7 +314,12 @@ fn expected_pod(pod: &PodModel, order: &[usize]) -> Option<(String, String, Vec<
         // The memory line comes after the CPU line, so its timestamp wins.
         let timestamp = m.memory_ms.map_or(SENT, |ms| ms * NANOS_PER_MILLI);
         let start_time = m.start_ms.map_or(0, |ms| ms * NANOS_PER_MILLI);
-        let point = MetricsPoint { start_time, timestamp, cumulative_cpu: cpu, memory };
+        let point = MetricsPoint {
+            start_time,
+            timestamp,
+            cumulative_cpu: cpu,
+            memory,
+        };
         containers.push((m.name.clone(), point));
     }
     Some((pod.namespace.clone(), pod.name.clone(), containers))
@@ -304,11 +347,39 @@ fn check_invariants(body: &[u8], limits: &Limits) {
 
 /// Pieces of the text format, so that random sequences reach deep into the line parser.
 const TOKENS: &[&str] = &[
-    "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
-    "container_start_time_seconds", "node_cpu_usage_seconds_total",
-    "node_memory_working_set_bytes", "pod_cpu_usage_seconds_total", "#", "{", "}", "\"", "\\",
-    "=", ",", " ", "\t", "\n", "\r\n", "container", "pod", "namespace", "x", "é", "1", "0",
-    "-1", "1e+09", "1.5", "NaN", "+Inf", "1633253812125", "-5", "99999999999999999999", "\u{0}",
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "container_start_time_seconds",
+    "node_cpu_usage_seconds_total",
+    "node_memory_working_set_bytes",
+    "pod_cpu_usage_seconds_total",
+    "#",
+    "{",
+    "}",
+    "\"",
+    "\\",
+    "=",
+    ",",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "container",
+    "pod",
+    "namespace",
+    "x",
+    "é",
+    "1",
+    "0",
+    "-1",
+    "1e+09",
+    "1.5",
+    "NaN",
+    "+Inf",
+    "1633253812125",
+    "-5",
+    "99999999999999999999",
+    "\u{0}",
 ];
 
 fn tokens() -> impl Strategy<Value = Vec<u8>> {
@@ -318,7 +389,10 @@ fn tokens() -> impl Strategy<Value = Vec<u8>> {
 fn small_limits() -> impl Strategy<Value = Limits> {
     prop_oneof![
         Just(Limits::default()),
-        (0..8usize, 0..12usize).prop_map(|(max_series, max_label_len)| Limits { max_series, max_label_len }),
+        (0..8usize, 0..12usize).prop_map(|(max_series, max_label_len)| Limits {
+            max_series,
+            max_label_len
+        }),
     ]
 }
 

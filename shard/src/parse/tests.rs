@@ -57,10 +57,17 @@ pod_memory_working_set_bytes{namespace="kube-system",pod="coredns-558bd4d5db-4dp
 resource_scrape_error 0
 "#;
 
-/// `(namespace, pod, [(container, point)])` of a batch, for whole-batch comparisons.
-fn pods<'b>(batch: &'b ScrapeBatch<'_>) -> Vec<(&'b str, &'b str, Vec<(&'b str, MetricsPoint)>)> {
+/// `(namespace, pod, [(container, point)])`.
+type PodView<'b> = (&'b str, &'b str, Vec<(&'b str, MetricsPoint)>);
+
+/// The pods of a batch, for whole-batch comparisons.
+fn pods<'b>(batch: &'b ScrapeBatch<'_>) -> Vec<PodView<'b>> {
     let containers = |p: &'b PodBatch<'_>| p.containers.iter().map(|c| (&*c.name, c.point)).collect();
-    batch.pods.iter().map(|p| (&*p.namespace, &*p.name, containers(p))).collect()
+    batch
+        .pods
+        .iter()
+        .map(|p| (&*p.namespace, &*p.name, containers(p)))
+        .collect()
 }
 
 fn pod_names<'b>(batch: &'b ScrapeBatch<'_>) -> Vec<&'b str> {
@@ -91,7 +98,12 @@ const NODE: &str = "node_cpu_usage_seconds_total 1 3000\nnode_memory_working_set
 fn real_kubelet_body() {
     let batch = decode_ok(KUBELET);
     let coredns = point(1_633_253_717_720_094_208, ms(1633253812126), 967_393_000, 12_537_856);
-    let etcd = point(1_633_253_700 * NANOS_PER_SECOND, ms(1633253811012), 10_291_387_000, 30_396_416);
+    let etcd = point(
+        1_633_253_700 * NANOS_PER_SECOND,
+        ms(1633253811012),
+        10_291_387_000,
+        30_396_416,
+    );
     let web_start = 1_633_253_700 * NANOS_PER_SECOND;
     let expected = vec![
         ("kube-system", "coredns-558bd4d5db-4dpjz", vec![("coredns", coredns)]),
@@ -110,7 +122,10 @@ fn real_kubelet_body() {
     assert_eq!(batch.node, Some(node));
     let stats = &batch.stats;
     assert_eq!((stats.lines, stats.samples), (KUBELET.lines().count() as u32, 14));
-    assert_eq!((stats.malformed_lines, stats.invalid_values, stats.dropped_pods), (0, 0, 0));
+    assert_eq!(
+        (stats.malformed_lines, stats.invalid_values, stats.dropped_pods),
+        (0, 0, 0)
+    );
     assert!(!stats.node_incomplete && !stats.series_limit_hit && stats.first_malformed.is_none());
 }
 
@@ -149,10 +164,19 @@ fn node_is_dropped_without_cpu_memory_or_timestamp() {
     let cases = [
         ("node_memory_working_set_bytes 2 4000\n", SENT),
         ("node_cpu_usage_seconds_total 1 3000\n", SENT),
-        ("node_cpu_usage_seconds_total 0 3000\nnode_memory_working_set_bytes 2 4000\n", SENT),
-        ("node_cpu_usage_seconds_total 1 3000\nnode_memory_working_set_bytes 0 4000\n", SENT),
+        (
+            "node_cpu_usage_seconds_total 0 3000\nnode_memory_working_set_bytes 2 4000\n",
+            SENT,
+        ),
+        (
+            "node_cpu_usage_seconds_total 1 3000\nnode_memory_working_set_bytes 0 4000\n",
+            SENT,
+        ),
         ("node_cpu_usage_seconds_total 1\nnode_memory_working_set_bytes 2\n", 0),
-        ("node_cpu_usage_seconds_total 1 0\nnode_memory_working_set_bytes 2 0\n", SENT),
+        (
+            "node_cpu_usage_seconds_total 1 0\nnode_memory_working_set_bytes 2 0\n",
+            SENT,
+        ),
         ("", SENT),
     ];
     for (body, sent) in cases {
@@ -167,9 +191,7 @@ fn node_is_dropped_without_cpu_memory_or_timestamp() {
 
 #[test]
 fn incomplete_container_drops_its_whole_pod() {
-    let second = |pod: &str, series: &str| {
-        format!("{series}{{container=\"x\",namespace=\"ns\",pod=\"{pod}\"}} 1 1\n")
-    };
+    let second = |pod: &str, series: &str| format!("{series}{{container=\"x\",namespace=\"ns\",pod=\"{pod}\"}} 1 1\n");
     let body = [
         container("ok", "1", "1"),
         container("zero-cpu", "0", "1"),
@@ -202,7 +224,10 @@ fn duplicate_series_last_line_wins() {
 #[test]
 fn pods_and_containers_keep_first_seen_order() {
     let body = [container("b", "1", "1"), container("a", "1", "1")].concat();
-    let two = body.replace("container=\"c\",namespace=\"ns\",pod=\"b\"", "container=\"d\",namespace=\"ns\",pod=\"a\"");
+    let two = body.replace(
+        "container=\"c\",namespace=\"ns\",pod=\"b\"",
+        "container=\"d\",namespace=\"ns\",pod=\"a\"",
+    );
     let body = [body, two].concat();
     let batch = decode_ok(&body);
     assert_eq!(pod_names(&batch), ["b", "a"]);
@@ -212,7 +237,11 @@ fn pods_and_containers_keep_first_seen_order() {
 
 #[test]
 fn same_pod_name_in_two_namespaces_is_two_pods() {
-    let body = [container("p", "1", "1"), container("p", "1", "1").replace("\"ns\"", "\"other\"")].concat();
+    let body = [
+        container("p", "1", "1"),
+        container("p", "1", "1").replace("\"ns\"", "\"other\""),
+    ]
+    .concat();
     let batch = decode_ok(&body);
     let keys: Vec<_> = batch.pods.iter().map(|p| (&*p.namespace, &*p.name)).collect();
     assert_eq!(keys, [("ns", "p"), ("other", "p")]);
@@ -233,16 +262,19 @@ fn label_order_and_extra_labels_do_not_matter() {
              container_memory_working_set_bytes {labels} 2 2\n"
         );
         let batch = decode_ok(&body);
-        assert_eq!(pods(&batch), [("ns", "p", vec![("c", point(0, ms(2), 1_000_000_000, 2))])], "{labels}");
+        assert_eq!(
+            pods(&batch),
+            [("ns", "p", vec![("c", point(0, ms(2), 1_000_000_000, 2))])],
+            "{labels}"
+        );
     }
 }
 
 #[test]
 fn escaped_label_values_are_unescaped_and_owned() {
     let labels = r#"{container="a\"b\\c\nd\te",namespace="ns",pod="p\\"}"#;
-    let body = format!(
-        "container_cpu_usage_seconds_total{labels} 1 1\ncontainer_memory_working_set_bytes{labels} 1 1\n"
-    );
+    let body =
+        format!("container_cpu_usage_seconds_total{labels} 1 1\ncontainer_memory_working_set_bytes{labels} 1 1\n");
     let batch = decode_ok(&body);
     let pod = &batch.pods[0];
     assert_eq!(pod.name, "p\\");
@@ -261,7 +293,11 @@ fn unicode_label_values() {
 
 #[test]
 fn crlf_and_blank_lines_and_no_final_newline() {
-    let body = format!("\r\n\n{}\r\n{}", container("p", "1", "1").replace('\n', "\r\n"), NODE.trim_end());
+    let body = format!(
+        "\r\n\n{}\r\n{}",
+        container("p", "1", "1").replace('\n', "\r\n"),
+        NODE.trim_end()
+    );
     let batch = decode_ok(&body);
     assert_eq!(pod_names(&batch), ["p"]);
     assert_eq!(batch.node, Some(point(0, ms(4000), NANOS_PER_SECOND as u64, 2)));
@@ -302,53 +338,120 @@ fn malformed_lines_drop_only_their_series() {
         (&format!("{cpu}{labels} 1 99999999999999999999"), LineError::Timestamp),
         (&format!("{cpu}{labels} 1 9223372036854776"), LineError::Timestamp),
         (&format!("{cpu}{labels} 1 1 extra"), LineError::TrailingText),
-        (&format!("{cpu}{{container=\"c\",namespace=\"ns\",pod=\"bad\" 1 1"), LineError::Labels),
-        (&format!("{cpu}{{container=\"c\" namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::Labels),
-        (&format!("{cpu}{{container=c,namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::Labels),
-        (&format!("{cpu}{{container=\"c,namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::Labels),
-        (&format!("{cpu}{{container=\"c\\\",namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::Labels),
-        (&format!("{cpu}{{1container=\"c\",namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::Labels),
+        (
+            &format!("{cpu}{{container=\"c\",namespace=\"ns\",pod=\"bad\" 1 1"),
+            LineError::Labels,
+        ),
+        (
+            &format!("{cpu}{{container=\"c\" namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::Labels,
+        ),
+        (
+            &format!("{cpu}{{container=c,namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::Labels,
+        ),
+        (
+            &format!("{cpu}{{container=\"c,namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::Labels,
+        ),
+        (
+            &format!("{cpu}{{container=\"c\\\",namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::Labels,
+        ),
+        (
+            &format!("{cpu}{{1container=\"c\",namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::Labels,
+        ),
         (&format!("{cpu}{{,}} 1 1"), LineError::Labels),
-        (&format!("{cpu}{{container=\"c\",container=\"d\",namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::DuplicateLabel),
-        (&format!("{cpu}{{namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::MissingLabel),
-        (&format!("{cpu}{{container=\"\",namespace=\"ns\",pod=\"bad\"}} 1 1"), LineError::MissingLabel),
+        (
+            &format!("{cpu}{{container=\"c\",container=\"d\",namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::DuplicateLabel,
+        ),
+        (
+            &format!("{cpu}{{namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::MissingLabel,
+        ),
+        (
+            &format!("{cpu}{{container=\"\",namespace=\"ns\",pod=\"bad\"}} 1 1"),
+            LineError::MissingLabel,
+        ),
         (&format!("{cpu} 1 1"), LineError::MissingLabel),
     ];
     for (line, reason) in cases {
-        let body = [container("good", "1", "1"), container("bad", "1", "1"), format!("{line}\n"), NODE.to_owned()].concat();
+        let body = [
+            container("good", "1", "1"),
+            container("bad", "1", "1"),
+            format!("{line}\n"),
+            NODE.to_owned(),
+        ]
+        .concat();
         let batch = decode_ok(&body);
         let names = pod_names(&batch);
         let stats = &batch.stats;
         assert!(names.contains(&"good") && batch.node.is_some(), "{line}: {names:?}");
         assert_eq!(stats.malformed_lines, 1, "{line}");
-        assert_eq!(stats.first_malformed, Some(Malformed { line: 5, reason: *reason }), "{line}");
+        assert_eq!(
+            stats.first_malformed,
+            Some(Malformed {
+                line: 5,
+                reason: *reason
+            }),
+            "{line}"
+        );
         // The series is dropped where the line still names it.
-        let named = !matches!(reason, LineError::Labels | LineError::DuplicateLabel | LineError::MissingLabel);
+        let named = !matches!(
+            reason,
+            LineError::Labels | LineError::DuplicateLabel | LineError::MissingLabel
+        );
         assert_eq!(names.contains(&"bad"), !named, "{line}: {names:?}");
     }
 }
 
 #[test]
 fn malformed_node_lines_drop_the_node_only() {
-    for bad in ["node_cpu_usage_seconds_total 1 1 1", "node_cpu_usage_seconds_total{ 1 1", "node_cpu_usage_seconds_total"] {
+    for bad in [
+        "node_cpu_usage_seconds_total 1 1 1",
+        "node_cpu_usage_seconds_total{ 1 1",
+        "node_cpu_usage_seconds_total",
+    ] {
         let body = [container("p", "1", "1"), NODE.to_owned(), format!("{bad}\n")].concat();
         let batch = decode_ok(&body);
         assert_eq!((batch.node, pod_names(&batch)), (None, vec!["p"]), "{bad}");
         assert_eq!(batch.stats.malformed_lines, 1);
     }
     // Labels on node series are parsed and ignored.
-    let labelled = NODE.replace(" 1 3000", "{} 1 3000").replace(" 2 4000", "{a=\"b\"} 2 4000");
+    let labelled = NODE
+        .replace(" 1 3000", "{} 1 3000")
+        .replace(" 2 4000", "{a=\"b\"} 2 4000");
     assert!(decode_ok(&labelled).node.is_some());
 }
 
 #[test]
 fn invalid_values_drop_their_series() {
-    for bad in ["NaN", "-1", "+Inf", "-Inf", "inf", "1e300", "18446744073.709553", "-0.3"] {
-        let body = [container("good", "1", "1"), container("bad", bad, "1"), NODE.replace(" 1 3000", &format!(" {bad} 3000"))].concat();
+    for bad in [
+        "NaN",
+        "-1",
+        "+Inf",
+        "-Inf",
+        "inf",
+        "1e300",
+        "18446744073.709553",
+        "-0.3",
+    ] {
+        let body = [
+            container("good", "1", "1"),
+            container("bad", bad, "1"),
+            NODE.replace(" 1 3000", &format!(" {bad} 3000")),
+        ]
+        .concat();
         let batch = decode_ok(&body);
         assert_eq!(pod_names(&batch), ["good"], "{bad}");
         assert_eq!(batch.node, None, "{bad}");
-        assert_eq!((batch.stats.invalid_values, batch.stats.malformed_lines), (2, 0), "{bad}");
+        assert_eq!(
+            (batch.stats.invalid_values, batch.stats.malformed_lines),
+            (2, 0),
+            "{bad}"
+        );
     }
     // A later invalid duplicate drops the series too: never an old or wrong number.
     let body = [container("p", "1", "1"), container("p", "NaN", "1")].concat();
@@ -381,21 +484,30 @@ fn start_time_is_nanoseconds_and_optional() {
 #[test]
 fn too_many_container_series_stops_reading_them() {
     let body = [container("a", "1", "1"), container("b", "1", "1"), NODE.to_owned()].concat();
-    let limits = Limits { max_series: 3, ..Limits::default() };
+    let limits = Limits {
+        max_series: 3,
+        ..Limits::default()
+    };
     let batch = decode(body.as_bytes(), SENT, &limits).unwrap();
     // The fourth container line (b's memory) is not read: b is incomplete; the node stays.
     assert_eq!(pod_names(&batch), ["a"]);
     assert!(batch.node.is_some());
     assert!(batch.stats.series_limit_hit);
     assert_eq!(batch.stats.dropped_pods, 1);
-    let limits = Limits { max_series: 4, ..Limits::default() };
+    let limits = Limits {
+        max_series: 4,
+        ..Limits::default()
+    };
     let batch = decode(body.as_bytes(), SENT, &limits).unwrap();
     assert!(!batch.stats.series_limit_hit && batch.pods.len() == 2);
 }
 
 #[test]
 fn over_long_label_value_makes_the_line_malformed() {
-    let limits = Limits { max_label_len: 8, ..Limits::default() };
+    let limits = Limits {
+        max_label_len: 8,
+        ..Limits::default()
+    };
     let body = [container("12345678", "1", "1"), container("123456789", "1", "1")].concat();
     let batch = decode(body.as_bytes(), SENT, &limits).unwrap();
     assert_eq!(pod_names(&batch), ["12345678"]);
@@ -422,7 +534,13 @@ fn a_body_that_is_not_metrics_text_is_an_error() {
     assert_eq!(err, DecodeError::NotMetricsText { lines: 1 });
     assert!(decode(&[0, 159, 146, 150], SENT, &Limits::default()).is_err());
     // Text with only comments, other series or blank lines is metrics text without data.
-    for body in ["", "\n\n", "# HELP x\n", "resource_scrape_error 1\n", "pod_x{a=\"b\"} 1\n<html>\n"] {
+    for body in [
+        "",
+        "\n\n",
+        "# HELP x\n",
+        "resource_scrape_error 1\n",
+        "pod_x{a=\"b\"} 1\n<html>\n",
+    ] {
         let batch = decode(body.as_bytes(), SENT, &Limits::default()).unwrap();
         assert!(batch.pods.is_empty() && batch.node.is_none(), "{body:?}");
     }

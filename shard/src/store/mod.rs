@@ -225,3 +225,8 @@ fn intern<'m, V: Default>(map: &'m mut HashMap<Arc<str>, V>, key: &str) -> (Arc<
         }
     }
 }
+
+/// The shared copy of a container name, allocated the first time the name is seen.
+fn intern_name(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    names.get_or_insert_with(name, |name: &str| Arc::from(name)).clone()
+}

@@ -7,7 +7,7 @@ use hashbrown::HashSet;
 
 use super::node::next_prev;
 use super::rate::rate;
-use super::{FRESH_CONTAINER_MIN_AGE, PodMetrics};
+use super::{FRESH_CONTAINER_MIN_AGE, PodMetrics, intern_name};
 use crate::point::{MetricsPoint, Nanos};
 
 /// What the store keeps for one pod.
@@ -50,7 +50,8 @@ impl PodEntry {
     /// does not report are forgotten; a name repeated within the scrape keeps its first point.
     /// A container it did not have takes its name from `names` (allocated if new there).
     pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos, names: &mut HashSet<Arc<str>>) {
-        self.containers.reserve_exact(containers.len().saturating_sub(self.containers.len()));
+        self.containers
+            .reserve_exact(containers.len().saturating_sub(self.containers.len()));
         let mut added = false;
         for (name, new) in containers {
             match self.containers.iter_mut().find(|c| &*c.name == *name) {
@@ -62,8 +63,11 @@ impl PodEntry {
                 }
                 None => {
                     let prev = container_prev(new, None, resolution);
-                    let name = names.get_or_insert_with(*name, Arc::from).clone();
-                    self.containers.push(ContainerEntry { seen: true, ..ContainerEntry::new(name, *new, prev) });
+                    let name = intern_name(names, name);
+                    self.containers.push(ContainerEntry {
+                        seen: true,
+                        ..ContainerEntry::new(name, *new, prev)
+                    });
                     added = true;
                 }
             }

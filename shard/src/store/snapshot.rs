@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::node::NodeEntry;
 use super::pod::{ContainerEntry, PodEntry};
-use super::{PodKey, Store, intern};
+use super::{PodKey, Store, intern, intern_name};
 use crate::point::{MetricsPoint, Nanos};
 
 /// One node's entry and the pods it reported.
@@ -106,8 +106,7 @@ impl Store {
     }
 
     fn restored(&mut self, c: &ContainerSnapshot) -> ContainerEntry {
-        let name = self.names.get_or_insert_with(c.name.as_str(), Arc::from).clone();
-        ContainerEntry::new(name, c.last, c.prev)
+        ContainerEntry::new(intern_name(&mut self.names, &c.name), c.last, c.prev)
     }
 }
 

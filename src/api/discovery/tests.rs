@@ -15,19 +15,30 @@ fn negotiates_like_the_apiserver() {
         (Some(KUBECTL_131), AggregatedV2),
         (Some(KUBECTL_127), Legacy),
         (Some("application/json, */*"), Legacy),
-        (Some("application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"), Legacy),
         (
-            Some("application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+            Some("application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+            Legacy,
+        ),
+        (
+            Some(
+                "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            ),
             AggregatedV2,
         ),
         (Some("application/json;as=APIGroupDiscoveryList"), Legacy),
-        (Some("application/json;q=0.5,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"), AggregatedV2),
+        (
+            Some("application/json;q=0.5,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+            AggregatedV2,
+        ),
         (None, Legacy),
     ];
     for (accept, want) in cases {
         assert_eq!(negotiate_discovery(accept), want, "{accept:?}");
     }
-    assert_eq!(AggregatedV2.content_type(), "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+    assert_eq!(
+        AggregatedV2.content_type(),
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
     assert_eq!(Legacy.content_type(), "application/json");
 }
 
@@ -78,7 +89,10 @@ fn version_is_pretty_printed() {
     assert_eq!(info.git_version, format!("v{}", env!("CARGO_PKG_VERSION")));
     let body = String::from_utf8(version_json(&info)).unwrap();
     assert!(body.starts_with("{\n  \"major\": \""), "{body}");
-    assert!(body.contains(&format!("\n  \"gitVersion\": \"v{}\",\n", env!("CARGO_PKG_VERSION"))), "{body}");
+    assert!(
+        body.contains(&format!("\n  \"gitVersion\": \"v{}\",\n", env!("CARGO_PKG_VERSION"))),
+        "{body}"
+    );
     assert!(body.contains("\n  \"compiler\": \"rustc\",\n"), "{body}");
     assert!(body.ends_with('}'));
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();

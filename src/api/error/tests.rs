@@ -35,11 +35,20 @@ fn node_without_metrics_is_nodemetrics_not_found() {
 
 #[test]
 fn pod_not_found_texts() {
-    let missing = ApiError::PodNotFound { namespace: "default".into(), name: "nope".into() };
+    let missing = ApiError::PodNotFound {
+        namespace: "default".into(),
+        name: "nope".into(),
+    };
     assert_eq!(missing.to_string(), r#"pods "nope" not found"#);
     assert!(body(&missing).contains(r#""details":{"name":"nope","kind":"pods"},"code":404}"#));
-    let no_metrics = ApiError::PodMetricsNotFound { namespace: "default".into(), name: "web-1".into() };
-    assert_eq!(no_metrics.to_string(), r#"podmetrics.metrics.k8s.io "default/web-1" not found"#);
+    let no_metrics = ApiError::PodMetricsNotFound {
+        namespace: "default".into(),
+        name: "web-1".into(),
+    };
+    assert_eq!(
+        no_metrics.to_string(),
+        r#"podmetrics.metrics.k8s.io "default/web-1" not found"#
+    );
     assert!(
         body(&no_metrics)
             .contains(r#""details":{"name":"default/web-1","group":"metrics.k8s.io","kind":"podmetrics"},"code":404}"#)
@@ -121,10 +130,15 @@ fn forbidden_non_resource_paths_have_empty_details() {
     let error = ApiError::Forbidden(Box::new(Forbidden {
         user: "<bob>".into(),
         verb: "get".into(),
-        target: ForbiddenTarget::NonResource { path: "/metrics".into() },
+        target: ForbiddenTarget::NonResource {
+            path: "/metrics".into(),
+        },
         reason: String::new(),
     }));
-    assert_eq!(error.to_string(), r#"forbidden: User "&lt;bob&gt;" cannot get path "/metrics""#);
+    assert_eq!(
+        error.to_string(),
+        r#"forbidden: User "&lt;bob&gt;" cannot get path "/metrics""#
+    );
     assert_eq!(
         body(&error),
         concat!(
@@ -139,34 +153,49 @@ fn forbidden_non_resource_paths_have_empty_details() {
 #[test]
 fn other_errors_match_apimachinery_constructors() {
     let cases = [
-        (ApiError::Unauthorized, 401, r#""message":"Unauthorized","reason":"Unauthorized","code":401}"#),
+        (
+            ApiError::Unauthorized,
+            401,
+            r#""message":"Unauthorized","reason":"Unauthorized","code":401}"#,
+        ),
         (
             ApiError::TooManyRequests { retry_after_seconds: 1 },
             429,
             r#""message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":1},"code":429}"#,
         ),
         (
-            ApiError::RequestEntityTooLarge { message: "limit is 3145728".into() },
+            ApiError::RequestEntityTooLarge {
+                message: "limit is 3145728".into(),
+            },
             413,
             r#""message":"Request entity too large: limit is 3145728","reason":"RequestEntityTooLarge","code":413}"#,
         ),
         (
-            ApiError::RequestUriTooLong { message: "limit is 16384 bytes".into() },
+            ApiError::RequestUriTooLong {
+                message: "limit is 16384 bytes".into(),
+            },
             414,
             r#""message":"Request-URI Too Long: limit is 16384 bytes","code":414}"#,
         ),
         (
-            ApiError::Timeout { message: "request did not complete within 1m0s".into(), retry_after_seconds: 0 },
+            ApiError::Timeout {
+                message: "request did not complete within 1m0s".into(),
+                retry_after_seconds: 0,
+            },
             504,
             r#""message":"Timeout: request did not complete within 1m0s","reason":"Timeout","details":{},"code":504}"#,
         ),
         (
-            ApiError::Internal { message: "failed listing nodes: boom".into() },
+            ApiError::Internal {
+                message: "failed listing nodes: boom".into(),
+            },
             500,
             r#""message":"Internal error occurred: failed listing nodes: boom","reason":"InternalError","details":{"causes":[{"message":"failed listing nodes: boom"}]},"code":500}"#,
         ),
         (
-            ApiError::ServiceUnavailable { message: "shutting down".into() },
+            ApiError::ServiceUnavailable {
+                message: "shutting down".into(),
+            },
             503,
             r#""message":"shutting down","reason":"ServiceUnavailable","code":503}"#,
         ),
@@ -177,7 +206,10 @@ fn other_errors_match_apimachinery_constructors() {
         let prefix = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","#;
         assert_eq!(json, format!("{prefix}{tail}\n"));
     }
-    assert_eq!(ApiError::TooManyRequests { retry_after_seconds: 1 }.retry_after_seconds(), Some(1));
+    assert_eq!(
+        ApiError::TooManyRequests { retry_after_seconds: 1 }.retry_after_seconds(),
+        Some(1)
+    );
     assert_eq!(ApiError::Unauthorized.retry_after_seconds(), None);
 }
 

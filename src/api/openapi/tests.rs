@@ -25,13 +25,18 @@ fn check_document(doc: &Value, prefix: &str, schemas: &Map<String, Value>) {
     refs(doc, &mut found);
     assert!(!found.is_empty());
     for target in found {
-        let name = target.strip_prefix(prefix).unwrap_or_else(|| panic!("{target} outside {prefix}"));
+        let name = target
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{target} outside {prefix}"));
         assert!(schemas.contains_key(name), "dangling {target}");
     }
     let mut operation_ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         let get = &item["get"];
-        assert!(operation_ids.insert(get["operationId"].as_str().unwrap().to_string()), "duplicate id at {path}");
+        assert!(
+            operation_ids.insert(get["operationId"].as_str().unwrap().to_string()),
+            "duplicate id at {path}"
+        );
         let path_params: BTreeSet<_> = get["parameters"]
             .as_array()
             .unwrap()
@@ -39,7 +44,11 @@ fn check_document(doc: &Value, prefix: &str, schemas: &Map<String, Value>) {
             .filter(|p| p["in"] == "path")
             .map(|p| p["name"].as_str().unwrap().to_string())
             .collect();
-        let template: BTreeSet<_> = path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_string).collect();
+        let template: BTreeSet<_> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(str::to_string)
+            .collect();
         assert_eq!(path_params, template, "{path}");
     }
     assert_eq!(operation_ids.len(), 6);
@@ -54,12 +63,21 @@ fn v2_is_a_consistent_swagger_document() {
     let definitions = doc["definitions"].as_object().unwrap();
     check_document(&doc, "#/definitions/", definitions);
     let node = &definitions[NODE_METRICS];
-    assert_eq!(node["x-kubernetes-group-version-kind"], json!([{"group": "metrics.k8s.io", "kind": "NodeMetrics", "version": "v1beta1"}]));
+    assert_eq!(
+        node["x-kubernetes-group-version-kind"],
+        json!([{"group": "metrics.k8s.io", "kind": "NodeMetrics", "version": "v1beta1"}])
+    );
     assert_eq!(node["required"], json!(["timestamp", "window", "usage"]));
-    assert_eq!(definitions[POD_METRICS]["properties"]["containers"]["x-kubernetes-list-type"], "atomic");
+    assert_eq!(
+        definitions[POD_METRICS]["properties"]["containers"]["x-kubernetes-list-type"],
+        "atomic"
+    );
     let list = &doc["paths"]["/apis/metrics.k8s.io/v1beta1/pods"]["get"];
     assert_eq!(list["x-kubernetes-action"], "list");
-    assert_eq!(list["responses"]["200"]["schema"]["$ref"], format!("#/definitions/{POD_METRICS_LIST}"));
+    assert_eq!(
+        list["responses"]["200"]["schema"]["$ref"],
+        format!("#/definitions/{POD_METRICS_LIST}")
+    );
     assert_eq!(list["x-kubernetes-group-version-kind"]["kind"], "PodMetrics");
 }
 
@@ -73,7 +91,10 @@ fn v3_is_a_consistent_openapi_document() {
         assert!(schemas[kind]["x-kubernetes-group-version-kind"].is_array(), "{kind}");
     }
     let metadata = &schemas[NODE_METRICS]["properties"]["metadata"];
-    assert_eq!(metadata["allOf"][0]["$ref"], format!("#/components/schemas/{OBJECT_META}"));
+    assert_eq!(
+        metadata["allOf"][0]["$ref"],
+        format!("#/components/schemas/{OBJECT_META}")
+    );
     let get = &doc["paths"]["/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}"]["get"];
     assert_eq!(
         get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
@@ -85,8 +106,13 @@ fn v3_is_a_consistent_openapi_document() {
 #[test]
 fn v3_index_points_at_the_hashed_document() {
     let index = parse(openapi_v3_index_json());
-    let url = index["paths"]["apis/metrics.k8s.io/v1beta1"]["serverRelativeURL"].as_str().unwrap();
-    assert_eq!(url, format!("/openapi/v3/apis/metrics.k8s.io/v1beta1?hash={}", openapi_v3_hash()));
+    let url = index["paths"]["apis/metrics.k8s.io/v1beta1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        url,
+        format!("/openapi/v3/apis/metrics.k8s.io/v1beta1?hash={}", openapi_v3_hash())
+    );
     assert_eq!(index.as_object().unwrap().len(), 1);
     assert_eq!(openapi_v3_hash().len(), 16);
 }

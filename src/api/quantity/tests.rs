@@ -8,7 +8,11 @@ fn q(mantissa: i128, scale: i32, format: Format) -> Quantity {
 
 /// The value metrics-server serves for `v`: above `i64::MAX` the last digit is dropped.
 fn lossy(v: u64) -> i128 {
-    if v > i64::MAX as u64 { i128::from(v / 10 * 10) } else { i128::from(v) }
+    if v > i64::MAX as u64 {
+        i128::from(v / 10 * 10)
+    } else {
+        i128::from(v)
+    }
 }
 
 #[test]
@@ -61,8 +65,14 @@ fn memory_uses_the_largest_exact_binary_suffix() {
 fn values_above_i64_max_lose_one_digit_like_uint64_quantity() {
     let max = i64::MAX as u64;
     let decimal = |v| Quantity::from_u64_scaled(v, 0, Format::DecimalSi);
-    assert_eq!(decimal(max + 10), q(i128::from(i64::MAX / 10 + 1), 1, Format::DecimalSi));
-    assert_eq!(decimal(max + 20), q(i128::from(i64::MAX / 10 + 2), 1, Format::DecimalSi));
+    assert_eq!(
+        decimal(max + 10),
+        q(i128::from(i64::MAX / 10 + 1), 1, Format::DecimalSi)
+    );
+    assert_eq!(
+        decimal(max + 20),
+        q(i128::from(i64::MAX / 10 + 2), 1, Format::DecimalSi)
+    );
     assert_eq!(decimal(max - 10), q(i128::from(i64::MAX - 10), 0, Format::DecimalSi));
     assert_eq!(decimal(max - 100), q(i128::from(i64::MAX - 100), 0, Format::DecimalSi));
     assert_eq!(format_memory_bytes(u64::MAX), "18446744073709551610");
@@ -241,7 +251,11 @@ fn sums_keep_the_addends_format() {
         assert_eq!(sum.expect("in range").to_string(), want);
     }
     let formats = Quantity::sum([mem(0), mem(1024)]).unwrap().format();
-    assert_eq!(formats, Format::BinarySi, "a zero first addend takes the next one's format");
+    assert_eq!(
+        formats,
+        Format::BinarySi,
+        "a zero first addend takes the next one's format"
+    );
 }
 
 #[test]

@@ -11,7 +11,10 @@ const COLUMNS: &str = concat!(
     r#"{"name":"memory","type":"string","format":"quantity","description":"","priority":0},"#,
     r#"{"name":"Window","type":"string","format":"duration","description":"","priority":0}]"#
 );
-const V1: TableOptions = TableOptions { version: TableVersion::V1, include_object: IncludeObject::Metadata };
+const V1: TableOptions = TableOptions {
+    version: TableVersion::V1,
+    include_object: IncludeObject::Metadata,
+};
 
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap()
@@ -61,14 +64,26 @@ fn pod<'a>(name: &'a str, containers: &'a [ContainerUsage<'a>], labels: Labels<'
 }
 
 const TWO: [ContainerUsage<'static>; 2] = [
-    ContainerUsage { name: "a", cpu_nanocores: 250_000_000, memory_bytes: 5 << 20 },
-    ContainerUsage { name: "b", cpu_nanocores: 250_000_000, memory_bytes: 5 << 20 },
+    ContainerUsage {
+        name: "a",
+        cpu_nanocores: 250_000_000,
+        memory_bytes: 5 << 20,
+    },
+    ContainerUsage {
+        name: "b",
+        cpu_nanocores: 250_000_000,
+        memory_bytes: 5 << 20,
+    },
 ];
 
 #[test]
 fn pod_rows_sum_containers_and_carry_the_namespace() {
     let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
-    let got = text(pod_table_json(&[pod("web-1", &TWO, Labels::Map(&labels))], ns("2026-08-04T10:00:03Z"), V1));
+    let got = text(pod_table_json(
+        &[pod("web-1", &TWO, Labels::Map(&labels))],
+        ns("2026-08-04T10:00:03Z"),
+        V1,
+    ));
     let want = format!(
         "{}{COLUMNS},{}\n",
         r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{},"#,
@@ -84,8 +99,15 @@ fn pod_rows_sum_containers_and_carry_the_namespace() {
 /// Go defines the columns from the first pod with usage; earlier rows have two cells only.
 #[test]
 fn pods_without_containers_follow_gos_column_quirk() {
-    let pods = [pod("p0", &[], Labels::None), pod("p1", &TWO, Labels::None), pod("p2", &[], Labels::None)];
-    let options = TableOptions { version: TableVersion::V1, include_object: IncludeObject::None };
+    let pods = [
+        pod("p0", &[], Labels::None),
+        pod("p1", &TWO, Labels::None),
+        pod("p2", &[], Labels::None),
+    ];
+    let options = TableOptions {
+        version: TableVersion::V1,
+        include_object: IncludeObject::None,
+    };
     let got = text(pod_table_json(&pods, 0, options));
     let want = format!(
         "{}{COLUMNS},{}\n",
@@ -107,18 +129,33 @@ fn pods_without_containers_follow_gos_column_quirk() {
 
 #[test]
 fn include_object_and_v1beta1() {
-    let options = TableOptions { version: TableVersion::V1beta1, include_object: IncludeObject::Object };
+    let options = TableOptions {
+        version: TableVersion::V1beta1,
+        include_object: IncludeObject::Object,
+    };
     let got = text(node_table_json(&[node("n")], ns("2026-08-04T10:00:03Z"), options));
-    assert!(got.starts_with(r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1beta1","metadata":{},"#), "{got}");
-    assert!(got.ends_with(concat!(
-        r#""object":{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
-        r#""metadata":{"name":"n","creationTimestamp":"2026-08-04T10:00:03Z"},"timestamp":"2026-08-04T10:00:00Z","#,
-        r#""window":"10.5s","usage":{"cpu":"1250m","memory":"4Gi"}}}]}"#,
-        "\n"
-    )), "{got}");
-    let metadata = TableOptions { version: TableVersion::V1beta1, include_object: IncludeObject::Metadata };
+    assert!(
+        got.starts_with(r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1beta1","metadata":{},"#),
+        "{got}"
+    );
+    assert!(
+        got.ends_with(concat!(
+            r#""object":{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
+            r#""metadata":{"name":"n","creationTimestamp":"2026-08-04T10:00:03Z"},"timestamp":"2026-08-04T10:00:00Z","#,
+            r#""window":"10.5s","usage":{"cpu":"1250m","memory":"4Gi"}}}]}"#,
+            "\n"
+        )),
+        "{got}"
+    );
+    let metadata = TableOptions {
+        version: TableVersion::V1beta1,
+        include_object: IncludeObject::Metadata,
+    };
     let got = text(pod_table_json(&[pod("p", &TWO, Labels::None)], 0, metadata));
-    assert!(got.contains(r#""object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","#), "{got}");
+    assert!(
+        got.contains(r#""object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","#),
+        "{got}"
+    );
     let pods = text(pod_table_json(&[pod("p", &TWO, Labels::None)], 0, options));
     assert!(pods.contains(r#""object":{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"p","namespace":"ns","#), "{pods}");
 }
@@ -128,26 +165,50 @@ fn negotiates_table_or_json() {
     use ResponseFormat::*;
     let cases = [
         (Some(KUBECTL_GET), Table(TableVersion::V1)),
-        (Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io"), Table(TableVersion::V1beta1)),
+        (
+            Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io"),
+            Table(TableVersion::V1beta1),
+        ),
         (Some("application/vnd.kubernetes.protobuf, */*"), Json),
         (Some("application/vnd.kubernetes.protobuf,application/json"), Json),
         (Some("application/json, */*"), Json),
         (Some("application/json"), Json),
         (Some(""), Json),
         (None, Json),
-        (Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"), Json),
-        (Some("application/json;as=Table;v=v2;g=meta.k8s.io,application/json;as=Table;v=v1;g=meta.k8s.io"), Table(TableVersion::V1)),
+        (
+            Some("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"),
+            Json,
+        ),
+        (
+            Some("application/json;as=Table;v=v2;g=meta.k8s.io,application/json;as=Table;v=v1;g=meta.k8s.io"),
+            Table(TableVersion::V1),
+        ),
         (Some("application/json;as=Table;v=v1;g=other.io,application/json"), Json),
-        (Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"), Json),
-        (Some("application/json, application/json;as=Table;v=v1;g=meta.k8s.io"), Json),
-        (Some("application/json;q=0.5, application/json;as=Table;v=v1;g=meta.k8s.io"), Table(TableVersion::V1)),
+        (
+            Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"),
+            Json,
+        ),
+        (
+            Some("application/json, application/json;as=Table;v=v1;g=meta.k8s.io"),
+            Json,
+        ),
+        (
+            Some("application/json;q=0.5, application/json;as=Table;v=v1;g=meta.k8s.io"),
+            Table(TableVersion::V1),
+        ),
         (Some("application/yaml"), Json),
     ];
     for (accept, want) in cases {
         assert_eq!(negotiate(accept), want, "{accept:?}");
     }
-    assert_eq!(TableVersion::V1.content_type(), "application/json;as=Table;v=v1;g=meta.k8s.io");
-    assert_eq!(TableVersion::V1beta1.content_type(), "application/json;as=Table;v=v1beta1;g=meta.k8s.io");
+    assert_eq!(
+        TableVersion::V1.content_type(),
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    );
+    assert_eq!(
+        TableVersion::V1beta1.content_type(),
+        "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+    );
 }
 
 #[test]

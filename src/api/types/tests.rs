@@ -40,7 +40,11 @@ fn node_metrics_matches_the_reference_example() {
 }
 
 fn coredns_containers() -> Vec<ContainerUsage<'static>> {
-    vec![ContainerUsage { name: "coredns", cpu_nanocores: 1_723_946, memory_bytes: 12240 * 1024 }]
+    vec![ContainerUsage {
+        name: "coredns",
+        cpu_nanocores: 1_723_946,
+        memory_bytes: 12240 * 1024,
+    }]
 }
 
 #[test]
@@ -85,17 +89,31 @@ fn lists_have_empty_metadata_and_untyped_items() {
     );
     assert_eq!(got, want);
     let empty = text(pod_list_json(&[], 0));
-    assert_eq!(empty, "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n");
+    assert_eq!(
+        empty,
+        "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
+    );
     let empty = text(node_list_json(&[], 0));
-    assert_eq!(empty, "{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n");
+    assert_eq!(
+        empty,
+        "{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
+    );
 }
 
 #[test]
 fn pod_list_items_carry_namespace_and_shared_labels() {
     let labels: Vec<(Arc<str>, Arc<str>)> = vec![("app".into(), "web".into()), ("tier".into(), "<front>".into())];
     let containers = [
-        ContainerUsage { name: "a", cpu_nanocores: 500_000_000, memory_bytes: 5 << 20 },
-        ContainerUsage { name: "b", cpu_nanocores: 0, memory_bytes: 1000 },
+        ContainerUsage {
+            name: "a",
+            cpu_nanocores: 500_000_000,
+            memory_bytes: 5 << 20,
+        },
+        ContainerUsage {
+            name: "b",
+            cpu_nanocores: 0,
+            memory_bytes: 1000,
+        },
     ];
     let pod = PodUsage {
         namespace: "ns",
@@ -141,7 +159,14 @@ fn pod_without_containers_has_null_timestamp_and_zero_window() {
 
 #[test]
 fn sorts_like_metrics_server() {
-    let node = |name| NodeUsage { name, labels: Labels::None, timestamp_ns: 0, window_ns: 0, cpu_nanocores: 0, memory_bytes: 0 };
+    let node = |name| NodeUsage {
+        name,
+        labels: Labels::None,
+        timestamp_ns: 0,
+        window_ns: 0,
+        cpu_nanocores: 0,
+        memory_bytes: 0,
+    };
     let mut nodes = vec![node("b"), node("a"), node("c")];
     sort_nodes(&mut nodes);
     assert_eq!(nodes.iter().map(|n| n.name).collect::<Vec<_>>(), ["a", "b", "c"]);

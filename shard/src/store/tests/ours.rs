@@ -281,3 +281,18 @@ fn list_iterators_cover_namespaces_and_nodes() {
     assert_eq!(s.servable_counts(), (1, 3));
     assert!(s.ready());
 }
+
+#[test]
+fn container_names_are_shared_across_pods_and_released_by_expire() {
+    let mut s = Store::new(INTERVAL);
+    scrape(&mut s, "node1", 0, &["pod1", "pod2"]);
+    scrape(&mut s, "node1", 15, &["pod1", "pod2"]);
+    let (one, two) = (s.pod("ns", "pod1").unwrap(), s.pod("ns", "pod2").unwrap());
+    assert!(Arc::ptr_eq(&one.containers[0].0, &two.containers[0].0));
+    assert_eq!(s.names.len(), 1);
+    drop((one, two));
+
+    s.remove_node("node1");
+    s.expire(at(15), 2 * INTERVAL);
+    assert!(s.names.is_empty());
+}

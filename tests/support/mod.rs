@@ -1,0 +1,150 @@
+//! End-to-end test support: kubesim in-process, the server as a real process registered behind
+//! kubesim's aggregation proxy, and real kubectl 1.32.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
+/// Scrape interval of test servers: short, so tests take seconds.
+pub const RESOLUTION: &str = "2s";
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `ha-metrics-server` process; killed on drop.
+pub struct Server {
+    pub child: tokio::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts the server against `cluster` with the flags a deployment behind the aggregator uses.
+pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
+    let port = free_port();
+    let dir = cluster.dir();
+    let log = dir.join(format!("server-{port}.log"));
+    let mut args: Vec<String> = vec![
+        format!("--kubeconfig={}", cluster.paths().metrics_server_kubeconfig().display()),
+        format!("--secure-port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--cert-dir={}", dir.join(format!("server-certs-{port}")).display()),
+        format!("--metric-resolution={RESOLUTION}"),
+        "--kubelet-request-timeout=1s".into(),
+        "--kubelet-preferred-address-types=InternalIP".into(),
+        "--kubelet-use-node-status-port".into(),
+        format!("--requestheader-client-ca-file={}", cluster.paths().front_proxy_ca().display()),
+        "--requestheader-allowed-names=front-proxy-client".into(),
+        "--v=2".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    cluster.set_replicas(&[format!("127.0.0.1:{port}")]);
+    Server { child, port, log }
+}
+
+/// Waits until `f` returns true, polling every 100 ms, for at most `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Runs kubectl against the cluster (through the aggregation proxy) with a fresh cache.
+pub async fn kubectl(cluster: &chaos::Cluster, args: &[&str]) -> Output {
+    let out = tokio::process::Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(cluster.paths().kubeconfig())
+        .arg("--cache-dir")
+        .arg(cluster.dir().join(format!("kubectl-cache-{}", free_port())))
+        .args(args)
+        .output()
+        .await
+        .expect("kubectl 1.32 runs");
+    tracing::info!(?args, status = ?out.status, stdout = %String::from_utf8_lossy(&out.stdout), stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// `kubectl get --raw PATH` parsed as JSON.
+pub async fn raw(cluster: &chaos::Cluster, path: &str) -> serde_json::Value {
+    serde_json::from_str(&stdout(&kubectl(cluster, &["get", "--raw", path]).await)).unwrap()
+}
+
+/// Unix ms of an RFC 3339 timestamp.
+pub fn millis(rfc3339: &str) -> i64 {
+    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+}
+
+/// Milliseconds of a Go duration string like `2.003s`, `1m0s`, `500ms`.
+pub fn window_ms(go: &str) -> i64 {
+    let mut total = 0f64;
+    let mut rest = go;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap();
+        let value: f64 = rest[..n].parse().unwrap();
+        rest = &rest[n..];
+        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        total += value * match &rest[..u] { "h" => 3.6e6, "m" => 6e4, "s" => 1e3, "ms" => 1.0, "µs" => 1e-3, "ns" => 1e-6, u => panic!("unit {u}") };
+        rest = &rest[u..];
+    }
+    total.round() as i64
+}
+
+/// Whether `served` is within `tolerance` (relative) of some value the truth takes for a sample
+/// time anywhere in the served second (timestamps are served with second precision).
+pub fn close_to_truth(served: f64, tolerance: f64, truth_at: impl Fn(i64) -> Option<f64>, ts_ms: i64) -> bool {
+    let candidates: Vec<f64> = (0..=10).filter_map(|i| truth_at(ts_ms + i * 100)).collect();
+    let (lo, hi) = candidates.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    !candidates.is_empty() && served >= lo * (1.0 - tolerance) - 1e-3 && served <= hi * (1.0 + tolerance) + 1e-3
+}
+
+/// CPU cores of a served quantity (`487558164n`, `12m`, `1`).
+pub fn cores(q: &str) -> f64 {
+    let (num, scale) = match q.as_bytes().last() {
+        Some(b'n') => (&q[..q.len() - 1], 1e-9),
+        Some(b'u') => (&q[..q.len() - 1], 1e-6),
+        Some(b'm') => (&q[..q.len() - 1], 1e-3),
+        _ => (q, 1.0),
+    };
+    num.parse::<f64>().unwrap() * scale
+}
+
+/// Bytes of a served memory quantity (`12240Ki`, `5Mi`, `12533761`).
+pub fn bytes(q: &str) -> f64 {
+    for (suffix, mult) in [("Ki", 1024f64), ("Mi", 1048576.0), ("Gi", 1073741824.0), ("Ti", 1099511627776.0)] {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<f64>().unwrap() * mult;
+        }
+    }
+    q.parse().unwrap()
+}
