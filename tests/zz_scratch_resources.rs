@@ -11,6 +11,15 @@ async fn scratch_scale() {
         store.upsert(Kind::Pods, serde_json::json!({"metadata": {"name": format!("pod-{i:06}"), "namespace": format!("ns-{}", i % 50), "labels": {"app": "web", "pod-template-hash": "abc"}, "creationTimestamp": "2025-01-01T00:00:00Z", "uid": "0b9f6c4e-1234-4a5b-9c8d-0123456789ab"}, "spec": {"nodeName": format!("node-{}", i % 5000), "containers": [{"name": "main", "image": "nginx:1.27"}]}, "status": {"phase": "Running", "podIP": "10.0.0.1", "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}}]}}));
     }
     println!("upsert 150k: {:?}", t.elapsed());
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut n = 0;
+        store.scan(Kind::Pods, None, None, std::ops::Bound::Unbounded, |_| { n += 1; std::ops::ControlFlow::Continue(()) }).unwrap();
+        println!("scan {n}: {:?}", t.elapsed());
+        let t = Instant::now();
+        let snap = store.snapshot(Kind::Pods, None);
+        println!("snapshot {}: {:?}", snap.objects.len(), t.elapsed());
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let s2 = store.clone();

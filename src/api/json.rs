@@ -9,6 +9,7 @@
 //!   come from `json.MarshalIndent(obj, "", "  ")`: two-space indent, `{}`/`[]` for empty
 //!   containers, no trailing newline. [`indent`] turns a compact body into that form.
 
+use std::fmt::{self, Write as _};
 use std::io;
 
 use serde::Serialize;
@@ -16,6 +17,17 @@ use serde_json::ser::{CompactFormatter, Formatter};
 
 /// `Content-Type` of every JSON body except Tables and aggregated discovery.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Bytes that may start something Go escapes but serde_json does not: `<`, `>`, `&`, and the
+/// first byte of U+2028 / U+2029.
+static HTML_SENSITIVE: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xE2] = true;
+    table
+};
 
 /// A serde_json formatter that escapes strings the way Go's `encoding/json` does.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,19 +37,24 @@ impl Formatter for GoFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape: &[u8] = match b {
-                b'<' => b"\\u003c",
-                b'>' => b"\\u003e",
-                b'&' => b"\\u0026",
+        while let Some(offset) = bytes[start..].iter().position(|&b| HTML_SENSITIVE[usize::from(b)]) {
+            let i = start + offset;
+            let escape: &[u8] = match (bytes[i], bytes.get(i + 1..i + 3)) {
+                (b'<', _) => b"\\u003c",
+                (b'>', _) => b"\\u003e",
+                (b'&', _) => b"\\u0026",
                 // U+2028 and U+2029 are E2 80 A8 / E2 80 A9 in UTF-8.
-                0xE2 if bytes[i + 1..].starts_with(&[0x80, 0xA8]) => b"\\u2028",
-                0xE2 if bytes[i + 1..].starts_with(&[0x80, 0xA9]) => b"\\u2029",
-                _ => continue,
+                (_, Some([0x80, 0xA8])) => b"\\u2028",
+                (_, Some([0x80, 0xA9])) => b"\\u2029",
+                _ => {
+                    writer.write_all(&bytes[start..=i])?;
+                    start = i + 1;
+                    continue;
+                }
             };
             writer.write_all(&bytes[start..i])?;
             writer.write_all(escape)?;
-            start = i + if b == 0xE2 { 3 } else { 1 };
+            start = i + if bytes[i] == 0xE2 { 3 } else { 1 };
         }
         writer.write_all(&bytes[start..])
     }
@@ -71,6 +88,44 @@ pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     value
         .serialize(&mut serializer)
         .expect("serialising API types to memory cannot fail");
+}
+
+/// Serialises a short `Display` value (a quantity, duration or time) as one JSON string, formatted
+/// on the stack: cheaper than `collect_str`, which escapes every piece separately.
+pub(crate) fn serialize_display<S: serde::Serializer, T: fmt::Display + ?Sized>(
+    serializer: S,
+    value: &T,
+) -> Result<S::Ok, S::Error> {
+    let mut text = StackStr { buf: [0; 64], len: 0 };
+    match write!(text, "{value}") {
+        Ok(()) => serializer.serialize_str(text.as_str()),
+        Err(_) => serializer.collect_str(value),
+    }
+}
+
+/// A fixed-capacity string on the stack; writing past the end fails.
+struct StackStr {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackStr {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are valid UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Go's `isPrettyPrint`: `?pretty=<bool>` decides if present and parseable (`strconv.ParseBool`),

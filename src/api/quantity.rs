@@ -282,7 +282,7 @@ impl fmt::Display for Quantity {
 /// Serialises as the canonical string, without allocating.
 impl serde::Serialize for Quantity {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        super::json::serialize_display(serializer, self)
     }
 }
 

@@ -199,19 +199,38 @@ pub fn pod_list_json(items: &[PodUsage<'_>], now_ns: i64) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339Seconds(pub i64);
 
-impl fmt::Display for Rfc3339Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rfc3339Seconds {
+    /// `YYYY-MM-DDTHH:MM:SSZ` as ASCII bytes (years 0 to 9999; an `i64` of nanoseconds spans
+    /// 1677 to 2262).
+    pub fn to_ascii(self) -> [u8; 20] {
         let seconds = self.0.div_euclid(1_000_000_000);
         let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
         let second_of_day = seconds.rem_euclid(86_400);
-        let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
-        write!(f, "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let fields = [(0, 4, year), (5, 2, month), (8, 2, day), (11, 2, second_of_day / 3600)];
+        let fields = fields
+            .into_iter()
+            .chain([(14, 2, second_of_day / 60 % 60), (17, 2, second_of_day % 60)]);
+        for (start, width, mut value) in fields {
+            for i in (start..start + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Rfc3339Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(&self.to_ascii()).map_err(|_| fmt::Error)?)
     }
 }
 
 impl Serialize for Rfc3339Seconds {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let ascii = self.to_ascii();
+        serializer.serialize_str(std::str::from_utf8(&ascii).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -341,7 +360,7 @@ pub(crate) struct GoDurationJson(pub i64);
 
 impl Serialize for GoDurationJson {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&GoDuration(self.0))
+        json::serialize_display(serializer, &GoDuration(self.0))
     }
 }
 

@@ -9,8 +9,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-/// foldhash with a random seed per map: several times faster than SipHash on short names,
-/// and still seeded against crafted collisions (pod names are chosen by cluster users).
+/// foldhash, several times faster than SipHash on short names. Seeded at random per map, so
+/// names chosen in advance (pod names come from cluster users) cannot be made to collide;
+/// foldhash calls itself "minimally DoS-resistant", and a body holds at most
+/// [`Limits::max_series`](super::Limits::max_series) containers anyway.
 type Hasher = foldhash::fast::RandomState;
 /// `(namespace, pod)`.
 type PodKey<'a> = (Cow<'a, str>, Cow<'a, str>);
@@ -59,7 +61,7 @@ impl<'a> Builder<'a> {
             return None;
         }
         self.cursor += 1;
-        Some((Target::Container(self.cursor % self.seen.len()), &rest[end + 1..]))
+        Some((Target::Container(self.cursor - 1), &rest[end + 1..]))
     }
 
     /// The point a sample of `series` with `labels` goes to: the node's, or the container's

@@ -396,6 +396,48 @@ fn small_limits() -> impl Strategy<Value = Limits> {
     ]
 }
 
+/// Compares a batch with the model's expectation. Start times are seconds as `f64` in the
+/// text, so they are exact to well under a microsecond; everything else is exact.
+fn check_round_trip(batch: &ScrapeBatch<'_>, (node, pods): &Expected) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&batch.node, node);
+    prop_assert_eq!(batch.pods.len(), pods.len());
+    for (got, (namespace, name, containers)) in batch.pods.iter().zip(pods) {
+        prop_assert_eq!((&*got.namespace, &*got.name), (namespace.as_str(), name.as_str()));
+        prop_assert_eq!(got.containers.len(), containers.len());
+        for (got, (name, want)) in got.containers.iter().zip(containers) {
+            prop_assert_eq!(&*got.name, name.as_str());
+            let drift = got.point.start_time - want.start_time;
+            prop_assert!(drift.abs() < 1_000, "{:?} {:?}", got.point, want);
+            prop_assert_eq!(
+                MetricsPoint {
+                    start_time: want.start_time,
+                    ..got.point
+                },
+                *want
+            );
+        }
+    }
+    prop_assert_eq!(batch.stats.malformed_lines + batch.stats.invalid_values, 0);
+    Ok(())
+}
+
+/// Random edits: `(position, byte, 0 replace | 1 insert | 2 delete)`.
+type Edits = Vec<(usize, u8, u8)>;
+
+fn mutate(body: &mut Vec<u8>, edits: Edits) {
+    for (at, byte, kind) in edits {
+        let at = at % (body.len() + 1);
+        match kind {
+            0 if at < body.len() => body[at] = byte,
+            1 => body.insert(at, byte),
+            _ if at < body.len() => {
+                body.remove(at);
+            }
+            _ => {}
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1_000))]
 
@@ -403,39 +445,16 @@ proptest! {
     fn rendered_model_round_trips(model in model()) {
         let (body, events) = render(&model);
         let batch = decode(body.as_bytes(), SENT, &Limits::default()).unwrap();
-        let (node, pods) = expected(&model, &events);
-        prop_assert_eq!(batch.node, node);
-        let got: Vec<_> = batch.pods.iter().map(|p| {
-            let cs = p.containers.iter().map(|c| (c.name.to_string(), c.point)).collect::<Vec<_>>();
-            (p.namespace.to_string(), p.name.to_string(), cs)
-        }).collect();
-        prop_assert_eq!(got.len(), pods.len(), "{}", body);
-        for (got, want) in got.iter().zip(&pods) {
-            prop_assert_eq!((&got.0, &got.1), (&want.0, &want.1));
-            prop_assert_eq!(got.2.len(), want.2.len());
-            for ((got_name, got), (want_name, want)) in got.2.iter().zip(&want.2) {
-                prop_assert_eq!(got_name, want_name);
-                // Start times are seconds as f64: exact to well under a microsecond.
-                prop_assert!((got.start_time - want.start_time).abs() < 1_000, "{got:?} {want:?}");
-                let got = MetricsPoint { start_time: want.start_time, ..*got };
-                prop_assert_eq!(got, *want);
-            }
-        }
-        prop_assert_eq!(batch.stats.malformed_lines + batch.stats.invalid_values, 0);
+        check_round_trip(&batch, &expected(&model, &events))?;
     }
 
     #[test]
-    fn mutated_bodies_keep_invariants(model in model(), edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0..3u8), 1..8)) {
+    fn mutated_bodies_keep_invariants(
+        model in model(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), 0..3u8), 1..8),
+    ) {
         let mut body = render(&model).0.into_bytes();
-        for (at, byte, kind) in edits {
-            let at = at % (body.len() + 1);
-            match kind {
-                0 if at < body.len() => body[at] = byte,
-                1 => body.insert(at, byte),
-                _ if at < body.len() => { body.remove(at); }
-                _ => {}
-            }
-        }
+        mutate(&mut body, edits);
         check_invariants(&body, &Limits::default());
     }
 }
@@ -445,7 +464,9 @@ proptest! {
 
     /// The decimal fast path gives `str::parse`'s value, bit for bit, whenever it answers.
     #[test]
-    fn fast_decimals_equal_str_parse(text in "[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?") {
+    fn fast_decimals_equal_str_parse(
+        text in "[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{0,4})?",
+    ) {
         let parsed = text.parse::<f64>().ok().map(f64::to_bits);
         if let Some(fast) = super::value::decimal(text.as_bytes()) {
             prop_assert_eq!(Some(fast.to_bits()), parsed);
@@ -454,7 +475,10 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..1024), limits in small_limits()) {
+    fn arbitrary_bytes_never_panic(
+        body in prop::collection::vec(any::<u8>(), 0..1024),
+        limits in small_limits(),
+    ) {
         check_invariants(&body, &limits);
     }
 
