@@ -23,10 +23,12 @@ use shard::store::{NodeScrape, PodScrape, Store};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -125,7 +127,13 @@ fn report_memory(label: &str, cluster: &Cluster) {
         bytes / pods as isize
     );
     assert_eq!(store.pods().count(), pods);
-    drop(store);
+
+    let mut store = store;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    cluster.insert_round(&mut store, 2);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let building = 2 * cluster.nodes.len() as isize;
+    println!("{label}: a steady insert round makes {allocations} allocations ({building} build the scrapes)");
 }
 
 fn bench_store(c: &mut Criterion) {

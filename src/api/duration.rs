@@ -41,49 +41,57 @@ impl fmt::Display for GoDuration {
 
 /// Writes `d` right-aligned into `buf`; returns where the text starts.
 fn format_into(d: i64, buf: &mut [u8; 32]) -> usize {
-    let mut w = buf.len();
-    let mut u = d.unsigned_abs();
-    w -= 1;
+    let mut w = buf.len() - 1;
     buf[w] = b's';
-    if u < NANOS_PER_SECOND {
-        // Below one second Go switches to smaller units, like 1.2ms.
-        if u == 0 {
-            w -= 1;
-            buf[w] = b'0';
-            return w;
-        }
-        let (prec, unit): (u32, &[u8]) = if u < NANOS_PER_MICRO {
-            (0, b"n")
-        } else if u < NANOS_PER_MILLI {
-            (3, "µ".as_bytes())
-        } else {
-            (6, b"m")
-        };
-        w -= unit.len();
-        buf[w..w + unit.len()].copy_from_slice(unit);
-        (w, u) = fmt_frac(buf, w, u, prec);
-        w = fmt_int(buf, w, u);
+    let u = d.unsigned_abs();
+    w = if u < NANOS_PER_SECOND {
+        format_below_second(u, buf, w)
     } else {
-        (w, u) = fmt_frac(buf, w, u, 9);
-        // u is now whole seconds.
-        w = fmt_int(buf, w, u % 60);
-        u /= 60;
-        if u > 0 {
-            w -= 1;
-            buf[w] = b'm';
-            w = fmt_int(buf, w, u % 60);
-            u /= 60;
-            // Go stops at hours because days can have different lengths.
-            if u > 0 {
-                w -= 1;
-                buf[w] = b'h';
-                w = fmt_int(buf, w, u);
-            }
-        }
-    }
+        format_seconds_and_up(u, buf, w)
+    };
     if d < 0 {
         w -= 1;
         buf[w] = b'-';
+    }
+    w
+}
+
+/// Below one second Go switches to smaller units, like `1.2ms`.
+fn format_below_second(u: u64, buf: &mut [u8; 32], mut w: usize) -> usize {
+    if u == 0 {
+        w -= 1;
+        buf[w] = b'0';
+        return w;
+    }
+    let (prec, unit): (u32, &[u8]) = if u < NANOS_PER_MICRO {
+        (0, b"n")
+    } else if u < NANOS_PER_MILLI {
+        (3, "µ".as_bytes())
+    } else {
+        (6, b"m")
+    };
+    w -= unit.len();
+    buf[w..w + unit.len()].copy_from_slice(unit);
+    let (w, whole) = fmt_frac(buf, w, u, prec);
+    fmt_int(buf, whole, w)
+}
+
+/// `[[<h>h]<m>m]<s>[.<frac>]` before the `s` already written; Go stops at hours because days
+/// can have different lengths.
+fn format_seconds_and_up(u: u64, buf: &mut [u8; 32], w: usize) -> usize {
+    let (mut w, seconds) = fmt_frac(buf, w, u, 9);
+    w = fmt_int(buf, seconds % 60, w);
+    let minutes = seconds / 60;
+    if minutes > 0 {
+        w -= 1;
+        buf[w] = b'm';
+        w = fmt_int(buf, minutes % 60, w);
+        let hours = minutes / 60;
+        if hours > 0 {
+            w -= 1;
+            buf[w] = b'h';
+            w = fmt_int(buf, hours, w);
+        }
     }
     w
 }
@@ -109,7 +117,7 @@ fn fmt_frac(buf: &mut [u8], mut w: usize, mut v: u64, prec: u32) -> (usize, u64)
 }
 
 /// Writes `v` in decimal before `w`; returns the new start.
-fn fmt_int(buf: &mut [u8], mut w: usize, mut v: u64) -> usize {
+fn fmt_int(buf: &mut [u8], mut v: u64, mut w: usize) -> usize {
     loop {
         w -= 1;
         buf[w] = b'0' + (v % 10) as u8;

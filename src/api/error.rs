@@ -205,46 +205,25 @@ impl ApiError {
 
     /// `Status.details`, as each apimachinery constructor fills it.
     fn details(&self) -> Option<DetailsJson<'_>> {
-        let d = DetailsJson::default();
         Some(match self {
-            ApiError::NodeNotFound { name } => DetailsJson {
-                name: name.into(),
-                kind: "node",
-                ..d
-            },
-            ApiError::NodeMetricsNotFound { name } => DetailsJson {
-                name: name.into(),
-                group: GROUP,
-                kind: "nodemetrics",
-                ..d
-            },
-            ApiError::PodNotFound { name, .. } => DetailsJson {
-                name: name.into(),
-                kind: "pods",
-                ..d
-            },
-            ApiError::PodMetricsNotFound { namespace, name } => DetailsJson {
-                name: format!("{namespace}/{name}").into(),
-                group: GROUP,
-                kind: "podmetrics",
-                ..d
-            },
-            ApiError::MethodNotSupported { resource, .. } => DetailsJson {
-                group: GROUP,
-                kind: resource.as_str(),
-                ..d
-            },
+            ApiError::NodeNotFound { name } => DetailsJson::object(name.into(), "", "node"),
+            ApiError::NodeMetricsNotFound { name } => DetailsJson::object(name.into(), GROUP, "nodemetrics"),
+            ApiError::PodNotFound { name, .. } => DetailsJson::object(name.into(), "", "pods"),
+            ApiError::PodMetricsNotFound { namespace, name } => {
+                DetailsJson::object(format!("{namespace}/{name}").into(), GROUP, "podmetrics")
+            }
+            ApiError::MethodNotSupported { resource, .. } => DetailsJson::object("".into(), GROUP, resource.as_str()),
             ApiError::Forbidden(forbidden) => forbidden_details(forbidden),
             ApiError::TooManyRequests { retry_after_seconds }
             | ApiError::Timeout {
                 retry_after_seconds, ..
             } => DetailsJson {
                 retry_after_seconds: *retry_after_seconds,
-                ..d
+                ..DetailsJson::default()
             },
             ApiError::Internal { message } => DetailsJson {
                 causes: vec![CauseJson { message }],
-                ..d
+                ..DetailsJson::default()
             },
             _ => return None,
         })
@@ -255,50 +234,17 @@ fn forbidden_details(forbidden: &Forbidden) -> DetailsJson<'_> {
     match &forbidden.target {
         ForbiddenTarget::Resource {
             group, resource, name, ..
-        } => DetailsJson {
-            name: name.as_str().into(),
-            group,
-            kind: resource,
-            ..DetailsJson::default()
-        },
+        } => DetailsJson::object(name.into(), group, resource),
         ForbiddenTarget::NonResource { .. } => DetailsJson::default(),
     }
 }
 
 /// apiserver `responsewriters.Forbidden` + apimachinery `NewForbidden`:
 /// `pods.metrics.k8s.io is forbidden: User "u" cannot list resource "pods" in API group
-/// "metrics.k8s.io" in the namespace "x"`.
+/// "metrics.k8s.io" in the namespace "x"`, then `: <reason>` when the authorizer gave one.
 fn forbidden_message(f: &Forbidden) -> String {
-    let user = go_quote(&f.user);
-    let attributes = match &f.target {
-        ForbiddenTarget::NonResource { path } => format!("User {user} cannot {} path {}", f.verb, go_quote(path)),
-        ForbiddenTarget::Resource {
-            group,
-            resource,
-            subresource,
-            namespace,
-            ..
-        } => {
-            let resource = if subresource.is_empty() {
-                resource.clone()
-            } else {
-                format!("{resource}/{subresource}")
-            };
-            let scope = if namespace.is_empty() {
-                "at the cluster scope".to_string()
-            } else {
-                format!("in the namespace {}", go_quote(namespace))
-            };
-            format!(
-                "User {user} cannot {} resource {} in API group {} {scope}",
-                f.verb,
-                go_quote(&resource),
-                go_quote(group)
-            )
-        }
-    };
     // apiserver sanitises the attribute message (not the authorizer's reason) against HTML.
-    let attributes = attributes
+    let attributes = forbidden_attributes(f)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
@@ -324,6 +270,39 @@ fn forbidden_message(f: &Forbidden) -> String {
         }
         _ => format!("forbidden: {error}"),
     }
+}
+
+/// apiserver's `forbiddenMessage(attributes)`.
+fn forbidden_attributes(f: &Forbidden) -> String {
+    let user = go_quote(&f.user);
+    let (group, resource, subresource, namespace) = match &f.target {
+        ForbiddenTarget::NonResource { path } => {
+            return format!("User {user} cannot {} path {}", f.verb, go_quote(path));
+        }
+        ForbiddenTarget::Resource {
+            group,
+            resource,
+            subresource,
+            namespace,
+            ..
+        } => (group, resource, subresource, namespace),
+    };
+    let resource = if subresource.is_empty() {
+        resource.clone()
+    } else {
+        format!("{resource}/{subresource}")
+    };
+    let scope = if namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace {}", go_quote(namespace))
+    };
+    format!(
+        "User {user} cannot {} resource {} in API group {} {scope}",
+        f.verb,
+        go_quote(&resource),
+        go_quote(group)
+    )
 }
 
 /// Go's `%q` (`strconv.Quote`) for the strings we meet: escapes quotes, backslashes and control
@@ -387,6 +366,18 @@ struct DetailsJson<'a> {
 #[derive(Serialize)]
 struct CauseJson<'a> {
     message: &'a str,
+}
+
+impl<'a> DetailsJson<'a> {
+    /// The details of an object error: name, group, kind (the resource, as apimachinery fills it).
+    fn object(name: std::borrow::Cow<'a, str>, group: &'a str, kind: &'a str) -> Self {
+        DetailsJson {
+            name,
+            group,
+            kind,
+            ..DetailsJson::default()
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

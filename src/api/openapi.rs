@@ -142,263 +142,282 @@ fn gvk(group: &str, version: &str, kind: &str) -> Value {
 }
 
 fn schemas(version: Version) -> Map<String, Value> {
-    let r = |name| reference(version, name);
-    let usage = json!({ "description": USAGE_DOC, "type": "object", "additionalProperties": r(QUANTITY) });
-    let object_meta = described_reference(
-        version,
-        OBJECT_META,
-        "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
-        Some(json!({})),
-    );
-    let list_meta = described_reference(
-        version,
-        LIST_META,
-        "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
-        Some(json!({})),
-    );
-    let timestamp = described_reference(version, TIME, TIMESTAMP_DOC, None);
-    let mut out = Map::new();
-    out.insert(NODE_METRICS.into(), json!({
-        "description": "NodeMetrics sets resource usage metrics of a node.", "type": "object",
-        "required": ["timestamp", "window", "usage"],
-        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta.clone(),
-            "timestamp": timestamp.clone(), "window": r(DURATION), "usage": usage.clone() },
-        "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "NodeMetrics"),
-    }));
-    out.insert(
-        POD_METRICS.into(),
-        json!({
-            "description": "PodMetrics sets resource usage metrics of a pod.", "type": "object",
-            "required": ["timestamp", "window", "containers"],
-            "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": object_meta,
-                "timestamp": timestamp, "window": r(DURATION),
-                "containers": { "description": "Metrics for all containers are collected within the same time window.",
-                    "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" } },
-            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics"),
-        }),
-    );
-    for (name, kind, item, doc) in [
-        (NODE_METRICS_LIST, "NodeMetricsList", NODE_METRICS, "node"),
-        (POD_METRICS_LIST, "PodMetricsList", POD_METRICS, "pod"),
-    ] {
-        out.insert(name.into(), json!({
-            "description": format!("{kind} is a list of {}.", &kind[..kind.len() - 4]), "type": "object",
-            "required": ["items"],
-            "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC), "metadata": list_meta.clone(),
-                "items": { "description": format!("List of {doc} metrics."), "type": "array", "items": r(item) } },
-            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, kind),
-        }));
-    }
-    out.insert(CONTAINER_METRICS.into(), json!({
-        "description": "ContainerMetrics sets resource usage metrics of a container.", "type": "object",
-        "required": ["name", "usage"],
-        "properties": { "name": { "description": "Container name corresponding to the one from pod.spec.containers.",
-            "type": "string", "default": "" }, "usage": usage },
-    }));
+    let mut out = metrics_schemas(version);
+    out.extend(list_schemas(version));
+    out.extend(value_schemas(version));
     out.extend(meta_schemas(version));
+    out.extend(discovery_schemas(version));
     out
 }
 
-fn meta_schemas(version: Version) -> Map<String, Value> {
+/// The `usage` map of nodes and containers.
+fn usage(version: Version) -> Value {
+    json!({ "description": USAGE_DOC, "type": "object", "additionalProperties": reference(version, QUANTITY) })
+}
+
+/// `apiVersion`, `kind` and `metadata` (an `ObjectMeta` or `ListMeta` reference).
+fn type_and_meta(version: Version, meta: &str) -> Map<String, Value> {
+    let description = if meta == OBJECT_META {
+        "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+    } else {
+        "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+    };
+    let mut properties = type_meta();
+    properties.insert(
+        "metadata".into(),
+        described_reference(version, meta, description, Some(json!({}))),
+    );
+    properties
+}
+
+/// `apiVersion` and `kind`.
+fn type_meta() -> Map<String, Value> {
+    Map::from_iter([
+        ("apiVersion".into(), string(API_VERSION_DOC)),
+        ("kind".into(), string(KIND_DOC)),
+    ])
+}
+
+fn metrics_schemas(version: Version) -> Map<String, Value> {
     let r = |name| reference(version, name);
+    let timestamp = described_reference(version, TIME, TIMESTAMP_DOC, None);
+    let mut node = type_and_meta(version, OBJECT_META);
+    node.extend([
+        ("timestamp".into(), timestamp.clone()),
+        ("window".into(), r(DURATION)),
+        ("usage".into(), usage(version)),
+    ]);
+    let mut pod = type_and_meta(version, OBJECT_META);
+    let containers = json!({ "description": "Metrics for all containers are collected within the same time window.",
+        "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" });
+    pod.extend([
+        ("timestamp".into(), timestamp),
+        ("window".into(), r(DURATION)),
+        ("containers".into(), containers),
+    ]);
+    let container_name = json!({ "description": "Container name corresponding to the one from pod.spec.containers.",
+        "type": "string", "default": "" });
+    Map::from_iter([
+        (
+            NODE_METRICS.into(),
+            json!({ "description": "NodeMetrics sets resource usage metrics of a node.",
+            "type": "object", "required": ["timestamp", "window", "usage"], "properties": node,
+            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "NodeMetrics") }),
+        ),
+        (
+            POD_METRICS.into(),
+            json!({ "description": "PodMetrics sets resource usage metrics of a pod.",
+            "type": "object", "required": ["timestamp", "window", "containers"], "properties": pod,
+            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics") }),
+        ),
+        (
+            CONTAINER_METRICS.into(),
+            json!({ "description": "ContainerMetrics sets resource usage metrics of a container.",
+            "type": "object", "required": ["name", "usage"],
+            "properties": { "name": container_name, "usage": usage(version) } }),
+        ),
+    ])
+}
+
+fn list_schemas(version: Version) -> Map<String, Value> {
+    let lists = [
+        (NODE_METRICS_LIST, "NodeMetrics", NODE_METRICS, "node"),
+        (POD_METRICS_LIST, "PodMetrics", POD_METRICS, "pod"),
+    ];
+    Map::from_iter(lists.map(|(name, kind, item, what)| {
+        let mut properties = type_and_meta(version, LIST_META);
+        let items = json!({ "description": format!("List of {what} metrics."), "type": "array", "items": reference(version, item) });
+        properties.insert("items".into(), items);
+        let schema = json!({ "description": format!("{kind}List is a list of {kind}."), "type": "object",
+            "required": ["items"], "properties": properties,
+            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, &format!("{kind}List")) });
+        (name.to_string(), schema)
+    }))
+}
+
+/// Quantity, Time and Duration: strings on the wire.
+fn value_schemas(version: Version) -> Map<String, Value> {
     let quantity_doc = "Quantity is a fixed-point representation of a number. It provides convenient marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.";
     let quantity = match version {
         Version::V2 => json!({ "description": quantity_doc, "type": "string" }),
         Version::V3 => json!({ "description": quantity_doc, "oneOf": [{ "type": "string" }, { "type": "number" }] }),
     };
-    let mut out = Map::new();
-    out.insert(QUANTITY.into(), quantity);
-    out.insert(TIME.into(), json!({ "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  Wrappers are provided for many of the factory methods that the time package offers.", "type": "string", "format": "date-time" }));
-    out.insert(DURATION.into(), string("Duration is a wrapper around time.Duration which supports correct marshaling to YAML and JSON. In particular, it marshals into strings, which can be used as map keys in json."));
-    out.insert(OBJECT_META.into(), json!({
+    let time = json!({ "description": "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  Wrappers are provided for many of the factory methods that the time package offers.",
+        "type": "string", "format": "date-time" });
+    let duration = string(
+        "Duration is a wrapper around time.Duration which supports correct marshaling to YAML and JSON. In particular, it marshals into strings, which can be used as map keys in json.",
+    );
+    Map::from_iter([
+        (QUANTITY.into(), quantity),
+        (TIME.into(), time),
+        (DURATION.into(), duration),
+    ])
+}
+
+/// `ObjectMeta` (the fields served) and `ListMeta`.
+fn meta_schemas(version: Version) -> Map<String, Value> {
+    let created = "For metrics objects: the time the response was built, in RFC3339 form, UTC.";
+    let object_meta = json!({
         "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
         "type": "object",
         "properties": {
             "name": string("Name must be unique within a namespace."),
             "namespace": string("Namespace defines the space within which each name must be unique."),
-            "creationTimestamp": described_reference(version, TIME, "For metrics objects: the time the response was built, in RFC3339 form, UTC.", None),
+            "creationTimestamp": described_reference(version, TIME, created, None),
             "labels": { "description": "Map of string keys and values that can be used to organize and categorize (scope and select) objects.",
                 "type": "object", "additionalProperties": { "type": "string", "default": "" } },
         },
-    }));
-    out.insert(LIST_META.into(), json!({
+    });
+    let list_meta = json!({
         "description": "ListMeta describes metadata that synthetic resources must have, including lists and various status objects. A resource may have only one of {ObjectMeta, ListMeta}.",
         "type": "object",
         "properties": {
             "continue": string("continue may be set if the user set a limit on the number of items returned. Never set by this server."),
-            "remainingItemCount": { "description": "remainingItemCount is the number of subsequent items in the list which are not included in this list response. Never set by this server.", "type": "integer", "format": "int64" },
+            "remainingItemCount": { "description": "remainingItemCount is the number of subsequent items in the list which are not included in this list response. Never set by this server.",
+                "type": "integer", "format": "int64" },
             "resourceVersion": string("String that identifies the server's internal version of this object. Never set by this server."),
             "selfLink": string("Deprecated: selfLink is a legacy read-only field that is no longer populated by the system."),
         },
-    }));
-    out.insert(RESOURCE_LIST.into(), json!({
-        "description": "APIResourceList is a list of APIResource, it is used to expose the name of the resources supported in a specific group and version, and if the resource is namespaced.",
-        "type": "object", "required": ["groupVersion", "resources"],
-        "properties": { "apiVersion": string(API_VERSION_DOC), "kind": string(KIND_DOC),
-            "groupVersion": { "description": "groupVersion is the group and version this APIResourceList is for.", "type": "string", "default": "" },
-            "resources": { "description": "resources contains the name of the resources and if they are namespaced.", "type": "array", "items": r(RESOURCE), "x-kubernetes-list-type": "atomic" } },
-        "x-kubernetes-group-version-kind": gvk("", "v1", "APIResourceList"),
-    }));
-    out.insert(RESOURCE.into(), json!({
-        "description": "APIResource specifies the name of a resource and whether it is namespaced.",
-        "type": "object", "required": ["name", "singularName", "namespaced", "kind", "verbs"],
-        "properties": {
-            "name": { "description": "name is the plural name of the resource.", "type": "string", "default": "" },
-            "singularName": { "description": "singularName is the singular name of the resource.", "type": "string", "default": "" },
-            "namespaced": { "description": "namespaced indicates if a resource is namespaced or not.", "type": "boolean", "default": false },
-            "kind": { "description": "kind is the kind for the resource (e.g. 'Foo' is the kind for a resource 'foo')", "type": "string", "default": "" },
-            "verbs": { "description": "verbs is a list of supported kube verbs.", "type": "array", "items": { "type": "string", "default": "" } },
-        },
-    }));
-    out
+    });
+    Map::from_iter([(OBJECT_META.into(), object_meta), (LIST_META.into(), list_meta)])
 }
 
-/// One GET path: where, which operation, what it answers.
-struct PathSpec {
-    path: String,
-    operation_id: &'static str,
-    description: &'static str,
-    /// `list`, `get`, or `None` for discovery.
-    action: Option<&'static str>,
-    kind: &'static str,
-    response: &'static str,
-    namespaced: bool,
-    named: bool,
+/// `APIResourceList` and `APIResource`, the answer of the group-version discovery path.
+fn discovery_schemas(version: Version) -> Map<String, Value> {
+    let typed = |description: &str, kind: &str, default: Value| json!({ "description": description, "type": kind, "default": default });
+    let mut list = type_meta();
+    list.insert(
+        "groupVersion".into(),
+        typed(
+            "groupVersion is the group and version this APIResourceList is for.",
+            "string",
+            json!(""),
+        ),
+    );
+    list.insert(
+        "resources".into(),
+        json!({ "description": "resources contains the name of the resources and if they are namespaced.",
+        "type": "array", "items": reference(version, RESOURCE), "x-kubernetes-list-type": "atomic" }),
+    );
+    let resource = json!({
+        "name": typed("name is the plural name of the resource.", "string", json!("")),
+        "singularName": typed("singularName is the singular name of the resource.", "string", json!("")),
+        "namespaced": typed("namespaced indicates if a resource is namespaced or not.", "boolean", json!(false)),
+        "kind": typed("kind is the kind for the resource (e.g. 'Foo' is the kind for a resource 'foo')", "string", json!("")),
+        "verbs": { "description": "verbs is a list of supported kube verbs.", "type": "array", "items": { "type": "string", "default": "" } },
+    });
+    Map::from_iter([
+        (
+            RESOURCE_LIST.into(),
+            json!({ "description": "APIResourceList is a list of APIResource, it is used to expose the name of the resources supported in a specific group and version, and if the resource is namespaced.",
+            "type": "object", "required": ["groupVersion", "resources"], "properties": list,
+            "x-kubernetes-group-version-kind": gvk("", "v1", "APIResourceList") }),
+        ),
+        (
+            RESOURCE.into(),
+            json!({ "description": "APIResource specifies the name of a resource and whether it is namespaced.",
+            "type": "object", "required": ["name", "singularName", "namespaced", "kind", "verbs"], "properties": resource }),
+        ),
+    ])
 }
 
-fn path_specs() -> Vec<PathSpec> {
-    let base = format!("/apis/{GROUP_VERSION}");
-    let spec = |path: String, operation_id, description, action, kind, response, namespaced, named| PathSpec {
-        path,
-        operation_id,
-        description,
-        action,
-        kind,
-        response,
-        namespaced,
-        named,
-    };
-    vec![
-        spec(
-            format!("{base}/"),
-            "getMetricsV1beta1APIResources",
-            "get available resources",
-            None,
-            "",
-            RESOURCE_LIST,
-            false,
-            false,
-        ),
-        spec(
-            format!("{base}/namespaces/{{namespace}}/pods"),
-            "listMetricsV1beta1NamespacedPodMetrics",
-            "list objects of kind PodMetrics",
-            Some("list"),
-            "PodMetrics",
-            POD_METRICS_LIST,
-            true,
-            false,
-        ),
-        spec(
-            format!("{base}/namespaces/{{namespace}}/pods/{{name}}"),
-            "readMetricsV1beta1NamespacedPodMetrics",
-            "read the specified PodMetrics",
-            Some("get"),
-            "PodMetrics",
-            POD_METRICS,
-            true,
-            true,
-        ),
-        spec(
-            format!("{base}/nodes"),
-            "listMetricsV1beta1NodeMetrics",
-            "list objects of kind NodeMetrics",
-            Some("list"),
-            "NodeMetrics",
-            NODE_METRICS_LIST,
-            false,
-            false,
-        ),
-        spec(
-            format!("{base}/nodes/{{name}}"),
-            "readMetricsV1beta1NodeMetrics",
-            "read the specified NodeMetrics",
-            Some("get"),
-            "NodeMetrics",
-            NODE_METRICS,
-            false,
-            true,
-        ),
-        spec(
-            format!("{base}/pods"),
-            "listMetricsV1beta1PodMetricsForAllNamespaces",
-            "list objects of kind PodMetrics",
-            Some("list"),
-            "PodMetrics",
-            POD_METRICS_LIST,
-            false,
-            false,
-        ),
-    ]
-}
+/// The GET paths: suffix after `/apis/metrics.k8s.io/v1beta1`, operationId, kind, response.
+/// The action, description and parameters follow from the operationId and the path.
+const PATHS: [(&str, &str, &str, &str); 6] = [
+    ("/", "getMetricsV1beta1APIResources", "", RESOURCE_LIST),
+    (
+        "/namespaces/{namespace}/pods",
+        "listMetricsV1beta1NamespacedPodMetrics",
+        "PodMetrics",
+        POD_METRICS_LIST,
+    ),
+    (
+        "/namespaces/{namespace}/pods/{name}",
+        "readMetricsV1beta1NamespacedPodMetrics",
+        "PodMetrics",
+        POD_METRICS,
+    ),
+    (
+        "/nodes",
+        "listMetricsV1beta1NodeMetrics",
+        "NodeMetrics",
+        NODE_METRICS_LIST,
+    ),
+    (
+        "/nodes/{name}",
+        "readMetricsV1beta1NodeMetrics",
+        "NodeMetrics",
+        NODE_METRICS,
+    ),
+    (
+        "/pods",
+        "listMetricsV1beta1PodMetricsForAllNamespaces",
+        "PodMetrics",
+        POD_METRICS_LIST,
+    ),
+];
 
 fn paths(version: Version) -> Map<String, Value> {
-    path_specs()
-        .into_iter()
-        .map(|spec| (spec.path.clone(), json!({ "get": operation(version, &spec) })))
+    PATHS
+        .iter()
+        .map(|&(suffix, operation_id, kind, response)| {
+            let op = operation(version, suffix, operation_id, kind, response);
+            (format!("/apis/{GROUP_VERSION}{suffix}"), json!({ "get": op }))
+        })
         .collect()
 }
 
-fn operation(version: Version, spec: &PathSpec) -> Value {
-    let schema = reference(version, spec.response);
+fn operation(version: Version, path: &str, operation_id: &str, kind: &str, response: &str) -> Value {
+    let action = if operation_id.starts_with("list") {
+        Some("list")
+    } else {
+        operation_id.starts_with("read").then_some("get")
+    };
+    let description = match action {
+        Some("list") => format!("list objects of kind {kind}"),
+        Some(_) => format!("read the specified {kind}"),
+        None => "get available resources".to_string(),
+    };
+    let schema = reference(version, response);
     let ok = match version {
         Version::V2 => json!({ "description": "OK", "schema": schema }),
         Version::V3 => json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }),
     };
     let mut op = json!({
-        "description": spec.description, "tags": [format!("metrics_{VERSION}")], "operationId": spec.operation_id,
-        "parameters": parameters(version, spec),
+        "description": description, "tags": [format!("metrics_{VERSION}")], "operationId": operation_id,
+        "parameters": parameters(version, path, kind, action == Some("list")),
         "responses": { "200": ok, "401": { "description": "Unauthorized" } },
     });
-    let object = op.as_object_mut().expect("an operation is an object");
     if version == Version::V2 {
-        object.insert("consumes".into(), json!(["*/*"]));
-        object.insert("produces".into(), json!(["application/json"]));
-        object.insert("schemes".into(), json!(["https"]));
+        op["consumes"] = json!(["*/*"]);
+        op["produces"] = json!(["application/json"]);
+        op["schemes"] = json!(["https"]);
     }
-    if let Some(action) = spec.action {
-        object.insert("x-kubernetes-action".into(), action.into());
-        object.insert(
-            "x-kubernetes-group-version-kind".into(),
-            gvk(GROUP, VERSION, spec.kind)[0].clone(),
-        );
+    if let Some(action) = action {
+        op["x-kubernetes-action"] = action.into();
+        op["x-kubernetes-group-version-kind"] = gvk(GROUP, VERSION, kind)[0].clone();
     }
-    Value::Object(object.clone())
+    op
 }
 
-fn parameters(version: Version, spec: &PathSpec) -> Value {
+fn parameters(version: Version, path: &str, kind: &str, list: bool) -> Value {
     let mut params = Vec::new();
-    if spec.named {
+    if path.ends_with("{name}") {
         params.push(parameter(
             version,
             "name",
             "path",
             "string",
-            &format!("name of the {}", spec.kind),
+            &format!("name of the {kind}"),
         ));
     }
-    if spec.namespaced {
-        params.push(parameter(
-            version,
-            "namespace",
-            "path",
-            "string",
-            "object name and auth scope, such as for teams and projects",
-        ));
+    if path.contains("{namespace}") {
+        let description = "object name and auth scope, such as for teams and projects";
+        params.push(parameter(version, "namespace", "path", "string", description));
     }
-    if spec.action == Some("list") {
-        for (name, kind, description) in LIST_PARAMETERS {
-            params.push(parameter(version, name, "query", kind, description));
+    if list {
+        for (name, schema_type, description) in LIST_PARAMETERS {
+            params.push(parameter(version, name, "query", schema_type, description));
         }
     }
     params.push(parameter(

@@ -189,7 +189,27 @@ impl Kubelet {
             let me = me.clone();
             async move { me.handle(req, client_cert).await }
         });
-        tokio::select! { _ = serve => {}, _ = stop.changed() => {} }
+        // A kubelet that goes down drops its open connections too, not only its listener.
+        let mut faults = self.fault.subscribe();
+        let refused = async {
+            while faults.changed().await.is_ok() {
+                if self.refused() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! { _ = serve => {}, _ = stop.changed() => {}, _ = refused => {} }
+    }
+
+    /// Waits while the kubelet is switched to `Hang` (requests on open connections hang too).
+    async fn wait_while_hung(&self) {
+        let mut faults = self.fault.subscribe();
+        while matches!(faults.borrow_and_update().as_ref(), Some(ActiveFault { fault: Fault::Hang, .. })) {
+            if faults.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     fn authorized(&self, req: &Request, client_cert: bool) -> bool {
@@ -229,7 +249,8 @@ impl Kubelet {
             return metrics(self.render(ts, &mods));
         };
         match fault {
-            Fault::ConnectionRefused | Fault::Hang => {}
+            Fault::ConnectionRefused => {}
+            Fault::Hang => self.wait_while_hung().await,
             Fault::Slow { delay_ms } => tokio::time::sleep(Duration::from_millis(delay_ms)).await,
             Fault::Http500 => {
                 let msg = format!(
