@@ -63,7 +63,7 @@ fn unescape(s: &str) -> Option<String> {
 }
 
 /// apimachinery `Convert_Slice_string_To_bool`: only `0` and `false` (any case) are false.
-fn flag(value: &str) -> bool {
+pub fn flag(value: &str) -> bool {
     !(value == "0" || value.eq_ignore_ascii_case("false"))
 }
 

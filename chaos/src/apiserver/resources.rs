@@ -6,7 +6,7 @@
 //! [`ApiError`], turned into a Kubernetes `Status` here and nowhere else.
 
 use super::params::{self, Format, ListOptions, Query, Shape, Version};
-use super::status::{status, status_body};
+use super::status::status_body;
 use super::store::{Kind, Store, Stored};
 use super::table::{self, TableMeta};
 use crate::http::{Body, Request, json_response, respond};
@@ -303,14 +303,53 @@ impl ApiError {
     }
 }
 
-/// A 500 `InternalError` Status, for failures that are the server's fault.
-pub fn internal_error(message: &str) -> Response<Body> {
-    status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn code(route: ResourceRequest, method: Method, query: &str, accept: Option<&str>) -> u16 {
+        let store = Store::new(10);
+        store.upsert(Kind::Pods, json!({"metadata": {"name": "p", "namespace": "default"}}));
+        let query = Query::parse(Some(query));
+        let response = match serve(store, route, &method, &query, accept).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
+        response.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn odd_requests_get_statuses_not_panics() {
+        let list = ResourceRequest { kind: Kind::Pods, namespace: None, name: None };
+        let get = ResourceRequest { kind: Kind::Pods, namespace: Some("default".into()), name: Some("p".into()) };
+        let cases = [
+            (&list, "", 200),
+            (&list, "watch=1&timeoutSeconds=9223372036854775807", 200),
+            (&list, "watch=1&timeoutSeconds=-5&resourceVersion=1", 200),
+            (&list, "limit=99999999999999999999", 400),
+            (&list, "limit=-1&continue=%00%01", 400),
+            (&list, "continue=e30&resourceVersion=5", 400),
+            (&list, "labelSelector=%E2%9C%93%3D%3D", 400),
+            (&list, "fieldSelector=metadata.name%3D%5C", 400),
+            (&list, "resourceVersion=x", 400),
+            (&list, "resourceVersion=1&resourceVersionMatch=Exact", 200),
+            (&list, "resourceVersionMatch=Exact", 422),
+            (&list, "sendInitialEvents=false", 422),
+            (&list, "includeObject=All", 200),
+            (&get, "", 200),
+            (&get, "watch=true", 405),
+            (&get, "resourceVersion=-1", 400),
+        ];
+        for (route, query, want) in cases {
+            assert_eq!(code(route.clone(), Method::GET, query, None).await, want, "{query}");
+        }
+        let table = Some("application/json;as=Table;v=v1;g=meta.k8s.io");
+        assert_eq!(code(list.clone(), Method::GET, "includeObject=All", table).await, 400);
+        assert_eq!(code(list.clone(), Method::GET, "", Some("text/html")).await, 406);
+        assert_eq!(code(list.clone(), Method::POST, "", None).await, 405);
+        let missing = ResourceRequest { name: Some("nope".into()), ..get };
+        assert_eq!(code(missing, Method::GET, "", None).await, 404);
+    }
 
     #[test]
     fn statuses_match_the_apiserver() {

@@ -28,6 +28,8 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a watch without `timeoutSeconds` lasts.
 pub const MAX_WATCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// `timeoutSeconds` beyond this is cut to it (keeps deadlines representable).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Events are written in chunks of about this size.
 const CHUNK_BYTES: usize = 256 * 1024;
 
@@ -66,10 +68,10 @@ pub(super) async fn watch(
     let initial = opts
         .send_initial_events
         .unwrap_or(matches!(version, Version::Unset | Version::Any));
-    let timeout = opts
-        .timeout_seconds
-        .filter(|s| *s > 0)
-        .map_or(MAX_WATCH_TIMEOUT, |s| Duration::from_secs(s.unsigned_abs()));
+    let timeout = match opts.timeout_seconds {
+        Some(seconds) if seconds > 0 => Duration::from_secs(seconds.unsigned_abs()).min(LONGEST_TIMEOUT),
+        _ => MAX_WATCH_TIMEOUT,
+    };
     let mut stream = WatchStream::new(store.clone(), kind, filter, format, include, timeout);
     if opts.allow_watch_bookmarks {
         let mut interval = tokio::time::interval_at(Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);

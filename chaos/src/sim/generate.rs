@@ -45,7 +45,7 @@ pub fn node_name(index: u32) -> String {
 
 /// The namespaces a cluster of `total_pods` spreads its workloads over.
 pub fn namespaces(total_pods: u32) -> Vec<String> {
-    let count = (total_pods / 300).clamp(2, 100);
+    let count = (total_pods / 50).clamp(2, 100);
     let mut out = vec!["default".to_string()];
     out.extend((1..count).map(|i| format!("team-{i}")));
     out
