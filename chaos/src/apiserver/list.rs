@@ -145,7 +145,11 @@ pub struct Pager<'a> {
 
 impl<'a> Pager<'a> {
     pub fn new(filter: &'a Filter, limit: Option<usize>) -> Self {
-        Pager { filter, limit, page: Page::default() }
+        Pager {
+            filter,
+            limit,
+            page: Page::default(),
+        }
     }
 
     pub fn visit(&mut self, object: &Arc<Stored>) -> ControlFlow<()> {
@@ -185,12 +189,18 @@ async fn plan_read(store: &Store, opts: &ListOptions, prefix: Option<&str>) -> R
             return Err(ApiError::BadRequest(message.into()));
         }
         let next = decode_continue(token, prefix)?;
-        return Ok(Read { at: next.resource_version, start: Some(next.start) });
+        return Ok(Read {
+            at: next.resource_version,
+            start: Some(next.start),
+        });
     }
     if let Version::At(rv) = version {
         wait_for_version(store, rv).await?;
         if opts.resource_version_match.as_deref() == Some("Exact") {
-            return Ok(Read { at: Some(rv), start: None });
+            return Ok(Read {
+                at: Some(rv),
+                start: None,
+            });
         }
     }
     Ok(Read { at: None, start: None })
@@ -218,14 +228,24 @@ pub(super) async fn list(
         // etcd after compaction: continue inconsistently at the latest state.
         Some(start) => {
             let token = encode_start(-1, start, prefix);
-            ApiError::Expired { message: CONTINUE_TOO_OLD.into(), continue_token: Some(token) }
+            ApiError::Expired {
+                message: CONTINUE_TOO_OLD.into(),
+                continue_token: Some(token),
+            }
         }
-        None => ApiError::Expired { message: LIST_TOO_OLD.into(), continue_token: None },
+        None => ApiError::Expired {
+            message: LIST_TOO_OLD.into(),
+            continue_token: None,
+        },
     })?;
     let page = pager.finish();
     let rv = i64::try_from(resource_version).unwrap_or(i64::MAX);
     let continue_token = page.more_after.as_ref().map(|last| encode_continue(rv, last, prefix));
-    let meta = TableMeta { resource_version, continue_token, remaining_item_count: page.remaining };
+    let meta = TableMeta {
+        resource_version,
+        continue_token,
+        remaining_item_count: page.remaining,
+    };
     let body = match format {
         Format::Json => {
             let kind = format!("{}List", kind.kind());
@@ -301,7 +321,11 @@ mod tests {
                 }
             }
         );
-        let cluster = decode_continue(&encode_continue(-1, &(String::new(), "node-1".into()), Some("")), Some("")).unwrap();
+        let cluster = decode_continue(
+            &encode_continue(-1, &(String::new(), "node-1".into()), Some("")),
+            Some(""),
+        )
+        .unwrap();
         assert_eq!(cluster.resource_version, None);
         assert_eq!(cluster.start.key, (String::new(), "node-1".to_string()));
         // Within one namespace the key is the name alone, relative to that namespace.
@@ -330,14 +354,22 @@ mod tests {
     /// One page of `kind` objects read through `Store::scan`, as `list` does.
     fn page(store: &Store, at: Option<u64>, from: Bound<&ObjectKey>, limit: Option<usize>, filter: &Filter) -> Page {
         let mut pager = Pager::new(filter, limit);
-        store.scan(Kind::Pods, filter.namespace.as_deref(), at, from, |o| pager.visit(o)).unwrap();
+        store
+            .scan(Kind::Pods, filter.namespace.as_deref(), at, from, |o| pager.visit(o))
+            .unwrap();
         pager.finish()
     }
 
     #[test]
     fn pages_follow_etcd() {
         let store = Store::new(100);
-        for (ns, name, app) in [("a", "p1", "x"), ("a", "p2", "y"), ("b", "p1", "x"), ("b", "p2", "x"), ("c", "p1", "y")] {
+        for (ns, name, app) in [
+            ("a", "p1", "x"),
+            ("a", "p2", "y"),
+            ("b", "p1", "x"),
+            ("b", "p2", "x"),
+            ("c", "p1", "y"),
+        ] {
             pod(&store, ns, name, app);
         }
         let all = Filter::default();
@@ -345,27 +377,64 @@ mod tests {
         assert_eq!(names(&first.items), ["a/p1", "a/p2"]);
         assert_eq!(first.more_after, Some(("a".into(), "p2".into())));
         assert_eq!(first.remaining, Some(3));
-        let second = page(&store, None, Bound::Excluded(first.more_after.as_ref().unwrap()), Some(2), &all);
+        let second = page(
+            &store,
+            None,
+            Bound::Excluded(first.more_after.as_ref().unwrap()),
+            Some(2),
+            &all,
+        );
         assert_eq!(names(&second.items), ["b/p1", "b/p2"]);
         assert_eq!(second.remaining, Some(1));
-        let last = page(&store, None, Bound::Excluded(second.more_after.as_ref().unwrap()), Some(2), &all);
-        assert_eq!((names(&last.items), last.more_after, last.remaining), (vec!["c/p1".to_string()], None, None));
+        let last = page(
+            &store,
+            None,
+            Bound::Excluded(second.more_after.as_ref().unwrap()),
+            Some(2),
+            &all,
+        );
+        assert_eq!(
+            (names(&last.items), last.more_after, last.remaining),
+            (vec!["c/p1".to_string()], None, None)
+        );
 
         // With a selector: no remaining count, and "more" even if nothing after matches.
-        let x = Filter { labels: LabelSelector::parse("app=x").unwrap(), ..Filter::default() };
+        let x = Filter {
+            labels: LabelSelector::parse("app=x").unwrap(),
+            ..Filter::default()
+        };
         let three = page(&store, None, Bound::Unbounded, Some(3), &x);
         assert_eq!(names(&three.items), ["a/p1", "b/p1", "b/p2"]);
-        assert_eq!((three.more_after.clone(), three.remaining), (Some(("b".into(), "p2".into())), None));
-        assert!(page(&store, None, Bound::Excluded(&three.more_after.unwrap()), Some(3), &x).items.is_empty());
+        assert_eq!(
+            (three.more_after.clone(), three.remaining),
+            (Some(("b".into(), "p2".into())), None)
+        );
+        assert!(
+            page(&store, None, Bound::Excluded(&three.more_after.unwrap()), Some(3), &x)
+                .items
+                .is_empty()
+        );
         // Exactly `limit` objects: no continue.
         assert!(page(&store, None, Bound::Unbounded, Some(5), &all).more_after.is_none());
         // Inclusive start (a token without the trailing NUL), and one namespace.
         let b = ("b".to_string(), String::new());
-        assert_eq!(names(&page(&store, None, Bound::Included(&b), None, &all).items), ["b/p1", "b/p2", "c/p1"]);
-        let in_b = Filter { namespace: Some("b".into()), ..Filter::default() };
-        assert_eq!(names(&page(&store, None, Bound::Unbounded, None, &in_b).items), ["b/p1", "b/p2"]);
+        assert_eq!(
+            names(&page(&store, None, Bound::Included(&b), None, &all).items),
+            ["b/p1", "b/p2", "c/p1"]
+        );
+        let in_b = Filter {
+            namespace: Some("b".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            names(&page(&store, None, Bound::Unbounded, None, &in_b).items),
+            ["b/p1", "b/p2"]
+        );
         let after_a = ("a".to_string(), "p9".to_string());
-        assert_eq!(names(&page(&store, None, Bound::Excluded(&after_a), Some(1), &in_b).items), ["b/p1"]);
+        assert_eq!(
+            names(&page(&store, None, Bound::Excluded(&after_a), Some(1), &in_b).items),
+            ["b/p1"]
+        );
     }
 
     #[test]
@@ -382,12 +451,18 @@ mod tests {
         let then = page(&store, Some(at), Bound::Unbounded, None, &all);
         assert_eq!(names(&then.items), ["a/change", "a/gone", "a/keep"]);
         assert_eq!(then.items[0].labels["app"], "x");
-        let in_a = Filter { namespace: Some("a".into()), ..Filter::default() };
+        let in_a = Filter {
+            namespace: Some("a".into()),
+            ..Filter::default()
+        };
         let later = page(&store, Some(at + 4), Bound::Unbounded, None, &in_a);
         assert_eq!(names(&later.items), ["a/change", "a/keep", "a/new"]);
         let from_change = ("a".to_string(), "change".to_string());
         let rest = page(&store, Some(at), Bound::Excluded(&from_change), Some(1), &all);
-        assert_eq!((names(&rest.items), rest.remaining), (vec!["a/gone".to_string()], Some(1)));
+        assert_eq!(
+            (names(&rest.items), rest.remaining),
+            (vec!["a/gone".to_string()], Some(1))
+        );
         let now = page(&store, None, Bound::Unbounded, None, &all);
         assert_eq!(names(&now.items), ["a/change", "a/keep", "a/new", "b/other"]);
     }
@@ -399,7 +474,9 @@ mod tests {
         for app in ["y", "z", "w"] {
             pod(&store, "a", "p", app);
         }
-        let result = store.scan(Kind::Pods, None, Some(first), Bound::Unbounded, |_| ControlFlow::Continue(()));
+        let result = store.scan(Kind::Pods, None, Some(first), Bound::Unbounded, |_| {
+            ControlFlow::Continue(())
+        });
         assert!(matches!(result, Err(super::super::store::WatchError::TooOld { .. })));
     }
 

@@ -8,7 +8,7 @@
 use super::params::{self, Format, ListOptions, Query, Shape, Version};
 use super::status::status_body;
 use super::store::{Kind, Store, Stored};
-use super::table::{self, TableMeta};
+use super::table::{self, IncludeObject, TableMeta};
 use crate::http::{Body, Request, json_response, respond};
 use http::{Method, Response, StatusCode, header};
 use serde_json::json;
@@ -86,13 +86,15 @@ async fn serve(
         fields: opts.fields.clone(),
         namespace,
     };
+    let format = params::negotiate(accept, if opts.watch { Shape::Watch } else { Shape::List })?;
+    // `includeObject` is a Table option: only checked when a Table is asked for.
+    let include = match format {
+        Format::Table => params::include_object(query)?,
+        Format::Json | Format::Metadata => IncludeObject::default(),
+    };
     if opts.watch {
-        let format = params::negotiate(accept, Shape::Watch)?;
-        let include = params::include_object(query)?;
         super::watch::watch(store, kind, filter, &opts, format, include).await
     } else {
-        let format = params::negotiate(accept, Shape::List)?;
-        let include = params::include_object(query)?;
         super::list::list(&store, kind, &filter, &opts, format, include).await
     }
 }
@@ -320,8 +322,16 @@ mod tests {
 
     #[tokio::test]
     async fn odd_requests_get_statuses_not_panics() {
-        let list = ResourceRequest { kind: Kind::Pods, namespace: None, name: None };
-        let get = ResourceRequest { kind: Kind::Pods, namespace: Some("default".into()), name: Some("p".into()) };
+        let list = ResourceRequest {
+            kind: Kind::Pods,
+            namespace: None,
+            name: None,
+        };
+        let get = ResourceRequest {
+            kind: Kind::Pods,
+            namespace: Some("default".into()),
+            name: Some("p".into()),
+        };
         let cases = [
             (&list, "", 200),
             (&list, "watch=1&timeoutSeconds=9223372036854775807", 200),
@@ -347,7 +357,10 @@ mod tests {
         assert_eq!(code(list.clone(), Method::GET, "includeObject=All", table).await, 400);
         assert_eq!(code(list.clone(), Method::GET, "", Some("text/html")).await, 406);
         assert_eq!(code(list.clone(), Method::POST, "", None).await, 405);
-        let missing = ResourceRequest { name: Some("nope".into()), ..get };
+        let missing = ResourceRequest {
+            name: Some("nope".into()),
+            ..get
+        };
         assert_eq!(code(missing, Method::GET, "", None).await, 404);
     }
 

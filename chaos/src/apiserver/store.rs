@@ -309,7 +309,10 @@ impl Store {
         if let Some(at) = at
             && at < state.compacted
         {
-            return Err(WatchError::TooOld { requested: at, oldest: state.compacted });
+            return Err(WatchError::TooOld {
+                requested: at,
+                oldest: state.compacted,
+            });
         }
         let first_of_namespace = namespace.map(|ns| (ns.to_string(), String::new()));
         let lower = match (from, &first_of_namespace) {
@@ -331,7 +334,9 @@ impl Store {
         }
         let mut then = then.into_iter().peekable();
         let now = state.objects.range::<ObjectKey, _>((lower, Bound::Unbounded));
-        let mut now = now.take_while(|(key, _)| namespace.is_none_or(|ns| key.0 == ns)).peekable();
+        let mut now = now
+            .take_while(|(key, _)| namespace.is_none_or(|ns| key.0 == ns))
+            .peekable();
         loop {
             // Merge the two ordered sequences; an old state replaces the current object.
             let next = match (now.peek(), then.peek()) {

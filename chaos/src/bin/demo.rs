@@ -44,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let cluster = Cluster::start(config).await?;
-    let server = args.server.clone().unwrap_or_else(|| std::env::current_exe().expect("exe").with_file_name("ha-metrics-server"));
+    let server = args.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("exe")
+            .with_file_name("ha-metrics-server")
+    });
     let paths = cluster.paths();
     let mut child = tokio::process::Command::new(&server)
         .arg(format!("--kubeconfig={}", paths.metrics_server_kubeconfig().display()))
@@ -55,25 +59,49 @@ async fn main() -> anyhow::Result<()> {
         .arg("--kubelet-request-timeout=4s")
         .arg("--kubelet-preferred-address-types=InternalIP")
         .arg("--kubelet-use-node-status-port")
-        .arg(format!("--requestheader-client-ca-file={}", paths.front_proxy_ca().display()))
+        .arg(format!(
+            "--requestheader-client-ca-file={}",
+            paths.front_proxy_ca().display()
+        ))
         .arg("--requestheader-allowed-names=front-proxy-client")
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| anyhow::anyhow!("starting {} (build it with `cargo build --release --workspace --bins`): {e}", server.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "starting {} (build it with `cargo build --release --workspace --bins`): {e}",
+                server.display()
+            )
+        })?;
     let kubectl = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
-    println!("kubesim: {} nodes, {} pods; ha-metrics-server on 127.0.0.1:{}", args.nodes, args.nodes * args.pods_per_node, args.port);
+    println!(
+        "kubesim: {} nodes, {} pods; ha-metrics-server on 127.0.0.1:{}",
+        args.nodes,
+        args.nodes * args.pods_per_node,
+        args.port
+    );
     println!("\n  export KUBECONFIG={}", paths.kubeconfig().display());
-    for cmd in ["top node", "top pod -A", "get podmetrics -A", "top pod -n team-1 -l tier=frontend --containers"] {
+    for cmd in [
+        "top node",
+        "top pod -A",
+        "get podmetrics -A",
+        "top pod -n team-1 -l tier=frontend --containers",
+    ] {
         println!("  {kubectl} {cmd}");
     }
-    println!("\nmetrics appear after two scrapes ({} each); Ctrl-C stops everything.", args.metric_resolution);
+    println!(
+        "\nmetrics appear after two scrapes ({} each); Ctrl-C stops everything.",
+        args.metric_resolution
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         status = child.wait() => println!("the server exited: {status:?}"),
     }
     if let Some(pid) = child.id() {
         // SIGTERM first: the server drains in-flight requests.
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     }
     cluster.shutdown();

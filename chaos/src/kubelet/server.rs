@@ -205,7 +205,10 @@ impl Kubelet {
     /// Waits while the kubelet is switched to `Hang` (requests on open connections hang too).
     async fn wait_while_hung(&self) {
         let mut faults = self.fault.subscribe();
-        while matches!(faults.borrow_and_update().as_ref(), Some(ActiveFault { fault: Fault::Hang, .. })) {
+        while matches!(
+            faults.borrow_and_update().as_ref(),
+            Some(ActiveFault { fault: Fault::Hang, .. })
+        ) {
             if faults.changed().await.is_err() {
                 return;
             }
