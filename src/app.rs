@@ -15,11 +15,8 @@ use shard::scrape::AddressPolicy;
 use shard::selector::LabelSelector;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
-/// How long readyz reports failure before the listener stops, so load balancers notice.
-const READYZ_DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -107,7 +104,7 @@ async fn serve(config: &Config, state: web::Data<WebState>) -> anyhow::Result<()
     wait_for_signal().await;
     tracing::info!("shutting down: readyz fails, then in-flight requests finish");
     state.health.shutting_down.store(true, Ordering::Relaxed);
-    tokio::time::sleep(READYZ_DRAIN).await;
+    tokio::time::sleep(config.shutdown_delay_duration).await;
     handle.stop(true).await;
     let _ = server.await;
     actix::System::current().stop();

@@ -161,3 +161,63 @@ async fn errors_pod_phases_and_restarts() {
     })
     .await;
 }
+
+/// GET straight at the replica over HTTPS (self-signed), optionally as the front proxy.
+async fn direct(port: u16, path: &str, identity: Option<&chaos::pki::Leaf>, user: Option<&str>) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let client = chaos::tls::https_client(chaos::tls::insecure_client(identity).unwrap());
+    let mut req = http::Request::get(format!("https://127.0.0.1:{port}{path}"));
+    if let Some(user) = user {
+        req = req.header("X-Remote-User", user).header("X-Remote-Group", "system:masters");
+    }
+    let resp = client.request(req.body(chaos::http::empty()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_identity_and_self_metrics() {
+    let cluster = cluster(2, 2, 104).await;
+    let server = start_server(&cluster, &[]).await;
+    wait_all_pods(&cluster).await;
+    let front_proxy = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+
+    tracing::info!("health paths need no identity and list metrics-server's checks");
+    let (code, body) = direct(server.port, "/readyz?verbose", None, None).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("[+]metric-storage-ready ok") && body.ends_with("readyz check passed\n"), "{body}");
+    let (code, body) = direct(server.port, "/livez?verbose", None, None).await;
+    assert!(code == 200 && body.contains("[+]metric-collection-timely ok"), "{body}");
+    assert_eq!(direct(server.port, "/healthz", None, None).await, (200, "ok".to_string()));
+
+    tracing::info!("metrics.k8s.io needs the front proxy's certificate; forged headers alone get 401");
+    assert_eq!(direct(server.port, "/apis/metrics.k8s.io/v1beta1/nodes", None, Some("admin")).await.0, 401);
+    assert_eq!(direct(server.port, "/apis/metrics.k8s.io/v1beta1/nodes", Some(&front_proxy), None).await.0, 401);
+    assert_eq!(direct(server.port, "/apis/metrics.k8s.io/v1beta1/nodes", Some(&front_proxy), Some("admin")).await.0, 200);
+
+    tracing::info!("/metrics has metrics-server's six families with per-node series");
+    let (code, text) = direct(server.port, "/metrics", Some(&front_proxy), Some("admin")).await;
+    assert_eq!(code, 200);
+    let families: BTreeSet<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).filter(|f| f.starts_with("metrics_server_")).collect();
+    assert_eq!(families.len(), 6, "{families:?}");
+    assert!(text.contains("metrics_server_kubelet_request_duration_seconds_count{node=\"node-1\"}"), "{text}");
+    assert!(text.contains("metrics_server_storage_points{type=\"container\"}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_fails_readyz_first_then_exits_cleanly() {
+    let cluster = cluster(1, 2, 105).await;
+    let mut server = start_server(&cluster, &["--shutdown-delay-duration=3s"]).await;
+    wait_all_pods(&cluster).await;
+    let pid = server.child.id().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    tracing::info!("during the shutdown delay readyz fails while livez and the API still answer");
+    eventually(Duration::from_secs(2), "readyz failing", async || direct(server.port, "/readyz", None, None).await.0 == 500).await;
+    assert_eq!(direct(server.port, "/livez", None, None).await.0, 200);
+    let front_proxy = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let (code, body) = direct(server.port, "/readyz/shutdown", Some(&front_proxy), Some("admin")).await;
+    assert_eq!((code, body.as_str()), (500, "internal server error: process is shutting down\n"));
+    let status = tokio::time::timeout(Duration::from_secs(15), server.child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}

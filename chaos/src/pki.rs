@@ -151,6 +151,26 @@ impl Ca {
 }
 
 impl Leaf {
+    /// Reads `<stem>.crt` and `<stem>.key` (PKCS#8) from `dir`.
+    pub fn load(dir: &Path, stem: &str) -> Result<Leaf, PkiError> {
+        let read = |ext: &str| {
+            let path = dir.join(format!("{stem}.{ext}"));
+            std::fs::read_to_string(&path).map_err(|source| PkiError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let (cert_pem, key_pem) = (read("crt")?, read("key")?);
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|_| PkiError::Pem(stem.into()))?;
+        let key_der = KeyPair::from_pem(&key_pem)?.serialize_der();
+        Ok(Leaf {
+            cert_pem,
+            cert_der,
+            key_pem,
+            key_der,
+        })
+    }
+
     /// Writes `<stem>.crt` and `<stem>.key` into `dir`.
     pub fn write(&self, dir: &Path, stem: &str) -> std::io::Result<()> {
         std::fs::write(dir.join(format!("{stem}.crt")), &self.cert_pem)?;

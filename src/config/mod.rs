@@ -113,6 +113,10 @@ pub struct Config {
     /// Requests in flight at once; more get 429.
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,
+    /// After SIGTERM, how long requests are still served while /readyz fails, so load balancers
+    /// and the aggregator stop sending new ones (Go duration).
+    #[arg(long, default_value = "1s", value_parser = go_duration)]
+    pub shutdown_delay_duration: Duration,
     /// How long SIGTERM waits for in-flight requests (Go duration).
     #[arg(long, default_value = "20s", value_parser = go_duration)]
     pub shutdown_grace_period: Duration,

@@ -7,6 +7,7 @@ pub mod discovery;
 mod list;
 pub mod objects;
 pub mod params;
+mod printers;
 pub mod proxy;
 pub mod resources;
 pub mod server;
