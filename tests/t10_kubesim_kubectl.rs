@@ -2,42 +2,10 @@
 //! gets, and the aggregation layer's "unable to handle the request" when no replica serves
 //! metrics.k8s.io.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::process::Output;
-
-const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_test_writer()
-        .try_init();
-}
-
-/// Runs kubectl against the cluster with a fresh discovery cache.
-async fn kubectl(cluster: &chaos::Cluster, args: &[&str]) -> Output {
-    let cache = cluster.dir().join("kubectl-cache");
-    let out = tokio::process::Command::new(KUBECTL)
-        .arg("--kubeconfig")
-        .arg(cluster.paths().kubeconfig())
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(args)
-        .output()
-        .await
-        .expect("kubectl 1.32 runs");
-    tracing::info!(?args, status = ?out.status, stdout = %String::from_utf8_lossy(&out.stdout), stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use support::{KUBECTL, init_tracing, kubectl, stdout};
 
 async fn cluster() -> chaos::Cluster {
     init_tracing();

@@ -3,81 +3,24 @@
 //! as an APIService with `insecureSkipTLSVerify` does), and one that verifies against a CA.
 
 use crate::pki::Leaf;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use std::sync::Arc;
+use rustls::pki_types::CertificateDer;
+use shard::scrape::tls::{Trust, client_config};
 
-/// Accepts any server certificate. Only for talking to servers whose certificates are
-/// self-signed on purpose.
-#[derive(Debug)]
-pub struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+fn identity(leaf: Option<&Leaf>) -> Option<(Vec<CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>)> {
+    leaf.map(|l| (vec![l.cert_der.clone()], l.key_der()))
 }
 
 /// A client that presents `identity` (if any) and does not verify the server.
-pub fn insecure_client(identity: Option<&Leaf>) -> Result<rustls::ClientConfig, rustls::Error> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerification(provider())));
-    let config = match identity {
-        Some(leaf) => builder.with_client_auth_cert(vec![leaf.cert_der.clone()], leaf.key_der())?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(config)
+pub fn insecure_client(leaf: Option<&Leaf>) -> Result<rustls::ClientConfig, rustls::Error> {
+    client_config(Trust::Insecure, identity(leaf))
 }
 
 /// A client that verifies the server against `ca` and presents `identity` (if any).
 pub fn verified_client(
     ca: &CertificateDer<'static>,
-    identity: Option<&Leaf>,
+    leaf: Option<&Leaf>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(crate::pki::roots(ca));
-    let config = match identity {
-        Some(leaf) => builder.with_client_auth_cert(vec![leaf.cert_der.clone()], leaf.key_der())?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(config)
+    client_config(Trust::Roots(vec![ca.clone()]), identity(leaf))
 }
 
 /// An HTTPS client (hyper, keep-alive pool) over a rustls configuration without ALPN set

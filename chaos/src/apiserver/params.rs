@@ -259,7 +259,7 @@ pub enum Shape {
 
 /// Picks the first acceptable media type in `accept`, as the apiserver's negotiation does.
 /// Protobuf and YAML are answered with JSON (a protobuf-only Accept gets JSON); `as=` forms
-/// other than `meta.k8s.io/v1` Table and PartialObjectMetadata[List] are skipped.
+/// other than `meta.k8s.io/v1` Table and `PartialObjectMetadata[List]` are skipped.
 pub fn negotiate(accept: Option<&str>, shape: Shape) -> Result<Format, ApiError> {
     let accept = accept.unwrap_or_default().trim();
     if accept.is_empty() {

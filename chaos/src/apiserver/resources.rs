@@ -1,5 +1,5 @@
 //! GET of the stored kinds, as the real kube-apiserver answers it: one object (`get`), a
-//! collection (`list`, in [`super::list`]) or a change stream (`watch`, in [`super::watch`]).
+//! collection (`list`, in `list.rs`) or a change stream (`watch`, in [`super::watch`]).
 //!
 //! The router (`server.rs`) resolves the path to a [`ResourceRequest`] and calls [`handle`].
 //! Query decoding and Accept negotiation live in [`super::params`]; every failure is an

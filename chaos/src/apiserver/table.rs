@@ -5,8 +5,9 @@
 //! The cells of one object are computed once, at upsert time ([`cells`], stored in
 //! [`Stored::cells`]); a request only adds Name and Age and splices the metadata object in.
 //! Cells, column definitions and the `-o wide` (priority 1) columns follow
-//! `pkg/printers/internalversion/printers.go` (`printNode`, `printPod`, `printNamespace`,
-//! `printConfigMap`); Age and the restart age follow apimachinery `duration.HumanDuration`.
+//! `pkg/printers/internalversion/printers.go` (`printNamespace` and `printConfigMap` here,
+//! `printNode` and `printPod` in `printers.rs`); Age and the restart age follow
+//! apimachinery `duration.HumanDuration`.
 
 use super::printers;
 use super::store::{Kind, Stored};

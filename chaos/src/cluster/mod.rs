@@ -241,7 +241,7 @@ impl Cluster {
         {
             let mut world = self.inner.world.lock().expect("world lock");
             for event in events {
-                let node = event_node(&world, &event);
+                let node = world.node_of_event(&event);
                 match world.apply(&event) {
                     Ok(changes) => self.publish(&world, changes),
                     Err(e) => {
@@ -381,21 +381,6 @@ impl Cluster {
             let _ = std::fs::remove_dir_all(&self.inner.paths.dir);
         }
     }
-}
-
-/// The node an event concerns, looked up before the event changes the world.
-fn event_node(world: &World, event: &SimEvent) -> Option<String> {
-    if let Some(node) = event.node_name() {
-        return Some(node.to_string());
-    }
-    let key = match event {
-        SimEvent::StartPod { namespace, name, .. }
-        | SimEvent::FinishPod { namespace, name, .. }
-        | SimEvent::DeletePod { namespace, name, .. }
-        | SimEvent::RestartContainer { namespace, name, .. } => (namespace.clone(), name.clone()),
-        _ => return None,
-    };
-    world.pods.get(&key).map(|p| p.spec.node.clone())
 }
 
 fn created_names(events: &[SimEvent]) -> serde_json::Value {

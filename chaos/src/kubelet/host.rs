@@ -100,7 +100,7 @@ impl KubeletHost {
         let mut world = self.world.lock().expect("world lock");
         let (mut added, mut removed, mut touched) = (Vec::new(), Vec::new(), Vec::new());
         for event in events {
-            let node = event_node(&world, event);
+            let node = world.node_of_event(event);
             match world.apply(event) {
                 Ok(changes) => {
                     for change in changes {
@@ -198,21 +198,6 @@ impl KubeletHost {
             k.stop();
         }
     }
-}
-
-/// The node an event concerns, looked up before the event changes the world.
-fn event_node(world: &World, event: &SimEvent) -> Option<String> {
-    if let Some(node) = event.node_name() {
-        return Some(node.to_string());
-    }
-    let key = match event {
-        SimEvent::StartPod { namespace, name, .. }
-        | SimEvent::FinishPod { namespace, name, .. }
-        | SimEvent::DeletePod { namespace, name, .. }
-        | SimEvent::RestartContainer { namespace, name, .. } => (namespace.clone(), name.clone()),
-        _ => return None,
-    };
-    world.pods.get(&key).map(|p| p.spec.node.clone())
 }
 
 fn tls_config(

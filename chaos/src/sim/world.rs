@@ -68,6 +68,22 @@ impl World {
         }
     }
 
+    /// The node an event concerns, looked up before the event changes the world (pod events
+    /// name only the pod).
+    pub fn node_of_event(&self, event: &SimEvent) -> Option<String> {
+        if let Some(node) = event.node_name() {
+            return Some(node.to_string());
+        }
+        let key = match event {
+            SimEvent::StartPod { namespace, name, .. }
+            | SimEvent::FinishPod { namespace, name, .. }
+            | SimEvent::DeletePod { namespace, name, .. }
+            | SimEvent::RestartContainer { namespace, name, .. } => (namespace.clone(), name.clone()),
+            _ => return None,
+        };
+        self.pods.get(&key).map(|p| p.spec.node.clone())
+    }
+
     /// Running pods on `node`, in creation order.
     pub fn running_pods<'a>(&'a self, node: &'a NodeState) -> impl Iterator<Item = &'a PodState> + 'a {
         node.pods
