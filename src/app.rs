@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{Semaphore, watch};
 
-
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let kube = crate::kubeconfig::kube_config(&config).await?;
@@ -47,7 +46,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     follow_nodes(caches.clone(), shards.clone(), node_rx, policy, selector.clone());
 
     let state = web::Data::new(WebState {
-        reader: Reader { caches: caches.clone(), shards: shards.clone(), node_selector: selector },
+        reader: Reader {
+            caches: caches.clone(),
+            shards: shards.clone(),
+            node_selector: selector,
+        },
         health: Health {
             source: ReadinessSource { caches, shards },
             resolution: config.metric_resolution,
@@ -68,7 +71,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Recomputes scrape targets whenever the node cache changes.
-fn follow_nodes(caches: Arc<Caches>, shards: Arc<ShardSet>, mut changes: watch::Receiver<u64>, policy: AddressPolicy, selector: LabelSelector) {
+fn follow_nodes(
+    caches: Arc<Caches>,
+    shards: Arc<ShardSet>,
+    mut changes: watch::Receiver<u64>,
+    policy: AddressPolicy,
+    selector: LabelSelector,
+) {
     actix::spawn(async move {
         loop {
             {
@@ -89,7 +98,12 @@ async fn serve(config: &Config, state: web::Data<WebState>) -> anyhow::Result<()
         .on_connect(|conn, ext| {
             use actix_tls::accept::rustls_0_23::TlsStream;
             if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() {
-                let cn = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| common_name(c));
+                let cn = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|c| common_name(c));
                 ext.insert(PeerCertificate { common_name: cn });
             }
         })

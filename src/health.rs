@@ -29,15 +29,27 @@ fn ok<S>(_: &Health<S>, _: i64) -> Result<(), String> {
 }
 
 fn storage_ready<S: HealthSource>(h: &Health<S>, _: i64) -> Result<(), String> {
-    if h.source.storage_ready() { Ok(()) } else { Err("no metrics to serve".into()) }
+    if h.source.storage_ready() {
+        Ok(())
+    } else {
+        Err("no metrics to serve".into())
+    }
 }
 
 fn informer_sync<S: HealthSource>(h: &Health<S>, _: i64) -> Result<(), String> {
-    if h.source.informers_synced() { Ok(()) } else { Err("informers not synced".into()) }
+    if h.source.informers_synced() {
+        Ok(())
+    } else {
+        Err("informers not synced".into())
+    }
 }
 
 fn shutdown<S>(h: &Health<S>, _: i64) -> Result<(), String> {
-    if h.shutting_down.load(Ordering::Relaxed) { Err("process is shutting down".into()) } else { Ok(()) }
+    if h.shutting_down.load(Ordering::Relaxed) {
+        Err("process is shutting down".into())
+    } else {
+        Ok(())
+    }
 }
 
 /// Fails if the last tick started more than 1.5 x resolution ago (passes before the first).
@@ -47,25 +59,42 @@ fn collection_timely<S>(h: &Health<S>, now: i64) -> Result<(), String> {
     if last == 0 || now - last <= limit {
         Ok(())
     } else {
-        Err(format!("metric collection didn't finish on time; last tick started {:.1}s ago", (now - last) as f64 / 1e9))
+        Err(format!(
+            "metric collection didn't finish on time; last tick started {:.1}s ago",
+            (now - last) as f64 / 1e9
+        ))
     }
 }
 
-const COMMON: [&str; 4] = ["ping", "log", "poststarthook/max-in-flight-filter", "poststarthook/storage-object-count-tracker-hook"];
+const COMMON: [&str; 4] = [
+    "ping",
+    "log",
+    "poststarthook/max-in-flight-filter",
+    "poststarthook/storage-object-count-tracker-hook",
+];
 
 impl<S: HealthSource> Health<S> {
     /// The checks of `/readyz`, `/livez` or `/healthz`, in metrics-server's order.
     fn checks(endpoint: &str) -> Vec<Check<S>> {
-        let mut checks: Vec<Check<S>> = COMMON.iter().map(|&n| (n, ok as fn(&Health<S>, i64) -> Result<(), String>)).collect();
+        let mut checks: Vec<Check<S>> = COMMON
+            .iter()
+            .map(|&n| (n, ok as fn(&Health<S>, i64) -> Result<(), String>))
+            .collect();
         match endpoint {
             "readyz" => checks.extend([
-                ("metric-storage-ready", storage_ready as fn(&Health<S>, i64) -> Result<(), String>),
+                (
+                    "metric-storage-ready",
+                    storage_ready as fn(&Health<S>, i64) -> Result<(), String>,
+                ),
                 ("metric-informer-sync", informer_sync),
                 ("metadata-informer-sync", ok),
                 ("shutdown", shutdown),
             ]),
             "livez" => checks.extend([
-                ("metric-collection-timely", collection_timely as fn(&Health<S>, i64) -> Result<(), String>),
+                (
+                    "metric-collection-timely",
+                    collection_timely as fn(&Health<S>, i64) -> Result<(), String>,
+                ),
                 ("metadata-informer-sync", ok),
             ]),
             _ => checks.push(("metadata-informer-sync", ok)),
@@ -74,7 +103,14 @@ impl<S: HealthSource> Health<S> {
     }
 
     /// Answers `/<endpoint>[/<check>]?verbose&exclude=...`: (status code, text body).
-    pub fn answer(&self, endpoint: &str, check: Option<&str>, verbose: bool, exclude: &[String], now: i64) -> (u16, String) {
+    pub fn answer(
+        &self,
+        endpoint: &str,
+        check: Option<&str>,
+        verbose: bool,
+        exclude: &[String],
+        now: i64,
+    ) -> (u16, String) {
         let checks = Self::checks(endpoint);
         if let Some(name) = check {
             return match checks.iter().find(|(n, _)| *n == name) {
@@ -135,11 +171,29 @@ mod tests {
     fn readyz_lists_metrics_server_checks_in_order() {
         let (code, body) = health(true, true, 0).answer("readyz", None, true, &[], 0);
         assert_eq!(code, 200);
-        let names: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("[+]")).map(|l| l.trim_end_matches(" ok")).collect();
-        assert_eq!(names, ["ping", "log", "poststarthook/max-in-flight-filter", "poststarthook/storage-object-count-tracker-hook",
-                           "metric-storage-ready", "metric-informer-sync", "metadata-informer-sync", "shutdown"]);
+        let names: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("[+]"))
+            .map(|l| l.trim_end_matches(" ok"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ping",
+                "log",
+                "poststarthook/max-in-flight-filter",
+                "poststarthook/storage-object-count-tracker-hook",
+                "metric-storage-ready",
+                "metric-informer-sync",
+                "metadata-informer-sync",
+                "shutdown"
+            ]
+        );
         assert!(body.ends_with("readyz check passed\n"));
-        assert_eq!(health(true, true, 0).answer("readyz", None, false, &[], 0), (200, "ok".into()));
+        assert_eq!(
+            health(true, true, 0).answer("readyz", None, false, &[], 0),
+            (200, "ok".into())
+        );
     }
 
     #[test]
@@ -150,16 +204,25 @@ mod tests {
         assert!(body.contains("[+]metric-collection-timely ok"));
         let (code, body) = health(true, false, now - 23_000_000_000).answer("livez", None, false, &[], now);
         assert_eq!(code, 500);
-        assert!(body.contains("[-]metric-collection-timely failed: reason withheld") && body.ends_with("livez check failed\n"));
+        assert!(
+            body.contains("[-]metric-collection-timely failed: reason withheld")
+                && body.ends_with("livez check failed\n")
+        );
     }
 
     #[test]
     fn not_ready_without_metrics_and_per_check_paths_and_exclude() {
         let h = health(true, false, 0);
         assert_eq!(h.answer("readyz", None, false, &[], 0).0, 500);
-        assert_eq!(h.answer("readyz", Some("metric-storage-ready"), false, &[], 0), (500, "internal server error: no metrics to serve\n".into()));
+        assert_eq!(
+            h.answer("readyz", Some("metric-storage-ready"), false, &[], 0),
+            (500, "internal server error: no metrics to serve\n".into())
+        );
         assert_eq!(h.answer("readyz", Some("ping"), false, &[], 0), (200, "ok".into()));
-        assert_eq!(h.answer("readyz", None, false, &["metric-storage-ready".into()], 0).0, 200);
+        assert_eq!(
+            h.answer("readyz", None, false, &["metric-storage-ready".into()], 0).0,
+            200
+        );
         h.shutting_down.store(true, Ordering::Relaxed);
         assert_eq!(h.answer("readyz", Some("shutdown"), false, &[], 0).0, 500);
     }

@@ -13,11 +13,14 @@ use shard::scrape::tls::{Trust, client_config};
 pub async fn kube_config(config: &Config) -> anyhow::Result<kube::Config> {
     match &config.kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             let options = kube::config::KubeConfigOptions::default();
             Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
         }
-        None => Ok(kube::Config::infer().await.context("no --kubeconfig and no in-cluster configuration")?),
+        None => Ok(kube::Config::infer()
+            .await
+            .context("no --kubeconfig and no in-cluster configuration")?),
     }
 }
 
@@ -27,7 +30,12 @@ fn bearer_token(kube: &kube::Config) -> anyhow::Result<Option<String>> {
         return Ok(Some(token.expose_secret().to_string()));
     }
     match &kube.auth_info.token_file {
-        Some(file) => Ok(Some(std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?.trim().to_string())),
+        Some(file) => Ok(Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading {file}"))?
+                .trim()
+                .to_string(),
+        )),
         None => Ok(None),
     }
 }
@@ -45,17 +53,31 @@ pub fn kubelet_client(config: &Config, kube: &kube::Config) -> anyhow::Result<Ku
             .collect::<Result<Vec<_>, _>>()?;
         Trust::Roots(certs)
     } else {
-        let certs = kube.root_cert.clone().unwrap_or_default().into_iter().map(CertificateDer::from).collect();
+        let certs = kube
+            .root_cert
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
         Trust::Roots(certs)
     };
     let identity = match (&config.kubelet_client_certificate, &config.kubelet_client_key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
-            Some((chain, PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?))
+            Some((
+                chain,
+                PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?,
+            ))
         }
         _ => None,
     };
     let tls = client_config(trust, identity)?;
     let token = bearer_token(kube)?;
-    Ok(KubeletClient::new(tls, token.as_deref(), config.kubelet_request_timeout, config.kubelet_max_body_bytes))
+    Ok(KubeletClient::new(
+        tls,
+        token.as_deref(),
+        config.kubelet_request_timeout,
+        config.kubelet_max_body_bytes,
+    ))
 }

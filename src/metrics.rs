@@ -46,7 +46,11 @@ fn default_histogram() -> Histogram {
 /// Default buckets plus some around the resolution, as metrics-server adds them.
 fn tick_buckets(resolution: Duration) -> Vec<f64> {
     let r = resolution.as_secs_f64();
-    let mut b: Vec<f64> = DEFAULT_BUCKETS.iter().copied().chain([r * 5.0 / 6.0, r, r * 1.5, r * 2.0]).collect();
+    let mut b: Vec<f64> = DEFAULT_BUCKETS
+        .iter()
+        .copied()
+        .chain([r * 5.0 / 6.0, r, r * 1.5, r * 2.0])
+        .collect();
     b.sort_by(f64::total_cmp);
     b.dedup();
     b
@@ -61,13 +65,45 @@ impl Metrics {
         let requests = Family::default();
         let tick_duration = Histogram::new(tick_buckets(resolution));
         let storage_points = Family::default();
-        registry.register("metrics_server_api_metric_freshness_seconds", "[ALPHA] Freshness of metrics exported", freshness.clone());
-        registry.register("metrics_server_kubelet_last_request_time_seconds", "[ALPHA] Time of last request performed to kubelet API.", last_request.clone());
-        registry.register("metrics_server_kubelet_request_duration_seconds", "[ALPHA] Duration of requests to kubelet API in seconds", request_duration.clone());
-        registry.register("metrics_server_kubelet_request", "[ALPHA] Number of requests sent to kubelet API", requests.clone());
-        registry.register("metrics_server_manager_tick_duration_seconds", "[ALPHA] The total time spent collecting and storing metrics in seconds.", tick_duration.clone());
-        registry.register("metrics_server_storage_points", "[ALPHA] Number of metrics points stored.", storage_points.clone());
-        Metrics { registry, freshness, last_request, request_duration, requests, tick_duration, storage_points }
+        registry.register(
+            "metrics_server_api_metric_freshness_seconds",
+            "[ALPHA] Freshness of metrics exported",
+            freshness.clone(),
+        );
+        registry.register(
+            "metrics_server_kubelet_last_request_time_seconds",
+            "[ALPHA] Time of last request performed to kubelet API.",
+            last_request.clone(),
+        );
+        registry.register(
+            "metrics_server_kubelet_request_duration_seconds",
+            "[ALPHA] Duration of requests to kubelet API in seconds",
+            request_duration.clone(),
+        );
+        registry.register(
+            "metrics_server_kubelet_request",
+            "[ALPHA] Number of requests sent to kubelet API",
+            requests.clone(),
+        );
+        registry.register(
+            "metrics_server_manager_tick_duration_seconds",
+            "[ALPHA] The total time spent collecting and storing metrics in seconds.",
+            tick_duration.clone(),
+        );
+        registry.register(
+            "metrics_server_storage_points",
+            "[ALPHA] Number of metrics points stored.",
+            storage_points.clone(),
+        );
+        Metrics {
+            registry,
+            freshness,
+            last_request,
+            request_duration,
+            requests,
+            tick_duration,
+            storage_points,
+        }
     }
 
     /// The text exposition of every family.
@@ -81,10 +117,16 @@ impl Metrics {
 impl ScrapeObserver for Metrics {
     fn kubelet_request(&self, node: &str, success: bool, took: Duration, at: SystemTime) {
         let label = NodeLabel { node: node.to_string() };
-        let secs = at.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         self.last_request.get_or_create(&label).set(secs);
         self.request_duration.get_or_create(&label).observe(took.as_secs_f64());
-        self.requests.get_or_create(&SuccessLabel { success: success.to_string() }).inc();
+        self.requests
+            .get_or_create(&SuccessLabel {
+                success: success.to_string(),
+            })
+            .inc();
     }
 
     fn tick(&self, took: Duration) {
@@ -106,10 +148,15 @@ mod tests {
     fn six_metrics_server_families_and_per_node_series_expire() {
         let m = Metrics::new(Duration::from_secs(15));
         m.kubelet_request("node-1", true, Duration::from_millis(20), SystemTime::now());
-        m.storage_points.get_or_create(&TypeLabel { r#type: "node".into() }).set(1);
+        m.storage_points
+            .get_or_create(&TypeLabel { r#type: "node".into() })
+            .set(1);
         let text = m.encode();
-        let families: std::collections::BTreeSet<&str> =
-            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()).collect();
+        let families: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
         assert_eq!(families.len(), 6, "{families:?}");
         assert!(text.contains("metrics_server_kubelet_request_total{success=\"true\"} 1"));
         assert!(text.contains("node=\"node-1\""));

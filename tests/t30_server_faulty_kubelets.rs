@@ -17,29 +17,55 @@ async fn timed_get(cluster: &chaos::Cluster, path: &str) -> (Duration, Value) {
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("{}{path}", cluster.api_url()).parse().unwrap();
     let started = Instant::now();
-    let resp = tokio::time::timeout(Duration::from_secs(1), async { client.get(uri).await.unwrap().into_body().collect().await.unwrap().to_bytes() })
-        .await
-        .expect("the API answers within 1 s");
+    let resp = tokio::time::timeout(Duration::from_secs(1), async {
+        client
+            .get(uri)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+    })
+    .await
+    .expect("the API answers within 1 s");
     (started.elapsed(), serde_json::from_slice(&resp).unwrap())
 }
 
 fn node_names(list: &Value) -> BTreeSet<String> {
-    list["items"].as_array().unwrap().iter().map(|n| n["metadata"]["name"].as_str().unwrap().to_string()).collect()
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_kubelets_do_not_disturb_the_rest() {
     init_tracing();
-    let cluster = chaos::Cluster::start(chaos::ClusterConfig { nodes: 5, pods_per_node: 3, seed: 103, ..Default::default() }).await.unwrap();
+    let cluster = chaos::Cluster::start(chaos::ClusterConfig {
+        nodes: 5,
+        pods_per_node: 3,
+        seed: 103,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let _server = start_server(&cluster, &[]).await;
     eventually(Duration::from_secs(30), "all five nodes served", async || {
         let out = kubectl(&cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"]).await;
-        out.status.success() && serde_json::from_slice::<Value>(&out.stdout).map_or(false, |v| node_names(&v).len() == 5)
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout).map_or(false, |v| node_names(&v).len() == 5)
     })
     .await;
 
     tracing::info!("node-0 refuses connections, node-1 hangs, node-2 sends garbage");
-    cluster.set_fault("node-0", Some(Fault::ConnectionRefused)).await.unwrap();
+    cluster
+        .set_fault("node-0", Some(Fault::ConnectionRefused))
+        .await
+        .unwrap();
     cluster.set_fault("node-1", Some(Fault::Hang)).await.unwrap();
     cluster.set_fault("node-2", Some(Fault::Garbage)).await.unwrap();
     let faulted = Instant::now();
@@ -58,11 +84,20 @@ async fn faulty_kubelets_do_not_disturb_the_rest() {
     })
     .await;
     let healthy_pods: BTreeSet<String> = cluster.with_world(|w| {
-        w.pods.values().filter(|p| p.spec.node == "node-3" || p.spec.node == "node-4").map(|p| p.spec.name.clone()).collect()
+        w.pods
+            .values()
+            .filter(|p| p.spec.node == "node-3" || p.spec.node == "node-4")
+            .map(|p| p.spec.name.clone())
+            .collect()
     });
     for _ in 0..5 {
         let (took, pods) = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/pods").await;
-        let served: BTreeSet<String> = pods["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        let served: BTreeSet<String> = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(served, healthy_pods, "exactly the healthy nodes' pods");
         assert!(took < Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -21,7 +21,11 @@ fn go_duration(s: &str) -> Result<Duration, String> {
 }
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "ha-metrics-server", version, about = "Highly available, sharded Kubernetes resource Metrics API server")]
+#[command(
+    name = "ha-metrics-server",
+    version,
+    about = "Highly available, sharded Kubernetes resource Metrics API server"
+)]
 pub struct Config {
     /// Path to a kubeconfig for the Kubernetes API and kubelets (default: in-cluster).
     #[arg(long)]
@@ -66,7 +70,11 @@ pub struct Config {
     #[arg(long)]
     pub kubelet_client_key: Option<PathBuf>,
     /// Node address types to try, in order.
-    #[arg(long, value_delimiter = ',', default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP"
+    )]
     pub kubelet_preferred_address_types: Vec<String>,
     /// Use the port in the Node's status.daemonEndpoints.kubeletEndpoint.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]

@@ -16,10 +16,15 @@ impl TlsVersion {
         match name {
             "" | "VersionTLS12" => Ok((TlsVersion::Tls12, None)),
             "VersionTLS13" => Ok((TlsVersion::Tls13, None)),
-            "VersionTLS10" | "VersionTLS11" => {
-                Ok((TlsVersion::Tls12, Some(format!("--tls-min-version={name} raised to VersionTLS12: TLS 1.0 and 1.1 are not supported"))))
-            }
-            other => Err(format!("--tls-min-version: unknown version {other:?} (VersionTLS12, VersionTLS13)")),
+            "VersionTLS10" | "VersionTLS11" => Ok((
+                TlsVersion::Tls12,
+                Some(format!(
+                    "--tls-min-version={name} raised to VersionTLS12: TLS 1.0 and 1.1 are not supported"
+                )),
+            )),
+            other => Err(format!(
+                "--tls-min-version: unknown version {other:?} (VersionTLS12, VersionTLS13)"
+            )),
         }
     }
 }
@@ -42,7 +47,11 @@ pub fn cipher_suites(names: &[String]) -> Result<Vec<SupportedCipherSuite>, Stri
             "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" => {
                 suites::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
             }
-            other => return Err(format!("--tls-cipher-suites: {other:?} is unknown or insecure (CBC, RC4 and 3DES suites are not offered)")),
+            other => {
+                return Err(format!(
+                    "--tls-cipher-suites: {other:?} is unknown or insecure (CBC, RC4 and 3DES suites are not offered)"
+                ));
+            }
         };
         out.push(suite);
     }

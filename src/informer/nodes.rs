@@ -36,7 +36,11 @@ pub fn node_info(node: &Node) -> Option<NodeInfo> {
         labels: node.metadata.labels.clone().unwrap_or_default(),
         addresses,
         kubelet_port,
-        metrics_path: node.metadata.annotations.as_ref().and_then(|a| a.get(METRICS_PATH_ANNOTATION).cloned()),
+        metrics_path: node
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(METRICS_PATH_ANNOTATION).cloned()),
         ready,
     })
 }
@@ -48,7 +52,9 @@ impl NodeCache {
             Event::Init => self.relist = Some(BTreeMap::new()),
             Event::InitApply(node) => {
                 if let Some(info) = node_info(&node) {
-                    self.relist.get_or_insert_with(BTreeMap::new).insert(info.name.clone(), info);
+                    self.relist
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(info.name.clone(), info);
                 }
             }
             Event::InitDone => {

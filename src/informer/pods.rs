@@ -70,7 +70,10 @@ impl PodCache {
     }
 
     fn entry(&mut self, meta: &kube::core::ObjectMeta) -> Option<((Arc<str>, Arc<str>), PodMeta)> {
-        let key = (self.interner.intern(meta.namespace.as_deref()?), self.interner.intern(meta.name.as_deref()?));
+        let key = (
+            self.interner.intern(meta.namespace.as_deref()?),
+            self.interner.intern(meta.name.as_deref()?),
+        );
         let mut labels: Vec<(Arc<str>, Arc<str>)> = meta
             .labels
             .iter()
@@ -79,7 +82,13 @@ impl PodCache {
             .collect();
         labels.sort();
         let created = meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second());
-        Some((key, PodMeta { labels: labels.into(), created }))
+        Some((
+            key,
+            PodMeta {
+                labels: labels.into(),
+                created,
+            },
+        ))
     }
 
     /// Applies one watch event.
@@ -113,6 +122,9 @@ impl PodCache {
 
 impl shard::selector::Labels for PodMeta {
     fn get(&self, key: &str) -> Option<&str> {
-        self.labels.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.labels[i].1)
+        self.labels
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.labels[i].1)
     }
 }

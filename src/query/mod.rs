@@ -40,7 +40,11 @@ impl PodRow {
         self.metrics
             .containers
             .iter()
-            .map(|(name, u)| ContainerUsage { name, cpu_nanocores: u.cpu_nanocores, memory_bytes: u.memory_bytes })
+            .map(|(name, u)| ContainerUsage {
+                name,
+                cpu_nanocores: u.cpu_nanocores,
+                memory_bytes: u.memory_bytes,
+            })
             .collect()
     }
 }
@@ -91,8 +95,17 @@ impl Reader {
             .filter(|n| params.labels.matches(&n.labels) && self.node_selector.matches(&n.labels))
             .filter(|n| params.fields.matches(|f| (f == "metadata.name").then_some(&*n.name)))
             .filter_map(|n| {
-                let metrics = self.shards.store_of(&n.name).read().expect("store lock").node(&n.name)?;
-                Some(NodeRow { name: n.name.clone(), labels: n.labels.clone(), metrics })
+                let metrics = self
+                    .shards
+                    .store_of(&n.name)
+                    .read()
+                    .expect("store lock")
+                    .node(&n.name)?;
+                Some(NodeRow {
+                    name: n.name.clone(),
+                    labels: n.labels.clone(),
+                    metrics,
+                })
             })
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));
@@ -103,10 +116,17 @@ impl Reader {
     /// no servable metrics.
     pub fn get_node(&self, name: &str) -> Result<NodeRow, ApiError> {
         let nodes = self.caches.nodes.read().expect("nodes lock");
-        let node = nodes.nodes.get(name).ok_or_else(|| ApiError::NodeNotFound { name: name.to_string() })?;
+        let node = nodes
+            .nodes
+            .get(name)
+            .ok_or_else(|| ApiError::NodeNotFound { name: name.to_string() })?;
         let metrics = self.shards.store_of(name).read().expect("store lock").node(name);
         let metrics = metrics.ok_or_else(|| ApiError::NodeMetricsNotFound { name: name.to_string() })?;
-        Ok(NodeRow { name: node.name.clone(), labels: node.labels.clone(), metrics })
+        Ok(NodeRow {
+            name: node.name.clone(),
+            labels: node.labels.clone(),
+            metrics,
+        })
     }
 
     /// Running pods that match, with servable metrics, sorted by namespace and name.
@@ -116,9 +136,16 @@ impl Reader {
         for store in &self.shards.stores {
             let store = store.read().expect("store lock");
             let mut visit = |ns: &str, name: &str, metrics: PodMetrics| {
-                let Some((ns, name, meta)) = pods.get(ns, name) else { return };
+                let Some((ns, name, meta)) = pods.get(ns, name) else {
+                    return;
+                };
                 if params.labels.matches(meta) && pod_fields_match(&params.fields, ns, name) {
-                    rows.push(PodRow { namespace: ns.clone(), name: name.clone(), labels: meta.labels.clone(), metrics });
+                    rows.push(PodRow {
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                        labels: meta.labels.clone(),
+                        metrics,
+                    });
                 }
             };
             match namespace {
@@ -133,11 +160,26 @@ impl Reader {
     /// One pod: `PodNotFound` unless Running in the cache, `PodMetricsNotFound` without metrics.
     pub fn get_pod(&self, namespace: &str, name: &str) -> Result<PodRow, ApiError> {
         let pods = self.caches.pods.read().expect("pods lock");
-        let not_found = || ApiError::PodNotFound { namespace: namespace.to_string(), name: name.to_string() };
+        let not_found = || ApiError::PodNotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
         let (ns, pod_name, meta) = pods.get(namespace, name).ok_or_else(not_found)?;
-        let metrics = self.shards.stores.iter().find_map(|s| s.read().expect("store lock").pod(namespace, name));
-        let metrics = metrics.ok_or_else(|| ApiError::PodMetricsNotFound { namespace: namespace.to_string(), name: name.to_string() })?;
-        Ok(PodRow { namespace: ns.clone(), name: pod_name.clone(), labels: meta.labels.clone(), metrics })
+        let metrics = self
+            .shards
+            .stores
+            .iter()
+            .find_map(|s| s.read().expect("store lock").pod(namespace, name));
+        let metrics = metrics.ok_or_else(|| ApiError::PodMetricsNotFound {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })?;
+        Ok(PodRow {
+            namespace: ns.clone(),
+            name: pod_name.clone(),
+            labels: meta.labels.clone(),
+            metrics,
+        })
     }
 
     /// Whether at least one node and one pod can be served (readiness).

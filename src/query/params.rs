@@ -27,7 +27,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -45,7 +49,9 @@ impl ListParams {
     /// Parses a raw query string for `resource`.
     pub fn parse(query: &str, resource: MetricsResource) -> Result<ListParams, ApiError> {
         if query.len() > MAX_QUERY_LEN {
-            return Err(ApiError::RequestUriTooLong { message: format!("query string longer than {MAX_QUERY_LEN} bytes") });
+            return Err(ApiError::RequestUriTooLong {
+                message: format!("query string longer than {MAX_QUERY_LEN} bytes"),
+            });
         }
         let mut params = ListParams::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -53,10 +59,13 @@ impl ListParams {
             let value = decode(value);
             match key {
                 "labelSelector" => {
-                    params.labels = LabelSelector::parse(&value).map_err(|e| ApiError::BadRequest { message: e.to_string() })?
+                    params.labels =
+                        LabelSelector::parse(&value).map_err(|e| ApiError::BadRequest { message: e.to_string() })?
                 }
                 "fieldSelector" => params.fields = field_selector(&value)?,
-                "watch" if matches!(value.as_str(), "true" | "1") => return Err(ApiError::watch_not_supported(resource)),
+                "watch" if matches!(value.as_str(), "true" | "1") => {
+                    return Err(ApiError::watch_not_supported(resource));
+                }
                 "includeObject" => params.include_object = Some(value),
                 _ => {}
             }
@@ -67,7 +76,11 @@ impl ListParams {
 
 fn field_selector(value: &str) -> Result<FieldSelector, ApiError> {
     let fields = FieldSelector::parse(value).map_err(|e| ApiError::BadRequest { message: e.to_string() })?;
-    if let Some(bad) = fields.requirements().iter().find(|r| r.field != "metadata.name" && r.field != "metadata.namespace") {
+    if let Some(bad) = fields
+        .requirements()
+        .iter()
+        .find(|r| r.field != "metadata.name" && r.field != "metadata.namespace")
+    {
         return Err(ApiError::unknown_field_selector(&bad.field));
     }
     Ok(fields)
@@ -79,13 +92,29 @@ mod tests {
 
     #[test]
     fn selectors_decode_and_validate() {
-        let p = ListParams::parse("labelSelector=app%3Dweb%2Ctier+in+%28a%2Cb%29&fieldSelector=metadata.name%3Dx&limit=500", MetricsResource::Pods).unwrap();
+        let p = ListParams::parse(
+            "labelSelector=app%3Dweb%2Ctier+in+%28a%2Cb%29&fieldSelector=metadata.name%3Dx&limit=500",
+            MetricsResource::Pods,
+        )
+        .unwrap();
         assert_eq!(p.labels.to_string(), "app=web,tier in (a,b)");
         assert_eq!(p.fields.requirements().len(), 1);
-        assert!(matches!(ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Pods), Err(ApiError::BadRequest { .. })));
-        assert!(matches!(ListParams::parse("labelSelector=a+in+%28", MetricsResource::Pods), Err(ApiError::BadRequest { .. })));
-        assert!(matches!(ListParams::parse("watch=true", MetricsResource::Nodes), Err(ApiError::MethodNotSupported { .. })));
+        assert!(matches!(
+            ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Pods),
+            Err(ApiError::BadRequest { .. })
+        ));
+        assert!(matches!(
+            ListParams::parse("labelSelector=a+in+%28", MetricsResource::Pods),
+            Err(ApiError::BadRequest { .. })
+        ));
+        assert!(matches!(
+            ListParams::parse("watch=true", MetricsResource::Nodes),
+            Err(ApiError::MethodNotSupported { .. })
+        ));
         assert!(ListParams::parse("watch=false", MetricsResource::Nodes).is_ok());
-        assert!(matches!(ListParams::parse(&"a".repeat(MAX_QUERY_LEN + 1), MetricsResource::Nodes), Err(ApiError::RequestUriTooLong { .. })));
+        assert!(matches!(
+            ListParams::parse(&"a".repeat(MAX_QUERY_LEN + 1), MetricsResource::Nodes),
+            Err(ApiError::RequestUriTooLong { .. })
+        ));
     }
 }

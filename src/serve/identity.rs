@@ -44,9 +44,21 @@ impl RequestHeader {
         if !self.allowed_names.is_empty() && !self.allowed_names.iter().any(|n| n == cn) {
             return None;
         }
-        let name = self.username_headers.iter().find_map(|h| header(h).into_iter().find(|v| !v.is_empty()))?;
-        let groups = self.group_headers.iter().flat_map(|h| header(h)).map(String::from).collect();
-        Some(User { name: name.to_string(), groups, extra: BTreeMap::new() })
+        let name = self
+            .username_headers
+            .iter()
+            .find_map(|h| header(h).into_iter().find(|v| !v.is_empty()))?;
+        let groups = self
+            .group_headers
+            .iter()
+            .flat_map(|h| header(h))
+            .map(String::from)
+            .collect();
+        Some(User {
+            name: name.to_string(),
+            groups,
+            extra: BTreeMap::new(),
+        })
     }
 }
 
@@ -73,21 +85,34 @@ mod tests {
 
     #[test]
     fn identity_needs_an_allowed_certificate() {
-        let cert = PeerCertificate { common_name: Some("front-proxy-client".into()) };
+        let cert = PeerCertificate {
+            common_name: Some("front-proxy-client".into()),
+        };
         let user = rh(&["front-proxy-client"]).authenticate(&cert, headers).unwrap();
         assert_eq!(user.name, "alice");
         assert_eq!(user.groups, ["dev", "system:authenticated"]);
-        assert!(rh(&[]).authenticate(&cert, headers).is_some(), "empty allowed names accept any verified CN");
+        assert!(
+            rh(&[]).authenticate(&cert, headers).is_some(),
+            "empty allowed names accept any verified CN"
+        );
         assert!(rh(&["other"]).authenticate(&cert, headers).is_none());
-        assert!(rh(&[]).authenticate(&PeerCertificate::default(), headers).is_none(), "headers without a certificate are ignored");
-        assert!(rh(&[]).authenticate(&cert, |_| vec![]).is_none(), "no user header, no identity");
+        assert!(
+            rh(&[]).authenticate(&PeerCertificate::default(), headers).is_none(),
+            "headers without a certificate are ignored"
+        );
+        assert!(
+            rh(&[]).authenticate(&cert, |_| vec![]).is_none(),
+            "no user header, no identity"
+        );
     }
 
     #[test]
     fn common_name_of_a_generated_certificate() {
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "front-proxy-client");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "front-proxy-client");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         assert_eq!(common_name(cert.der()), Some("front-proxy-client".into()));

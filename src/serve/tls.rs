@@ -35,7 +35,11 @@ pub fn server_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
             for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
                 roots.add(cert?)?;
             }
-            builder.with_client_cert_verifier(WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build()?)
+            builder.with_client_cert_verifier(
+                WebPkiClientVerifier::builder(Arc::new(roots))
+                    .allow_unauthenticated()
+                    .build()?,
+            )
         }
         None => builder.with_no_client_auth(),
     };

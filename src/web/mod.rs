@@ -37,13 +37,18 @@ impl HealthSource for ReadinessSource {
     }
 
     fn storage_ready(&self) -> bool {
-        let reader = Reader { caches: self.caches.clone(), shards: self.shards.clone(), node_selector: Default::default() };
+        let reader = Reader {
+            caches: self.caches.clone(),
+            shards: self.shards.clone(),
+            node_selector: Default::default(),
+        };
         reader.ready()
     }
 }
 
 pub fn error_response(e: &ApiError) -> HttpResponse {
-    let mut resp = HttpResponse::build(StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let mut resp =
+        HttpResponse::build(StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if let Some(secs) = e.retry_after_seconds() {
         resp.insert_header(("Retry-After", secs.to_string()));
     }
@@ -63,13 +68,18 @@ fn is_health(path: &str) -> Option<(&str, Option<&str>)> {
 /// The identity of the caller, if any.
 fn authenticate(state: &WebState, req: &HttpRequest) -> Option<User> {
     let peer = req.conn_data::<PeerCertificate>().cloned().unwrap_or_default();
-    state.request_header.authenticate(&peer, |name| req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect())
+    state.request_header.authenticate(&peer, |name| {
+        req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect()
+    })
 }
 
 /// The single entry point for every request.
 pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let path = req.path().to_string();
-    let allowed = state.always_allow.iter().any(|p| p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)));
+    let allowed = state
+        .always_allow
+        .iter()
+        .any(|p| p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)));
     if !allowed && authenticate(&state, &req).is_none() {
         return error_response(&ApiError::Unauthorized);
     }
@@ -96,7 +106,10 @@ fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
         ["apis", "metrics.k8s.io"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_group_json()),
         ["apis", "metrics.k8s.io", "v1beta1"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_resource_list_json()),
         ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => reads::read(state, req, rest),
-        ["version"] => bytes(json::CONTENT_TYPE_JSON, discovery::version_json(&discovery::VersionInfo::current())),
+        ["version"] => bytes(
+            json::CONTENT_TYPE_JSON,
+            discovery::version_json(&discovery::VersionInfo::current()),
+        ),
         ["metrics"] => self_metrics(state),
         ["openapi", ..] => reads::openapi(&segments[1..]),
         _ => not_found(),
@@ -105,14 +118,22 @@ fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
 
 /// The generic apiserver's answer for a path it does not serve.
 pub fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("404 page not found\n")
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("404 page not found\n")
 }
 
 fn health(state: &WebState, req: &HttpRequest, endpoint: &str, check: Option<&str>) -> HttpResponse {
     let query = req.query_string();
     let verbose = query.split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
-    let exclude: Vec<String> = query.split('&').filter_map(|p| p.strip_prefix("exclude=")).map(String::from).collect();
-    let (code, body) = state.health.answer(endpoint, check, verbose, &exclude, shard::actor::shard::now_nanos());
+    let exclude: Vec<String> = query
+        .split('&')
+        .filter_map(|p| p.strip_prefix("exclude="))
+        .map(String::from)
+        .collect();
+    let (code, body) = state
+        .health
+        .answer(endpoint, check, verbose, &exclude, shard::actor::shard::now_nanos());
     HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .content_type("text/plain; charset=utf-8")
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -126,7 +147,17 @@ fn self_metrics(state: &WebState) -> HttpResponse {
         nodes += n as i64;
         containers += c as i64;
     }
-    state.metrics.storage_points.get_or_create(&TypeLabel { r#type: "node".into() }).set(nodes);
-    state.metrics.storage_points.get_or_create(&TypeLabel { r#type: "container".into() }).set(containers);
+    state
+        .metrics
+        .storage_points
+        .get_or_create(&TypeLabel { r#type: "node".into() })
+        .set(nodes);
+    state
+        .metrics
+        .storage_points
+        .get_or_create(&TypeLabel {
+            r#type: "container".into(),
+        })
+        .set(containers);
     bytes("text/plain; version=0.0.4; charset=utf-8", state.metrics.encode())
 }

@@ -28,7 +28,10 @@ fn format(req: &HttpRequest, params: &ListParams) -> Result<ResponseFormat, ApiE
 }
 
 fn table_options(version: table::TableVersion, params: &ListParams) -> Result<TableOptions, ApiError> {
-    Ok(TableOptions { version, include_object: IncludeObject::parse(params.include_object.as_deref())? })
+    Ok(TableOptions {
+        version,
+        include_object: IncludeObject::parse(params.include_object.as_deref())?,
+    })
 }
 
 fn now() -> i64 {
@@ -42,12 +45,20 @@ fn observe_freshness(state: &WebState, timestamps: impl Iterator<Item = i64>) {
     }
 }
 
-fn nodes_response(state: &WebState, req: &HttpRequest, rows: &[NodeRow], single: bool) -> Result<HttpResponse, ApiError> {
+fn nodes_response(
+    state: &WebState,
+    req: &HttpRequest,
+    rows: &[NodeRow],
+    single: bool,
+) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
     observe_freshness(state, rows.iter().map(|r| r.metrics.timestamp));
     let items: Vec<_> = rows.iter().map(NodeRow::usage).collect();
     Ok(match format(req, &params)? {
-        ResponseFormat::Table(v) => bytes(v.content_type(), table::node_table_json(&items, now(), table_options(v, &params)?)),
+        ResponseFormat::Table(v) => bytes(
+            v.content_type(),
+            table::node_table_json(&items, now(), table_options(v, &params)?),
+        ),
         ResponseFormat::Json if single => bytes(json::CONTENT_TYPE_JSON, types::node_metrics_json(&items[0], now())),
         ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::node_list_json(&items, now())),
     })
@@ -59,7 +70,10 @@ fn pods_response(state: &WebState, req: &HttpRequest, rows: &[PodRow], single: b
     let containers: Vec<_> = rows.iter().map(PodRow::containers).collect();
     let items: Vec<_> = rows.iter().zip(&containers).map(|(r, c)| r.usage(c)).collect();
     Ok(match format(req, &params)? {
-        ResponseFormat::Table(v) => bytes(v.content_type(), table::pod_table_json(&items, now(), table_options(v, &params)?)),
+        ResponseFormat::Table(v) => bytes(
+            v.content_type(),
+            table::pod_table_json(&items, now(), table_options(v, &params)?),
+        ),
         ResponseFormat::Json if single => bytes(json::CONTENT_TYPE_JSON, types::pod_metrics_json(&items[0], now())),
         ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::pod_list_json(&items, now())),
     })
@@ -95,7 +109,9 @@ pub fn openapi(rest: &[&str]) -> HttpResponse {
     match rest {
         ["v2"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v2_json()),
         ["v3"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_index_json()),
-        ["v3", "apis", "metrics.k8s.io", "v1beta1"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_group_version_json()),
+        ["v3", "apis", "metrics.k8s.io", "v1beta1"] => {
+            bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_group_version_json())
+        }
         _ => not_found(),
     }
 }

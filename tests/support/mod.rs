@@ -12,12 +12,19 @@ pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 pub const RESOLUTION: &str = "2s";
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_test_writer()
+        .try_init();
 }
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `ha-metrics-server` process; killed on drop.
@@ -47,7 +54,10 @@ pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
         "--kubelet-request-timeout=1s".into(),
         "--kubelet-preferred-address-types=InternalIP".into(),
         "--kubelet-use-node-status-port".into(),
-        format!("--requestheader-client-ca-file={}", cluster.paths().front_proxy_ca().display()),
+        format!(
+            "--requestheader-client-ca-file={}",
+            cluster.paths().front_proxy_ca().display()
+        ),
         "--requestheader-allowed-names=front-proxy-client".into(),
         "--v=2".into(),
     ];
@@ -91,7 +101,11 @@ pub async fn kubectl(cluster: &chaos::Cluster, args: &[&str]) -> Output {
 }
 
 pub fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -114,7 +128,16 @@ pub fn window_ms(go: &str) -> i64 {
         let value: f64 = rest[..n].parse().unwrap();
         rest = &rest[n..];
         let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        total += value * match &rest[..u] { "h" => 3.6e6, "m" => 6e4, "s" => 1e3, "ms" => 1.0, "µs" => 1e-3, "ns" => 1e-6, u => panic!("unit {u}") };
+        total += value
+            * match &rest[..u] {
+                "h" => 3.6e6,
+                "m" => 6e4,
+                "s" => 1e3,
+                "ms" => 1.0,
+                "µs" => 1e-3,
+                "ns" => 1e-6,
+                u => panic!("unit {u}"),
+            };
         rest = &rest[u..];
     }
     total.round() as i64
@@ -124,7 +147,9 @@ pub fn window_ms(go: &str) -> i64 {
 /// time anywhere in the served second (timestamps are served with second precision).
 pub fn close_to_truth(served: f64, tolerance: f64, truth_at: impl Fn(i64) -> Option<f64>, ts_ms: i64) -> bool {
     let candidates: Vec<f64> = (0..=10).filter_map(|i| truth_at(ts_ms + i * 100)).collect();
-    let (lo, hi) = candidates.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    let (lo, hi) = candidates
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
     !candidates.is_empty() && served >= lo * (1.0 - tolerance) - 1e-3 && served <= hi * (1.0 + tolerance) + 1e-3
 }
 
@@ -141,7 +166,12 @@ pub fn cores(q: &str) -> f64 {
 
 /// Bytes of a served memory quantity (`12240Ki`, `5Mi`, `12533761`).
 pub fn bytes(q: &str) -> f64 {
-    for (suffix, mult) in [("Ki", 1024f64), ("Mi", 1048576.0), ("Gi", 1073741824.0), ("Ti", 1099511627776.0)] {
+    for (suffix, mult) in [
+        ("Ki", 1024f64),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+    ] {
         if let Some(n) = q.strip_suffix(suffix) {
             return n.parse::<f64>().unwrap() * mult;
         }

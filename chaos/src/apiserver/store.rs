@@ -55,7 +55,15 @@ impl Kind {
     /// Field selector fields this kind supports besides `metadata.name` and `metadata.namespace`.
     pub fn extra_fields(self) -> &'static [&'static str] {
         match self {
-            Kind::Pods => &["status.phase", "spec.nodeName"],
+            Kind::Pods => &[
+                "status.phase",
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
             Kind::Nodes => &["spec.unschedulable"],
             Kind::Namespaces => &["status.phase"],
             Kind::ConfigMaps => &[],

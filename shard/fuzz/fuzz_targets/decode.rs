@@ -41,7 +41,13 @@ fn limits(data: &[u8]) -> (Limits, &[u8]) {
         [0xff, b, body @ ..] => {
             let max_series = usize::from(b & 0x0f);
             let max_label_len = usize::from(b >> 4) * 2;
-            (Limits { max_series, max_label_len }, body)
+            (
+                Limits {
+                    max_series,
+                    max_label_len,
+                },
+                body,
+            )
         }
         _ => (Limits::default(), data),
     }

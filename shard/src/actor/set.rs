@@ -24,9 +24,20 @@ impl ShardSet {
     pub fn start(shards: u32, ctx: Arc<ShardContext>) -> ShardSet {
         SHARD_COUNT.store(shards, Ordering::Relaxed);
         let resolution = ctx.resolution.as_nanos() as i64;
-        let stores: Vec<_> = (0..shards).map(|_| Arc::new(RwLock::new(Store::new(resolution)))).collect();
-        let actors = stores.iter().enumerate().map(|(i, s)| ShardActor::new(i as u32, ctx.clone(), s.clone()).start()).collect();
-        ShardSet { shards, stores, actors, sent: Mutex::new(vec![Vec::new(); shards as usize]) }
+        let stores: Vec<_> = (0..shards)
+            .map(|_| Arc::new(RwLock::new(Store::new(resolution))))
+            .collect();
+        let actors = stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ShardActor::new(i as u32, ctx.clone(), s.clone()).start())
+            .collect();
+        ShardSet {
+            shards,
+            stores,
+            actors,
+            sent: Mutex::new(vec![Vec::new(); shards as usize]),
+        }
     }
 
     /// The store holding `node`'s points.
@@ -36,7 +47,12 @@ impl ShardSet {
 
     /// Recomputes every shard's targets from the node list; unselected or unaddressable nodes
     /// are not scraped.
-    pub fn set_nodes<'a>(&self, nodes: impl Iterator<Item = &'a NodeInfo>, policy: &AddressPolicy, selector: &LabelSelector) {
+    pub fn set_nodes<'a>(
+        &self,
+        nodes: impl Iterator<Item = &'a NodeInfo>,
+        policy: &AddressPolicy,
+        selector: &LabelSelector,
+    ) {
         let mut per_shard: Vec<Vec<ScrapeTarget>> = vec![Vec::new(); self.shards as usize];
         for node in nodes.filter(|n| selector.matches(&n.labels)) {
             match policy.resolve(node) {

@@ -28,7 +28,9 @@ pub struct ShardContext {
 }
 
 pub fn now_nanos() -> Nanos {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as Nanos)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as Nanos)
 }
 
 pub struct ShardActor {
@@ -42,12 +44,21 @@ pub struct ShardActor {
 
 impl ShardActor {
     pub fn new(id: u32, ctx: Arc<ShardContext>, store: Arc<RwLock<Store>>) -> Self {
-        ShardActor { id, ctx, store, targets: BTreeMap::new(), in_flight: HashSet::new(), tick_started: None }
+        ShardActor {
+            id,
+            ctx,
+            store,
+            targets: BTreeMap::new(),
+            in_flight: HashSet::new(),
+            tick_started: None,
+        }
     }
 
     /// The first tick's offset: shards spread evenly over one resolution.
     fn first_tick_delay(&self, shards: u32) -> Duration {
-        self.ctx.resolution.mul_f64((self.id as f64 + 0.5) / shards.max(1) as f64)
+        self.ctx
+            .resolution
+            .mul_f64((self.id as f64 + 0.5) / shards.max(1) as f64)
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -56,8 +67,12 @@ impl ShardActor {
         let max_age = 2 * self.ctx.resolution.as_nanos() as Nanos;
         self.store.write().expect("store lock").expire(now, max_age);
         self.tick_started = Some(Instant::now());
-        let due: Vec<ScrapeTarget> =
-            self.targets.values().filter(|t| !self.in_flight.contains(&t.node)).cloned().collect();
+        let due: Vec<ScrapeTarget> = self
+            .targets
+            .values()
+            .filter(|t| !self.in_flight.contains(&t.node))
+            .cloned()
+            .collect();
         for target in due {
             self.in_flight.insert(target.node.clone());
             self.spawn_scrape(target, ctx.address());
@@ -71,7 +86,11 @@ impl ShardActor {
             let _permit = limiter.acquire_owned().await;
             let started = Instant::now();
             let result = client.scrape(&target, now_nanos()).await;
-            addr.do_send(ScrapeDone { node: target.node, result, took: started.elapsed() });
+            addr.do_send(ScrapeDone {
+                node: target.node,
+                result,
+                took: started.elapsed(),
+            });
         });
     }
 
@@ -90,16 +109,29 @@ impl ShardActor {
             tracing::debug!(node, malformed = batch.stats.malformed_lines, invalid = batch.stats.invalid_values,
                             first = ?batch.stats.first_malformed, "kubelet sent series we dropped");
         }
-        let containers: Vec<Vec<(&str, crate::point::MetricsPoint)>> =
-            batch.pods.iter().map(|p| p.containers.iter().map(|c| (&*c.name, c.point)).collect()).collect();
+        let containers: Vec<Vec<(&str, crate::point::MetricsPoint)>> = batch
+            .pods
+            .iter()
+            .map(|p| p.containers.iter().map(|c| (&*c.name, c.point)).collect())
+            .collect();
         let pods: Vec<PodScrape<'_>> = batch
             .pods
             .iter()
             .zip(&containers)
-            .map(|(p, c)| PodScrape { namespace: &p.namespace, name: &p.name, containers: c })
+            .map(|(p, c)| PodScrape {
+                namespace: &p.namespace,
+                name: &p.name,
+                containers: c,
+            })
             .collect();
-        let scrape = NodeScrape { node: batch.node, pods: &pods };
-        self.store.write().expect("store lock").insert_node(node, scrape, now_nanos());
+        let scrape = NodeScrape {
+            node: batch.node,
+            pods: &pods,
+        };
+        self.store
+            .write()
+            .expect("store lock")
+            .insert_node(node, scrape, now_nanos());
         Ok(())
     }
 }
@@ -149,7 +181,9 @@ impl Handler<ScrapeDone> for ShardActor {
             Ok(scraped) => self.store_scrape(node, &scraped.body, scraped.sent_at),
             Err(e) => Err(e.to_string()),
         };
-        self.ctx.observer.kubelet_request(node, outcome.is_ok(), msg.took, SystemTime::now());
+        self.ctx
+            .observer
+            .kubelet_request(node, outcome.is_ok(), msg.took, SystemTime::now());
         if let Err(error) = outcome {
             tracing::warn!(node, %error, "failed to scrape node; serving its last good points");
             self.store.write().expect("store lock").scrape_failed(node);

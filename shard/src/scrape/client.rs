@@ -54,14 +54,22 @@ impl KubeletClient {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
-        let connector =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().wrap_connector(http);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(IDLE_PER_HOST)
             .pool_idle_timeout(IDLE_TIMEOUT)
             .build(connector);
         let authorization = bearer_token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
-        KubeletClient { client, authorization, timeout, max_body }
+        KubeletClient {
+            client,
+            authorization,
+            timeout,
+            max_body,
+        }
     }
 
     /// GETs the target's metrics within the timeout.
@@ -70,9 +78,15 @@ impl KubeletClient {
         if let Some(auth) = &self.authorization {
             req = req.header(http::header::AUTHORIZATION, auth.clone());
         }
-        let req = req.body(Empty::new()).map_err(|e| ScrapeError::Request(e.to_string()))?;
+        let req = req
+            .body(Empty::new())
+            .map_err(|e| ScrapeError::Request(e.to_string()))?;
         let fetch = async {
-            let resp = self.client.request(req).await.map_err(|e| ScrapeError::Request(error_chain(&e)))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| ScrapeError::Request(error_chain(&e)))?;
             if resp.status() != http::StatusCode::OK {
                 return Err(ScrapeError::Status(resp.status().to_string()));
             }

@@ -53,7 +53,12 @@ impl AddressPolicy {
         let address = self
             .preferred_types
             .iter()
-            .find_map(|t| node.addresses.iter().find(|(kind, _)| kind == t).map(|(_, a)| a.as_str()))
+            .find_map(|t| {
+                node.addresses
+                    .iter()
+                    .find(|(kind, _)| kind == t)
+                    .map(|(_, a)| a.as_str())
+            })
             .ok_or_else(|| ResolveError::NoAddress {
                 node: node.name.to_string(),
                 types: self.preferred_types.clone(),
@@ -67,8 +72,15 @@ impl AddressPolicy {
             _ => address.to_string(),
         };
         let path = node.metrics_path.as_deref().unwrap_or(DEFAULT_METRICS_PATH);
-        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-        Ok(ScrapeTarget { node: node.name.clone(), url: format!("https://{host}:{port}{path}") })
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        Ok(ScrapeTarget {
+            node: node.name.clone(),
+            url: format!("https://{host}:{port}{path}"),
+        })
     }
 }
 
@@ -79,14 +91,21 @@ mod tests {
     fn node() -> NodeInfo {
         NodeInfo {
             name: "n1".into(),
-            addresses: vec![("Hostname".into(), "n1".into()), ("InternalIP".into(), "10.0.0.5".into())],
+            addresses: vec![
+                ("Hostname".into(), "n1".into()),
+                ("InternalIP".into(), "10.0.0.5".into()),
+            ],
             kubelet_port: 10255,
             ..Default::default()
         }
     }
 
     fn policy(types: &[&str], status_port: bool) -> AddressPolicy {
-        AddressPolicy { preferred_types: types.iter().map(|t| t.to_string()).collect(), port: 10250, use_node_status_port: status_port }
+        AddressPolicy {
+            preferred_types: types.iter().map(|t| t.to_string()).collect(),
+            port: 10250,
+            use_node_status_port: status_port,
+        }
     }
 
     #[test]
@@ -110,7 +129,13 @@ mod tests {
     fn ipv6_is_bracketed_and_no_match_is_an_error() {
         let mut n = node();
         n.addresses = vec![("InternalIP".into(), "fd00::5".into())];
-        assert_eq!(policy(&["InternalIP"], false).resolve(&n).unwrap().url, "https://[fd00::5]:10250/metrics/resource");
-        assert!(matches!(policy(&["ExternalIP"], false).resolve(&n), Err(ResolveError::NoAddress { .. })));
+        assert_eq!(
+            policy(&["InternalIP"], false).resolve(&n).unwrap().url,
+            "https://[fd00::5]:10250/metrics/resource"
+        );
+        assert!(matches!(
+            policy(&["ExternalIP"], false).resolve(&n),
+            Err(ResolveError::NoAddress { .. })
+        ));
     }
 }

@@ -22,7 +22,8 @@ pub fn client_config(
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder =
+        rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let builder = match trust {
         Trust::Roots(certs) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -31,7 +32,9 @@ pub fn client_config(
             }
             builder.with_root_certificates(roots)
         }
-        Trust::Insecure => builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+        Trust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
     };
     match identity {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key),
