@@ -37,6 +37,8 @@ pub struct Metrics {
     pub requests: Family<SuccessLabel, Counter>,
     pub tick_duration: Histogram,
     pub storage_points: Family<TypeLabel, Gauge>,
+    /// Ours: kubelet series dropped as malformed or invalid, per node.
+    pub dropped_series: Family<NodeLabel, Counter>,
 }
 
 fn default_histogram() -> Histogram {
@@ -65,6 +67,7 @@ impl Metrics {
         let requests = Family::default();
         let tick_duration = Histogram::new(tick_buckets(resolution));
         let storage_points = Family::default();
+        let dropped_series = Family::default();
         registry.register(
             "metrics_server_api_metric_freshness_seconds",
             "[ALPHA] Freshness of metrics exported",
@@ -95,6 +98,11 @@ impl Metrics {
             "[ALPHA] Number of metrics points stored.",
             storage_points.clone(),
         );
+        registry.register(
+            "ha_metrics_server_kubelet_dropped_series",
+            "Kubelet series dropped as malformed or invalid; the rest of the node's data is kept.",
+            dropped_series.clone(),
+        );
         Metrics {
             registry,
             freshness,
@@ -103,6 +111,7 @@ impl Metrics {
             requests,
             tick_duration,
             storage_points,
+            dropped_series,
         }
     }
 
@@ -137,6 +146,13 @@ impl ScrapeObserver for Metrics {
         let label = NodeLabel { node: node.to_string() };
         self.last_request.remove(&label);
         self.request_duration.remove(&label);
+        self.dropped_series.remove(&label);
+    }
+
+    fn dropped_series(&self, node: &str, count: u64) {
+        self.dropped_series
+            .get_or_create(&NodeLabel { node: node.to_string() })
+            .inc_by(count);
     }
 }
 
@@ -157,7 +173,11 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split(' ').next().unwrap())
             .collect();
-        assert_eq!(families.len(), 6, "{families:?}");
+        assert_eq!(
+            families.iter().filter(|f| f.starts_with("metrics_server_")).count(),
+            6,
+            "{families:?}"
+        );
         assert!(text.contains("metrics_server_kubelet_request_total{success=\"true\"} 1"));
         assert!(text.contains("node=\"node-1\""));
         assert!(text.contains("metrics_server_storage_points{type=\"node\"} 1"));

@@ -10,6 +10,8 @@ pub trait ScrapeObserver: Send + Sync + 'static {
     fn tick(&self, took: Duration);
     /// A node left this replica's shards: its per-node series go too.
     fn node_removed(&self, node: &str);
+    /// Series of one scrape dropped as malformed or invalid (the rest of the node was kept).
+    fn dropped_series(&self, _node: &str, _count: u64) {}
 }
 
 /// Reports nothing (tests).

@@ -105,7 +105,9 @@ impl ShardActor {
     /// Parses and stores one answer; returns why it was not usable, if it was not.
     fn store_scrape(&self, node: &str, body: &[u8], sent_at: Nanos) -> Result<(), String> {
         let batch = parse::decode(body, sent_at, &self.ctx.limits).map_err(|e| e.to_string())?;
-        if batch.stats.malformed_lines > 0 || batch.stats.invalid_values > 0 {
+        let dropped = u64::from(batch.stats.malformed_lines) + u64::from(batch.stats.invalid_values);
+        if dropped > 0 {
+            self.ctx.observer.dropped_series(node, dropped);
             tracing::debug!(node, malformed = batch.stats.malformed_lines, invalid = batch.stats.invalid_values,
                             first = ?batch.stats.first_malformed, "kubelet sent series we dropped");
         }
