@@ -35,7 +35,7 @@ async fn wait_all_pods(cluster: &chaos::Cluster) {
         let out = kubectl(cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods"]).await;
         out.status.success()
             && serde_json::from_slice::<Value>(&out.stdout)
-                .map_or(false, |v| v["items"].as_array().map_or(0, Vec::len) == want)
+                .is_ok_and(|v| v["items"].as_array().map_or(0, Vec::len) == want)
     })
     .await;
 }

@@ -56,8 +56,7 @@ async fn faulty_kubelets_do_not_disturb_the_rest() {
     let _server = start_server(&cluster, &[]).await;
     eventually(Duration::from_secs(30), "all five nodes served", async || {
         let out = kubectl(&cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"]).await;
-        out.status.success()
-            && serde_json::from_slice::<Value>(&out.stdout).map_or(false, |v| node_names(&v).len() == 5)
+        out.status.success() && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| node_names(&v).len() == 5)
     })
     .await;
 

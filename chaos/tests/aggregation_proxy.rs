@@ -128,7 +128,7 @@ async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
 
     tracing::info!("one replica: forwarded with path, query, Accept and front-proxy identity");
     let (a, task_a) = echo_replica(cluster.dir()).await;
-    cluster.set_replicas(&[a.clone()]);
+    cluster.set_replicas(std::slice::from_ref(&a));
     wait_ready(&cluster, 1).await;
     let url = format!(
         "{}/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb",

@@ -63,11 +63,11 @@ impl NodeCache {
                 self.generation += 1;
             }
             Event::Apply(node) => {
-                if let Some(info) = node_info(&node) {
-                    if self.nodes.get(&info.name) != Some(&info) {
-                        self.nodes.insert(info.name.clone(), info);
-                        self.generation += 1;
-                    }
+                if let Some(info) = node_info(&node)
+                    && self.nodes.get(&info.name) != Some(&info)
+                {
+                    self.nodes.insert(info.name.clone(), info);
+                    self.generation += 1;
                 }
             }
             Event::Delete(node) => {

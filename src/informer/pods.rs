@@ -18,6 +18,9 @@ pub struct PodMeta {
     pub created: i64,
 }
 
+/// `(namespace, name)`, interned.
+type PodKey = (Arc<str>, Arc<str>);
+
 /// namespace -> name -> metadata; lookups by `&str` allocate nothing.
 type Index = BTreeMap<Arc<str>, BTreeMap<Arc<str>, PodMeta>>;
 
@@ -30,7 +33,7 @@ pub struct PodCache {
     pub synced: bool,
 }
 
-fn insert(index: &mut Index, (ns, name): (Arc<str>, Arc<str>), meta: PodMeta) {
+fn insert(index: &mut Index, (ns, name): PodKey, meta: PodMeta) {
     index.entry(ns).or_default().insert(name, meta);
 }
 
@@ -69,7 +72,7 @@ impl PodCache {
         }
     }
 
-    fn entry(&mut self, meta: &kube::core::ObjectMeta) -> Option<((Arc<str>, Arc<str>), PodMeta)> {
+    fn entry(&mut self, meta: &kube::core::ObjectMeta) -> Option<(PodKey, PodMeta)> {
         let key = (
             self.interner.intern(meta.namespace.as_deref()?),
             self.interner.intern(meta.name.as_deref()?),

@@ -1,6 +1,8 @@
 //! The fake apiserver's listener and router: identifies the caller, then dispatches to
 //! discovery, resources, reviews, the aggregation proxy or the simulator's admin API.
 
+#![allow(clippy::result_large_err)] // Err is an HTTP response, returned as is.
+
 use super::auth::{Authority, UserInfo};
 use super::discovery;
 use super::proxy::Proxy;

@@ -142,10 +142,10 @@ async fn wait_for_cluster(dir: &std::path::Path, nodes: u32) -> anyhow::Result<S
         if let Ok(info) = std::fs::read(dir.join("cluster.json")) {
             let info: Value = serde_json::from_slice(&info)?;
             let api = info["apiUrl"].as_str().unwrap_or_default().to_string();
-            if let Ok(summary) = get_json(&format!("{api}/kubesim/v1/cluster")).await {
-                if summary["nodes"] == nodes {
-                    return Ok(api);
-                }
+            if let Ok(summary) = get_json(&format!("{api}/kubesim/v1/cluster")).await
+                && summary["nodes"] == nodes
+            {
+                return Ok(api);
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

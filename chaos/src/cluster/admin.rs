@@ -2,6 +2,8 @@
 //! truth, faults, actions, kubelet scrape counters, review counters, policy and replicas. Tests
 //! that run kubesim as a child process drive it through this API.
 
+#![allow(clippy::result_large_err)] // Err is an HTTP response, returned as is.
+
 use super::actions::Action;
 use super::{Cluster, Inner};
 use crate::apiserver::auth::Policy;

@@ -151,7 +151,7 @@ impl Template {
     /// Lays out `node`'s running pods and containers, sorted as the Go client sorts series.
     pub fn build(world: &World, node: &NodeState) -> Template {
         let mut pods: Vec<_> = world.running_pods(node).collect();
-        pods.sort_by(|a, b| a.key().cmp(&b.key()));
+        pods.sort_by_key(|a| a.key());
         let mut containers = Vec::new();
         let mut pod_rows = Vec::new();
         for pod in pods {

@@ -95,10 +95,10 @@ impl ShardActor {
     }
 
     fn maybe_finish_tick(&mut self) {
-        if self.in_flight.is_empty() {
-            if let Some(started) = self.tick_started.take() {
-                self.ctx.observer.tick(started.elapsed());
-            }
+        if self.in_flight.is_empty()
+            && let Some(started) = self.tick_started.take()
+        {
+            self.ctx.observer.tick(started.elapsed());
         }
     }
 
