@@ -1,0 +1,94 @@
+//! Which Up members own each shard: bounded-load rendezvous (HRW) hashing with minimal movement.
+//!
+//! Called by [`ShardMap::apply`](super::ShardMap::apply) after every membership or state
+//! change, with the previous assignment. Ranks are chosen one after the other (all primaries,
+//! then all first standbys, ...); for each rank:
+//!
+//! 1. **Keep**: a shard keeps its previous member for the rank if it is still Up. If that
+//!    member is gone, the next Up previous owner from a later rank moves up: a shard whose
+//!    primary went Down is taken over by its standby, which already holds the data (failover).
+//! 2. **Shed**: a member holding more than `hi = ceil(S / n) + 1` shards of the rank gives up
+//!    the excess, promoted shards first, then those with its lowest rendezvous score. For
+//!    standbys, a member that backs up more than its share of one primary's shards gives up the
+//!    excess too, so that when a primary fails its shards are promoted onto many members.
+//! 3. **Place**: every shard without a member goes to the least-loaded eligible member, ties
+//!    broken by the highest rendezvous score `score(shard, member)` (then the lowest id).
+//! 4. **Fill**: a member holding fewer than `lo = floor(S / n) - 1` (a new member) takes shards
+//!    from the most loaded members, preferring shards that moved in this round anyway.
+//!
+//! So a member never holds more than `ceil(S / n) + 1` primaries, and only the shards a change
+//! forces to move do move: a member going Down moves only the shards it owned, and a new member
+//! takes its share from the others and nothing else moves. The result does not depend on the
+//! order of `up`, and assigning an assignment again returns it unchanged.
+
+use super::MemberId;
+
+mod column;
+mod pairs;
+#[cfg(test)]
+mod tests;
+
+use column::Column;
+
+/// The owners of every shard, `[primary, standby, ...]`: `min(replication_factor, up)` distinct
+/// members of `up` each, or none when `up` is empty. `previous` is the current assignment
+/// (indexed by shard, may be empty or name members that are no longer Up).
+pub fn assign(previous: &[Vec<MemberId>], up: &[MemberId], shard_count: u32, replication_factor: u8) -> Vec<Vec<MemberId>> {
+    let mut members = up.to_vec();
+    members.sort_unstable();
+    members.dedup();
+    let shards = shard_count as usize;
+    let ranks = usize::from(replication_factor).min(members.len());
+    let previous = index_previous(previous, &members, shards);
+    let mut owners: Vec<Vec<usize>> = vec![Vec::with_capacity(ranks); shards];
+    for rank in 0..ranks {
+        let picks = Column::new(rank, &members, &previous, &owners).solve();
+        owners.iter_mut().zip(picks).for_each(|(o, m)| o.push(m));
+    }
+    owners.into_iter().map(|o| o.into_iter().map(|i| members[i]).collect()).collect()
+}
+
+/// The most shards of one rank (primaries, or first standbys) a member holds: `ceil(S/n) + 1`.
+pub fn max_load(shard_count: u32, up: usize) -> usize {
+    Bounds::new(shard_count as usize, up).hi
+}
+
+/// Rendezvous score of `member` for `shard`: splitmix64 of both. Part of the map's meaning
+/// (every replica computes the same assignment from the same log), so it must never change.
+pub fn score(shard: u32, member: MemberId) -> u64 {
+    splitmix64(splitmix64(member.0) ^ u64::from(shard))
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Load limits per member for one rank.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Below this a member takes shards from others.
+    lo: usize,
+    /// Above this a member gives shards up.
+    hi: usize,
+}
+
+impl Bounds {
+    fn new(shards: usize, members: usize) -> Self {
+        let members = members.max(1);
+        Bounds { lo: (shards / members).saturating_sub(1), hi: shards.div_ceil(members) + 1 }
+    }
+}
+
+/// `previous` with members as indices into `members`; `None` where a member is not Up.
+/// Positions are kept, since they are the ranks.
+fn index_previous(previous: &[Vec<MemberId>], members: &[MemberId], shards: usize) -> Vec<Vec<Option<usize>>> {
+    (0..shards)
+        .map(|shard| {
+            let owners = previous.get(shard).map_or(&[][..], Vec::as_slice);
+            owners.iter().map(|m| members.binary_search(m).ok()).collect()
+        })
+        .collect()
+}

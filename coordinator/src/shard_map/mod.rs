@@ -1,0 +1,86 @@
+//! The `ShardMap`: the Raft state machine's data. It says which members exist, which are Up, and
+//! which members own each shard (`[primary, standby, ...]`).
+//!
+//! Control path: commands committed through Raft go to [`ShardMap::apply`] (in `command.rs`),
+//! which recomputes the assignment with [`assign::assign`]; replicas read the result to start
+//! and stop scrapers (`primary`, `shards_of`) and to route queries (`owner_for_node`, `owners`).
+//! Nodes map to shards with [`shard::hash::shard_of`], computed locally by every replica.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub mod assign;
+mod command;
+mod member;
+
+pub use command::{ApplyError, Command, MAX_SHARDS, Response};
+pub use member::{Member, MemberId, MemberState};
+
+/// Shards and their owners at one `epoch`.
+///
+/// The default value is the uninitialised map (no shards, no members, epoch 0) that the state
+/// machine starts from before [`Command::Init`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardMap {
+    /// Bumped exactly once by every applied command that changes members or assignment;
+    /// never decreases. Results produced under an older epoch are stale (fencing by epoch).
+    pub epoch: u64,
+    /// Number of shards `S`, fixed by [`Command::Init`]; 0 until then.
+    pub shard_count: u32,
+    /// Wanted owners per shard (primary plus standbys), fixed by [`Command::Init`].
+    pub replication_factor: u8,
+    /// Every known member, Up or Down, by id.
+    pub members: BTreeMap<MemberId, Member>,
+    /// `assignment[shard] = [primary, standby, ...]`: `min(replication_factor, Up members)`
+    /// distinct Up members, or none when no member is Up. Empty until `Init`.
+    pub assignment: Vec<Vec<MemberId>>,
+}
+
+impl ShardMap {
+    /// Whether [`Command::Init`] has been applied.
+    pub fn is_initialized(&self) -> bool {
+        self.shard_count > 0
+    }
+
+    /// The members that are Up, in id order.
+    pub fn up_members(&self) -> Vec<MemberId> {
+        self.members.values().filter(|m| m.is_up()).map(|m| m.id).collect()
+    }
+
+    /// The owners of `shard`, primary first; empty for an unknown shard or when nobody is Up.
+    pub fn owners(&self, shard: u32) -> &[MemberId] {
+        self.assignment.get(shard as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The member that scrapes `shard`, if any.
+    pub fn primary(&self, shard: u32) -> Option<&MemberId> {
+        self.owners(shard).first()
+    }
+
+    /// The shards `member` is primary for and the shards it is a standby for (any rank after
+    /// the primary), each in ascending order.
+    pub fn shards_of(&self, member: MemberId) -> (Vec<u32>, Vec<u32>) {
+        let (mut primaries, mut standbys) = (Vec::new(), Vec::new());
+        for (shard, owners) in (0u32..).zip(&self.assignment) {
+            match owners.iter().position(|m| *m == member) {
+                Some(0) => primaries.push(shard),
+                Some(_) => standbys.push(shard),
+                None => {}
+            }
+        }
+        (primaries, standbys)
+    }
+
+    /// The primary of the shard that `node_name` hashes to; `None` before `Init` or when no
+    /// member is Up.
+    pub fn owner_for_node(&self, node_name: &str) -> Option<&MemberId> {
+        if !self.is_initialized() {
+            return None;
+        }
+        self.primary(shard::hash::shard_of(node_name, self.shard_count))
+    }
+}
+
+#[cfg(test)]
+mod tests;
