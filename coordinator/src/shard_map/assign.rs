@@ -34,18 +34,14 @@ use column::Column;
 /// members of `up` each, or none when `up` is empty. `previous` is the current assignment
 /// (indexed by shard, may be empty or name members that are no longer Up).
 pub fn assign(previous: &[Vec<MemberId>], up: &[MemberId], shard_count: u32, replication_factor: u8) -> Vec<Vec<MemberId>> {
-    let mut members = up.to_vec();
-    members.sort_unstable();
-    members.dedup();
-    let shards = shard_count as usize;
-    let ranks = usize::from(replication_factor).min(members.len());
-    let previous = index_previous(previous, &members, shards);
-    let mut owners: Vec<Vec<usize>> = vec![Vec::with_capacity(ranks); shards];
+    let input = Input::new(previous, up, shard_count as usize);
+    let ranks = usize::from(replication_factor).min(input.members.len());
+    let mut owners: Vec<Vec<usize>> = vec![Vec::with_capacity(ranks); shard_count as usize];
     for rank in 0..ranks {
-        let picks = Column::new(rank, &members, &previous, &owners).solve();
+        let picks = Column::new(rank, &input, &owners).solve();
         owners.iter_mut().zip(picks).for_each(|(o, m)| o.push(m));
     }
-    owners.into_iter().map(|o| o.into_iter().map(|i| members[i]).collect()).collect()
+    owners.into_iter().map(|o| o.into_iter().map(|i| input.members[i]).collect()).collect()
 }
 
 /// The most shards of one rank (primaries, or first standbys) a member holds: `ceil(S/n) + 1`.
@@ -69,7 +65,7 @@ fn splitmix64(x: u64) -> u64 {
 /// Load limits per member for one rank.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
-    /// Below this a member takes shards from others.
+    /// Below this a newcomer takes shards from others: `floor(S / n)`.
     lo: usize,
     /// Above this a member gives shards up.
     hi: usize,
@@ -78,17 +74,33 @@ struct Bounds {
 impl Bounds {
     fn new(shards: usize, members: usize) -> Self {
         let members = members.max(1);
-        Bounds { lo: (shards / members).saturating_sub(1), hi: shards.div_ceil(members) + 1 }
+        Bounds { lo: shards / members, hi: shards.div_ceil(members) + 1 }
     }
 }
 
-/// `previous` with members as indices into `members`; `None` where a member is not Up.
-/// Positions are kept, since they are the ranks.
-fn index_previous(previous: &[Vec<MemberId>], members: &[MemberId], shards: usize) -> Vec<Vec<Option<usize>>> {
-    (0..shards)
-        .map(|shard| {
-            let owners = previous.get(shard).map_or(&[][..], Vec::as_slice);
-            owners.iter().map(|m| members.binary_search(m).ok()).collect()
-        })
-        .collect()
+/// What every rank is chosen from.
+struct Input {
+    /// The Up members, sorted and distinct; elsewhere members are indices into this.
+    members: Vec<MemberId>,
+    /// The previous owners per shard, `None` where a member is no longer Up. Positions are
+    /// kept, since they are the ranks.
+    previous: Vec<Vec<Option<usize>>>,
+    /// Whether a previous owner is gone: then only the shards it owned may move.
+    failover: bool,
+}
+
+impl Input {
+    fn new(previous: &[Vec<MemberId>], up: &[MemberId], shards: usize) -> Self {
+        let mut members = up.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let previous: Vec<Vec<Option<usize>>> = (0..shards)
+            .map(|shard| {
+                let owners = previous.get(shard).map_or(&[][..], Vec::as_slice);
+                owners.iter().map(|m| members.binary_search(m).ok()).collect()
+            })
+            .collect();
+        let failover = previous.iter().flatten().any(Option::is_none);
+        Input { members, previous, failover }
+    }
 }

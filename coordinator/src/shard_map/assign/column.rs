@@ -4,8 +4,7 @@
 use std::cmp::Reverse;
 
 use super::pairs::Pairs;
-use super::{Bounds, score};
-use crate::shard_map::MemberId;
+use super::{Bounds, Input, score};
 
 /// How a shard got its member in this rank. The order is the order in which shards are given
 /// up: cheapest to move first.
@@ -19,55 +18,67 @@ enum Origin {
     Kept,
 }
 
+/// Shed-and-place rounds before settling for what there is.
+const MAX_ROUNDS: usize = 4;
+
 /// The choice of one member per shard for one rank.
 pub(super) struct Column<'a> {
     rank: usize,
-    members: &'a [MemberId],
-    previous: &'a [Vec<Option<usize>>],
+    input: &'a Input,
     /// Owners chosen for the lower ranks, per shard.
     owners: &'a [Vec<usize>],
     bounds: Bounds,
     pick: Vec<Option<(usize, Origin)>>,
     load: Vec<usize>,
+    /// Members that kept nothing in this rank (new or back from Down): they may take shards
+    /// that would otherwise stay put.
+    newcomer: Vec<bool>,
     pairs: Pairs,
 }
 
 impl<'a> Column<'a> {
     /// A rank with nothing chosen yet; `owners` holds ranks `0..rank` for every shard.
-    pub(super) fn new(
-        rank: usize,
-        members: &'a [MemberId],
-        previous: &'a [Vec<Option<usize>>],
-        owners: &'a [Vec<usize>],
-    ) -> Self {
-        let (shards, n) = (owners.len(), members.len());
+    pub(super) fn new(rank: usize, input: &'a Input, owners: &'a [Vec<usize>]) -> Self {
+        let (shards, n) = (owners.len(), input.members.len());
         Column {
             rank,
-            members,
-            previous,
+            input,
             owners,
             bounds: Bounds::new(shards, n),
             pick: vec![None; shards],
             load: vec![0; n],
+            newcomer: vec![false; n],
             pairs: Pairs::new(n, rank, owners),
         }
     }
 
-    /// The member of every shard for this rank.
+    /// The member of every shard for this rank. Placing is greedy in shard order, so a round
+    /// can leave a member above a bound (its last candidates were full); further rounds shed
+    /// and place again, moving only shards placed in this call, until nothing is above a bound.
     pub(super) fn solve(mut self) -> Vec<usize> {
         self.keep();
-        self.shed_overloaded();
-        self.shed_pairs();
-        self.place();
-        self.fill();
+        self.newcomer = self.load.iter().map(|l| *l == 0).collect();
+        self.shed();
+        for round in 1.. {
+            self.place();
+            self.fill();
+            if round == MAX_ROUNDS || self.shed() == 0 {
+                break;
+            }
+        }
         self.pick.into_iter().map(|p| p.expect("every shard is placed").0).collect()
+    }
+
+    /// Gives up shards above the load bound and above pair shares; how many.
+    fn shed(&mut self) -> usize {
+        self.shed_overloaded() + self.shed_pairs()
     }
 
     /// The previous member of the rank if Up, else the first Up previous owner of a later rank,
     /// else of an earlier one (an old primary that lost its place becomes the standby).
     fn keep(&mut self) {
         for shard in 0..self.pick.len() {
-            let previous = &self.previous[shard];
+            let previous = &self.input.previous[shard];
             let (earlier, later) = previous.split_at(self.rank.min(previous.len()));
             let free = |m: &Option<usize>| m.filter(|m| !self.owners[shard].contains(m));
             let kept = later.first().and_then(free).map(|m| (m, Origin::Kept));
@@ -81,37 +92,43 @@ impl<'a> Column<'a> {
     }
 
     /// Members above `hi` give up the excess.
-    fn shed_overloaded(&mut self) {
+    fn shed_overloaded(&mut self) -> usize {
+        let mut shed = 0;
         for member in 0..self.load.len() {
             let excess = self.load[member].saturating_sub(self.bounds.hi);
             if excess > 0 {
                 let shards = self.shards_of(member, |_| true);
-                self.give_up(member, shards, excess);
+                shed += self.give_up(member, shards, excess);
             }
         }
+        shed
     }
 
     /// Standbys holding more than their share (plus one) of a primary's shards give up the excess.
-    fn shed_pairs(&mut self) {
-        if self.rank == 0 {
-            return;
-        }
-        for primary in 0..self.load.len() {
+    fn shed_pairs(&mut self) -> usize {
+        let (mut shed, primaries) = (0, if self.rank > 0 { self.load.len() } else { 0 });
+        for primary in 0..primaries {
             for member in 0..self.load.len() {
                 let excess = self.pairs.excess(Some(primary), member, 1);
                 if excess > 0 {
                     let shards = self.shards_of(member, |s| self.owners[s][0] == primary);
-                    self.give_up(member, shards, excess);
+                    shed += self.give_up(member, shards, excess);
                 }
             }
         }
+        shed
     }
 
-    /// Gives up `count` of `shards`: cheapest to move first, then lowest score.
-    fn give_up(&mut self, member: usize, mut shards: Vec<usize>, count: usize) {
-        let id = self.members[member];
+    /// Gives up `count` of `shards`: cheapest to move first, then lowest score; returns `count`.
+    fn give_up(&mut self, member: usize, mut shards: Vec<usize>, count: usize) -> usize {
+        let id = self.input.members[member];
         shards.sort_by_key(|&s| (self.pick[s].map(|p| p.1), score(s as u32, id), s));
+        if std::env::var("DBG").is_ok() {
+            let o: Vec<_> = shards.iter().take(count).map(|&s| (s, self.pick[s].map(|p| p.1))).collect();
+            eprintln!("rank {} failover {} member {} load {} hi {} give up {:?}", self.rank, self.input.failover, id.0 % 1000, self.load[member], self.bounds.hi, o);
+        }
         shards.into_iter().take(count).for_each(|s| self.unset(s));
+        count
     }
 
     /// Shards without a member go to the least-loaded eligible member.
@@ -129,7 +146,7 @@ impl<'a> Column<'a> {
     fn choose(&self, shard: usize) -> usize {
         let primary = self.primary(shard);
         let eligible = (0..self.load.len()).filter(|m| !self.owners[shard].contains(m));
-        let key = |m: &usize| (self.load[*m], Reverse(score(shard as u32, self.members[*m])), *m);
+        let key = |m: &usize| (self.load[*m], Reverse(score(shard as u32, self.input.members[*m])), *m);
         let tiers: [(Option<usize>, bool); 4] = [(Some(0), true), (Some(1), true), (None, true), (None, false)];
         tiers
             .iter()
@@ -141,13 +158,21 @@ impl<'a> Column<'a> {
             .expect("rank < members, so some member is eligible")
     }
 
-    /// Members below `lo` take shards, one at a time, from the most loaded members.
+    /// Members below `lo` take shards, one at a time, from the most loaded members, until no
+    /// more can (each move lowers the total shortfall, so this ends). Only newcomers take shards
+    /// that were not moving anyway, and not during a failover: a member left short then stays
+    /// short rather than move shards the failure did not touch, or take a promoted standby's.
     fn fill(&mut self) {
-        for member in 0..self.load.len() {
-            while self.load[member] < self.bounds.lo {
-                let Some(shard) = self.best_to_take(member) else { break };
-                self.unset(shard);
-                self.set(shard, member, Origin::Placed);
+        let mut moved = true;
+        while moved {
+            moved = false;
+            for member in 0..self.load.len() {
+                while self.load[member] < self.bounds.lo {
+                    let Some(shard) = self.best_to_take(member) else { break };
+                    self.unset(shard);
+                    self.set(shard, member, Origin::Placed);
+                    moved = true;
+                }
             }
         }
     }
@@ -155,7 +180,7 @@ impl<'a> Column<'a> {
     /// The shard `member` should take: one that moves anyway, from the most loaded donor,
     /// with the highest score for `member`.
     fn best_to_take(&self, member: usize) -> Option<usize> {
-        let id = self.members[member];
+        let id = self.input.members[member];
         (0..self.pick.len()).filter(|&s| self.can_take(s, member)).min_by_key(|&s| {
             let (donor, origin) = self.pick[s].expect("can_take checked it");
             (origin, Reverse(self.load[donor]), Reverse(score(s as u32, id)), s)
@@ -163,8 +188,9 @@ impl<'a> Column<'a> {
     }
 
     fn can_take(&self, shard: usize, member: usize) -> bool {
-        let Some((donor, _)) = self.pick[shard] else { return false };
-        donor != member
+        let Some((donor, origin)) = self.pick[shard] else { return false };
+        (origin == Origin::Placed || (self.newcomer[member] && !self.input.failover))
+            && donor != member
             && self.load[donor] > self.bounds.lo
             && !self.owners[shard].contains(&member)
             && self.pairs.room(self.primary(shard), member, 1)
