@@ -1,25 +1,40 @@
 //! Which Up members own each shard: bounded-load rendezvous (HRW) hashing with minimal movement.
 //!
 //! Called by [`ShardMap::apply`](super::ShardMap::apply) after every membership or state
-//! change, with the previous assignment. Ranks are chosen one after the other (all primaries,
-//! then all first standbys, ...); for each rank:
+//! change, with the previous assignment. With `n` Up members and `S` shards, the ranks are
+//! chosen one after the other (all primaries, then all first standbys, ...); for each rank:
 //!
 //! 1. **Keep**: a shard keeps its previous member for the rank if it is still Up. If that
 //!    member is gone, the next Up previous owner from a later rank moves up: a shard whose
 //!    primary went Down is taken over by its standby, which already holds the data (failover).
+//!    A primary that lost its place stays on as standby.
 //! 2. **Shed**: a member holding more than `hi = ceil(S / n) + 1` shards of the rank gives up
-//!    the excess, promoted shards first, then those with its lowest rendezvous score. For
-//!    standbys, a member that backs up more than its share of one primary's shards gives up the
-//!    excess too, so that when a primary fails its shards are promoted onto many members.
-//! 3. **Place**: every shard without a member goes to the least-loaded eligible member, ties
-//!    broken by the highest rendezvous score `score(shard, member)` (then the lowest id).
-//! 4. **Fill**: a member holding fewer than `lo = floor(S / n) - 1` (a new member) takes shards
-//!    from the most loaded members, preferring shards that moved in this round anyway.
+//!    the excess: shards that move anyway first (promotions), then those with its lowest
+//!    rendezvous score. In the first-standby rank, a member that backs up more than
+//!    `ceil(P / (n - 1)) + 1` of one primary's `P` shards also gives up the excess when others
+//!    have room, so that a failed primary's shards are promoted onto many members.
+//! 3. **Place**: a shard without a member goes to the least-loaded member that does not
+//!    already own it, preferring those within the standby share and below `hi`; ties go to the
+//!    highest rendezvous score [`score`]`(shard, member)`, then the lowest id.
+//! 4. **Fill**: a member below `lo = floor(S / n)` takes shards from the most loaded members:
+//!    shards placed in this call, standbys that changed rank, and, for a member that held
+//!    nothing in the rank (new, or back from Down) and only when no previous owner is gone,
+//!    any shard. So a failover moves nothing but the failed member's shards, and a new member
+//!    takes its share from the others.
 //!
-//! So a member never holds more than `ceil(S / n) + 1` primaries, and only the shards a change
-//! forces to move do move: a member going Down moves only the shards it owned, and a new member
-//! takes its share from the others and nothing else moves. The result does not depend on the
-//! order of `up`, and assigning an assignment again returns it unchanged.
+//! Greedy placement can leave a member above a bound; then steps 2 to 4 run again (a few
+//! rounds at most).
+//!
+//! What holds (property-tested in `tests/props.rs`): every shard has `min(rf, n)` distinct Up
+//! owners; no member holds more than `ceil(S / n) + 1` primaries or first standbys; a lost
+//! member moves only the shards it owned, and each of its primaries goes to its standby unless
+//! that standby already holds `ceil(S / n) + 1`; a new member is the only one primaries move
+//! to, at most `ceil(S / n) + 1` of them; the result does not depend on the order of `up`; and
+//! assigning the result again changes nothing, unless a failover left a member without its
+//! share (the next assignment gives it that share).
+//!
+//! Later standby ranks (`rf >= 3`) are balanced by the same steps but without a guaranteed
+//! bound: with few members their choice is forced.
 
 use super::MemberId;
 
@@ -33,7 +48,12 @@ use column::Column;
 /// The owners of every shard, `[primary, standby, ...]`: `min(replication_factor, up)` distinct
 /// members of `up` each, or none when `up` is empty. `previous` is the current assignment
 /// (indexed by shard, may be empty or name members that are no longer Up).
-pub fn assign(previous: &[Vec<MemberId>], up: &[MemberId], shard_count: u32, replication_factor: u8) -> Vec<Vec<MemberId>> {
+pub fn assign(
+    previous: &[Vec<MemberId>],
+    up: &[MemberId],
+    shard_count: u32,
+    replication_factor: u8,
+) -> Vec<Vec<MemberId>> {
     let input = Input::new(previous, up, shard_count as usize);
     let ranks = usize::from(replication_factor).min(input.members.len());
     let mut owners: Vec<Vec<usize>> = vec![Vec::with_capacity(ranks); shard_count as usize];
@@ -41,7 +61,10 @@ pub fn assign(previous: &[Vec<MemberId>], up: &[MemberId], shard_count: u32, rep
         let picks = Column::new(rank, &input, &owners).solve();
         owners.iter_mut().zip(picks).for_each(|(o, m)| o.push(m));
     }
-    owners.into_iter().map(|o| o.into_iter().map(|i| input.members[i]).collect()).collect()
+    owners
+        .into_iter()
+        .map(|o| o.into_iter().map(|i| input.members[i]).collect())
+        .collect()
 }
 
 /// The most shards of one rank (primaries, or first standbys) a member holds: `ceil(S/n) + 1`.
@@ -65,7 +88,7 @@ fn splitmix64(x: u64) -> u64 {
 /// Load limits per member for one rank.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
-    /// Below this a newcomer takes shards from others: `floor(S / n)`.
+    /// Below this a member takes shards from others, as far as it may: `floor(S / n)`.
     lo: usize,
     /// Above this a member gives shards up.
     hi: usize,
@@ -74,7 +97,10 @@ struct Bounds {
 impl Bounds {
     fn new(shards: usize, members: usize) -> Self {
         let members = members.max(1);
-        Bounds { lo: shards / members, hi: shards.div_ceil(members) + 1 }
+        Bounds {
+            lo: shards / members,
+            hi: shards.div_ceil(members) + 1,
+        }
     }
 }
 
@@ -101,6 +127,10 @@ impl Input {
             })
             .collect();
         let failover = previous.iter().flatten().any(Option::is_none);
-        Input { members, previous, failover }
+        Input {
+            members,
+            previous,
+            failover,
+        }
     }
 }

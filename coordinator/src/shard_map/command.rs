@@ -80,9 +80,11 @@ impl ShardMap {
     /// Applies one committed command; on error the map is unchanged.
     pub fn apply(&mut self, command: Command) -> Result<Response, ApplyError> {
         let changed = match command {
-            Command::Init { shard_count, replication_factor, members } => {
-                self.init(shard_count, replication_factor, members)?
-            }
+            Command::Init {
+                shard_count,
+                replication_factor,
+                members,
+            } => self.init(shard_count, replication_factor, members)?,
             _ if !self.is_initialized() => return Err(ApplyError::NotInitialized),
             Command::AddMember(member) => self.add_member(member)?,
             Command::RemoveMember(id) => self.remove_member(id)?,
@@ -91,7 +93,10 @@ impl ShardMap {
         };
         let changed = self.reassign() | changed;
         self.epoch += u64::from(changed);
-        Ok(Response { epoch: self.epoch, changed })
+        Ok(Response {
+            epoch: self.epoch,
+            changed,
+        })
     }
 
     fn init(&mut self, shard_count: u32, replication_factor: u8, members: Vec<Member>) -> Result<bool, ApplyError> {
@@ -127,7 +132,10 @@ impl ShardMap {
     }
 
     fn remove_member(&mut self, id: MemberId) -> Result<bool, ApplyError> {
-        self.members.remove(&id).map(|_| true).ok_or(ApplyError::UnknownMember(id))
+        self.members
+            .remove(&id)
+            .map(|_| true)
+            .ok_or(ApplyError::UnknownMember(id))
     }
 
     fn set_state(&mut self, id: MemberId, state: MemberState) -> Result<bool, ApplyError> {
@@ -139,7 +147,12 @@ impl ShardMap {
 
     /// Recomputes the assignment from the current one and the Up members; true if it changed.
     fn reassign(&mut self) -> bool {
-        let next = assign(&self.assignment, &self.up_members(), self.shard_count, self.replication_factor);
+        let next = assign(
+            &self.assignment,
+            &self.up_members(),
+            self.shard_count,
+            self.replication_factor,
+        );
         let changed = next != self.assignment;
         self.assignment = next;
         changed

@@ -12,7 +12,8 @@ use super::{Bounds, Input, score};
 enum Origin {
     /// Placed in this round: the shard moves anyway.
     Placed,
-    /// A previous owner from another rank (a promoted standby): holds the data.
+    /// A previous owner from another rank (a promoted standby), or any previous owner in a
+    /// shard whose lower ranks changed: the shard is touched by this change anyway.
     Moved,
     /// The same member as before in this rank: moving it is a real move.
     Kept,
@@ -30,8 +31,8 @@ pub(super) struct Column<'a> {
     bounds: Bounds,
     pick: Vec<Option<(usize, Origin)>>,
     load: Vec<usize>,
-    /// Members that kept nothing in this rank (new or back from Down): they may take shards
-    /// that would otherwise stay put.
+    /// Members that held nothing in this rank before (new or back from Down): they may take
+    /// shards that would otherwise stay put.
     newcomer: Vec<bool>,
     pairs: Pairs,
 }
@@ -47,17 +48,16 @@ impl<'a> Column<'a> {
             bounds: Bounds::new(shards, n),
             pick: vec![None; shards],
             load: vec![0; n],
-            newcomer: vec![false; n],
+            newcomer: newcomers(rank, input),
             pairs: Pairs::new(n, rank, owners),
         }
     }
 
     /// The member of every shard for this rank. Placing is greedy in shard order, so a round
-    /// can leave a member above a bound (its last candidates were full); further rounds shed
-    /// and place again, moving only shards placed in this call, until nothing is above a bound.
+    /// can leave a member above a bound (a shard's only candidates were full); further rounds
+    /// shed (cheapest shards first) and place again until nothing is above a bound.
     pub(super) fn solve(mut self) -> Vec<usize> {
         self.keep();
-        self.newcomer = self.load.iter().map(|l| *l == 0).collect();
         self.shed();
         for round in 1.. {
             self.place();
@@ -66,7 +66,10 @@ impl<'a> Column<'a> {
                 break;
             }
         }
-        self.pick.into_iter().map(|p| p.expect("every shard is placed").0).collect()
+        self.pick
+            .into_iter()
+            .map(|p| p.expect("every shard is placed").0)
+            .collect()
     }
 
     /// Gives up shards above the load bound and above pair shares; how many.
@@ -75,13 +78,19 @@ impl<'a> Column<'a> {
     }
 
     /// The previous member of the rank if Up, else the first Up previous owner of a later rank,
-    /// else of an earlier one (an old primary that lost its place becomes the standby).
+    /// else of an earlier one (an old primary that lost its place becomes the standby). In a
+    /// shard whose lower ranks changed, even the same member counts as moved.
     fn keep(&mut self) {
         for shard in 0..self.pick.len() {
             let previous = &self.input.previous[shard];
             let (earlier, later) = previous.split_at(self.rank.min(previous.len()));
             let free = |m: &Option<usize>| m.filter(|m| !self.owners[shard].contains(m));
-            let kept = later.first().and_then(free).map(|m| (m, Origin::Kept));
+            let same = if self.touched(shard) {
+                Origin::Moved
+            } else {
+                Origin::Kept
+            };
+            let kept = later.first().and_then(free).map(|m| (m, same));
             let found = kept
                 .or_else(|| later.iter().find_map(free).map(|m| (m, Origin::Moved)))
                 .or_else(|| earlier.iter().find_map(free).map(|m| (m, Origin::Moved)));
@@ -104,12 +113,17 @@ impl<'a> Column<'a> {
         shed
     }
 
-    /// Standbys holding more than their share (plus one) of a primary's shards give up the excess.
+    /// Standbys holding more than their share (plus one) of a primary's shards give up the
+    /// excess, as far as other members have room for them (the share is a preference; the
+    /// load bound is not).
     fn shed_pairs(&mut self) -> usize {
-        let (mut shed, primaries) = (0, if self.rank > 0 { self.load.len() } else { 0 });
+        let (mut shed, primaries) = (0, if self.rank == 1 { self.load.len() } else { 0 });
         for primary in 0..primaries {
             for member in 0..self.load.len() {
-                let excess = self.pairs.excess(Some(primary), member, 1);
+                let excess = self
+                    .pairs
+                    .excess(Some(primary), member, 1)
+                    .min(self.room_for(primary, member));
                 if excess > 0 {
                     let shards = self.shards_of(member, |s| self.owners[s][0] == primary);
                     shed += self.give_up(member, shards, excess);
@@ -119,14 +133,22 @@ impl<'a> Column<'a> {
         shed
     }
 
+    /// How many more standbys for `primary`'s shards members other than `member` can take
+    /// within their pair share (plus one) and the load bound.
+    fn room_for(&self, primary: usize, member: usize) -> usize {
+        (0..self.load.len())
+            .filter(|&x| x != primary && x != member)
+            .map(|x| {
+                let pair = self.pairs.room_left(primary, x, 1);
+                pair.min(self.bounds.hi.saturating_sub(self.load[x]))
+            })
+            .sum()
+    }
+
     /// Gives up `count` of `shards`: cheapest to move first, then lowest score; returns `count`.
     fn give_up(&mut self, member: usize, mut shards: Vec<usize>, count: usize) -> usize {
         let id = self.input.members[member];
         shards.sort_by_key(|&s| (self.pick[s].map(|p| p.1), score(s as u32, id), s));
-        if std::env::var("DBG").is_ok() {
-            let o: Vec<_> = shards.iter().take(count).map(|&s| (s, self.pick[s].map(|p| p.1))).collect();
-            eprintln!("rank {} failover {} member {} load {} hi {} give up {:?}", self.rank, self.input.failover, id.0 % 1000, self.load[member], self.bounds.hi, o);
-        }
         shards.into_iter().take(count).for_each(|s| self.unset(s));
         count
     }
@@ -159,9 +181,7 @@ impl<'a> Column<'a> {
     }
 
     /// Members below `lo` take shards, one at a time, from the most loaded members, until no
-    /// more can (each move lowers the total shortfall, so this ends). Only newcomers take shards
-    /// that were not moving anyway, and not during a failover: a member left short then stays
-    /// short rather than move shards the failure did not touch, or take a promoted standby's.
+    /// more can (each move lowers the total shortfall, so this ends). See `may_take` for which.
     fn fill(&mut self) {
         let mut moved = true;
         while moved {
@@ -181,23 +201,48 @@ impl<'a> Column<'a> {
     /// with the highest score for `member`.
     fn best_to_take(&self, member: usize) -> Option<usize> {
         let id = self.input.members[member];
-        (0..self.pick.len()).filter(|&s| self.can_take(s, member)).min_by_key(|&s| {
-            let (donor, origin) = self.pick[s].expect("can_take checked it");
-            (origin, Reverse(self.load[donor]), Reverse(score(s as u32, id)), s)
-        })
+        (0..self.pick.len())
+            .filter(|&s| self.can_take(s, member))
+            .min_by_key(|&s| {
+                let (donor, origin) = self.pick[s].expect("can_take checked it");
+                (origin, Reverse(self.load[donor]), Reverse(score(s as u32, id)), s)
+            })
     }
 
     fn can_take(&self, shard: usize, member: usize) -> bool {
-        let Some((donor, origin)) = self.pick[shard] else { return false };
-        (origin == Origin::Placed || (self.newcomer[member] && !self.input.failover))
+        let Some((donor, origin)) = self.pick[shard] else {
+            return false;
+        };
+        self.may_take(origin, member)
             && donor != member
             && self.load[donor] > self.bounds.lo
             && !self.owners[shard].contains(&member)
             && self.pairs.room(self.primary(shard), member, 1)
     }
 
+    /// Shards placed in this call move freely; so do standbys that changed rank (they belong
+    /// to shards a change already touches); the rest only to newcomers, outside a failover.
+    fn may_take(&self, origin: Origin, member: usize) -> bool {
+        match origin {
+            Origin::Placed => true,
+            Origin::Moved if self.rank > 0 => true,
+            _ => self.newcomer[member] && !self.input.failover,
+        }
+    }
+
+    /// Whether the owners of the lower ranks differ from the previous ones.
+    fn touched(&self, shard: usize) -> bool {
+        let previous = &self.input.previous[shard];
+        self.owners[shard]
+            .iter()
+            .enumerate()
+            .any(|(rank, m)| previous.get(rank) != Some(&Some(*m)))
+    }
+
     fn shards_of(&self, member: usize, filter: impl Fn(usize) -> bool) -> Vec<usize> {
-        (0..self.pick.len()).filter(|&s| self.pick[s].is_some_and(|p| p.0 == member) && filter(s)).collect()
+        (0..self.pick.len())
+            .filter(|&s| self.pick[s].is_some_and(|p| p.0 == member) && filter(s))
+            .collect()
     }
 
     fn primary(&self, shard: usize) -> Option<usize> {
@@ -216,4 +261,15 @@ impl<'a> Column<'a> {
             self.pairs.add(self.primary(shard), member, -1);
         }
     }
+}
+
+/// Which members held no shard in `rank` of the previous assignment.
+fn newcomers(rank: usize, input: &Input) -> Vec<bool> {
+    let mut newcomer = vec![true; input.members.len()];
+    input
+        .previous
+        .iter()
+        .filter_map(|o| o.get(rank).copied().flatten())
+        .for_each(|m| newcomer[m] = false);
+    newcomer
 }

@@ -1,0 +1,297 @@
+//! `apply` for each command, its errors, and the epoch rule over random command sequences.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn member(id: u64) -> Member {
+    Member {
+        id: MemberId(id),
+        name: format!("ha-metrics-server-{id}"),
+        peer_address: format!("10.0.0.{id}:10251"),
+        state: MemberState::Up,
+        voter: id <= 3,
+    }
+}
+
+fn init(shards: u32, members: u64) -> Command {
+    Command::Init {
+        shard_count: shards,
+        replication_factor: 2,
+        members: (1..=members).map(member).collect(),
+    }
+}
+
+fn formed(shards: u32, members: u64) -> ShardMap {
+    let mut map = ShardMap::default();
+    map.apply(init(shards, members)).unwrap();
+    map
+}
+
+fn set_state(id: u64, state: MemberState) -> Command {
+    Command::SetState {
+        member: MemberId(id),
+        state,
+    }
+}
+
+/// Applies a command that must fail and checks the map did not change.
+fn rejected(map: &mut ShardMap, command: Command) -> ApplyError {
+    let before = map.clone();
+    let err = map.apply(command).unwrap_err();
+    assert_eq!(*map, before, "a rejected command changed the map");
+    err
+}
+
+#[test]
+fn init_forms_the_map_at_epoch_1() {
+    let mut map = ShardMap::default();
+    assert_eq!(
+        map.apply(init(64, 3)),
+        Ok(Response {
+            epoch: 1,
+            changed: true
+        })
+    );
+    assert_eq!((map.shard_count, map.replication_factor, map.members.len()), (64, 2, 3));
+    assert!(map.assignment.iter().all(|o| o.len() == 2));
+}
+
+#[test]
+fn init_is_validated() {
+    let mut map = ShardMap::default();
+    let bad = |shard_count, replication_factor, members| Command::Init {
+        shard_count,
+        replication_factor,
+        members,
+    };
+    assert_eq!(rejected(&mut map, bad(0, 2, vec![])), ApplyError::InvalidShardCount(0));
+    assert_eq!(
+        rejected(&mut map, bad(MAX_SHARDS + 1, 2, vec![])),
+        ApplyError::InvalidShardCount(MAX_SHARDS + 1)
+    );
+    assert_eq!(
+        rejected(&mut map, bad(8, 0, vec![])),
+        ApplyError::InvalidReplicationFactor
+    );
+    let twice = vec![member(1), member(2), member(1)];
+    assert_eq!(
+        rejected(&mut map, bad(8, 2, twice)),
+        ApplyError::DuplicateMember(MemberId(1))
+    );
+}
+
+#[test]
+fn init_twice_is_rejected() {
+    let mut map = formed(8, 2);
+    assert_eq!(
+        rejected(&mut map, init(8, 2)),
+        ApplyError::AlreadyInitialized { epoch: 1 }
+    );
+}
+
+#[test]
+fn init_without_members_owns_nothing_until_one_joins() {
+    let mut map = formed(8, 0);
+    assert!(map.assignment.iter().all(Vec::is_empty));
+    assert_eq!(
+        map.apply(Command::AddMember(member(1))),
+        Ok(Response {
+            epoch: 2,
+            changed: true
+        })
+    );
+    assert!(map.assignment.iter().all(|o| o == &[MemberId(1)]));
+}
+
+#[test]
+fn commands_before_init_are_rejected() {
+    let mut map = ShardMap::default();
+    for command in [
+        Command::AddMember(member(1)),
+        Command::RemoveMember(MemberId(1)),
+        Command::Rebalance,
+    ] {
+        assert_eq!(rejected(&mut map, command), ApplyError::NotInitialized);
+    }
+}
+
+#[test]
+fn add_member_bumps_epoch_once_and_gives_it_shards() {
+    let mut map = formed(64, 2);
+    assert_eq!(
+        map.apply(Command::AddMember(member(3))),
+        Ok(Response {
+            epoch: 2,
+            changed: true
+        })
+    );
+    let (primaries, standbys) = map.shards_of(MemberId(3));
+    assert!((21..=22).contains(&primaries.len()), "{primaries:?}");
+    assert!(!standbys.is_empty());
+}
+
+#[test]
+fn adding_a_member_twice_is_rejected() {
+    let mut map = formed(8, 2);
+    assert_eq!(
+        rejected(&mut map, Command::AddMember(member(2))),
+        ApplyError::DuplicateMember(MemberId(2))
+    );
+}
+
+#[test]
+fn adding_a_down_member_changes_membership_but_not_assignment() {
+    let mut map = formed(8, 2);
+    let before = map.assignment.clone();
+    let down = Member {
+        state: MemberState::Down,
+        ..member(3)
+    };
+    assert_eq!(
+        map.apply(Command::AddMember(down)),
+        Ok(Response {
+            epoch: 2,
+            changed: true
+        })
+    );
+    assert_eq!(map.assignment, before);
+}
+
+#[test]
+fn remove_member_moves_its_shards() {
+    let mut map = formed(8, 3);
+    assert_eq!(
+        map.apply(Command::RemoveMember(MemberId(2))),
+        Ok(Response {
+            epoch: 2,
+            changed: true
+        })
+    );
+    assert!(!map.members.contains_key(&MemberId(2)));
+    assert!(map.assignment.iter().all(|o| o.len() == 2 && !o.contains(&MemberId(2))));
+    assert_eq!(
+        rejected(&mut map, Command::RemoveMember(MemberId(2))),
+        ApplyError::UnknownMember(MemberId(2))
+    );
+}
+
+#[test]
+fn set_state_down_fails_over_to_standbys() {
+    let mut map = formed(16, 3);
+    let before = map.clone();
+    assert_eq!(
+        map.apply(set_state(1, MemberState::Down)),
+        Ok(Response {
+            epoch: 2,
+            changed: true
+        })
+    );
+    for (b, a) in before.assignment.iter().zip(&map.assignment) {
+        if b[0] == MemberId(1) {
+            assert_eq!(a[0], b[1], "the standby takes over");
+        }
+    }
+    assert_eq!(map.shards_of(MemberId(1)), (vec![], vec![]));
+}
+
+#[test]
+fn set_state_to_the_same_state_is_a_no_op() {
+    let mut map = formed(16, 3);
+    assert_eq!(
+        map.apply(set_state(1, MemberState::Up)),
+        Ok(Response {
+            epoch: 1,
+            changed: false
+        })
+    );
+    assert_eq!(map, formed(16, 3));
+    let err = rejected(&mut map, set_state(9, MemberState::Down));
+    assert_eq!(err, ApplyError::UnknownMember(MemberId(9)));
+}
+
+#[test]
+fn all_members_down_leaves_shards_unowned_until_one_is_back() {
+    let mut map = formed(8, 2);
+    map.apply(set_state(1, MemberState::Down)).unwrap();
+    map.apply(set_state(2, MemberState::Down)).unwrap();
+    assert!(map.assignment.iter().all(Vec::is_empty));
+    assert_eq!(map.owner_for_node("node-1"), None);
+    map.apply(set_state(2, MemberState::Up)).unwrap();
+    assert!(map.assignment.iter().all(|o| o == &[MemberId(2)]));
+    assert_eq!(map.epoch, 4);
+}
+
+#[test]
+fn rebalance_of_a_settled_map_changes_nothing() {
+    let mut map = formed(256, 3);
+    map.apply(Command::AddMember(member(4))).unwrap();
+    let before = map.clone();
+    assert_eq!(
+        map.apply(Command::Rebalance),
+        Ok(Response {
+            epoch: 2,
+            changed: false
+        })
+    );
+    assert_eq!(map, before);
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Init(u32, u8),
+    Add(u64, bool),
+    Remove(u64),
+    Set(u64, bool),
+    Rebalance,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => (0u32..80, 0u8..4).prop_map(|(s, r)| Step::Init(s, r)),
+        3 => (1u64..10, any::<bool>()).prop_map(|(id, up)| Step::Add(id, up)),
+        2 => (1u64..10).prop_map(Step::Remove),
+        4 => (1u64..10, any::<bool>()).prop_map(|(id, up)| Step::Set(id, up)),
+        1 => Just(Step::Rebalance),
+    ]
+}
+
+fn command(step: &Step) -> Command {
+    let state = |up: bool| if up { MemberState::Up } else { MemberState::Down };
+    match *step {
+        Step::Init(shards, rf) => Command::Init {
+            shard_count: shards,
+            replication_factor: rf,
+            members: vec![member(1)],
+        },
+        Step::Add(id, up) => Command::AddMember(Member {
+            state: state(up),
+            ..member(id)
+        }),
+        Step::Remove(id) => Command::RemoveMember(MemberId(id)),
+        Step::Set(id, up) => set_state(id, state(up)),
+        Step::Rebalance => Command::Rebalance,
+    }
+}
+
+proptest! {
+    /// (f) The epoch never falls and rises by exactly one for each command that changes
+    /// members or assignment; rejected commands change nothing.
+    #[test]
+    fn epoch_counts_effective_changes(steps in prop::collection::vec(step(), 1..40)) {
+        let mut map = ShardMap::default();
+        for step in &steps {
+            let before = map.clone();
+            match map.apply(command(step)) {
+                Ok(r) => {
+                    let changed = before.members != map.members || before.assignment != map.assignment;
+                    prop_assert_eq!(r.changed, changed || !before.is_initialized());
+                    prop_assert_eq!(map.epoch, before.epoch + u64::from(r.changed));
+                    prop_assert_eq!(r.epoch, map.epoch);
+                }
+                Err(_) => prop_assert_eq!(&map, &before),
+            }
+            prop_assert_eq!(map.assignment.len(), map.shard_count as usize);
+        }
+    }
+}

@@ -40,7 +40,10 @@ fn from_scratch_is_balanced_within_one() {
         let a = assign(&[], &ids(n), shards, 2);
         for rank in 0..2 {
             let l = loads(&a, &ids(n), rank);
-            assert!(l.iter().max().unwrap() - l.iter().min().unwrap() <= 1, "S={shards} n={n} rank {rank}: {l:?}");
+            assert!(
+                l.iter().max().unwrap() - l.iter().min().unwrap() <= 1,
+                "S={shards} n={n} rank {rank}: {l:?}"
+            );
         }
     }
 }
@@ -89,34 +92,16 @@ fn distribution_of_256_shards_over_3_members() {
 }
 
 fn print_distribution(title: &str, a: &[Vec<MemberId>], up: &[MemberId]) {
-    println!("{title}: primaries {:?}, standbys {:?}", loads(a, up, 0), loads(a, up, 1));
+    println!(
+        "{title}: primaries {:?}, standbys {:?}",
+        loads(a, up, 0),
+        loads(a, up, 1)
+    );
     for p in up {
-        let pairs: Vec<usize> =
-            up.iter().map(|s| a.iter().filter(|o| o[0] == *p && o.get(1) == Some(s)).count()).collect();
+        let pairs: Vec<usize> = up
+            .iter()
+            .map(|s| a.iter().filter(|o| o[0] == *p && o.get(1) == Some(s)).count())
+            .collect();
         println!("  primary {p}: standbys per member {pairs:?}");
     }
-}
-
-#[test]
-fn debug_tmp() {
-    let three: Vec<MemberId> = [192548533016533911u64, 11593263352339732396, 4547234097953379265].map(MemberId).to_vec();
-    let mut four = three.clone();
-    four.push(MemberId(15947948917276577750));
-    let a0 = assign(&[], &three, 64, 3);
-    let a1 = assign(&a0, &four, 64, 3);
-    let a2 = assign(&a1, &four, 64, 3);
-    let mut sorted = four.clone();
-    sorted.sort();
-    for (name, a) in [("a1", &a1), ("a2", &a2)] {
-        for rank in 0..3 {
-            println!("{name} rank {rank}: {:?}", loads(a, &sorted, rank));
-        }
-        for rank in 1..3 {
-            for p in &sorted {
-                let pairs: Vec<usize> = sorted.iter().map(|s| a.iter().filter(|o| o[0] == *p && o.get(rank) == Some(s)).count()).collect();
-                println!("  {name} rank {rank} primary {}: {pairs:?}", p.0 % 1000);
-            }
-        }
-    }
-    println!("sorted {:?}", sorted.iter().map(|m| m.0 % 1000).collect::<Vec<_>>());
 }

@@ -12,11 +12,11 @@ enum Op {
     /// A new member joins, Up.
     Add,
     /// The member at this index leaves the map.
-    Remove(prop::sample::Index),
+    Remove(usize),
     /// The member at this index goes Down.
-    Down(prop::sample::Index),
+    Down(usize),
     /// The member at this index comes back Up.
-    Up(prop::sample::Index),
+    Up(usize),
 }
 
 /// What a step did to the set of Up members.
@@ -29,8 +29,6 @@ enum Change {
     /// The Up members are the same.
     Same,
 }
-
-use proptest::prelude::*;
 
 /// Members with their Up flag and the assignment after the last step.
 #[derive(Debug, Clone)]
@@ -47,7 +45,13 @@ const MAX_MEMBERS: usize = 12;
 
 impl World {
     fn new(shards: u32, rf: u8, members: usize, id_base: u64) -> Self {
-        let mut w = World { shards, rf, members: Vec::new(), next_id: id_base, assignment: Vec::new() };
+        let mut w = World {
+            shards,
+            rf,
+            members: Vec::new(),
+            next_id: id_base,
+            assignment: Vec::new(),
+        };
         for _ in 0..members {
             w.push_member();
         }
@@ -80,12 +84,12 @@ impl World {
         match op {
             Op::Add => Change::Same,
             Op::Remove(i) => {
-                let (id, up) = self.members.remove(i.index(self.members.len()));
+                let (id, up) = self.members.remove(i % self.members.len());
                 if up { Change::Lost(id) } else { Change::Same }
             }
             Op::Down(i) | Op::Up(i) => {
                 let want = matches!(op, Op::Up(_));
-                let at = i.index(self.members.len());
+                let at = i % self.members.len();
                 let m = &mut self.members[at];
                 let was = std::mem::replace(&mut m.1, want);
                 match (was, want) {
@@ -100,5 +104,7 @@ impl World {
 
 /// How many shards each member holds at `rank`, for the Up members.
 fn loads(assignment: &[Vec<MemberId>], up: &[MemberId], rank: usize) -> Vec<usize> {
-    up.iter().map(|m| assignment.iter().filter(|o| o.get(rank) == Some(m)).count()).collect()
+    up.iter()
+        .map(|m| assignment.iter().filter(|o| o.get(rank) == Some(m)).count())
+        .collect()
 }
