@@ -13,7 +13,8 @@ use super::{Member, MemberId, MemberState, ShardMap};
 /// The largest `shard_count` that [`Command::Init`] accepts: keeps the replicated map small.
 pub const MAX_SHARDS: u32 = 4096;
 
-/// A change to the shard map, proposed by the Raft leader.
+/// A change to the shard map, proposed by the Raft leader. A command that changes members
+/// (and `Rebalance`) recomputes the assignment; one that changes nothing leaves the map alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Form the map once, when the cluster is first formed. `shard_count` never changes after.
@@ -36,7 +37,8 @@ pub enum Command {
         /// Its new state.
         state: MemberState,
     },
-    /// Recompute the assignment from the current one; a no-op when it is already settled.
+    /// Recompute the assignment from the current one; a no-op when it is already settled
+    /// (see [`ShardMap::is_settled`]).
     Rebalance,
 }
 
@@ -79,6 +81,7 @@ pub enum ApplyError {
 impl ShardMap {
     /// Applies one committed command; on error the map is unchanged.
     pub fn apply(&mut self, command: Command) -> Result<Response, ApplyError> {
+        let rebalance = matches!(command, Command::Rebalance);
         let changed = match command {
             Command::Init {
                 shard_count,
@@ -91,7 +94,7 @@ impl ShardMap {
             Command::SetState { member, state } => self.set_state(member, state)?,
             Command::Rebalance => false,
         };
-        let changed = self.reassign() | changed;
+        let changed = ((changed || rebalance) && self.reassign()) | changed;
         self.epoch += u64::from(changed);
         Ok(Response {
             epoch: self.epoch,
@@ -143,6 +146,19 @@ impl ShardMap {
         let changed = member.state != state;
         member.state = state;
         Ok(changed)
+    }
+
+    /// Whether [`Command::Rebalance`] would change nothing. After a failover, which moves only
+    /// the failed member's shards, a member can be left without its share (when there are
+    /// about as many members as shards); the leader then proposes a rebalance.
+    pub fn is_settled(&self) -> bool {
+        let next = assign(
+            &self.assignment,
+            &self.up_members(),
+            self.shard_count,
+            self.replication_factor,
+        );
+        next == self.assignment
     }
 
     /// Recomputes the assignment from the current one and the Up members; true if it changed.

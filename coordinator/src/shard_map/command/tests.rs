@@ -226,6 +226,7 @@ fn all_members_down_leaves_shards_unowned_until_one_is_back() {
 fn rebalance_of_a_settled_map_changes_nothing() {
     let mut map = formed(256, 3);
     map.apply(Command::AddMember(member(4))).unwrap();
+    assert!(map.is_settled());
     let before = map.clone();
     assert_eq!(
         map.apply(Command::Rebalance),
@@ -235,6 +236,42 @@ fn rebalance_of_a_settled_map_changes_nothing() {
         })
     );
     assert_eq!(map, before);
+}
+
+#[test]
+fn rebalance_gives_a_member_the_share_a_failover_left_it_without() {
+    // 4 shards over 5 members: one member holds no primary. A failover moves only the failed
+    // member's shards, so with 4 members left that one still holds none until a rebalance.
+    let mut map = formed(4, 5);
+    let empty = map
+        .up_members()
+        .into_iter()
+        .find(|m| map.shards_of(*m).0.is_empty())
+        .unwrap();
+    let failed = map.primary(0).copied().unwrap();
+    map.apply(Command::SetState {
+        member: failed,
+        state: MemberState::Down,
+    })
+    .unwrap();
+    assert!(map.shards_of(empty).0.is_empty());
+    assert!(!map.is_settled());
+    assert_eq!(
+        map.apply(set_state(empty.0, MemberState::Up)),
+        Ok(Response {
+            epoch: 2,
+            changed: false
+        })
+    );
+    assert_eq!(
+        map.apply(Command::Rebalance),
+        Ok(Response {
+            epoch: 3,
+            changed: true
+        })
+    );
+    assert_eq!(map.shards_of(empty).0.len(), 1);
+    assert!(map.is_settled());
 }
 
 #[derive(Debug, Clone)]
