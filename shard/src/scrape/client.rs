@@ -13,6 +13,9 @@ use std::time::Duration;
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
 /// Idle keep-alive connections kept per kubelet.
 const IDLE_PER_HOST: usize = 1;
+/// Read buffer cap per kubelet connection: bodies stream through it, so a small cap keeps
+/// thousands of kept-alive connections cheap without limiting body size.
+const READ_BUFFER_MAX: usize = 16 * 1024;
 /// How long an idle kubelet connection is kept (longer than any sane resolution).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -62,6 +65,7 @@ impl KubeletClient {
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(IDLE_PER_HOST)
             .pool_idle_timeout(IDLE_TIMEOUT)
+            .http1_max_buf_size(READ_BUFFER_MAX)
             .build(connector);
         let authorization = bearer_token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
         KubeletClient {
