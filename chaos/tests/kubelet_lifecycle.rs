@@ -107,14 +107,14 @@ async fn pod_and_container_lifecycle() {
     assert!(cluster.pod_truth("default", "web-x", now, now).is_none());
 
     tracing::info!("a pending pod appears once started");
-    let created = act(Action::AddPod {
+    let created = act(Action::AddPod(chaos::cluster::actions::PodRequest {
         node: Some("node-0".into()),
         namespace: Some("team-1".into()),
         name: Some("later".into()),
-        labels: None,
         containers: Some(2),
         pending: true,
-    })
+        ..Default::default()
+    }))
     .await
     .unwrap();
     assert_eq!(created["name"], "later");

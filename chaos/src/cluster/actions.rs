@@ -33,22 +33,7 @@ pub enum Action {
         ready: bool,
     },
     /// A new pod; unspecified fields are drawn from the seed.
-    #[serde(rename_all = "camelCase")]
-    AddPod {
-        #[serde(default)]
-        node: Option<String>,
-        #[serde(default)]
-        namespace: Option<String>,
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default)]
-        labels: Option<BTreeMap<String, String>>,
-        #[serde(default)]
-        containers: Option<u32>,
-        /// Created Pending (started later with `startPod`).
-        #[serde(default)]
-        pending: bool,
-    },
+    AddPod(PodRequest),
     StartPod {
         namespace: String,
         name: String,
@@ -93,29 +78,9 @@ pub fn plan(action: Action, world: &World, shape: &Shape, rng: &mut Rng, now: Mi
         Action::RemoveNode { node } => vec![SimEvent::RemoveNode { node, at: now }],
         Action::RebootNode { node } => vec![SimEvent::RebootNode { node, at: now }],
         Action::SetNodeReady { node, ready } => vec![SimEvent::SetNodeReady { node, ready }],
-        Action::AddPod {
-            node,
-            namespace,
-            name,
-            labels,
-            containers,
-            pending,
-        } => {
-            let spec = new_pod(
-                world,
-                rng,
-                now,
-                PodRequest {
-                    node,
-                    namespace,
-                    name,
-                    labels,
-                    containers,
-                    pending,
-                },
-            )?;
-            vec![SimEvent::AddPod { pod: spec }]
-        }
+        Action::AddPod(request) => vec![SimEvent::AddPod {
+            pod: new_pod(world, rng, now, request)?,
+        }],
         Action::StartPod { namespace, name } => vec![SimEvent::StartPod {
             namespace,
             name,
@@ -165,13 +130,17 @@ fn new_node(world: &World, shape: &Shape, now: Millis) -> crate::sim::NodeSpec {
     spec
 }
 
-struct PodRequest {
-    node: Option<String>,
-    namespace: Option<String>,
-    name: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    containers: Option<u32>,
-    pending: bool,
+/// What `addPod` asks for; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PodRequest {
+    pub node: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub containers: Option<u32>,
+    /// Created Pending (started later with `startPod`).
+    pub pending: bool,
 }
 
 fn new_pod(world: &World, rng: &mut Rng, now: Millis, req: PodRequest) -> Result<PodSpec, String> {

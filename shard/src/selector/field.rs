@@ -110,13 +110,7 @@ impl FieldSelector {
 /// are escaped, terms are joined by `,`. The output parses back to the same requirements.
 impl fmt::Display for FieldSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, req) in self.reqs.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{req}")?;
-        }
-        Ok(())
+        write_joined(f, &self.reqs)
     }
 }
 

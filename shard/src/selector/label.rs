@@ -202,13 +202,7 @@ impl LabelSelector {
 /// back to an equal selector.
 impl fmt::Display for LabelSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, req) in self.reqs.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{req}")?;
-        }
-        Ok(())
+        write_joined(f, &self.reqs)
     }
 }
 

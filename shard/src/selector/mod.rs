@@ -151,5 +151,16 @@ pub(super) fn check_len(input: &str) -> Result<(), SelectorError> {
     Ok(())
 }
 
+/// Writes `items` joined by `,`, the canonical separator of both selector kinds.
+pub(super) fn write_joined<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
