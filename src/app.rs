@@ -1,5 +1,6 @@
-//! Wiring and shutdown order: Kubernetes client -> informers -> shard actors -> HTTPS server;
-//! on SIGTERM: readyz fails, the HTTP server drains in-flight requests, scrapers stop, exit.
+//! Wiring and shutdown order: Kubernetes client -> informers -> shard actors (all shards with
+//! one replica; with peers, Raft and the peer channel decide which) -> HTTPS server; on SIGTERM:
+//! readyz fails, the HTTP server drains in-flight requests, scrapers stop, exit.
 
 use crate::config::Config;
 use crate::health::Health;
@@ -27,6 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     informer::spawn(client, caches.clone(), node_changes);
 
     let metrics = Arc::new(Metrics::new(config.metric_resolution));
+    let ha_cell = Arc::new(std::sync::OnceLock::new());
     let last_tick = Arc::new(AtomicI64::new(0));
     let shard_ctx = Arc::new(ShardContext {
         resolution: config.metric_resolution,
@@ -35,8 +37,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limiter: Arc::new(Semaphore::new(config.kubelet_max_concurrency)),
         observer: metrics.clone(),
         last_tick: last_tick.clone(),
+        on_cycle: config.ha.enabled().then(|| crate::ha::replicate::cycle_hook(ha_cell.clone())),
     });
-    let shards = Arc::new(ShardSet::start(config.shards, shard_ctx));
+    let shards = match config.ha.enabled() {
+        true => Arc::new(ShardSet::idle(config.shards, shard_ctx)),
+        false => Arc::new(ShardSet::start(config.shards, shard_ctx)),
+    };
     let selector = LabelSelector::parse(&config.node_selector).map_err(|e| anyhow::anyhow!("--node-selector: {e}"))?;
     let policy = AddressPolicy {
         preferred_types: config.kubelet_preferred_address_types.clone(),
@@ -45,14 +51,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     follow_nodes(caches.clone(), shards.clone(), node_rx, policy, selector.clone());
 
+    let mut reader = Reader {
+        caches,
+        shards: shards.clone(),
+        node_selector: selector,
+        fanout: None,
+    };
+    if config.ha.enabled() {
+        let ha = start_ha(&config, shards, metrics.clone(), &reader).await?;
+        let _ = ha_cell.set(Arc::downgrade(&ha));
+        reader.fanout = Some(ha);
+    }
     let state = web::Data::new(WebState {
-        reader: Reader {
-            caches: caches.clone(),
-            shards: shards.clone(),
-            node_selector: selector,
-        },
+        reader: reader.clone(),
         health: Health {
-            source: ReadinessSource { caches, shards },
+            source: ReadinessSource { reader },
             resolution: config.metric_resolution,
             last_tick,
             shutting_down: Default::default(),
@@ -68,6 +81,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         inflight: Semaphore::new(config.max_requests_inflight),
     });
     serve(&config, state).await
+}
+
+/// Raft, the control loop and the peer channel's server.
+async fn start_ha(
+    config: &Config,
+    shards: Arc<ShardSet>,
+    metrics: Arc<Metrics>,
+    reader: &Reader,
+) -> anyhow::Result<Arc<crate::ha::Ha>> {
+    let ha_config = &config.ha;
+    let (cert, key, ca) = (&ha_config.peer_cert_file, &ha_config.peer_key_file, &ha_config.peer_ca_file);
+    let (Some(cert), Some(key), Some(ca)) = (cert, key, ca) else {
+        anyhow::bail!("with --peers, --peer-cert-file, --peer-key-file and --peer-ca-file are required");
+    };
+    let tls = crate::peer::transport::PeerTls::load(cert, key, ca)?;
+    let ha = crate::ha::start(config, shards, metrics, &tls).await?;
+    let server = crate::ha::server::serve(ha.clone(), reader.clone(), (*tls.server).clone())?;
+    tokio::spawn(server);
+    Ok(ha)
 }
 
 /// Recomputes scrape targets whenever the node cache changes.

@@ -6,10 +6,12 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod ha;
 pub mod health;
 pub mod informer;
 pub mod kubeconfig;
 pub mod metrics;
+pub mod peer;
 pub mod query;
 pub mod serve;
 pub mod web;

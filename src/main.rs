@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::args().nth(1).as_deref() == Some("status") {
+        return status();
+    }
     let config = Config::parse();
     init_logging(&config);
     match config.validate() {
@@ -28,6 +31,23 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ha-metrics-server status ...`: prints the replica set.
+fn status() -> ExitCode {
+    use ha_metrics_server::ha::status::{StatusArgs, run};
+    let args = StatusArgs::parse_from(std::env::args().skip(1));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }

@@ -2,9 +2,11 @@
 //! their cross-field validation (every problem reported at once, as metrics-server does).
 
 mod duration;
+mod ha;
 mod tls;
 
 pub use duration::parse_go_duration;
+pub use ha::{DEFAULT_VOTERS, HaConfig, Peer};
 pub use tls::{TlsVersion, cipher_suites};
 
 use clap::{ArgAction, Parser};
@@ -134,6 +136,8 @@ pub struct Config {
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub logging_format: String,
+    #[command(flatten)]
+    pub ha: HaConfig,
 }
 
 impl Config {
@@ -181,6 +185,7 @@ impl Config {
         if let Err(e) = cipher_suites(&self.tls_cipher_suites) {
             errors.push(e);
         }
+        self.ha.validate(&mut errors);
         if errors.is_empty() { Ok(warnings) } else { Err(errors) }
     }
 }

@@ -1,7 +1,9 @@
-//! Answering Metrics API reads from this replica's shard stores and the informer caches:
-//! selectors, the Running-pod filter, NotFound rules and ordering, as metrics-server does.
-//! (Fan-out to other replicas comes with HA.)
+//! Answering Metrics API reads: selectors, the Running-pod filter, NotFound rules and ordering,
+//! as metrics-server does. With one replica every shard is read from this replica's stores;
+//! with peers, [`crate::ha::Ha::gather`] fans out to the owners of the shards (see `answer.rs`
+//! for the owner's side and the rows coming back).
 
+mod answer;
 pub mod params;
 
 use crate::api::error::ApiError;
@@ -12,6 +14,8 @@ use shard::actor::ShardSet;
 use shard::selector::{FieldSelector, LabelSelector};
 use shard::store::{NodeMetrics, PodMetrics};
 use std::sync::Arc;
+
+pub use answer::{pod_row, shard_answer};
 
 pub use params::ListParams;
 
@@ -69,12 +73,15 @@ impl NodeRow {
     }
 }
 
-/// Reads over one replica's data.
+/// Reads over the replica set's data.
+#[derive(Clone)]
 pub struct Reader {
     pub caches: Arc<Caches>,
     pub shards: Arc<ShardSet>,
     /// `--node-selector`, ANDed with request selectors on node lists.
     pub node_selector: LabelSelector,
+    /// The peers to fan out to; `None` with one replica.
+    pub fanout: Option<Arc<crate::ha::Ha>>,
 }
 
 fn pod_fields_match(fields: &FieldSelector, namespace: &str, name: &str) -> bool {
@@ -85,9 +92,40 @@ fn pod_fields_match(fields: &FieldSelector, namespace: &str, name: &str) -> bool
     })
 }
 
+/// What a read asks of the shards' data.
+pub struct PodQuery<'a> {
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub params: &'a ListParams,
+    /// The raw query string, for owners that parse it again.
+    pub query: &'a str,
+}
+
 impl Reader {
+    fn all_shards(&self) -> Vec<u32> {
+        (0..self.shards.shards).collect()
+    }
+
+    /// Servable node metrics by node name, from the shards' owners.
+    async fn node_metrics(&self, shards: Vec<u32>) -> std::collections::HashMap<String, NodeMetrics> {
+        match &self.fanout {
+            None => shards
+                .iter()
+                .flat_map(|&s| {
+                    let store = self.shards.stores[s as usize].read().expect("store lock");
+                    store.nodes().map(|(n, m)| (n.to_string(), m)).collect::<Vec<_>>()
+                })
+                .collect(),
+            Some(ha) => {
+                let answer = ha.gather(self, shards, crate::ha::wire::QueryTarget::Nodes).await;
+                answer.nodes.into_iter().map(|n| (n.name.clone(), answer::node_metrics(&n))).collect()
+            }
+        }
+    }
+
     /// Nodes in the cache that match, with servable metrics, sorted by name.
-    pub fn list_nodes(&self, params: &ListParams) -> Vec<NodeRow> {
+    pub async fn list_nodes(&self, params: &ListParams) -> Vec<NodeRow> {
+        let metrics = self.node_metrics(self.all_shards()).await;
         let nodes = self.caches.nodes.read().expect("nodes lock");
         let mut rows: Vec<NodeRow> = nodes
             .nodes
@@ -95,16 +133,10 @@ impl Reader {
             .filter(|n| params.labels.matches(&n.labels) && self.node_selector.matches(&n.labels))
             .filter(|n| params.fields.matches(|f| (f == "metadata.name").then_some(&*n.name)))
             .filter_map(|n| {
-                let metrics = self
-                    .shards
-                    .store_of(&n.name)
-                    .read()
-                    .expect("store lock")
-                    .node(&n.name)?;
                 Some(NodeRow {
                     name: n.name.clone(),
                     labels: n.labels.clone(),
-                    metrics,
+                    metrics: *metrics.get(&*n.name)?,
                 })
             })
             .collect();
@@ -114,75 +146,112 @@ impl Reader {
 
     /// One node: `NodeNotFound` if the cache has no such node, `NodeMetricsNotFound` if it has
     /// no servable metrics.
-    pub fn get_node(&self, name: &str) -> Result<NodeRow, ApiError> {
-        let nodes = self.caches.nodes.read().expect("nodes lock");
-        let node = nodes
-            .nodes
-            .get(name)
-            .ok_or_else(|| ApiError::NodeNotFound { name: name.to_string() })?;
-        let metrics = self.shards.store_of(name).read().expect("store lock").node(name);
+    pub async fn get_node(&self, name: &str) -> Result<NodeRow, ApiError> {
+        let (node_name, labels) = {
+            let nodes = self.caches.nodes.read().expect("nodes lock");
+            let node = nodes
+                .nodes
+                .get(name)
+                .ok_or_else(|| ApiError::NodeNotFound { name: name.to_string() })?;
+            (node.name.clone(), node.labels.clone())
+        };
+        let metrics = self.node_metrics(vec![self.shards.shard_of(name)]).await;
+        let metrics = metrics.get(name).copied();
         let metrics = metrics.ok_or_else(|| ApiError::NodeMetricsNotFound { name: name.to_string() })?;
         Ok(NodeRow {
-            name: node.name.clone(),
-            labels: node.labels.clone(),
+            name: node_name,
+            labels,
             metrics,
         })
     }
 
-    /// Running pods that match, with servable metrics, sorted by namespace and name.
-    pub fn list_pods(&self, namespace: Option<&str>, params: &ListParams) -> Vec<PodRow> {
+    /// This replica's matching pods of `shards` (owner side and one-replica reads), unsorted.
+    pub fn local_pods(&self, shards: &[u32], query: &PodQuery<'_>) -> Vec<(u32, PodRow)> {
         let pods = self.caches.pods.read().expect("pods lock");
         let mut rows = Vec::new();
-        for store in &self.shards.stores {
-            let store = store.read().expect("store lock");
+        for &shard in shards {
+            let store = self.shards.stores[shard as usize].read().expect("store lock");
             let mut visit = |ns: &str, name: &str, metrics: PodMetrics| {
                 let Some((ns, name, meta)) = pods.get(ns, name) else {
                     return;
                 };
-                if params.labels.matches(meta) && pod_fields_match(&params.fields, ns, name) {
-                    rows.push(PodRow {
+                if query.params.labels.matches(meta) && pod_fields_match(&query.params.fields, ns, name) {
+                    let row = PodRow {
                         namespace: ns.clone(),
                         name: name.clone(),
                         labels: meta.labels.clone(),
                         metrics,
-                    });
+                    };
+                    rows.push((shard, row));
                 }
             };
-            match namespace {
-                Some(ns) => store.pods_in(ns).for_each(|(name, m)| visit(ns, name, m)),
-                None => store.pods().for_each(|(ns, name, m)| visit(ns, name, m)),
+            match (query.namespace, query.name) {
+                (Some(ns), Some(name)) => {
+                    if let Some(m) = store.pod(ns, name) {
+                        visit(ns, name, m)
+                    }
+                }
+                (Some(ns), None) => store.pods_in(ns).for_each(|(name, m)| visit(ns, name, m)),
+                (None, _) => store.pods().for_each(|(ns, name, m)| visit(ns, name, m)),
             }
         }
-        rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         rows
     }
 
-    /// One pod: `PodNotFound` unless Running in the cache, `PodMetricsNotFound` without metrics.
-    pub fn get_pod(&self, namespace: &str, name: &str) -> Result<PodRow, ApiError> {
-        let pods = self.caches.pods.read().expect("pods lock");
-        let not_found = || ApiError::PodNotFound {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+    async fn pods(&self, query: &PodQuery<'_>) -> Vec<PodRow> {
+        let mut rows: Vec<PodRow> = match &self.fanout {
+            None => self.local_pods(&self.all_shards(), query).into_iter().map(|(_, r)| r).collect(),
+            Some(ha) => {
+                let target = crate::ha::wire::QueryTarget::Pods {
+                    namespace: query.namespace.map(String::from),
+                    name: query.name.map(String::from),
+                    query: query.query.to_string(),
+                };
+                let answer = ha.gather(self, self.all_shards(), target).await;
+                let pods = self.caches.pods.read().expect("pods lock");
+                answer.pods.iter().filter_map(|p| pod_row(&pods, p)).collect()
+            }
         };
-        let (ns, pod_name, meta) = pods.get(namespace, name).ok_or_else(not_found)?;
-        let metrics = self
-            .shards
-            .stores
-            .iter()
-            .find_map(|s| s.read().expect("store lock").pod(namespace, name));
-        let metrics = metrics.ok_or_else(|| ApiError::PodMetricsNotFound {
+        rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        rows.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+        rows
+    }
+
+    /// Running pods that match, with servable metrics, sorted by namespace and name.
+    pub async fn list_pods(&self, namespace: Option<&str>, params: &ListParams, query: &str) -> Vec<PodRow> {
+        self.pods(&PodQuery {
+            namespace,
+            name: None,
+            params,
+            query,
+        })
+        .await
+    }
+
+    /// One pod: `PodNotFound` unless Running in the cache, `PodMetricsNotFound` without metrics.
+    pub async fn get_pod(&self, namespace: &str, name: &str, params: &ListParams, query: &str) -> Result<PodRow, ApiError> {
+        let known = self.caches.pods.read().expect("pods lock").get(namespace, name).is_some();
+        if !known {
+            return Err(ApiError::PodNotFound {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            });
+        }
+        let rows = self
+            .pods(&PodQuery {
+                namespace: Some(namespace),
+                name: Some(name),
+                params,
+                query,
+            })
+            .await;
+        rows.into_iter().next().ok_or_else(|| ApiError::PodMetricsNotFound {
             namespace: namespace.to_string(),
             name: name.to_string(),
-        })?;
-        Ok(PodRow {
-            namespace: ns.clone(),
-            name: pod_name.clone(),
-            labels: meta.labels.clone(),
-            metrics,
         })
     }
 
-    /// Whether at least one node and one pod can be served (readiness).
+    /// Whether this replica's stores can serve at least one node and one pod (readiness).
     pub fn ready(&self) -> bool {
         let (mut nodes, mut pods) = (false, false);
         for store in &self.shards.stores {

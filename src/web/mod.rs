@@ -25,24 +25,20 @@ pub struct WebState {
     pub inflight: Semaphore,
 }
 
-/// Readiness facts from the caches and stores.
+/// Readiness facts from the caches, the stores and (with peers) the replica set.
 pub struct ReadinessSource {
-    pub caches: Arc<crate::informer::Caches>,
-    pub shards: Arc<shard::actor::ShardSet>,
+    pub reader: Reader,
 }
 
 impl HealthSource for ReadinessSource {
     fn informers_synced(&self) -> bool {
-        self.caches.synced()
+        self.reader.caches.synced()
     }
 
+    /// With peers, a replica is also ready when the replica set can answer for it (it may hold
+    /// no shard itself, for example just after joining).
     fn storage_ready(&self) -> bool {
-        let reader = Reader {
-            caches: self.caches.clone(),
-            shards: self.shards.clone(),
-            node_selector: Default::default(),
-        };
-        reader.ready()
+        self.reader.ready() || self.reader.fanout.as_ref().is_some_and(|ha| ha.can_answer())
     }
 }
 
@@ -92,10 +88,10 @@ pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpRespo
     if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
         return HttpResponse::MethodNotAllowed().finish();
     }
-    route(&state, &req, &path)
+    route(&state, &req, &path).await
 }
 
-fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
+async fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
     let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -105,7 +101,7 @@ fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
         }
         ["apis", "metrics.k8s.io"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_group_json()),
         ["apis", "metrics.k8s.io", "v1beta1"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_resource_list_json()),
-        ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => reads::read(state, req, rest),
+        ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => reads::read(state, req, rest).await,
         ["version"] => bytes(
             json::CONTENT_TYPE_JSON,
             discovery::version_json(&discovery::VersionInfo::current()),

@@ -8,13 +8,13 @@ use crate::query::{ListParams, NodeRow, PodRow};
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Routes the segments after `/apis/metrics.k8s.io/v1beta1/`.
-pub fn read(state: &WebState, req: &HttpRequest, rest: &[&str]) -> HttpResponse {
+pub async fn read(state: &WebState, req: &HttpRequest, rest: &[&str]) -> HttpResponse {
     let result = match rest {
-        ["nodes"] => list_nodes(state, req),
-        ["nodes", name] => get_node(state, req, name),
-        ["pods"] => list_pods(state, req, None),
-        ["namespaces", ns, "pods"] => list_pods(state, req, Some(ns)),
-        ["namespaces", ns, "pods", name] => get_pod(state, req, ns, name),
+        ["nodes"] => list_nodes(state, req).await,
+        ["nodes", name] => get_node(state, req, name).await,
+        ["pods"] => list_pods(state, req, None).await,
+        ["namespaces", ns, "pods"] => list_pods(state, req, Some(ns)).await,
+        ["namespaces", ns, "pods", name] => get_pod(state, req, ns, name).await,
         _ => return not_found(),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -79,27 +79,27 @@ fn pods_response(state: &WebState, req: &HttpRequest, rows: &[PodRow], single: b
     })
 }
 
-fn list_nodes(state: &WebState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn list_nodes(state: &WebState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
-    let rows = state.reader.list_nodes(&params);
+    let rows = state.reader.list_nodes(&params).await;
     nodes_response(state, req, &rows, false)
 }
 
-fn get_node(state: &WebState, req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
+async fn get_node(state: &WebState, req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
     ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
-    let row = state.reader.get_node(name)?;
+    let row = state.reader.get_node(name).await?;
     nodes_response(state, req, std::slice::from_ref(&row), true)
 }
 
-fn list_pods(state: &WebState, req: &HttpRequest, namespace: Option<&str>) -> Result<HttpResponse, ApiError> {
+async fn list_pods(state: &WebState, req: &HttpRequest, namespace: Option<&str>) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let rows = state.reader.list_pods(namespace, &params);
+    let rows = state.reader.list_pods(namespace, &params, req.query_string()).await;
     pods_response(state, req, &rows, false)
 }
 
-fn get_pod(state: &WebState, req: &HttpRequest, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
-    ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let row = state.reader.get_pod(namespace, name)?;
+async fn get_pod(state: &WebState, req: &HttpRequest, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
+    let row = state.reader.get_pod(namespace, name, &params, req.query_string()).await?;
     pods_response(state, req, std::slice::from_ref(&row), true)
 }
 

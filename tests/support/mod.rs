@@ -11,6 +11,8 @@ pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 /// Scrape interval of test servers: short, so tests take seconds.
 pub const RESOLUTION: &str = "2s";
 
+pub mod replicas;
+
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("info")
@@ -40,9 +42,16 @@ impl Drop for Server {
     }
 }
 
-/// Starts the server against `cluster` with the flags a deployment behind the aggregator uses.
+/// Starts the server against `cluster` with the flags a deployment behind the aggregator uses,
+/// and points the aggregation proxy at it.
 pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
-    let port = free_port();
+    let server = spawn_server(cluster, free_port(), extra);
+    cluster.set_replicas(&[format!("127.0.0.1:{}", server.port)]);
+    server
+}
+
+/// Starts one server process on `port` (the aggregation proxy is not changed).
+pub fn spawn_server(cluster: &chaos::Cluster, port: u16, extra: &[&str]) -> Server {
     let dir = cluster.dir();
     let log = dir.join(format!("server-{port}.log"));
     let mut args: Vec<String> = vec![
@@ -69,8 +78,23 @@ pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
         .kill_on_drop(true)
         .spawn()
         .expect("server starts");
-    cluster.set_replicas(&[format!("127.0.0.1:{port}")]);
     Server { child, port, log }
+}
+
+/// GET straight at a replica over HTTPS as the front proxy (user `admin`, `system:masters`).
+pub async fn direct_get(cluster: &chaos::Cluster, port: u16, path: &str) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let identity = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let client = chaos::tls::https_client(chaos::tls::insecure_client(Some(&identity)).unwrap());
+    let req = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
+        .header("X-Remote-User", "admin")
+        .header("X-Remote-Group", "system:masters")
+        .body(chaos::http::empty())
+        .unwrap();
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Waits until `f` returns true, polling every 100 ms, for at most `limit`.

@@ -18,3 +18,8 @@ pub struct ScrapeDone {
     pub result: Result<Scraped, ScrapeError>,
     pub took: Duration,
 }
+
+/// The shard left this replica's scraping: the actor stops (its store is kept).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Stop;

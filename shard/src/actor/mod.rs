@@ -6,7 +6,7 @@ pub mod observer;
 pub mod set;
 pub mod shard;
 
-pub use messages::{ScrapeDone, SetTargets};
+pub use messages::{ScrapeDone, SetTargets, Stop};
 pub use observer::{NoObserver, ScrapeObserver};
 pub use set::ShardSet;
 pub use shard::{ShardActor, ShardContext};

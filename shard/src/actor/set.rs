@@ -1,7 +1,9 @@
-//! [`ShardSet`]: a replica's shards — one actor and one store per shard — and the mapping of
-//! nodes to them. The API reads the stores directly; node changes become `SetTargets`.
+//! [`ShardSet`]: a replica's shards — one store per shard, and an actor for each shard this
+//! replica scrapes (all of them with one replica; its primary shards, plus orphaned ones in
+//! quorum-loss mode, with peers). The API reads the stores directly; node changes become
+//! `SetTargets` for the running actors and are remembered for actors started later.
 
-use super::messages::SetTargets;
+use super::messages::{SetTargets, Stop};
 use super::shard::{SHARD_COUNT, ShardActor, ShardContext};
 use crate::hash::shard_of;
 use crate::scrape::{AddressPolicy, NodeInfo, ScrapeTarget};
@@ -14,35 +16,81 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct ShardSet {
     pub shards: u32,
     pub stores: Vec<Arc<RwLock<Store>>>,
-    actors: Vec<Addr<ShardActor>>,
-    /// What each shard was last told, to send only changes.
+    ctx: Arc<ShardContext>,
+    /// The running actor of each shard this replica scrapes.
+    actors: Mutex<Vec<Option<Addr<ShardActor>>>>,
+    /// Each shard's current targets, to send only changes and to brief actors started later.
     sent: Mutex<Vec<Vec<ScrapeTarget>>>,
 }
 
 impl ShardSet {
-    /// Starts one actor per shard on the current arbiter.
+    /// Stores for every shard and actors for every shard (one replica scrapes everything).
+    /// Must run on an actix arbiter.
     pub fn start(shards: u32, ctx: Arc<ShardContext>) -> ShardSet {
+        let set = Self::idle(shards, ctx);
+        set.set_scraping(|_| true);
+        set
+    }
+
+    /// Stores for every shard and no actors: a replica with peers waits for the shard map.
+    pub fn idle(shards: u32, ctx: Arc<ShardContext>) -> ShardSet {
         SHARD_COUNT.store(shards, Ordering::Relaxed);
         let resolution = ctx.resolution.as_nanos() as i64;
-        let stores: Vec<_> = (0..shards)
-            .map(|_| Arc::new(RwLock::new(Store::new(resolution))))
-            .collect();
-        let actors = stores
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ShardActor::new(i as u32, ctx.clone(), s.clone()).start())
-            .collect();
+        let stores = (0..shards).map(|_| Arc::new(RwLock::new(Store::new(resolution)))).collect();
         ShardSet {
             shards,
             stores,
-            actors,
+            ctx,
+            actors: Mutex::new(vec![None; shards as usize]),
             sent: Mutex::new(vec![Vec::new(); shards as usize]),
         }
     }
 
+    /// Starts the actors of shards for which `scrape(shard)` holds and stops the others. A
+    /// started actor gets the shard's current targets; a stopped one leaves its store alone.
+    /// Must run on an actix arbiter.
+    pub fn set_scraping(&self, scrape: impl Fn(u32) -> bool) {
+        let mut actors = self.actors.lock().expect("actors lock");
+        let sent = self.sent.lock().expect("sent lock");
+        for (shard, actor) in actors.iter_mut().enumerate() {
+            match (scrape(shard as u32), actor.is_some()) {
+                (true, false) => {
+                    let store = self.stores[shard].clone();
+                    let addr = ShardActor::new(shard as u32, self.ctx.clone(), store).start();
+                    addr.do_send(SetTargets(sent[shard].clone()));
+                    *actor = Some(addr);
+                }
+                (false, true) => {
+                    if let Some(addr) = actor.take() {
+                        addr.do_send(Stop);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether this replica scrapes `shard`.
+    pub fn is_scraping(&self, shard: u32) -> bool {
+        self.actors.lock().expect("actors lock").get(shard as usize).is_some_and(Option::is_some)
+    }
+
+    /// Forgets a shard's points (it left this replica); its nodes' per-node series go too.
+    pub fn clear(&self, shard: u32) {
+        let gone = self.stores[shard as usize].write().expect("store lock").clear();
+        for node in gone {
+            self.ctx.observer.node_removed(&node);
+        }
+    }
+
+    /// The shard of `node`.
+    pub fn shard_of(&self, node: &str) -> u32 {
+        shard_of(node, self.shards)
+    }
+
     /// The store holding `node`'s points.
     pub fn store_of(&self, node: &str) -> &Arc<RwLock<Store>> {
-        &self.stores[shard_of(node, self.shards) as usize]
+        &self.stores[self.shard_of(node) as usize]
     }
 
     /// Recomputes every shard's targets from the node list; unselected or unaddressable nodes
@@ -56,14 +104,17 @@ impl ShardSet {
         let mut per_shard: Vec<Vec<ScrapeTarget>> = vec![Vec::new(); self.shards as usize];
         for node in nodes.filter(|n| selector.matches(&n.labels)) {
             match policy.resolve(node) {
-                Ok(target) => per_shard[shard_of(&node.name, self.shards) as usize].push(target),
+                Ok(target) => per_shard[self.shard_of(&node.name) as usize].push(target),
                 Err(e) => tracing::warn!(error = %e, "node not scraped"),
             }
         }
+        let actors = self.actors.lock().expect("actors lock");
         let mut sent = self.sent.lock().expect("sent lock");
         for (i, targets) in per_shard.into_iter().enumerate() {
             if sent[i] != targets {
-                self.actors[i].do_send(SetTargets(targets.clone()));
+                if let Some(actor) = &actors[i] {
+                    actor.do_send(SetTargets(targets.clone()));
+                }
                 sent[i] = targets;
             }
         }
@@ -72,5 +123,10 @@ impl ShardSet {
     /// Nodes with a target, for tests and status.
     pub fn target_count(&self) -> usize {
         self.sent.lock().expect("sent lock").iter().map(Vec::len).sum()
+    }
+
+    /// Nodes with a target in each shard.
+    pub fn targets_per_shard(&self) -> Vec<usize> {
+        self.sent.lock().expect("sent lock").iter().map(Vec::len).collect()
     }
 }

@@ -2,7 +2,7 @@
 //! each answer and stores it. A failed kubelet is a partial result: logged, counted, and the
 //! node's last good points stay until they are older than twice the resolution.
 
-use super::messages::{ScrapeDone, SetTargets};
+use super::messages::{ScrapeDone, SetTargets, Stop};
 use super::observer::ScrapeObserver;
 use crate::parse::{self, Limits};
 use crate::point::Nanos;
@@ -25,7 +25,13 @@ pub struct ShardContext {
     pub observer: Arc<dyn ScrapeObserver>,
     /// Unix ns of the latest tick start of any shard (for `metric-collection-timely`).
     pub last_tick: Arc<AtomicI64>,
+    /// Called with the shard id after every completed scrape cycle (the primary's push to its
+    /// standby hangs here).
+    pub on_cycle: Option<CycleHook>,
 }
+
+/// See [`ShardContext::on_cycle`].
+pub type CycleHook = Arc<dyn Fn(u32) + Send + Sync>;
 
 pub fn now_nanos() -> Nanos {
     SystemTime::now()
@@ -40,6 +46,9 @@ pub struct ShardActor {
     targets: BTreeMap<Arc<str>, ScrapeTarget>,
     in_flight: HashSet<Arc<str>>,
     tick_started: Option<Instant>,
+    /// Ticks so far: the first does not expire anything, so points restored from a previous
+    /// holder survive until this actor's own scrape renews them (continuous windows).
+    ticks: u64,
 }
 
 impl ShardActor {
@@ -51,6 +60,7 @@ impl ShardActor {
             targets: BTreeMap::new(),
             in_flight: HashSet::new(),
             tick_started: None,
+            ticks: 0,
         }
     }
 
@@ -65,7 +75,10 @@ impl ShardActor {
         let now = now_nanos();
         self.ctx.last_tick.store(now, Ordering::Relaxed);
         let max_age = 2 * self.ctx.resolution.as_nanos() as Nanos;
-        self.store.write().expect("store lock").expire(now, max_age);
+        if self.ticks > 0 {
+            self.store.write().expect("store lock").expire(now, max_age);
+        }
+        self.ticks += 1;
         self.tick_started = Some(Instant::now());
         let due: Vec<ScrapeTarget> = self
             .targets
@@ -99,6 +112,13 @@ impl ShardActor {
             && let Some(started) = self.tick_started.take()
         {
             self.ctx.observer.tick(started.elapsed());
+            // Two own cycles give every pod two points; a restored store is warm already.
+            if self.ticks >= 2 {
+                self.store.write().expect("store lock").mark_warm();
+            }
+            if let Some(hook) = &self.ctx.on_cycle {
+                hook(self.id);
+            }
         }
     }
 
@@ -167,6 +187,14 @@ impl Handler<SetTargets> for ShardActor {
             }
         }
         self.targets = new;
+    }
+}
+
+impl Handler<Stop> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 

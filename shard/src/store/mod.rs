@@ -56,7 +56,7 @@ use node::NodeEntry;
 use pod::PodEntry;
 
 pub use rate::{Rate, RateError, Usage, rate};
-pub use snapshot::{ContainerSnapshot, NodeSnapshot, PodSnapshot};
+pub use snapshot::{ContainerSnapshot, NodeSnapshot, PodSnapshot, ShardSnapshot};
 
 /// A container at least this old (and younger than the resolution) is served after one scrape.
 pub const FRESH_CONTAINER_MIN_AGE: Nanos = 10 * NANOS_PER_SECOND;
@@ -116,6 +116,9 @@ pub struct Store {
     names: HashSet<Arc<str>>,
     /// Incremented by every `insert_node`.
     seq: u64,
+    /// Whether the store holds its shard's current data: set by a completed scrape cycle or a
+    /// restore from the shard's previous holder; an empty store of a shard just taken over is not.
+    warm: bool,
     /// Reused for the pod list of the node being inserted, so steady scrapes do not allocate.
     scratch: Vec<PodKey>,
 }
@@ -129,6 +132,7 @@ impl Store {
             namespaces: HashMap::new(),
             names: HashSet::new(),
             seq: 0,
+            warm: false,
             scratch: Vec::new(),
         }
     }

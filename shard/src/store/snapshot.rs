@@ -119,3 +119,76 @@ impl From<&ContainerEntry> for ContainerSnapshot {
         }
     }
 }
+
+/// A whole shard's points: what a primary pushes to its standby after every scrape cycle and
+/// hands to the next primary on rebalancing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSnapshot {
+    pub nodes: Vec<(String, NodeSnapshot)>,
+}
+
+impl ShardSnapshot {
+    /// The newest kubelet timestamp in a node's snapshot: its own point, else its pods'.
+    fn newest(node: &NodeSnapshot) -> Nanos {
+        let pods = node.pods.iter().flat_map(|p| &p.containers).map(|c| c.last.timestamp);
+        node.last.iter().map(|p| p.timestamp).chain(pods).max().unwrap_or(0)
+    }
+}
+
+impl Store {
+    /// Whether the store holds its shard's current data (see the field).
+    pub fn is_warm(&self) -> bool {
+        self.warm
+    }
+
+    /// Marks the store as holding its shard's current data (a scrape cycle completed).
+    pub fn mark_warm(&mut self) {
+        self.warm = true;
+    }
+
+    /// The names of the nodes held.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.nodes.keys().map(|n| &**n)
+    }
+
+    /// A copy of every node's points.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let nodes = self
+            .nodes
+            .keys()
+            .filter_map(|node| Some((node.to_string(), self.snapshot_node(node)?)))
+            .collect();
+        ShardSnapshot { nodes }
+    }
+
+    /// Takes a holder's copy of the shard: nodes it no longer has are forgotten, nodes it has
+    /// replace ours unless ours are newer (so a late copy never moves a timestamp backwards).
+    /// Marks the store warm. Returns the nodes forgotten.
+    pub fn replace_from(&mut self, snapshot: ShardSnapshot) -> Vec<String> {
+        let keep: std::collections::HashSet<&str> = snapshot.nodes.iter().map(|(n, _)| n.as_str()).collect();
+        let gone: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|n| !keep.contains(&***n))
+            .map(|n| n.to_string())
+            .collect();
+        for node in &gone {
+            self.remove_node(node);
+        }
+        for (node, incoming) in snapshot.nodes {
+            let ours = self.snapshot_node(&node).map_or(0, |n| ShardSnapshot::newest(&n));
+            if ShardSnapshot::newest(&incoming) >= ours {
+                self.restore_node(&node, incoming);
+            }
+        }
+        self.warm = true;
+        gone
+    }
+
+    /// Forgets everything (the shard left this replica); returns the nodes that were held.
+    pub fn clear(&mut self) -> Vec<String> {
+        let nodes = self.node_names().map(String::from).collect();
+        *self = Store::new(self.resolution);
+        nodes
+    }
+}

@@ -1,6 +1,9 @@
 //! Self-metrics on `/metrics`: metrics-server's six `metrics_server_*` families with its label
 //! keys (per-node series are removed when the node goes, unlike metrics-server), plus our own.
 
+mod ha;
+
+pub use ha::HaMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -39,6 +42,8 @@ pub struct Metrics {
     pub storage_points: Family<TypeLabel, Gauge>,
     /// Ours: kubelet series dropped as malformed or invalid, per node.
     pub dropped_series: Family<NodeLabel, Counter>,
+    /// Ours: the replica set (`ha_metrics_server_*`).
+    pub ha: HaMetrics,
 }
 
 fn default_histogram() -> Histogram {
@@ -103,7 +108,9 @@ impl Metrics {
             "Kubelet series dropped as malformed or invalid; the rest of the node's data is kept.",
             dropped_series.clone(),
         );
+        let ha = HaMetrics::register(&mut registry);
         Metrics {
+            ha,
             registry,
             freshness,
             last_request,

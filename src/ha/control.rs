@@ -1,0 +1,246 @@
+//! Starting the replica's HA machinery and its control loop: pings, leader duties (Up/Down,
+//! rebalance), quorum-loss detection, and reconciling which shards this replica scrapes, holds
+//! or hands over.
+
+use super::formation;
+use super::liveness::Liveness;
+use super::network::Network;
+use super::wire::{Ping, Pong, path};
+use super::{CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::peer::transport::{PeerClient, PeerTls};
+use anyhow::Context;
+use coordinator::shard_map::{Command, MemberId, MemberState, ShardMap};
+use shard::actor::ShardSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How long the control loop waits for one proposal to commit: without a quorum it never
+/// does, and the loop must go on reconciling.
+const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens the Raft store under `--data-dir`, starts Raft, and spawns formation, pings and the
+/// control loop. The peer server is started by the caller (it also needs the reader).
+pub async fn start(
+    config: &Config,
+    shards: Arc<ShardSet>,
+    metrics: Arc<Metrics>,
+    tls: &PeerTls,
+) -> anyhow::Result<Arc<Ha>> {
+    let ha_config = config.ha.clone();
+    let peers = ha_config.peer_list().map_err(anyhow::Error::msg)?;
+    let name = ha_config.replica_name();
+    let address = ha_config.advertise_address().context("no peer address for this replica")?;
+    let client = PeerClient::new(tls);
+    let dir = &ha_config.data_dir;
+    if dir.join(coordinator::raft::NODE_ID_FILE).exists() && !dir.join(coordinator::raft::DB_FILE).exists() {
+        // An identity without its vote and log must not come back: start as a new incarnation.
+        std::fs::remove_file(dir.join(coordinator::raft::NODE_ID_FILE))?;
+    }
+    let (member, fresh) = coordinator::raft::node_identity(&ha_config.data_dir)
+        .with_context(|| format!("data dir {}", ha_config.data_dir.display()))?;
+    let (log, state_machine) = coordinator::raft::open(&ha_config.data_dir)?;
+    let map = state_machine.subscribe();
+    let raft_config = openraft::Config {
+        cluster_name: "ha-metrics-server".into(),
+        heartbeat_interval: HEARTBEAT_MS,
+        election_timeout_min: ELECTION_MIN_MS,
+        election_timeout_max: ELECTION_MAX_MS,
+        ..Default::default()
+    }
+    .validate()?;
+    let network = Network { client: client.clone() };
+    let raft = openraft::Raft::new(member, Arc::new(raft_config), network, log, state_machine).await?;
+    tracing::info!(replica = %name, member, fresh, %address, "starting as a replica with peers");
+    let voter_names = peers.iter().take(ha_config.voters).map(|p| p.name.clone()).collect();
+    let ha = Arc::new(Ha {
+        id: Identity {
+            member: MemberId(member),
+            name,
+            address,
+            peers,
+            voter_names,
+        },
+        shard_count: config.shards,
+        config: ha_config,
+        raft,
+        map,
+        client,
+        shards: shards.clone(),
+        metrics,
+        liveness: Liveness::default(),
+        degraded: Default::default(),
+        scraped: Mutex::new(vec![false; shards.shards as usize]),
+        released: Mutex::new(vec![None; shards.shards as usize]),
+        resolution: config.metric_resolution,
+        formation: Default::default(),
+    });
+    actix::spawn(formation::form_or_join(ha.clone()));
+    actix::spawn(ping_loop(ha.clone()));
+    actix::spawn(control_loop(ha.clone()));
+    Ok(ha)
+}
+
+/// Pings every other member each interval; answers from the right incarnation count.
+async fn ping_loop(ha: Arc<Ha>) {
+    loop {
+        tokio::time::sleep(CONTROL_INTERVAL).await;
+        let map = ha.current_map();
+        ha.liveness.retain(|m| map.members.contains_key(&m));
+        let ping = Ping {
+            from: ha.me().0,
+            epoch: map.epoch,
+        };
+        let calls = map.members.values().filter(|m| m.id != ha.me()).map(|m| {
+            let (ha, id, address) = (ha.clone(), m.id, m.peer_address.clone());
+            async move {
+                ha.liveness.known_for(id);
+                let pong: Result<Pong, _> = ha.client.call(&address, path::PING, &ping, PING_TIMEOUT).await;
+                if pong.is_ok_and(|p| p.member == id.0) {
+                    ha.liveness.record_ok(id);
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+}
+
+async fn control_loop(ha: Arc<Ha>) {
+    let mut changes = ha.map.clone();
+    let mut lost_since: Option<Instant> = Some(Instant::now());
+    loop {
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep(CONTROL_INTERVAL) => {}
+        }
+        let map = ha.current_map();
+        lost_since = match ha.has_quorum() {
+            true => None,
+            false => Some(lost_since.unwrap_or_else(Instant::now)),
+        };
+        let degraded = lost_since.is_some_and(|t| t.elapsed() >= ha.config.quorum_loss_timeout);
+        if ha.degraded.swap(degraded, Ordering::Relaxed) != degraded {
+            match degraded {
+                true => tracing::warn!("no reachable Raft quorum: scraping the shards whose owners are unreachable"),
+                false => tracing::info!("Raft quorum reachable again: back to the shard map"),
+            }
+        }
+        if ha.is_leader() {
+            ha.leader_duties(&map).await;
+        }
+        ha.reconcile(&map);
+        ha.publish_metrics(&map);
+    }
+}
+
+impl Ha {
+    /// Whether a leader and a majority of voters (this replica included) are reachable.
+    fn has_quorum(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+        let reachable = voters.iter().filter(|v| self.reachable(MemberId(**v))).count();
+        let leader = metrics.current_leader.is_some_and(|l| self.reachable(MemberId(l)));
+        leader && !voters.is_empty() && reachable * 2 > voters.len()
+    }
+
+    /// The leader marks members Up/Down from pings and rebalances until the map settles.
+    async fn leader_duties(&self, map: &ShardMap) {
+        if !map.is_initialized() {
+            return formation::propose_init(self).await;
+        }
+        let down_after = self.config.member_down_after;
+        for member in map.members.values() {
+            let alive = member.id == self.me() || self.liveness.recently(member.id, down_after);
+            let state = match (member.is_up(), alive) {
+                (true, false) if self.liveness.known_for(member.id) >= down_after => MemberState::Down,
+                (false, true) if self.reachable(member.id) => MemberState::Up,
+                _ => continue,
+            };
+            tracing::info!(member = %member.id, name = %member.name, ?state, "member state changes");
+            self.propose(Command::SetState {
+                member: member.id,
+                state,
+            })
+            .await;
+        }
+        if !self.current_map().is_settled() {
+            self.propose(Command::Rebalance).await;
+        }
+    }
+
+    /// Proposes one command; failures (lost leadership, no quorum) are logged and retried by the
+    /// next control round.
+    pub(super) async fn propose(&self, command: Command) {
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command.clone())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, ?command, "proposal not committed"),
+            Err(_) => tracing::debug!(?command, "proposal not committed in time (no quorum?)"),
+        }
+    }
+
+    /// Which shards this replica scrapes: its primary shards, and in quorum-loss mode every
+    /// shard whose first reachable owner is this replica or that has no reachable owner.
+    fn wants_to_scrape(&self, map: &ShardMap, shard: u32) -> bool {
+        let owners = map.owners(shard);
+        if owners.first() == Some(&self.me()) {
+            return true;
+        }
+        self.is_degraded()
+            && owners
+                .iter()
+                .find(|o| self.reachable(**o))
+                .is_none_or(|o| *o == self.me())
+    }
+
+    /// Starts and stops shard actors to match the map; a shard this replica stops scraping is
+    /// handed to its new primary, and a shard it no longer holds is forgotten.
+    fn reconcile(&self, map: &ShardMap) {
+        let me = self.me();
+        let wants: Vec<bool> = (0..self.shards.shards).map(|s| self.wants_to_scrape(map, s)).collect();
+        self.shards.set_scraping(|s| wants[s as usize]);
+        let mut scraped = self.scraped.lock().expect("scraped lock");
+        for shard in 0..self.shards.shards {
+            let i = shard as usize;
+            let holds = wants[i] || map.owners(shard).contains(&me);
+            if scraped[i] && !wants[i]
+                && let Some(&next) = map.primary(shard)
+                && next != me
+            {
+                self.hand_over(map, shard, next);
+            }
+            let mut released = self.released.lock().expect("released lock");
+            match (holds, released[i]) {
+                (true, _) => released[i] = None,
+                (false, None) if self.shards.stores[i].read().expect("store lock").is_warm() => {
+                    released[i] = Some(Instant::now())
+                }
+                // Kept a while as a fallback for readers while the new owners warm up.
+                (false, Some(at)) if at.elapsed() >= self.shards_grace() => {
+                    self.shards.clear(shard);
+                    released[i] = None;
+                }
+                _ => {}
+            }
+            scraped[i] = wants[i];
+        }
+    }
+
+    /// How long a released shard's points are kept: two resolutions, enough for the new owners'
+    /// first scrape cycles and pushes.
+    fn shards_grace(&self) -> std::time::Duration {
+        self.resolution * 2
+    }
+
+    fn publish_metrics(&self, map: &ShardMap) {
+        let (primaries, standbys) = map.shards_of(self.me());
+        let raft = self.raft.metrics().borrow().clone();
+        let m = &self.metrics.ha;
+        m.is_leader.set(i64::from(raft.current_leader == Some(self.me().0)));
+        m.term.set(raft.current_term as i64);
+        m.epoch.set(map.epoch as i64);
+        m.degraded.set(i64::from(self.is_degraded()));
+        m.set_shards(primaries.len() as i64, standbys.len() as i64);
+    }
+}

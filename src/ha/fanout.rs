@@ -1,0 +1,132 @@
+//! Query fan-out: the shards of a read are grouped by owner, one request per owner replica,
+//! this replica's own shards read in process. An owner that fails or has no current data for a
+//! shard (`cold`) is replaced by the shard's next owner; shards nobody answers for within the
+//! deadline are left out (a partial answer, counted and logged), never an error.
+
+use super::Ha;
+use super::wire::{QueryRequest, QueryResponse, QueryTarget, path};
+use crate::query::{Reader, shard_answer};
+use coordinator::shard_map::{MemberId, ShardMap};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+/// Rounds of retrying the next owner (primary, standby, this replica's own data).
+const MAX_ROUNDS: usize = 5;
+
+/// Where a shard can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Local,
+    Remote(MemberId),
+}
+
+impl Ha {
+    /// Sources for `shard`, best first: reachable owners in map order, then unreachable ones,
+    /// then the other reachable members (a shard's previous holder may still have it while both
+    /// new owners warm up), then this replica's own data if it has current data for the shard.
+    fn sources(&self, map: &ShardMap, shard: u32) -> Vec<Source> {
+        let owners = map.owners(shard);
+        let (mut up, down): (Vec<MemberId>, Vec<MemberId>) = owners.iter().partition(|o| self.reachable(**o));
+        up.extend(down);
+        up.extend(map.members.keys().filter(|m| !owners.contains(m) && self.reachable(**m)));
+        let mut sources: Vec<Source> = up
+            .into_iter()
+            .map(|o| if o == self.me() { Source::Local } else { Source::Remote(o) })
+            .collect();
+        let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
+        if !sources.contains(&Source::Local) && warm {
+            sources.push(Source::Local);
+        }
+        sources
+    }
+
+    /// Reads `shards` from their owners.
+    pub async fn gather(&self, reader: &Reader, shards: Vec<u32>, target: QueryTarget) -> QueryResponse {
+        let started = Instant::now();
+        let deadline = started + self.config.fanout_timeout;
+        let map = self.current_map();
+        let mut pending: Vec<(u32, Vec<Source>)> = shards
+            .into_iter()
+            .map(|s| {
+                let mut sources = self.sources(&map, s);
+                sources.reverse();
+                (s, sources)
+            })
+            .collect();
+        let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
+        pending.retain(|(_, sources)| !sources.is_empty());
+        let mut out = QueryResponse::default();
+        for _ in 0..MAX_ROUNDS {
+            let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
+            let mut last_try = HashSet::new();
+            for (shard, sources) in &pending {
+                if let Some(source) = sources.last() {
+                    groups.entry(*source).or_default().push(*shard);
+                    if sources.len() == 1 {
+                        last_try.insert(*shard);
+                    }
+                }
+            }
+            if groups.is_empty() {
+                break;
+            }
+            let map = &map;
+            let calls = groups.iter().map(|(source, shards)| {
+                let request = QueryRequest {
+                    epoch: map.epoch,
+                    shards: shards.clone(),
+                    target: target.clone(),
+                };
+                async move {
+                    let answer = match source {
+                        Source::Local => shard_answer(reader, &request),
+                        Source::Remote(member) => {
+                            let address = self.address_of(map, *member).unwrap_or_default();
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            let answer = self.client.call::<_, QueryResponse>(&address, path::QUERY, &request, left);
+                            answer.await.map_err(|e| e.to_string())
+                        }
+                    };
+                    (*source, request.shards, answer)
+                }
+            });
+            let answers = futures::future::join_all(calls).await;
+            let mut retry: HashSet<u32> = HashSet::new();
+            for (source, asked, answer) in answers {
+                match answer {
+                    Ok(mut answer) => {
+                        let cold: HashSet<u32> = answer.cold.iter().copied().filter(|s| !last_try.contains(s)).collect();
+                        answer.pods.retain(|p| !cold.contains(&p.shard));
+                        answer.nodes.retain(|n| !cold.contains(&n.shard));
+                        out.pods.append(&mut answer.pods);
+                        out.nodes.append(&mut answer.nodes);
+                        retry.extend(cold);
+                    }
+                    Err(error) => {
+                        tracing::debug!(?source, %error, shards = asked.len(), "fan-out to an owner failed");
+                        retry.extend(asked);
+                    }
+                }
+            }
+            pending.retain_mut(|(shard, sources)| {
+                sources.pop();
+                retry.contains(shard) && !sources.is_empty()
+            });
+            missed += retry.iter().filter(|s| !pending.iter().any(|(p, _)| p == *s)).count();
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        missed += pending.len();
+        if missed > 0 {
+            self.partial(missed);
+        }
+        self.metrics.ha.fanout_duration.observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    fn partial(&self, shards: usize) {
+        self.metrics.ha.fanout_partial.inc();
+        tracing::warn!(shards, "partial answer: no owner answered for some shards; their pods are left out");
+    }
+}

@@ -1,0 +1,208 @@
+//! First formation and joining. A replica with a Raft membership just runs. Otherwise it asks
+//! its `--peers` who they are: if one belongs to a cluster, it asks that cluster's leader to let
+//! it in (a new incarnation replaces the old one of the same name); if none does, the first
+//! replica of `--peers` among those answering forms the cluster with the voters that answered,
+//! provided they (with itself) are a majority of the voters: two formations cannot both happen.
+
+use super::Ha;
+use super::wire::{Info, JoinRequest, JoinResponse, path};
+use coordinator::shard_map::{Command, Member, MemberId, MemberState};
+use openraft::{BasicNode, ChangeMembers};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often an outsider asks its peers again.
+const FORMATION_RETRY: Duration = Duration::from_secs(1);
+/// Deadline of one `info` or `join` call (a join waits for the log to catch up).
+const INFO_TIMEOUT: Duration = Duration::from_secs(1);
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Ha {
+    /// Whether this incarnation is in the Raft membership (voter or learner).
+    pub fn in_cluster(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.membership_config.membership().get_node(&self.me().0).is_some()
+    }
+
+    /// This replica as `Info` (peers, `status`).
+    pub fn info(&self) -> Info {
+        let metrics = self.raft.metrics().borrow().clone();
+        let map = self.current_map();
+        let leader = metrics.current_leader.and_then(|l| {
+            let node = metrics.membership_config.membership().get_node(&l)?.clone();
+            Some((l, node.addr))
+        });
+        let (primaries, standbys) = map.shards_of(self.me());
+        let per_shard = self.shards.targets_per_shard();
+        Info {
+            name: self.id.name.clone(),
+            member: self.me().0,
+            address: self.id.address.clone(),
+            initialized: self.in_cluster(),
+            leader,
+            term: metrics.current_term,
+            epoch: map.epoch,
+            degraded: self.is_degraded(),
+            primaries: primaries.len() as u32,
+            standbys: standbys.len() as u32,
+            nodes: primaries.iter().map(|&s| per_shard.get(s as usize).copied().unwrap_or(0) as u32).sum(),
+            map: (*map).clone(),
+        }
+    }
+
+    /// The leader's answer to a join: add the learner, swap it in for an old incarnation of the
+    /// same name (as a voter if the name votes), and add it to the shard map.
+    pub async fn admit(&self, request: JoinRequest) -> JoinResponse {
+        if !self.is_leader() {
+            let metrics = self.raft.metrics().borrow().clone();
+            let leader = metrics
+                .current_leader
+                .and_then(|l| Some(metrics.membership_config.membership().get_node(&l)?.addr.clone()));
+            return JoinResponse::NotLeader { leader };
+        }
+        let map = self.current_map();
+        let id = MemberId(request.member);
+        if map.members.contains_key(&id) && self.in_membership(request.member) {
+            return JoinResponse::Joined { epoch: map.epoch };
+        }
+        tracing::info!(name = %request.name, member = request.member, address = %request.address, "admitting a replica");
+        let node = BasicNode::new(request.address.clone());
+        if let Err(e) = self.raft.add_learner(request.member, node, true).await {
+            return JoinResponse::Failed(format!("adding learner: {e}"));
+        }
+        let old: Vec<MemberId> = map
+            .members
+            .values()
+            .filter(|m| m.name == request.name && m.id != id)
+            .map(|m| m.id)
+            .collect();
+        let voter = self.id.voter_names.contains(&request.name);
+        let metrics = self.raft.metrics().borrow().clone();
+        let mut voters: BTreeSet<u64> = metrics.membership_config.membership().voter_ids().collect();
+        let old_ids: BTreeSet<u64> = old.iter().map(|m| m.0).collect();
+        if voter || voters.iter().any(|v| old_ids.contains(v)) {
+            voters.retain(|v| !old_ids.contains(v));
+            if voter {
+                voters.insert(request.member);
+            }
+            if let Err(e) = self.raft.change_membership(voters, false).await {
+                return JoinResponse::Failed(format!("changing voters: {e}"));
+            }
+        }
+        let learners_left: BTreeSet<u64> = old_ids.iter().copied().filter(|o| self.in_membership(*o)).collect();
+        if !learners_left.is_empty() {
+            let _ = self.raft.change_membership(ChangeMembers::RemoveNodes(learners_left), false).await;
+        }
+        for member in old {
+            self.propose(Command::RemoveMember(member)).await;
+        }
+        let member = Member {
+            id,
+            name: request.name,
+            peer_address: request.address,
+            state: MemberState::Up,
+            voter,
+        };
+        match self.raft.client_write(Command::AddMember(member)).await {
+            Ok(r) => JoinResponse::Joined {
+                epoch: r.data.result().and_then(Result::ok).map_or(0, |r| r.epoch),
+            },
+            Err(e) => JoinResponse::Failed(format!("adding to the shard map: {e}")),
+        }
+    }
+
+    fn in_membership(&self, member: u64) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.membership_config.membership().get_node(&member).is_some()
+    }
+}
+
+/// Runs until this replica is in the cluster.
+pub async fn form_or_join(ha: Arc<Ha>) {
+    while !ha.in_cluster() {
+        if let Err(e) = try_once(&ha).await {
+            tracing::info!(reason = %e, "not in a cluster yet");
+        }
+        tokio::time::sleep(FORMATION_RETRY).await;
+    }
+    tracing::info!("member of the replica set");
+}
+
+async fn try_once(ha: &Ha) -> Result<(), String> {
+    let others: Vec<_> = ha.id.peers.iter().filter(|p| p.name != ha.id.name).collect();
+    let calls = others.iter().map(|p| ha.client.call::<_, Info>(&p.address, path::INFO, &(), INFO_TIMEOUT));
+    let answers: Vec<Info> = futures::future::join_all(calls).await.into_iter().flatten().collect();
+    if let Some(leader) = answers.iter().find_map(|i| i.initialized.then(|| i.leader.clone()).flatten()) {
+        let request = JoinRequest {
+            name: ha.id.name.clone(),
+            member: ha.me().0,
+            address: ha.id.address.clone(),
+        };
+        let answer: JoinResponse = ha
+            .client
+            .call(&leader.1, path::JOIN, &request, JOIN_TIMEOUT)
+            .await
+            .map_err(|e| format!("join via {}: {e}", leader.1))?;
+        return match answer {
+            JoinResponse::Joined { epoch } => {
+                tracing::info!(epoch, "joined the replica set");
+                Ok(())
+            }
+            other => Err(format!("join refused: {other:?}")),
+        };
+    }
+    if answers.iter().any(|i| i.initialized) {
+        return Err("a cluster exists but has no leader yet".into());
+    }
+    // Nobody answering belongs to a cluster: the first of --peers among us may form one.
+    let first = ha.id.peers.iter().find(|p| p.name == ha.id.name || answers.iter().any(|i| i.name == p.name));
+    if first.is_none_or(|p| p.name != ha.id.name) {
+        return Err("waiting for the first replica of --peers to form the cluster".into());
+    }
+    let is_voter = |name: &str| ha.id.voter_names.iter().any(|v| v == name);
+    let mut members = vec![Member {
+        id: ha.me(),
+        name: ha.id.name.clone(),
+        peer_address: ha.id.address.clone(),
+        state: MemberState::Up,
+        voter: true,
+    }];
+    members.extend(answers.iter().filter(|i| is_voter(&i.name)).map(|i| Member {
+        id: MemberId(i.member),
+        name: i.name.clone(),
+        peer_address: i.address.clone(),
+        state: MemberState::Up,
+        voter: true,
+    }));
+    if members.len() * 2 <= ha.id.voter_names.len() {
+        return Err(format!("only {} of {} voters answer", members.len(), ha.id.voter_names.len()));
+    }
+    let nodes: BTreeMap<u64, BasicNode> = members
+        .iter()
+        .map(|m| (m.id.0, BasicNode::new(m.peer_address.clone())))
+        .collect();
+    tracing::info!(voters = ?nodes.keys().collect::<Vec<_>>(), "forming the replica set");
+    *ha.formation.lock().expect("formation lock") = Some(members);
+    ha.raft.initialize(nodes).await.map_err(|e| format!("initialize: {e}"))
+}
+
+/// Leader of a formed Raft cluster whose map is not initialised: proposes `Init` with the
+/// formation's members (or itself, if another replica formed and failed before `Init`).
+pub async fn propose_init(ha: &Ha) {
+    let members = ha.formation.lock().expect("formation lock").clone().unwrap_or_else(|| {
+        vec![Member {
+            id: ha.me(),
+            name: ha.id.name.clone(),
+            peer_address: ha.id.address.clone(),
+            state: MemberState::Up,
+            voter: true,
+        }]
+    });
+    ha.propose(Command::Init {
+        shard_count: ha.shard_count,
+        replication_factor: ha.config.replication_factor,
+        members,
+    })
+    .await;
+}

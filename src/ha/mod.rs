@@ -1,0 +1,117 @@
+//! High availability: this replica's part in the replica set.
+//!
+//! Control path: Raft (openraft, `coordinator::raft`) replicates the `ShardMap`; the control
+//! loop (`control.rs`) pings every member, lets the leader mark members Up/Down and rebalance,
+//! detects quorum loss, and reconciles which shards this replica scrapes (primary), holds
+//! (standby) or hands over. Data path: a primary pushes each shard's points to its standbys
+//! after every scrape cycle (`replicate.rs`); reads fan out to the shards' owners (`fanout.rs`).
+//! Everything between replicas goes over the mutually authenticated peer channel
+//! (`server.rs`, `crate::peer::transport`).
+
+mod control;
+mod fanout;
+mod formation;
+mod liveness;
+mod network;
+pub mod replicate;
+pub mod server;
+pub mod status;
+pub mod wire;
+
+use crate::config::{HaConfig, Peer};
+use crate::metrics::Metrics;
+use crate::peer::transport::PeerClient;
+use coordinator::raft::Raft;
+use coordinator::shard_map::{MemberId, ShardMap};
+use liveness::Liveness;
+use shard::actor::ShardSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the control loop runs: pings, leader duties, ownership.
+pub const CONTROL_INTERVAL: Duration = Duration::from_millis(250);
+/// A member that answered a ping this recently is routed to and counted for quorum.
+pub const REACHABLE_WINDOW: Duration = Duration::from_millis(1200);
+/// Deadline of one ping.
+pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
+/// Raft heartbeat and election timeouts (ms): a dead leader is replaced within ~2 s.
+pub const HEARTBEAT_MS: u64 = 150;
+pub const ELECTION_MIN_MS: u64 = 800;
+pub const ELECTION_MAX_MS: u64 = 1600;
+
+/// Fixed facts about this replica and its peers.
+pub struct Identity {
+    pub member: MemberId,
+    pub name: String,
+    pub address: String,
+    /// `--peers`, in list order.
+    pub peers: Vec<Peer>,
+    /// Names of the replicas that vote (the first `--voters` of `--peers`).
+    pub voter_names: Vec<String>,
+}
+
+/// One replica's view of and part in the replica set.
+pub struct Ha {
+    pub id: Identity,
+    pub config: HaConfig,
+    pub shard_count: u32,
+    pub raft: Raft,
+    pub map: watch::Receiver<Arc<ShardMap>>,
+    pub client: PeerClient,
+    pub shards: Arc<ShardSet>,
+    pub metrics: Arc<Metrics>,
+    liveness: Liveness,
+    degraded: AtomicBool,
+    /// Shards this replica scraped at the last reconcile (to hand over those it loses).
+    scraped: Mutex<Vec<bool>>,
+    /// When each shard left this replica (neither scraped nor owned), until it is cleared.
+    released: Mutex<Vec<Option<std::time::Instant>>>,
+    resolution: Duration,
+    /// The members this replica formed the cluster with, until `Init` is committed.
+    formation: Mutex<Option<Vec<coordinator::shard_map::Member>>>,
+}
+
+impl Ha {
+    /// The shard map as last applied here.
+    pub fn current_map(&self) -> Arc<ShardMap> {
+        self.map.borrow().clone()
+    }
+
+    pub fn me(&self) -> MemberId {
+        self.id.member
+    }
+
+    /// Whether this replica is the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id.member.0)
+    }
+
+    /// Whether this replica scrapes shards whose owners it cannot reach (quorum lost).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Whether `member` answered a ping recently (this replica always has).
+    pub fn reachable(&self, member: MemberId) -> bool {
+        member == self.id.member || self.liveness.recently(member, REACHABLE_WINDOW)
+    }
+
+    /// Readiness with peers: the map is formed and every shard has a reachable owner or data here.
+    pub fn can_answer(&self) -> bool {
+        let map = self.current_map();
+        map.is_initialized()
+            && (0..map.shard_count).all(|s| {
+                map.owners(s).iter().any(|&o| self.reachable(o))
+                    || self.shards.stores[s as usize].read().expect("store lock").is_warm()
+            })
+    }
+
+    /// The peer address of a member, from the map.
+    fn address_of(&self, map: &ShardMap, member: MemberId) -> Option<String> {
+        map.members.get(&member).map(|m| m.peer_address.clone())
+    }
+}
+
+pub use control::start;

@@ -1,0 +1,87 @@
+//! Standby replication and handoff. After every scrape cycle of a shard, its primary pushes the
+//! shard's points to the standbys; when a shard moves, the old primary hands its points to the
+//! new one. A receiver takes a push only from the shard's primary under its own map, or from a
+//! sender with a newer map (fencing by epoch); points older than its own are never taken.
+
+use super::Ha;
+use super::wire::{PushAck, ShardPush, path};
+use coordinator::shard_map::{MemberId, ShardMap};
+use shard::actor::shard::{CycleHook, now_nanos};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+/// Deadline of one push.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The shard actors' cycle hook: pushes the shard to its standbys once `cell` holds the `Ha`.
+pub fn cycle_hook(cell: Arc<OnceLock<Weak<Ha>>>) -> CycleHook {
+    Arc::new(move |shard| {
+        if let Some(ha) = cell.get().and_then(Weak::upgrade) {
+            ha.push_to_standbys(shard);
+        }
+    })
+}
+
+impl Ha {
+    fn push(&self, map: &ShardMap, shard: u32, to: MemberId, route: &'static str) {
+        let Some(address) = self.address_of(map, to) else {
+            return;
+        };
+        let snapshot = self.shards.stores[shard as usize].read().expect("store lock").snapshot();
+        let push = ShardPush {
+            from: self.me().0,
+            epoch: map.epoch,
+            shard,
+            taken_at: now_nanos(),
+            snapshot,
+        };
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let ack: Result<PushAck, _> = client.call(&address, route, &push, PUSH_TIMEOUT).await;
+            match ack {
+                Ok(PushAck::Accepted) => {}
+                Ok(PushAck::Stale { epoch }) => tracing::debug!(shard, to = %to, epoch, "push refused as stale"),
+                Err(e) => tracing::debug!(shard, to = %to, error = %e, "push failed"),
+            }
+        });
+    }
+
+    /// After a scrape cycle: the primary's copy goes to each reachable standby.
+    fn push_to_standbys(&self, shard: u32) {
+        let map = self.current_map();
+        let owners = map.owners(shard);
+        if owners.first() != Some(&self.me()) {
+            return;
+        }
+        for &standby in &owners[1..] {
+            if self.reachable(standby) {
+                self.push(&map, shard, standby, path::REPLICATE);
+            }
+        }
+    }
+
+    /// A shard this replica stopped scraping goes to its new primary.
+    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, to: MemberId) {
+        tracing::debug!(shard, to = %to, "handing a shard over");
+        self.push(map, shard, to, path::HANDOFF);
+    }
+
+    /// Takes a push or hand-over unless the sender is fenced out.
+    pub fn receive(&self, push: ShardPush, handoff: bool) -> PushAck {
+        let map = self.current_map();
+        let sender = MemberId(push.from);
+        let sender_owns = map.primary(push.shard) == Some(&sender);
+        let fenced = push.epoch < map.epoch && !sender_owns && !handoff;
+        if fenced || push.shard >= self.shards.shards {
+            return PushAck::Stale { epoch: map.epoch };
+        }
+        if self.shards.is_scraping(push.shard) && !handoff && !sender_owns {
+            return PushAck::Stale { epoch: map.epoch };
+        }
+        let lag = (now_nanos() - push.taken_at).max(0) as f64 / 1e9;
+        self.metrics.ha.replication_lag.set(lag);
+        let store = &self.shards.stores[push.shard as usize];
+        store.write().expect("store lock").replace_from(push.snapshot);
+        PushAck::Accepted
+    }
+}

@@ -1,0 +1,90 @@
+//! The peer channel's server: actix-web on `--peer-port`, mutual TLS (a client without a
+//! certificate from the peer CA never reaches a handler), bincode bodies, versioned paths. Peer
+//! requests carry no user identity: the replica that received a Metrics API request has already
+//! authenticated and authorised it.
+
+use super::Ha;
+use super::wire::{Info, JoinRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path};
+use crate::peer::transport::Bincode;
+use crate::query::{Reader, shard_answer};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use coordinator::raft::TypeConfig;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use std::sync::Arc;
+
+struct PeerState {
+    ha: Arc<Ha>,
+    /// Reads this replica's own stores only (no fan-out from a fan-out).
+    reader: Reader,
+}
+
+type State = web::Data<PeerState>;
+
+/// Binds the peer listener; the returned server runs when awaited or spawned.
+pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyhow::Result<actix_web::dev::Server> {
+    reader.fanout = None;
+    let (bind, port) = (ha.config.peer_bind_address.clone(), ha.config.peer_port);
+    let state = web::Data::new(PeerState { ha, reader });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route(path::INFO, web::post().to(info))
+            .route(path::PING, web::post().to(ping))
+            .route(path::JOIN, web::post().to(join))
+            .route(path::QUERY, web::post().to(query))
+            .route(path::REPLICATE, web::post().to(replicate))
+            .route(path::HANDOFF, web::post().to(handoff))
+            .route(path::RAFT_APPEND, web::post().to(raft_append))
+            .route(path::RAFT_VOTE, web::post().to(raft_vote))
+            .route(path::RAFT_SNAPSHOT, web::post().to(raft_snapshot))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind_rustls_0_23((bind.as_str(), port), tls)?
+    .run();
+    tracing::info!(address = %bind, port, "serving the peer channel");
+    Ok(server)
+}
+
+async fn info(state: State) -> Bincode<Info> {
+    Bincode(state.ha.info())
+}
+
+async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {
+    Bincode(Pong {
+        member: state.ha.me().0,
+        epoch: state.ha.current_map().epoch,
+    })
+}
+
+async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<super::wire::JoinResponse> {
+    Bincode(state.ha.admit(request.0).await)
+}
+
+async fn query(state: State, request: Bincode<QueryRequest>) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
+    match shard_answer(&state.reader, &request.0) {
+        Ok(answer) => actix_web::Either::Left(Bincode(answer)),
+        Err(e) => actix_web::Either::Right(HttpResponse::BadRequest().body(e)),
+    }
+}
+
+async fn replicate(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
+    Bincode(state.ha.receive(push.0, false))
+}
+
+async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
+    Bincode(state.ha.receive(push.0, true))
+}
+
+async fn raft_append(state: State, rpc: Bincode<AppendEntriesRequest<TypeConfig>>) -> impl actix_web::Responder {
+    Bincode(state.ha.raft.append_entries(rpc.0).await)
+}
+
+async fn raft_vote(state: State, rpc: Bincode<VoteRequest<u64>>) -> impl actix_web::Responder {
+    Bincode(state.ha.raft.vote(rpc.0).await)
+}
+
+async fn raft_snapshot(state: State, rpc: Bincode<InstallSnapshotRequest<TypeConfig>>) -> impl actix_web::Responder {
+    Bincode(state.ha.raft.install_snapshot(rpc.0).await)
+}

@@ -1,0 +1,3 @@
+//! Replica-to-replica channel (wired by the lead).
+
+pub mod transport;

@@ -1,0 +1,114 @@
+//! Several replica processes with peers, behind kubesim's aggregation proxy: start, kill -9,
+//! restart with or without their data dir, SIGSTOP/SIGCONT, and read their self-metrics.
+
+use super::{Server, free_port, spawn_server};
+use std::path::PathBuf;
+
+pub struct Replica {
+    pub name: String,
+    pub port: u16,
+    pub peer_port: u16,
+    pub data_dir: PathBuf,
+    pub process: Option<Server>,
+}
+
+pub struct Replicas {
+    pub replicas: Vec<Replica>,
+    /// `--peers`: the first `listed` replicas.
+    peers: String,
+    extra: Vec<String>,
+}
+
+impl Replicas {
+    /// Prepares `total` replicas named `r0..`; the first `listed` make up `--peers`.
+    pub fn new(cluster: &chaos::Cluster, total: usize, listed: usize, extra: &[&str]) -> Replicas {
+        let replicas: Vec<Replica> = (0..total)
+            .map(|i| {
+                let port = free_port();
+                Replica {
+                    name: format!("r{i}"),
+                    port,
+                    peer_port: free_port(),
+                    data_dir: cluster.dir().join(format!("replica-{i}-{port}")),
+                    process: None,
+                }
+            })
+            .collect();
+        let peers = replicas[..listed]
+            .iter()
+            .map(|r| format!("{}=127.0.0.1:{}", r.name, r.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        Replicas {
+            replicas,
+            peers,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Starts replica `i` (keeping its data dir unless `fresh`) and updates the proxy.
+    pub fn start(&mut self, cluster: &chaos::Cluster, i: usize, fresh: bool) {
+        let r = &mut self.replicas[i];
+        if fresh {
+            let _ = std::fs::remove_dir_all(&r.data_dir);
+        }
+        let dir = cluster.dir();
+        let mut args = vec![
+            format!("--peers={}", self.peers),
+            format!("--replica-id={}", r.name),
+            "--peer-bind-address=127.0.0.1".to_string(),
+            format!("--peer-port={}", r.peer_port),
+            format!("--peer-advertise-address=127.0.0.1:{}", r.peer_port),
+            format!("--peer-cert-file={}", dir.join("peer.crt").display()),
+            format!("--peer-key-file={}", dir.join("peer.key").display()),
+            format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()),
+            format!("--data-dir={}", r.data_dir.display()),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        r.process = Some(spawn_server(cluster, r.port, &args));
+        self.update_proxy(cluster);
+    }
+
+    /// kill -9 of replica `i`; the proxy keeps it until its readiness probe fails, as the
+    /// aggregator's endpoints do.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut server) = self.replicas[i].process.take() {
+            let _ = server.child.start_kill();
+        }
+    }
+
+    /// Points the aggregation proxy at every started replica.
+    pub fn update_proxy(&self, cluster: &chaos::Cluster) {
+        let alive: Vec<String> = self
+            .replicas
+            .iter()
+            .filter(|r| r.process.is_some())
+            .map(|r| format!("127.0.0.1:{}", r.port))
+            .collect();
+        cluster.set_replicas(&alive);
+    }
+
+    pub fn alive(&self) -> impl Iterator<Item = (usize, &Replica)> {
+        self.replicas.iter().enumerate().filter(|(_, r)| r.process.is_some())
+    }
+
+    /// Sends a signal (e.g. `libc::SIGSTOP`) to replica `i`.
+    pub fn signal(&self, i: usize, signal: &str) {
+        if let Some(pid) = self.replicas[i].process.as_ref().and_then(|p| p.child.id()) {
+            let _ = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
+        }
+    }
+
+    /// One self-metric of replica `i` (first sample whose line starts with `name`).
+    pub async fn metric(&self, cluster: &chaos::Cluster, i: usize, name: &str) -> Option<f64> {
+        let (code, text) = super::direct_get(cluster, self.replicas[i].port, "/metrics").await.ok()?;
+        if code != 200 {
+            return None;
+        }
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
