@@ -150,6 +150,7 @@ impl Ha {
         if !map.is_initialized() {
             return formation::propose_init(self).await;
         }
+        self.adopt_raft_members(map).await;
         let down_after = self.config.member_down_after;
         for member in map.members.values() {
             let alive = member.id == self.me() || self.liveness.recently(member.id, down_after);
@@ -167,6 +168,35 @@ impl Ha {
         }
         if !self.current_map().is_settled() {
             self.propose(Command::Rebalance).await;
+        }
+    }
+
+    /// Raft members missing from the shard map (a formation whose `Init` named fewer members,
+    /// a join interrupted between its steps) are asked who they are and added.
+    async fn adopt_raft_members(&self, map: &ShardMap) {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        for (id, node) in membership.nodes() {
+            if map.members.contains_key(&MemberId(*id)) {
+                continue;
+            }
+            let info: Result<super::wire::Info, _> = self.client.call(&node.addr, path::INFO, &(), PING_TIMEOUT).await;
+            let Ok(info) = info.map_err(|e| tracing::debug!(member = id, error = %e, "cannot ask a Raft member")) else {
+                continue;
+            };
+            if info.member != *id {
+                continue;
+            }
+            tracing::info!(member = id, name = %info.name, "adding a Raft member missing from the shard map");
+            self.propose(Command::AddMember(coordinator::shard_map::Member {
+                id: MemberId(*id),
+                name: info.name,
+                peer_address: node.addr.clone(),
+                state: MemberState::Up,
+                voter: voters.contains(id),
+            }))
+            .await;
         }
     }
 

@@ -39,6 +39,7 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
             .route(path::RAFT_SNAPSHOT, web::post().to(raft_snapshot))
     })
     .workers(1)
+    .keep_alive(crate::peer::transport::PEER_SERVER_KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(1)
     .bind_rustls_0_23((bind.as_str(), port), tls)?

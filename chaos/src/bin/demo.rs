@@ -1,5 +1,6 @@
-//! `demo`: a simulated cluster (kubesim, in this process) with one `ha-metrics-server` replica
-//! behind its aggregation proxy, for trying real kubectl against. Runs until Ctrl-C.
+//! `demo`: a simulated cluster (kubesim, in this process) with three `ha-metrics-server`
+//! replicas (Raft, sharded scraping, fan-out) behind its aggregation proxy, for trying real
+//! kubectl against, and killing replicas. Runs until Ctrl-C.
 
 use chaos::cluster::{Cluster, ClusterConfig};
 use clap::Parser;
@@ -18,9 +19,13 @@ struct Args {
     /// Directory for the kubeconfig and certificates.
     #[arg(long, default_value = "/tmp/ha-metrics-server-demo")]
     dir: PathBuf,
-    /// The server's port.
+    /// The first replica's Metrics API port; replica i uses port + i, and port + 100 + i for
+    /// its peer channel.
     #[arg(long, default_value_t = 18443)]
     port: u16,
+    /// Replicas to run (1 = no peers).
+    #[arg(long, default_value_t = 3)]
+    replicas: u16,
     /// The server's metric resolution (short, so the demo has data quickly).
     #[arg(long, default_value = "5s")]
     metric_resolution: String,
@@ -34,13 +39,13 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("warn").init();
     let args = Args::parse();
     let _ = std::fs::remove_dir_all(&args.dir);
-    let replica = format!("127.0.0.1:{}", args.port);
+    let replicas: Vec<String> = (0..args.replicas).map(|i| format!("127.0.0.1:{}", args.port + i)).collect();
     let config = ClusterConfig {
         nodes: args.nodes,
         pods_per_node: args.pods_per_node,
         seed: args.seed,
         dir: Some(args.dir.clone()),
-        replicas: vec![replica],
+        replicas: replicas.clone(),
         ..Default::default()
     };
     let cluster = Cluster::start(config).await?;
@@ -49,35 +54,17 @@ async fn main() -> anyhow::Result<()> {
             .expect("exe")
             .with_file_name("ha-metrics-server")
     });
+    let mut children = Vec::new();
+    for i in 0..args.replicas {
+        children.push(start_replica(&args, &cluster, &server, i)?);
+    }
     let paths = cluster.paths();
-    let mut child = tokio::process::Command::new(&server)
-        .arg(format!("--kubeconfig={}", paths.metrics_server_kubeconfig().display()))
-        .arg(format!("--secure-port={}", args.port))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!("--cert-dir={}", args.dir.join("server-certs").display()))
-        .arg(format!("--metric-resolution={}", args.metric_resolution))
-        .arg("--kubelet-request-timeout=4s")
-        .arg("--kubelet-preferred-address-types=InternalIP")
-        .arg("--kubelet-use-node-status-port")
-        .arg(format!(
-            "--requestheader-client-ca-file={}",
-            paths.front_proxy_ca().display()
-        ))
-        .arg("--requestheader-allowed-names=front-proxy-client")
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "starting {} (build it with `cargo build --release --workspace --bins`): {e}",
-                server.display()
-            )
-        })?;
     let kubectl = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
     println!(
-        "kubesim: {} nodes, {} pods; ha-metrics-server on 127.0.0.1:{}",
+        "kubesim: {} nodes, {} pods; ha-metrics-server replicas on {}",
         args.nodes,
         args.nodes * args.pods_per_node,
-        args.port
+        replicas.join(", ")
     );
     println!("\n  export KUBECONFIG={}", paths.kubeconfig().display());
     for cmd in [
@@ -88,22 +75,77 @@ async fn main() -> anyhow::Result<()> {
     ] {
         println!("  {kubectl} {cmd}");
     }
+    if args.replicas > 1 {
+        let dir = args.dir.display();
+        println!(
+            "\n  {} status --server=127.0.0.1:{} --peer-cert-file={dir}/peer.crt --peer-key-file={dir}/peer.key --peer-ca-file={dir}/peer-ca.crt",
+            server.display(),
+            args.port + 100
+        );
+        println!("  kill -9 any replica (pids: {}) and keep running kubectl", pids(&children));
+    }
     println!(
         "\nmetrics appear after two scrapes ({} each); Ctrl-C stops everything.",
         args.metric_resolution
     );
+    let any_exit = futures::future::select_all(children.iter_mut().map(|c| Box::pin(c.wait())));
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        status = child.wait() => println!("the server exited: {status:?}"),
+        (status, _, _) = any_exit, if args.replicas == 1 => println!("the server exited: {status:?}"),
     }
-    if let Some(pid) = child.id() {
-        // SIGTERM first: the server drains in-flight requests.
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status();
-        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    for child in &mut children {
+        if let Some(pid) = child.id() {
+            // SIGTERM first: the server drains in-flight requests.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+        }
     }
     cluster.shutdown();
     Ok(())
+}
+
+fn pids(children: &[tokio::process::Child]) -> String {
+    let pids: Vec<String> = children.iter().filter_map(|c| c.id()).map(|p| p.to_string()).collect();
+    pids.join(" ")
+}
+
+/// Starts replica `i`; with more than one replica it gets peers, a peer certificate from the
+/// cluster's peer CA and a data dir.
+fn start_replica(args: &Args, cluster: &Cluster, server: &PathBuf, i: u16) -> anyhow::Result<tokio::process::Child> {
+    let paths = cluster.paths();
+    let port = args.port + i;
+    let mut command = tokio::process::Command::new(server);
+    command
+        .arg(format!("--kubeconfig={}", paths.metrics_server_kubeconfig().display()))
+        .arg(format!("--secure-port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--cert-dir={}", args.dir.join(format!("server-certs-{i}")).display()))
+        .arg(format!("--metric-resolution={}", args.metric_resolution))
+        .arg("--kubelet-request-timeout=4s")
+        .arg("--kubelet-preferred-address-types=InternalIP")
+        .arg("--kubelet-use-node-status-port")
+        .arg(format!("--requestheader-client-ca-file={}", paths.front_proxy_ca().display()))
+        .arg("--requestheader-allowed-names=front-proxy-client")
+        .kill_on_drop(true);
+    if args.replicas > 1 {
+        let peers: Vec<String> = (0..args.replicas)
+            .map(|j| format!("demo-{j}=127.0.0.1:{}", args.port + 100 + j))
+            .collect();
+        let dir = &args.dir;
+        command
+            .arg(format!("--peers={}", peers.join(",")))
+            .arg(format!("--replica-id=demo-{i}"))
+            .arg("--peer-bind-address=127.0.0.1")
+            .arg(format!("--peer-port={}", args.port + 100 + i))
+            .arg(format!("--peer-cert-file={}", dir.join("peer.crt").display()))
+            .arg(format!("--peer-key-file={}", dir.join("peer.key").display()))
+            .arg(format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()))
+            .arg(format!("--data-dir={}", dir.join(format!("data-{i}")).display()));
+    }
+    command.spawn().map_err(|e| {
+        anyhow::anyhow!(
+            "starting {} (build it with `cargo build --release --workspace --bins`): {e}",
+            server.display()
+        )
+    })
 }

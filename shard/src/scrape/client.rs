@@ -64,6 +64,7 @@ impl KubeletClient {
             .wrap_connector(http);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(IDLE_PER_HOST)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
             .http1_max_buf_size(READ_BUFFER_MAX)
             .build(connector);
