@@ -57,8 +57,8 @@ fn status() -> ExitCode {
 /// `-v` levels as klog's: 0-1 info, 2-3 debug for our crates, 4+ debug, 6+ trace.
 fn init_logging(config: &Config) {
     let level = match config.verbosity {
-        0..=1 => "info",
-        2..=3 => "info,ha_metrics_server=debug,shard=debug",
+        0..=1 => "info,openraft=warn",
+        2..=3 => "info,openraft=warn,ha_metrics_server=debug,shard=debug",
         4..=5 => "debug",
         _ => "trace",
     };

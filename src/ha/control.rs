@@ -21,6 +21,9 @@ use std::time::Instant;
 /// does, and the loop must go on reconciling.
 const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A learner silent this many times `--member-down-after` has left for good.
+const DEPARTED_AFTER: u32 = 20;
+
 /// Opens the Raft store under `--data-dir`, starts Raft, and spawns formation, pings and the
 /// control loop. The peer server is started by the caller (it also needs the reader).
 pub async fn start(
@@ -166,8 +169,25 @@ impl Ha {
             })
             .await;
         }
+        self.forget_departed(map).await;
         if !self.current_map().is_settled() {
             self.propose(Command::Rebalance).await;
+        }
+    }
+
+    /// Learners silent for `DEPARTED_AFTER` x `--member-down-after` (replicas scaled in) leave
+    /// the map and the Raft membership; voters stay (they are the quorum's fixed set).
+    async fn forget_departed(&self, map: &ShardMap) {
+        let gone_after = self.config.member_down_after * DEPARTED_AFTER;
+        for member in map.members.values().filter(|m| !m.voter && !m.is_up()) {
+            if self.liveness.recently(member.id, gone_after) || self.liveness.known_for(member.id) < gone_after {
+                continue;
+            }
+            tracing::info!(member = %member.id, name = %member.name, "forgetting a departed learner");
+            let nodes = std::collections::BTreeSet::from([member.id.0]);
+            let change = self.raft.change_membership(openraft::ChangeMembers::RemoveNodes(nodes), false);
+            let _ = tokio::time::timeout(PROPOSE_TIMEOUT, change).await;
+            self.propose(Command::RemoveMember(member.id)).await;
         }
     }
 

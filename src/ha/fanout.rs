@@ -56,7 +56,7 @@ impl Ha {
         let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
         pending.retain(|(_, sources)| !sources.is_empty());
         let mut out = QueryResponse::default();
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
             let mut last_try = HashSet::new();
             for (shard, sources) in &pending {
@@ -82,7 +82,12 @@ impl Ha {
                         Source::Local => shard_answer(reader, &request),
                         Source::Remote(member) => {
                             let address = self.address_of(map, *member).unwrap_or_default();
-                            let left = deadline.saturating_duration_since(Instant::now());
+                            // A frozen owner must not eat the whole deadline: all but the last
+                            // round get half of what is left, so the next owner still has time.
+                            let mut left = deadline.saturating_duration_since(Instant::now());
+                            if round + 1 < MAX_ROUNDS {
+                                left /= 2;
+                            }
                             let answer = self.client.call::<_, QueryResponse>(&address, path::QUERY, &request, left);
                             answer.await.map_err(|e| e.to_string())
                         }

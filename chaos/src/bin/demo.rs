@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
             args.port + 100
         );
         println!("  kill -9 any replica (pids: {}) and keep running kubectl", pids(&children));
+        println!("  replica logs: {}/replica-*.log", args.dir.display());
     }
     println!(
         "\nmetrics appear after two scrapes ({} each); Ctrl-C stops everything.",
@@ -126,6 +127,7 @@ fn start_replica(args: &Args, cluster: &Cluster, server: &PathBuf, i: u16) -> an
         .arg("--kubelet-use-node-status-port")
         .arg(format!("--requestheader-client-ca-file={}", paths.front_proxy_ca().display()))
         .arg("--requestheader-allowed-names=front-proxy-client")
+        .stderr(std::fs::File::create(args.dir.join(format!("replica-{i}.log")))?)
         .kill_on_drop(true);
     if args.replicas > 1 {
         let peers: Vec<String> = (0..args.replicas)
