@@ -131,6 +131,7 @@ async fn three_replicas_scrape_once_and_answer_alike() {
 
     tracing::info!("every kubelet is scraped once per interval, not once per replica");
     let counts = scrapes_per_node(&cluster, 5).await;
+    tracing::info!(?counts, "kubelet scrapes per node over 5 intervals with 3 replicas");
     assert!(counts.iter().all(|&c| (4..=6).contains(&c)), "scrapes per node over 5 intervals: {counts:?}");
 
     tracing::info!("every replica answers with the same objects and values");
@@ -299,6 +300,7 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     tokio::time::sleep(Duration::from_millis(RESOLUTION_MS * 2)).await;
     wait_all_pods_everywhere(&cluster, &replicas).await;
     let counts = scrapes_per_node(&cluster, 3).await;
+    report.push(format!("scrapes per node over 3 intervals, one survivor: {counts:?}"));
     assert!(counts.iter().all(|&c| (2..=4).contains(&c)), "survivor scrapes every node: {counts:?}");
 
     tracing::info!("restart the killed replicas with their data: they rejoin");
@@ -315,6 +317,7 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     report.push(format!("rejoined and settled after {:?}", restarted_at.elapsed()));
     tokio::time::sleep(Duration::from_millis(RESOLUTION_MS)).await;
     let counts = scrapes_per_node(&cluster, 5).await;
+    report.push(format!("scrapes per node over 5 intervals after rejoin: {counts:?}"));
     assert!(counts.iter().all(|&c| (4..=6).contains(&c)), "one scrape per node per interval again: {counts:?}");
 
     tracing::info!("scale 3 -> 5: learners join and take shards with handoff");

@@ -16,7 +16,10 @@ pub struct HaConfig {
     /// This replica's name (default: $POD_NAME, else the hostname).
     #[arg(long, env = "POD_NAME")]
     pub replica_id: Option<String>,
-    /// Static peer list `name=host:port,...` (this replica may be in it). Empty: one replica.
+    /// Peers as `name=host:port,...`, or as DNS names whose first label is the replica name
+    /// (a StatefulSet behind a headless Service), with `{0..N}` ranges:
+    /// `ha-metrics-server-{0..2}.ha-metrics-server-peers.kube-system.svc:10251`. This replica
+    /// may be in the list. Empty: one replica.
     #[arg(long, value_delimiter = ',')]
     pub peers: Vec<String>,
     /// How many of the first --peers vote in Raft (the others are learners).
@@ -74,19 +77,32 @@ impl HaConfig {
     /// The parsed `--peers`, in list order.
     pub fn peer_list(&self) -> Result<Vec<Peer>, String> {
         let mut out: Vec<Peer> = Vec::new();
-        for entry in &self.peers {
-            let (name, address) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("--peers entry {entry:?} is not name=host:port"))?;
-            let valid_address = address.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        for entry in self
+            .peers
+            .iter()
+            .map(|e| expand_range(e))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat()
+        {
+            let invalid = || format!("--peers entry {entry:?} is not name=host:port or host:port");
+            let (name, address) = match entry.split_once('=') {
+                Some((name, address)) => (name.to_string(), address),
+                None => (
+                    entry.split(['.', ':']).next().unwrap_or_default().to_string(),
+                    entry.as_str(),
+                ),
+            };
+            let valid_address = address
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
             if name.is_empty() || !valid_address {
-                return Err(format!("--peers entry {entry:?} is not name=host:port"));
+                return Err(invalid());
             }
             if out.iter().any(|p| p.name == name) {
                 return Err(format!("--peers names {name:?} twice"));
             }
             out.push(Peer {
-                name: name.to_string(),
+                name,
                 address: address.to_string(),
             });
         }
@@ -136,6 +152,69 @@ impl HaConfig {
         }
         if self.member_down_after.is_zero() || self.quorum_loss_timeout.is_zero() || self.fanout_timeout.is_zero() {
             errors.push("--member-down-after, --quorum-loss-timeout and --fanout-timeout must be positive".into());
+        }
+    }
+}
+
+/// Largest `{a..b}` range accepted in `--peers`.
+const MAX_PEER_RANGE: u32 = 64;
+
+/// Expands one `{a..b}` range: `r-{0..2}.svc:1` -> `r-0.svc:1`, `r-1.svc:1`, `r-2.svc:1`.
+fn expand_range(entry: &str) -> Result<Vec<String>, String> {
+    let Some((head, rest)) = entry.split_once('{') else {
+        return Ok(vec![entry.to_string()]);
+    };
+    let bad = || format!("--peers entry {entry:?}: a range is {{first..last}}");
+    let (range, tail) = rest.split_once('}').ok_or_else(bad)?;
+    let (a, b) = range.split_once("..").ok_or_else(bad)?;
+    let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a > b || b - a >= MAX_PEER_RANGE {
+        return Err(format!(
+            "--peers entry {entry:?}: at most {MAX_PEER_RANGE} replicas in a range"
+        ));
+    }
+    Ok((a..=b).map(|i| format!("{head}{i}{tail}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    fn peers(list: &str) -> Result<Vec<(String, String)>, String> {
+        let config = crate::config::Config::try_parse_from(["x", &format!("--peers={list}")]).unwrap();
+        Ok(config
+            .ha
+            .peer_list()?
+            .into_iter()
+            .map(|p| (p.name, p.address))
+            .collect())
+    }
+
+    #[test]
+    fn static_dns_and_range_forms() {
+        assert_eq!(
+            peers("a=10.0.0.1:10251,b=10.0.0.2:10251").unwrap(),
+            [
+                ("a".into(), "10.0.0.1:10251".into()),
+                ("b".into(), "10.0.0.2:10251".into())
+            ]
+        );
+        let sts = peers("ms-{0..2}.ms-peers.kube-system.svc:10251").unwrap();
+        assert_eq!(sts.len(), 3);
+        assert_eq!(sts[2], ("ms-2".into(), "ms-2.ms-peers.kube-system.svc:10251".into()));
+    }
+
+    #[test]
+    fn bad_entries_are_errors() {
+        for bad in [
+            "a=nohost",
+            "a=h:notaport",
+            "ms-{2..0}.s:1",
+            "ms-{0..999}.s:1",
+            "ms-{0..x}.s:1",
+            "a=h:1,a=g:1",
+        ] {
+            assert!(peers(bad).is_err(), "{bad}");
         }
     }
 }

@@ -119,7 +119,8 @@ async fn control_loop(ha: Arc<Ha>) {
             _ = tokio::time::sleep(CONTROL_INTERVAL) => {}
         }
         let map = ha.current_map();
-        lost_since = match ha.has_quorum() {
+        let quorum = ha.has_quorum();
+        lost_since = match quorum {
             true => None,
             false => Some(lost_since.unwrap_or_else(Instant::now)),
         };
@@ -133,7 +134,11 @@ async fn control_loop(ha: Arc<Ha>) {
         if ha.is_leader() {
             ha.leader_duties(&map).await;
         }
-        ha.reconcile(&map);
+        // Without a quorum (and before quorum-loss mode) the map may be stale, for example
+        // replayed from the log after a restart: keep scraping what we scrape.
+        if quorum || degraded {
+            ha.reconcile(&map);
+        }
         ha.publish_metrics(&map);
     }
 }
