@@ -2,12 +2,13 @@
 //! one replica; with peers, Raft and the peer channel decide which) -> HTTPS server; on SIGTERM:
 //! readyz fails, the HTTP server drains in-flight requests, scrapers stop, exit.
 
+use crate::auth::Auth;
+use crate::auth::verifier::ClientChain;
 use crate::config::Config;
 use crate::health::Health;
 use crate::informer::{self, Caches};
 use crate::metrics::Metrics;
 use crate::query::Reader;
-use crate::serve::identity::{PeerCertificate, RequestHeader, common_name};
 use crate::web::{ReadinessSource, WebState, dispatch};
 use actix_web::{App, HttpServer, web};
 use shard::actor::{ShardContext, ShardSet};
@@ -23,6 +24,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let kube = crate::kubeconfig::kube_config(&config).await?;
     let kubelets = crate::kubeconfig::kubelet_client(&config, &kube)?;
     let client = kube::Client::try_from(kube)?;
+    let auth = crate::auth::start(&config, &client).await?;
     let caches = Arc::new(Caches::default());
     let (node_changes, node_rx) = watch::channel(0u64);
     informer::spawn(client, caches.clone(), node_changes);
@@ -37,7 +39,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limiter: Arc::new(Semaphore::new(config.kubelet_max_concurrency)),
         observer: metrics.clone(),
         last_tick: last_tick.clone(),
-        on_cycle: config.ha.enabled().then(|| crate::ha::replicate::cycle_hook(ha_cell.clone())),
+        on_cycle: config
+            .ha
+            .enabled()
+            .then(|| crate::ha::replicate::cycle_hook(ha_cell.clone())),
     });
     let shards = match config.ha.enabled() {
         true => Arc::new(ShardSet::idle(config.shards, shard_ctx)),
@@ -71,16 +76,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutting_down: Default::default(),
         },
         metrics,
-        request_header: RequestHeader {
-            allowed_names: config.requestheader_allowed_names.clone(),
-            username_headers: config.requestheader_username_headers.clone(),
-            group_headers: config.requestheader_group_headers.clone(),
-            extra_prefixes: config.requestheader_extra_headers_prefix.clone(),
-        },
+        auth: auth.clone(),
         always_allow: config.authorization_always_allow_paths.clone(),
         inflight: Semaphore::new(config.max_requests_inflight),
     });
-    serve(&config, state).await
+    serve(&config, state, &auth).await
 }
 
 /// Raft, the control loop and the peer channel's server.
@@ -91,7 +91,11 @@ async fn start_ha(
     reader: &Reader,
 ) -> anyhow::Result<Arc<crate::ha::Ha>> {
     let ha_config = &config.ha;
-    let (cert, key, ca) = (&ha_config.peer_cert_file, &ha_config.peer_key_file, &ha_config.peer_ca_file);
+    let (cert, key, ca) = (
+        &ha_config.peer_cert_file,
+        &ha_config.peer_key_file,
+        &ha_config.peer_ca_file,
+    );
     let (Some(cert), Some(key), Some(ca)) = (cert, key, ca) else {
         anyhow::bail!("with --peers, --peer-cert-file, --peer-key-file and --peer-ca-file are required");
     };
@@ -123,20 +127,18 @@ fn follow_nodes(
     });
 }
 
-async fn serve(config: &Config, state: web::Data<WebState>) -> anyhow::Result<()> {
-    let tls = crate::serve::tls::server_config(config)?;
+async fn serve(config: &Config, state: web::Data<WebState>, auth: &Auth) -> anyhow::Result<()> {
+    let (tls, serving_cert) = crate::serve::tls::server_config(config, auth.dynamic().clone())?;
+    serving_cert.spawn_watch();
     let shared = state.clone();
     let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(dispatch)))
         .on_connect(|conn, ext| {
             use actix_tls::accept::rustls_0_23::TlsStream;
             if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() {
-                let cn = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| common_name(c));
-                ext.insert(PeerCertificate { common_name: cn });
+                let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+                ext.insert(Arc::new(ClientChain::new(
+                    chain.iter().map(|c| c.clone().into_owned()).collect(),
+                )));
             }
         })
         .workers(2)

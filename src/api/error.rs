@@ -99,6 +99,9 @@ pub enum ApiError {
     /// 414: a request URI (path plus query) over the size cap. Never worth retrying.
     #[error("Request-URI Too Long: {message}")]
     RequestUriTooLong { message: String },
+    /// 431: request headers over the size cap. Never worth retrying.
+    #[error("Request Header Fields Too Large: {message}")]
+    RequestHeaderFieldsTooLarge { message: String },
     /// 504: the request did not finish within its deadline. Worth retrying.
     #[error("Timeout: {message}")]
     Timeout { message: String, retry_after_seconds: u32 },
@@ -150,6 +153,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => 429,
             ApiError::RequestEntityTooLarge { .. } => 413,
             ApiError::RequestUriTooLong { .. } => 414,
+            ApiError::RequestHeaderFieldsTooLarge { .. } => 431,
             ApiError::Timeout { .. } => 504,
             ApiError::Internal { .. } => 500,
             ApiError::ServiceUnavailable { .. } => 503,
@@ -169,7 +173,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::RequestEntityTooLarge { .. } => "RequestEntityTooLarge",
-            ApiError::RequestUriTooLong { .. } => "",
+            ApiError::RequestUriTooLong { .. } | ApiError::RequestHeaderFieldsTooLarge { .. } => "",
             ApiError::Timeout { .. } => "Timeout",
             ApiError::Internal { .. } => "InternalError",
             ApiError::ServiceUnavailable { .. } => "ServiceUnavailable",

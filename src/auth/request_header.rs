@@ -1,27 +1,14 @@
-//! Who is calling, as the aggregation layer tells it: a front-proxy client certificate (chain
-//! verified by rustls against `--requestheader-client-ca-file`, common name checked against
-//! `--requestheader-allowed-names`) and the `X-Remote-User` / `X-Remote-Group` /
-//! `X-Remote-Extra-*` headers. Without such a certificate the headers are ignored, never trusted.
+//! The request-header authenticator: who the aggregation layer says is calling. The
+//! kube-apiserver authenticates the user, then proxies with its front-proxy client certificate
+//! and `X-Remote-User` / `X-Remote-Group` / `X-Remote-Extra-*` headers. The headers count only
+//! on a connection whose certificate chains to the request-header CA (checked by the caller,
+//! see [`super::verifier`]) and whose common name is in the allowed names (empty: any).
 
+use super::user::User;
 use std::collections::BTreeMap;
 
-/// Set per connection from its TLS session.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerCertificate {
-    /// The leaf's subject common name, when the client presented a certificate rustls verified.
-    pub common_name: Option<String>,
-}
-
-/// An authenticated caller.
+/// The request-header settings (flags or the authentication ConfigMap).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-/// The request-header settings (flags).
-#[derive(Debug, Clone)]
 pub struct RequestHeader {
     pub allowed_names: Vec<String>,
     pub username_headers: Vec<String>,
@@ -29,37 +16,90 @@ pub struct RequestHeader {
     pub extra_prefixes: Vec<String>,
 }
 
-/// The subject CN of a DER certificate.
-pub fn common_name(der: &[u8]) -> Option<String> {
+impl Default for RequestHeader {
+    fn default() -> Self {
+        RequestHeader {
+            allowed_names: Vec::new(),
+            username_headers: vec!["X-Remote-User".into()],
+            group_headers: vec!["X-Remote-Group".into()],
+            extra_prefixes: vec!["X-Remote-Extra-".into()],
+        }
+    }
+}
+
+/// Why a verified front-proxy certificate gives no identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("front-proxy certificate common name {0:?} is not in the allowed names")]
+pub struct NotAllowed(pub String);
+
+/// The subject common name and organizations of a DER certificate.
+pub fn subject(der: &[u8]) -> Option<(String, Vec<String>)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
-    Some(cn)
+    let orgs = cert
+        .subject()
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(String::from))
+        .collect();
+    Some((cn, orgs))
 }
 
 impl RequestHeader {
-    /// The user behind a request, if its connection carries an allowed front-proxy certificate
-    /// and a user header. `header(name)` returns every value of a header.
-    pub fn authenticate<'a>(&self, peer: &PeerCertificate, header: impl Fn(&str) -> Vec<&'a str>) -> Option<User> {
-        let cn = peer.common_name.as_deref()?;
+    /// The user behind a request whose connection carries a verified front-proxy certificate
+    /// with common name `cn`. `headers()` yields every (name, value) pair. `Ok(None)` when no
+    /// user header is set.
+    pub fn authenticate<'a, F, I>(&self, cn: &str, headers: F) -> Result<Option<User>, NotAllowed>
+    where
+        F: Fn() -> I,
+        I: Iterator<Item = (&'a str, &'a str)>,
+    {
         if !self.allowed_names.is_empty() && !self.allowed_names.iter().any(|n| n == cn) {
-            return None;
+            return Err(NotAllowed(cn.to_string()));
         }
-        let name = self
+        let named = |wanted: &str| {
+            headers()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(wanted))
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        let Some(name) = self
             .username_headers
             .iter()
-            .find_map(|h| header(h).into_iter().find(|v| !v.is_empty()))?;
+            .find_map(|h| named(h).into_iter().find(|v| !v.is_empty()))
+        else {
+            return Ok(None);
+        };
         let groups = self
             .group_headers
             .iter()
-            .flat_map(|h| header(h))
+            .flat_map(|h| named(h))
             .map(String::from)
             .collect();
-        Some(User {
+        let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (header, value) in headers() {
+            let key = self
+                .extra_prefixes
+                .iter()
+                .find_map(|p| strip_prefix_ignore_case(header, p));
+            if let Some(key) = key.filter(|k| !k.is_empty()) {
+                let key = percent_encoding::percent_decode_str(key)
+                    .decode_utf8_lossy()
+                    .to_lowercase();
+                extra.entry(key).or_default().push(value.to_string());
+            }
+        }
+        Ok(Some(User {
             name: name.to_string(),
+            uid: String::new(),
             groups,
-            extra: BTreeMap::new(),
-        })
+            extra,
+        }))
     }
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -69,53 +109,49 @@ mod tests {
     fn rh(allowed: &[&str]) -> RequestHeader {
         RequestHeader {
             allowed_names: allowed.iter().map(|s| s.to_string()).collect(),
-            username_headers: vec!["X-Remote-User".into()],
-            group_headers: vec!["X-Remote-Group".into()],
-            extra_prefixes: vec!["X-Remote-Extra-".into()],
+            ..Default::default()
         }
     }
 
-    fn headers(name: &str) -> Vec<&'static str> {
-        match name {
-            "X-Remote-User" => vec!["alice"],
-            "X-Remote-Group" => vec!["dev", "system:authenticated"],
-            _ => vec![],
-        }
-    }
+    const HEADERS: [(&str, &str); 5] = [
+        ("x-remote-user", "alice"),
+        ("x-remote-group", "dev"),
+        ("x-remote-group", "system:authenticated"),
+        ("x-remote-extra-scopes%2Fa", "s1"),
+        ("accept", "application/json"),
+    ];
 
     #[test]
-    fn identity_needs_an_allowed_certificate() {
-        let cert = PeerCertificate {
-            common_name: Some("front-proxy-client".into()),
-        };
-        let user = rh(&["front-proxy-client"]).authenticate(&cert, headers).unwrap();
+    fn identity_needs_an_allowed_name_and_a_user_header() {
+        let user = rh(&["front-proxy-client"])
+            .authenticate("front-proxy-client", || HEADERS.iter().copied())
+            .unwrap()
+            .unwrap();
         assert_eq!(user.name, "alice");
         assert_eq!(user.groups, ["dev", "system:authenticated"]);
+        assert_eq!(user.extra["scopes/a"], ["s1"]);
         assert!(
-            rh(&[]).authenticate(&cert, headers).is_some(),
-            "empty allowed names accept any verified CN"
+            rh(&[])
+                .authenticate("anyone", || HEADERS.iter().copied())
+                .unwrap()
+                .is_some()
         );
-        assert!(rh(&["other"]).authenticate(&cert, headers).is_none());
-        assert!(
-            rh(&[]).authenticate(&PeerCertificate::default(), headers).is_none(),
-            "headers without a certificate are ignored"
+        assert_eq!(
+            rh(&["other"]).authenticate("front-proxy-client", || HEADERS.iter().copied()),
+            Err(NotAllowed("front-proxy-client".into()))
         );
-        assert!(
-            rh(&[]).authenticate(&cert, |_| vec![]).is_none(),
-            "no user header, no identity"
-        );
+        assert_eq!(rh(&[]).authenticate("x", || HEADERS[1..].iter().copied()), Ok(None));
     }
 
     #[test]
-    fn common_name_of_a_generated_certificate() {
+    fn subject_of_a_generated_certificate() {
         let mut params = rcgen::CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "front-proxy-client");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "jane");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "ops");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        assert_eq!(common_name(cert.der()), Some("front-proxy-client".into()));
-        assert_eq!(common_name(b"not der"), None);
+        assert_eq!(subject(cert.der()), Some(("jane".into(), vec!["ops".into()])));
+        assert_eq!(subject(b"not der"), None);
     }
 }

@@ -111,12 +111,28 @@ pub struct Config {
     /// Header prefixes carrying extra user attributes.
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
     pub requestheader_extra_headers_prefix: Vec<String>,
-    /// Kubeconfig for TokenReview (security issue).
+    /// CA bundle for client certificates (CN is the user, O the groups); default: the
+    /// `client-ca-file` of `kube-system/extension-apiserver-authentication`.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Do not read (or watch) `kube-system/extension-apiserver-authentication`: only flags count.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub authentication_skip_lookup: bool,
+    /// Kubeconfig for TokenReview and the ConfigMap lookup (default: --kubeconfig or in-cluster).
     #[arg(long)]
     pub authentication_kubeconfig: Option<PathBuf>,
-    /// Kubeconfig for SubjectAccessReview (security issue).
+    /// How long TokenReview answers are cached, allowed and refused alike (Go duration).
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub authentication_token_webhook_cache_ttl: Duration,
+    /// Kubeconfig for SubjectAccessReview (default: --kubeconfig or in-cluster).
     #[arg(long)]
     pub authorization_kubeconfig: Option<PathBuf>,
+    /// How long an allowed SubjectAccessReview answer is cached (Go duration).
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+    /// How long a denied SubjectAccessReview answer is cached (Go duration).
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
     /// Paths served without authorization.
     #[arg(long, value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
     pub authorization_always_allow_paths: Vec<String>,

@@ -1,23 +1,36 @@
-//! The serving certificate and rustls configuration of the Metrics API: `--tls-cert-file` /
-//! `--tls-private-key-file`, or a self-signed certificate made in `--cert-dir` (as
-//! metrics-server does); TLS 1.2+; front-proxy client certificates verified against
-//! `--requestheader-client-ca-file` when given (connections without one are still accepted,
-//! for health probes, and carry no identity).
+//! The serving TLS configuration of the Metrics API: `--tls-cert-file` / `--tls-private-key-file`
+//! (reloaded when they change, see [`super::reload`]) or a self-signed certificate made in
+//! `--cert-dir` (as metrics-server does); TLS 1.2+ (`--tls-min-version`, `--tls-cipher-suites`);
+//! client certificates checked against the live client and request-header CAs
+//! ([`crate::auth::verifier`]); connections without one are accepted and carry no certificate
+//! identity.
 
+use super::reload::{ReloadingCert, certified_key, load_pair};
+use crate::auth::cas::DynamicAuthn;
+use crate::auth::verifier::DynamicVerifier;
 use crate::config::{Config, TlsVersion, cipher_suites};
 use anyhow::Context;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Loads or makes the serving certificate and builds the server configuration.
-pub fn server_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
-    let (chain, key) = match (&config.tls_cert_file, &config.tls_private_key_file) {
-        (Some(cert), Some(key)) => load_pair(cert, key)?,
-        _ => self_signed(&config.cert_dir)?,
+/// Loads or makes the serving certificate and builds the server configuration. The returned
+/// certificate holder reloads its files once [`ReloadingCert::spawn_watch`] runs.
+pub fn server_config(
+    config: &Config,
+    dynamic: Arc<DynamicAuthn>,
+) -> anyhow::Result<(rustls::ServerConfig, Arc<ReloadingCert>)> {
+    let (chain, key, files) = match (&config.tls_cert_file, &config.tls_private_key_file) {
+        (Some(cert), Some(key)) => {
+            let (chain, k) = load_pair(cert, key)?;
+            (chain, k, Some((cert.clone(), key.clone())))
+        }
+        _ => {
+            let (chain, key) = self_signed(&config.cert_dir)?;
+            (chain, key, None)
+        }
     };
+    let cert = ReloadingCert::new(certified_key(chain, key)?, files);
     let mut provider = rustls::crypto::ring::default_provider();
     let suites = cipher_suites(&config.tls_cipher_suites).map_err(anyhow::Error::msg)?;
     if !suites.is_empty() {
@@ -28,31 +41,11 @@ pub fn server_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(provider)).with_protocol_versions(versions)?;
-    let builder = match &config.requestheader_client_ca_file {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
-                roots.add(cert?)?;
-            }
-            builder.with_client_cert_verifier(
-                WebPkiClientVerifier::builder(Arc::new(roots))
-                    .allow_unauthenticated()
-                    .build()?,
-            )
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(builder.with_single_cert(chain, key)?)
-}
-
-fn load_pair(cert: &Path, key: &Path) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("parsing {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-    Ok((chain, key))
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(Arc::new(DynamicVerifier::new(dynamic)))
+        .with_cert_resolver(cert.clone());
+    Ok((server, cert))
 }
 
 /// `apiserver.crt` / `apiserver.key` in `dir`, made once if missing (SANs: localhost,

@@ -1,15 +1,21 @@
-//! The Metrics API's HTTP layer (actix-web): one dispatcher that authenticates, bounds
-//! concurrency and routes by path to discovery, OpenAPI, health, self-metrics and the
-//! metrics.k8s.io reads. Response bodies come from the pure `api` module.
+//! The Metrics API's HTTP layer (actix-web): one dispatcher that checks input caps,
+//! authenticates, bounds concurrency, authorises and routes by path to discovery, OpenAPI,
+//! health, self-metrics and the metrics.k8s.io reads. Response bodies come from the pure `api`
+//! module.
 
+pub mod limits;
 mod reads;
 
 use crate::api::error::ApiError;
 use crate::api::{discovery, json};
+use crate::auth::Auth;
+use crate::auth::attributes::Attributes;
+use crate::auth::authn::Credentials;
+use crate::auth::user::User;
+use crate::auth::verifier::ClientChain;
 use crate::health::{Health, HealthSource};
 use crate::metrics::{Metrics, TypeLabel};
 use crate::query::Reader;
-use crate::serve::identity::{PeerCertificate, RequestHeader, User};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::Arc;
@@ -20,7 +26,7 @@ pub struct WebState {
     pub reader: Reader,
     pub health: Health<ReadinessSource>,
     pub metrics: Arc<Metrics>,
-    pub request_header: RequestHeader,
+    pub auth: Arc<Auth>,
     pub always_allow: Vec<String>,
     pub inflight: Semaphore,
 }
@@ -62,33 +68,65 @@ fn is_health(path: &str) -> Option<(&str, Option<&str>)> {
 }
 
 /// The identity of the caller, if any.
-fn authenticate(state: &WebState, req: &HttpRequest) -> Option<User> {
-    let peer = req.conn_data::<PeerCertificate>().cloned().unwrap_or_default();
-    state.request_header.authenticate(&peer, |name| {
-        req.headers().get_all(name).filter_map(|v| v.to_str().ok()).collect()
-    })
+async fn authenticate(state: &WebState, req: &HttpRequest) -> Option<Arc<User>> {
+    let chain = req.conn_data::<Arc<ClientChain>>();
+    let headers = || {
+        req.headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)))
+    };
+    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    let creds = Credentials {
+        chain: chain.map(|c| &**c),
+        headers,
+        authorization,
+    };
+    state.auth.authn.authenticate(creds).await
 }
 
-/// The single entry point for every request.
-pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let path = req.path().to_string();
-    let allowed = state
+fn always_allowed(state: &WebState, path: &str) -> bool {
+    state
         .always_allow
         .iter()
-        .any(|p| p == &path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)));
-    if !allowed && authenticate(&state, &req).is_none() {
-        return error_response(&ApiError::Unauthorized);
+        .any(|p| p == path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre)))
+}
+
+/// The single entry point for every request: caps, authentication, concurrency,
+/// authorization, then health or the API.
+pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    if let Err(e) = limits::check(&req) {
+        tracing::debug!(path = %req.path(), "{e}");
+        return error_response(&e);
     }
-    if let Some((endpoint, check)) = is_health(&path) {
+    let path = req.path();
+    let health_path = is_health(path);
+    let user = match always_allowed(&state, path) {
+        true => None,
+        false => match authenticate(&state, &req).await {
+            Some(user) => Some(user),
+            None => return error_response(&ApiError::Unauthorized),
+        },
+    };
+    let _permit = match health_path {
+        Some(_) => None,
+        None => match state.inflight.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => return error_response(&ApiError::TooManyRequests { retry_after_seconds: 1 }),
+        },
+    };
+    if let Some(user) = &user {
+        let attributes = Attributes::of(req.method().as_str(), path, req.query_string());
+        if let Err(e) = state.auth.authz.authorize(user, &attributes).await {
+            return error_response(&e);
+        }
+    }
+    if let Some((endpoint, check)) = health_path {
         return health(&state, &req, endpoint, check);
     }
-    let Ok(_permit) = state.inflight.try_acquire() else {
-        return error_response(&ApiError::TooManyRequests { retry_after_seconds: 1 });
-    };
     if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
         return HttpResponse::MethodNotAllowed().finish();
     }
-    route(&state, &req, &path).await
+    route(&state, &req, path).await
 }
 
 async fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse {
