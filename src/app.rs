@@ -152,7 +152,12 @@ async fn serve(config: &Config, state: web::Data<WebState>, auth: &Auth) -> anyh
     wait_for_signal().await;
     tracing::info!("shutting down: readyz fails, then in-flight requests finish");
     state.health.shutting_down.store(true, Ordering::Relaxed);
-    tokio::time::sleep(config.shutdown_delay_duration).await;
+    let leave = async {
+        if let Some(ha) = &state.reader.fanout {
+            ha.leave().await;
+        }
+    };
+    tokio::join!(tokio::time::sleep(config.shutdown_delay_duration), leave);
     handle.stop(true).await;
     let _ = server.await;
     actix::System::current().stop();

@@ -75,6 +75,7 @@ pub async fn start(
         metrics,
         liveness: Liveness::default(),
         degraded: Default::default(),
+        leaving: Default::default(),
         scraped: Mutex::new(vec![false; shards.shards as usize]),
         released: Mutex::new(vec![None; shards.shards as usize]),
         resolution: config.metric_resolution,
@@ -101,7 +102,7 @@ async fn ping_loop(ha: Arc<Ha>) {
             async move {
                 ha.liveness.known_for(id);
                 let pong: Result<Pong, _> = ha.client.call(&address, path::PING, &ping, PING_TIMEOUT).await;
-                if pong.is_ok_and(|p| p.member == id.0) {
+                if pong.is_ok_and(|p| p.member == id.0 && !p.leaving) {
                     ha.liveness.record_ok(id);
                 }
             }
@@ -161,7 +162,10 @@ impl Ha {
         self.adopt_raft_members(map).await;
         let down_after = self.config.member_down_after;
         for member in map.members.values() {
-            let alive = member.id == self.me() || self.liveness.recently(member.id, down_after);
+            let alive = match member.id == self.me() {
+                true => !self.is_leaving(),
+                false => self.liveness.recently(member.id, down_after),
+            };
             let state = match (member.is_up(), alive) {
                 (true, false) if self.liveness.known_for(member.id) >= down_after => MemberState::Down,
                 (false, true) if self.reachable(member.id) => MemberState::Up,

@@ -11,6 +11,7 @@
 mod control;
 mod fanout;
 mod formation;
+mod leave;
 mod liveness;
 mod network;
 pub mod replicate;
@@ -64,6 +65,8 @@ pub struct Ha {
     pub metrics: Arc<Metrics>,
     liveness: Liveness,
     degraded: AtomicBool,
+    /// Set on SIGTERM: pings answer "leaving" and the leader moves this replica's shards.
+    leaving: AtomicBool,
     /// Shards this replica scraped at the last reconcile (to hand over those it loses).
     scraped: Mutex<Vec<bool>>,
     /// When each shard left this replica (neither scraped nor owned), until it is cleared.

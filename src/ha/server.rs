@@ -4,7 +4,7 @@
 //! authenticated and authorised it.
 
 use super::Ha;
-use super::wire::{Info, JoinRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path};
+use super::wire::{Info, JoinRequest, LeaveRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path};
 use crate::peer::transport::Bincode;
 use crate::query::{Reader, shard_answer};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -31,6 +31,7 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
             .route(path::INFO, web::post().to(info))
             .route(path::PING, web::post().to(ping))
             .route(path::JOIN, web::post().to(join))
+            .route(path::LEAVE, web::post().to(leave))
             .route(path::QUERY, web::post().to(query))
             .route(path::REPLICATE, web::post().to(replicate))
             .route(path::HANDOFF, web::post().to(handoff))
@@ -56,7 +57,12 @@ async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {
     Bincode(Pong {
         member: state.ha.me().0,
         epoch: state.ha.current_map().epoch,
+        leaving: state.ha.is_leaving(),
     })
+}
+
+async fn leave(state: State, request: Bincode<LeaveRequest>) -> Bincode<bool> {
+    Bincode(state.ha.mark_left(request.0.member).await)
 }
 
 async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<super::wire::JoinResponse> {

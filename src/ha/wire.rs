@@ -10,6 +10,7 @@ pub mod path {
     pub const INFO: &str = "/peer/v1/info";
     pub const PING: &str = "/peer/v1/ping";
     pub const JOIN: &str = "/peer/v1/join";
+    pub const LEAVE: &str = "/peer/v1/leave";
     pub const QUERY: &str = "/peer/v1/query";
     pub const REPLICATE: &str = "/peer/v1/replicate";
     pub const HANDOFF: &str = "/peer/v1/handoff";
@@ -51,6 +52,15 @@ pub struct Ping {
 pub struct Pong {
     pub member: u64,
     pub epoch: u64,
+    /// The replica is shutting down: count it as silent.
+    pub leaving: bool,
+}
+
+/// A replica shutting down asks the leader to mark it Down now, so its shards move (with
+/// handoff) before it exits rather than after `--member-down-after`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LeaveRequest {
+    pub member: u64,
 }
 
 /// A new replica (or a new incarnation of one) asks the leader to be let in.
