@@ -11,18 +11,6 @@ use support::*;
 
 const TOLERANCE: f64 = 0.05;
 
-async fn cluster(nodes: u32, pods: u32, seed: u64) -> chaos::Cluster {
-    init_tracing();
-    chaos::Cluster::start(chaos::ClusterConfig {
-        nodes,
-        pods_per_node: pods,
-        seed,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
-
 /// Waits until the server serves metrics for every running pod.
 async fn wait_all_pods(cluster: &chaos::Cluster) {
     let want = cluster.with_world(|w| {
@@ -38,16 +26,6 @@ async fn wait_all_pods(cluster: &chaos::Cluster) {
                 .is_ok_and(|v| v["items"].as_array().map_or(0, Vec::len) == want)
     })
     .await;
-}
-
-fn running_pods(cluster: &chaos::Cluster) -> BTreeSet<(String, String)> {
-    cluster.with_world(|w| {
-        w.pods
-            .values()
-            .filter(|p| p.phase == chaos::sim::PodPhase::Running)
-            .map(|p| (p.spec.namespace.clone(), p.spec.name.clone()))
-            .collect()
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,28 +19,6 @@ fn ha_flags() -> Vec<&'static str> {
     vec!["--shards=12", "--member-down-after=2s", "--quorum-loss-timeout=4s", "--fanout-timeout=2s"]
 }
 
-async fn cluster(nodes: u32, pods: u32, seed: u64) -> chaos::Cluster {
-    init_tracing();
-    chaos::Cluster::start(chaos::ClusterConfig {
-        nodes,
-        pods_per_node: pods,
-        seed,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn running_pods(cluster: &chaos::Cluster) -> BTreeSet<(String, String)> {
-    cluster.with_world(|w| {
-        w.pods
-            .values()
-            .filter(|p| p.phase == chaos::sim::PodPhase::Running)
-            .map(|p| (p.spec.namespace.clone(), p.spec.name.clone()))
-            .collect()
-    })
-}
-
 type PodKey = (String, String);
 
 /// `(namespace, name) -> (timestamp ms, the item)` of a PodMetricsList.

@@ -20,6 +20,30 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// A kubesim cluster of `nodes` x `pods` with the default shape.
+pub async fn cluster(nodes: u32, pods: u32, seed: u64) -> chaos::Cluster {
+    init_tracing();
+    chaos::Cluster::start(chaos::ClusterConfig {
+        nodes,
+        pods_per_node: pods,
+        seed,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// `(namespace, name)` of every Running pod in the simulation.
+pub fn running_pods(cluster: &chaos::Cluster) -> std::collections::BTreeSet<(String, String)> {
+    cluster.with_world(|w| {
+        w.pods
+            .values()
+            .filter(|p| p.phase == chaos::sim::PodPhase::Running)
+            .map(|p| (p.spec.namespace.clone(), p.spec.name.clone()))
+            .collect()
+    })
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
