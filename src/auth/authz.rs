@@ -210,3 +210,34 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// `cargo test --release -p ha-metrics-server --lib auth::authz::bench -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn cache_hit_cost() {
+        let authz = Authorizer::new(None, Duration::from_secs(60), Duration::from_secs(60));
+        let user = User {
+            name: "system:serviceaccount:kube-system:horizontal-pod-autoscaler".into(),
+            groups: vec!["system:serviceaccounts".into(), "system:authenticated".into()],
+            ..Default::default()
+        };
+        let attrs = Attributes::of(
+            "GET",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/team-1/pods",
+            "labelSelector=a",
+        );
+        authz
+            .cache
+            .insert(key(&user, &attrs), (true, "".into()), Duration::from_secs(60));
+        let n = 1_000_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(authz.cache.get(key(&user, &attrs)).is_some_and(|d| d.0));
+        }
+        println!("authorization cache hit: {:?} per lookup", start.elapsed() / n);
+    }
+}
