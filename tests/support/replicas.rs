@@ -96,13 +96,17 @@ impl Replicas {
     /// Sends a signal (e.g. `libc::SIGSTOP`) to replica `i`.
     pub fn signal(&self, i: usize, signal: &str) {
         if let Some(pid) = self.replicas[i].process.as_ref().and_then(|p| p.child.id()) {
-            let _ = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args([&format!("-{signal}"), &pid.to_string()])
+                .status();
         }
     }
 
     /// One self-metric of replica `i` (first sample whose line starts with `name`).
     pub async fn metric(&self, cluster: &chaos::Cluster, i: usize, name: &str) -> Option<f64> {
-        let (code, text) = super::direct_get(cluster, self.replicas[i].port, "/metrics").await.ok()?;
+        let (code, text) = super::direct_get(cluster, self.replicas[i].port, "/metrics")
+            .await
+            .ok()?;
         if code != 200 {
             return None;
         }
