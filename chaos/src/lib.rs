@@ -1,16 +1,19 @@
 //! `chaos`: the cluster simulator `kubesim` (a fake kube-apiserver with an aggregation proxy and
-//! thousands of fake kubelets), fault injection, and later the chaos runner and scale benchmark.
+//! thousands of fake kubelets), fault injection, the chaos runner ([`runner`], binary `chaos`)
+//! and the scale benchmark ([`bench`], binary `scale-bench`).
 //!
 //! Everything else in the project is tested against this crate, so it speaks the real
 //! protocols: the kubelet's `/metrics/resource` text format over HTTPS, the apiserver's list and
 //! watch JSON, and the aggregation layer's front-proxy authentication.
 
 pub mod apiserver;
+pub mod bench;
 pub mod cluster;
 pub mod http;
 pub mod kubelet;
 pub mod pki;
 pub mod procstat;
+pub mod runner;
 pub mod scenario;
 pub mod sim;
 pub mod tls;

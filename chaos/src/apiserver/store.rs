@@ -181,6 +181,16 @@ impl Store {
         })
     }
 
+    /// Ends every open watch, as an apiserver restart or a dropped connection does: each
+    /// kind gets a new broadcast channel, so the old receivers see it closed and their streams
+    /// end. Clients re-watch from their last resourceVersion.
+    pub fn drop_watches(&self) {
+        let mut inner = self.inner.lock().expect("store lock");
+        for state in inner.kinds.values_mut() {
+            state.sender = broadcast::channel(WATCH_BUFFER).0;
+        }
+    }
+
     /// The newest resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.inner.lock().expect("store lock").resource_version

@@ -57,6 +57,8 @@ pub enum Action {
     SetReplicas {
         addresses: Vec<String>,
     },
+    /// End every open watch on the apiserver (clients re-watch).
+    DropWatches {},
 }
 
 /// What an action turns into.
@@ -64,6 +66,7 @@ pub enum Plan {
     Events(Vec<SimEvent>),
     Fault(String, Option<Fault>),
     Replicas(Vec<String>),
+    DropWatches,
 }
 
 /// Resolves an action against the current world at time `now`.
@@ -72,6 +75,7 @@ pub fn plan(action: Action, world: &World, shape: &Shape, rng: &mut Rng, now: Mi
         Action::Fault { node, fault } => return Ok(Plan::Fault(node, Some(fault))),
         Action::ClearFault { node } => return Ok(Plan::Fault(node, None)),
         Action::SetReplicas { addresses } => return Ok(Plan::Replicas(addresses)),
+        Action::DropWatches {} => return Ok(Plan::DropWatches),
         Action::AddNode {} => vec![SimEvent::AddNode {
             node: new_node(world, shape, now),
         }],

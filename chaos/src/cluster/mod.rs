@@ -299,6 +299,10 @@ impl Cluster {
                 self.set_replicas(&addresses);
                 Ok(serde_json::Value::Null)
             }
+            Plan::DropWatches => {
+                self.inner.store.drop_watches();
+                Ok(serde_json::Value::Null)
+            }
             Plan::Events(events) => {
                 let created = created_names(&events);
                 self.apply(events).await?;

@@ -1,0 +1,210 @@
+//! The run's report: `report.json` (everything), `summary.txt` (what a person reads first:
+//! verdicts, faults, availability, longest gaps per fault, election times, scrape load, the
+//! reproduce command) and `timeline.svg`.
+
+pub mod svg;
+
+use super::RunConfig;
+use super::checker::Checked;
+use super::invariants::Verdict;
+use super::journal::{FaultSpan, ReplicaSample, RunMs, Timeline};
+use serde::Serialize;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Whether the replica set was whole again after the faults stopped.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovery {
+    pub ok: bool,
+    pub millis: i64,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Election {
+    pub fault: String,
+    pub at: RunMs,
+    /// From the fault to the first sample of another replica leading; `None` if none did.
+    pub new_leader_after_ms: Option<RunMs>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub seed: u64,
+    pub reproduce: String,
+    pub passed: bool,
+    pub nodes: u32,
+    pub pods: u32,
+    pub replicas: usize,
+    pub resolution_ms: i64,
+    pub run_ms: RunMs,
+    pub partitions: String,
+    /// Set if the run stopped early (a replica never became ready, a fault failed to apply).
+    pub run_error: Option<String>,
+    pub recovery: Option<Recovery>,
+    pub invariants: Vec<Verdict>,
+    pub elections: Vec<Election>,
+    pub requests: std::collections::BTreeMap<String, u64>,
+    pub timeline: Timeline,
+    #[serde(skip)]
+    pub samples: Vec<ReplicaSample>,
+    #[serde(skip)]
+    pub errors: Vec<RunMs>,
+    #[serde(skip)]
+    pub absences: Vec<(RunMs, RunMs)>,
+}
+
+pub fn build(
+    config: &RunConfig,
+    partitions_off: Option<String>,
+    timeline: Timeline,
+    checked: Checked,
+    outcome: Result<Recovery, String>,
+    end: RunMs,
+) -> Report {
+    let (recovery, run_error) = match outcome {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e)),
+    };
+    let passed =
+        run_error.is_none() && recovery.as_ref().is_some_and(|r| r.ok) && checked.verdicts.iter().all(Verdict::passed);
+    let mut verdicts = checked.verdicts;
+    for v in &mut verdicts {
+        for &t in &v.times {
+            let kind = timeline
+                .fault_before(t)
+                .map_or("before any fault".to_string(), |f| f.kind.clone());
+            *v.by_fault.entry(kind).or_default() += 1;
+        }
+    }
+    let elections = timeline
+        .faults
+        .iter()
+        .filter(|f| f.kind.contains("leader") || f.kind.starts_with("kill-all"))
+        .map(|f| election(f, &checked.samples))
+        .collect();
+    Report {
+        seed: config.seed,
+        reproduce: config.reproduce(),
+        passed,
+        nodes: config.nodes,
+        pods: config.nodes * config.pods_per_node,
+        replicas: config.replicas,
+        resolution_ms: config.resolution_ms(),
+        run_ms: end,
+        partitions: partitions_off.map_or("on (iptables cgroup match in a private netns)".into(), |w| {
+            format!("off: {w}")
+        }),
+        run_error,
+        recovery,
+        invariants: verdicts,
+        elections,
+        requests: checked.requests,
+        timeline,
+        samples: checked.samples,
+        errors: checked.errors.iter().map(|e| e.0).collect(),
+        absences: checked.absences,
+    }
+}
+
+fn election(fault: &FaultSpan, samples: &[ReplicaSample]) -> Election {
+    let old: Option<usize> = fault
+        .target
+        .strip_prefix('r')
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
+    let old_term = samples
+        .iter()
+        .filter(|s| s.at <= fault.start && s.leader)
+        .map(|s| s.term)
+        .max()
+        .unwrap_or(0);
+    let new_leader_after_ms = samples
+        .iter()
+        .find(|s| s.at > fault.start && s.leader && s.term > old_term && Some(s.replica) != old)
+        .map(|s| s.at - fault.start);
+    Election {
+        fault: fault.kind.clone(),
+        at: fault.start,
+        new_leader_after_ms,
+    }
+}
+
+/// Writes `report.json`, `summary.txt` and `timeline.svg` into `dir`.
+pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
+    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report)?)?;
+    std::fs::write(dir.join("summary.txt"), summary(report))?;
+    std::fs::write(dir.join("timeline.svg"), svg::render(report))?;
+    Ok(())
+}
+
+pub fn summary(r: &Report) -> String {
+    let mut out = String::new();
+    let verdict = if r.passed { "PASSED" } else { "FAILED" };
+    let _ = writeln!(
+        out,
+        "chaos run {verdict}: seed {} ({} nodes, {} pods, {} replicas, resolution {} ms, {:.0} s)",
+        r.seed,
+        r.nodes,
+        r.pods,
+        r.replicas,
+        r.resolution_ms,
+        r.run_ms as f64 / 1000.0
+    );
+    let _ = writeln!(out, "partitions: {}", r.partitions);
+    if let Some(e) = &r.run_error {
+        let _ = writeln!(out, "RUN STOPPED EARLY: {e}");
+    }
+    if let Some(rec) = &r.recovery {
+        let _ = writeln!(
+            out,
+            "recovery after the faults: {} in {} ms{}",
+            if rec.ok { "whole" } else { "NOT whole" },
+            rec.millis,
+            rec.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "\ninvariants:");
+    for v in &r.invariants {
+        let _ = writeln!(
+            out,
+            "  {:<5} {:<24} checked {:>7}, excused {:>5}, violations {:>4}  {}",
+            if v.passed() { "ok" } else { "FAIL" },
+            v.name,
+            v.checked,
+            v.excused,
+            v.violations,
+            v.stats
+        );
+        if !v.by_fault.is_empty() {
+            let _ = writeln!(out, "          violations after each fault kind: {:?}", v.by_fault);
+        }
+        for e in &v.examples {
+            let _ = writeln!(out, "          {e}");
+        }
+    }
+    let _ = writeln!(out, "\nfaults ({}):", r.timeline.faults.len());
+    for f in &r.timeline.faults {
+        let end = f.end.map_or("-".into(), |e| format!("{:.1}", e as f64 / 1000.0));
+        let _ = writeln!(
+            out,
+            "  {:>6.1}s .. {:>6}s  {:<22} {}",
+            f.start as f64 / 1000.0,
+            end,
+            f.kind,
+            f.target
+        );
+    }
+    let _ = writeln!(out, "\nnew leader after leader faults:");
+    for e in &r.elections {
+        let ms = e
+            .new_leader_after_ms
+            .map_or("none (old leader kept or returned)".into(), |m| format!("{m} ms"));
+        let _ = writeln!(out, "  {:>6.1}s {:<22} {ms}", e.at as f64 / 1000.0, e.fault);
+    }
+    let _ = writeln!(out, "\nrequests by client: {:?}", r.requests);
+    let _ = writeln!(out, "\nreproduce: {}", r.reproduce);
+    out
+}
