@@ -1,0 +1,142 @@
+//! The processes a scale benchmark measures: `kubesim` (its cost reported apart) and N
+//! `ha-metrics-server` replicas with peers, all children of the benchmark.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+pub struct Procs {
+    pub dir: PathBuf,
+    pub api: String,
+    pub kubesim: Child,
+    pub replicas: Vec<Child>,
+    /// Metrics API port of each replica.
+    pub ports: Vec<u16>,
+}
+
+impl Procs {
+    pub fn kubesim_pid(&self) -> u32 {
+        self.kubesim.id().unwrap_or(0)
+    }
+
+    pub fn replica_pids(&self) -> Vec<u32> {
+        self.replicas.iter().filter_map(|c| c.id()).collect()
+    }
+
+    pub async fn stop(mut self) {
+        for r in &mut self.replicas {
+            let _ = r.start_kill();
+            let _ = r.wait().await;
+        }
+        let _ = self.kubesim.start_kill();
+        let _ = self.kubesim.wait().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts kubesim with `nodes` x `pods`, then `replicas` servers on `port`, `port + 1`, ...
+/// (peer ports `port + 100 + i`) at `resolution`.
+pub async fn start(
+    bins: &Path,
+    nodes: u32,
+    pods: u32,
+    replicas: u16,
+    port: u16,
+    resolution: &str,
+) -> anyhow::Result<Procs> {
+    let dir = std::env::temp_dir().join(format!("scale-bench-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut kubesim = Command::new(bins.join("kubesim"));
+    kubesim
+        .args([
+            "--nodes",
+            &nodes.to_string(),
+            "--pods-per-node",
+            &pods.to_string(),
+            "--log",
+            "warn",
+        ])
+        .arg("--dir")
+        .arg(&dir);
+    for i in 0..replicas {
+        kubesim.arg("--replica").arg(format!("127.0.0.1:{}", port + i));
+    }
+    let kubesim = kubesim
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting kubesim")?;
+    let api = wait_for_cluster(&dir.join("cluster.json")).await?;
+    let timeout = crate::scenario::parse_duration(resolution)?
+        .mul_f64(0.6)
+        .max(Duration::from_secs(1));
+    let mut children = Vec::new();
+    for i in 0..replicas {
+        children.push(replica(bins, &dir, i, replicas, port, resolution, timeout)?);
+    }
+    Ok(Procs {
+        dir,
+        api,
+        kubesim,
+        replicas: children,
+        ports: (0..replicas).map(|i| port + i).collect(),
+    })
+}
+
+fn replica(
+    bins: &Path,
+    dir: &Path,
+    i: u16,
+    n: u16,
+    port: u16,
+    resolution: &str,
+    timeout: Duration,
+) -> anyhow::Result<Child> {
+    let mut c = Command::new(bins.join("ha-metrics-server"));
+    c.arg(format!(
+        "--kubeconfig={}",
+        dir.join("metrics-server.kubeconfig").display()
+    ))
+    .arg(format!("--secure-port={}", port + i))
+    .arg("--bind-address=127.0.0.1")
+    .arg(format!("--cert-dir={}", dir.join(format!("certs-{i}")).display()))
+    .arg(format!("--metric-resolution={resolution}"))
+    .arg(format!("--kubelet-request-timeout={}ms", timeout.as_millis()))
+    .arg("--kubelet-preferred-address-types=InternalIP")
+    .arg("--kubelet-use-node-status-port")
+    .arg(format!(
+        "--requestheader-client-ca-file={}",
+        dir.join("front-proxy-ca.crt").display()
+    ))
+    .arg("--requestheader-allowed-names=front-proxy-client");
+    if n > 1 {
+        let peers: Vec<String> = (0..n).map(|j| format!("b{j}=127.0.0.1:{}", port + 100 + j)).collect();
+        c.arg(format!("--peers={}", peers.join(",")))
+            .arg(format!("--replica-id=b{i}"))
+            .arg("--peer-bind-address=127.0.0.1")
+            .arg(format!("--peer-port={}", port + 100 + i))
+            .arg(format!("--peer-advertise-address=127.0.0.1:{}", port + 100 + i))
+            .arg(format!("--peer-cert-file={}", dir.join("peer.crt").display()))
+            .arg(format!("--peer-key-file={}", dir.join("peer.key").display()))
+            .arg(format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()))
+            .arg(format!("--data-dir={}", dir.join(format!("data-{i}")).display()));
+    }
+    c.stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("replica-{i}.log")))?)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting ha-metrics-server")
+}
+
+async fn wait_for_cluster(path: &Path) -> anyhow::Result<String> {
+    for _ in 0..2400 {
+        if let Ok(bytes) = std::fs::read(path) {
+            let info: serde_json::Value = serde_json::from_slice(&bytes)?;
+            return Ok(info["apiUrl"].as_str().unwrap_or_default().to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("kubesim did not come up")
+}
