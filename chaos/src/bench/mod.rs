@@ -68,14 +68,18 @@ impl Row {
 /// Runs one scenario with the binaries in `bins`.
 pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
     let interval = crate::scenario::parse_duration(&s.resolution)?;
-    let procs = procs::start(bins, s.nodes, s.pods_per_node, s.replicas, s.port, &s.resolution).await?;
+    let mut procs = procs::start(bins, s.nodes, s.pods_per_node, s.replicas, s.port, &s.resolution).await?;
     let http = load::Http::new(&procs.dir, &procs.api)?;
     let expected = (s.nodes * s.pods_per_node) as usize;
     eprintln!(
         "cluster up at {}; waiting until the replicas serve {expected} pods",
         procs.api
     );
-    let pods = wait_served(&http, &procs.ports, expected, Duration::from_secs(900)).await?;
+    let ports = procs.ports.clone();
+    let pods = tokio::select! {
+        pods = wait_served(&http, &ports, expected, Duration::from_secs(900)) => pods?,
+        dead = procs.first_exit() => anyhow::bail!("a replica exited during the warm-up ({dead}); logs in {}", procs.dir.display()),
+    };
     let served = pods["items"].as_array().map_or(0, Vec::len);
     let targets = load::hpa_targets(&pods, s.hpas);
     let (handles, hpa_rec, top_rec) = load::spawn(&http, &targets, s.hpa_period, s.top_period);

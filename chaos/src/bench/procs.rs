@@ -25,6 +25,13 @@ impl Procs {
         self.replicas.iter().filter_map(|c| c.id()).collect()
     }
 
+    /// Waits until some replica exits; returns how.
+    pub async fn first_exit(&mut self) -> String {
+        let waits = self.replicas.iter_mut().map(|c| Box::pin(c.wait()));
+        let (status, i, _) = futures::future::select_all(waits).await;
+        format!("replica {i}: {status:?}")
+    }
+
     pub async fn stop(mut self) {
         for r in &mut self.replicas {
             let _ = r.start_kill();
@@ -32,11 +39,17 @@ impl Procs {
         }
         let _ = self.kubesim.start_kill();
         let _ = self.kubesim.wait().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        match std::env::var_os("SCALE_BENCH_KEEP") {
+            Some(_) => eprintln!("kept {} (replica logs)", self.dir.display()),
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+        }
     }
 }
 
 /// Starts kubesim with `nodes` x `pods`, then `replicas` servers on `port`, `port + 1`, ...
+/// (leave 200 ports between concurrent runs)
 /// (peer ports `port + 100 + i`) at `resolution`.
 pub async fn start(
     bins: &Path,
