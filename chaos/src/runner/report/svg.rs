@@ -52,12 +52,12 @@ pub fn render(r: &Report) -> String {
                 esc(&span.state)
             );
         }
-        for sample in r.samples.iter().filter(|p| p.replica == i && p.leader) {
+        for (a, b) in leader_spans(r, i) {
             let _ = writeln!(
                 s,
-                r##"<rect x="{:.1}" y="{:.1}" width="2" height="4" fill="#d4a017"/>"##,
-                x(sample.at),
-                y
+                r##"<rect x="{:.1}" y="{y}" width="{:.1}" height="4" fill="#d4a017"><title>leader</title></rect>"##,
+                x(a),
+                (x(b) - x(a)).max(2.0)
             );
         }
     }
@@ -82,13 +82,18 @@ pub fn render(r: &Report) -> String {
     }
     let gy = lane_y(replicas + 1) + 12.0;
     let _ = writeln!(s, r#"<text x="10" y="{}">absences</text>"#, gy + 15.0);
-    for (a, b) in &r.absences {
+    let mut absences: std::collections::BTreeMap<(i64, i64), usize> = Default::default();
+    for span in &r.absences {
+        *absences.entry(*span).or_default() += 1;
+    }
+    for ((a, b), pods) in absences {
         let _ = writeln!(
             s,
-            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="12" fill="#cc0000" opacity="0.25"/>"##,
-            x(*a),
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="12" fill="#cc0000" opacity="0.35"><title>{pods} pods absent {} ms</title></rect>"##,
+            x(a),
             gy + 4.0,
-            (x(*b) - x(*a)).max(1.0)
+            (x(b) - x(a)).max(1.0),
+            b - a
         );
     }
     let ey = lane_y(replicas + 2) + 12.0;
@@ -113,4 +118,16 @@ pub fn render(r: &Report) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Contiguous stretches (samples at most a second apart) in which replica `i` said it leads.
+fn leader_spans(r: &Report, i: usize) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for p in r.samples.iter().filter(|p| p.replica == i && p.leader) {
+        match spans.last_mut() {
+            Some(last) if p.at - last.1 <= 1_000 => last.1 = p.at,
+            _ => spans.push((p.at, p.at)),
+        }
+    }
+    spans
 }
