@@ -119,6 +119,12 @@ async fn control_loop(ha: Arc<Ha>) {
             _ = changes.changed() => {}
             _ = tokio::time::sleep(CONTROL_INTERVAL) => {}
         }
+        if let Err(fatal) = &ha.raft.metrics().borrow().running_state {
+            // A dead Raft core never recovers in process: exit so the kubelet (or the
+            // operator) restarts the replica with its data dir.
+            tracing::error!(error = %fatal, "the Raft core stopped; exiting");
+            std::process::exit(70);
+        }
         let map = ha.current_map();
         let quorum = ha.has_quorum();
         lost_since = match quorum {

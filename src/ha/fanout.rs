@@ -21,22 +21,22 @@ enum Source {
 }
 
 impl Ha {
-    /// Sources for `shard`, best first: reachable owners in map order, then unreachable ones,
-    /// then the other reachable members (a shard's previous holder may still have it while both
-    /// new owners warm up), then this replica's own data if it has current data for the shard.
+    /// Sources for `shard`, best first: reachable owners in map order, the other reachable
+    /// members (a shard's previous holder may still have it while both new owners warm up),
+    /// this replica's own data if current, and last the owners that stopped answering pings.
     fn sources(&self, map: &ShardMap, shard: u32) -> Vec<Source> {
         let owners = map.owners(shard);
         let (mut up, down): (Vec<MemberId>, Vec<MemberId>) = owners.iter().partition(|o| self.reachable(**o));
-        up.extend(down);
         up.extend(map.members.keys().filter(|m| !owners.contains(m) && self.reachable(**m)));
-        let mut sources: Vec<Source> = up
-            .into_iter()
-            .map(|o| if o == self.me() { Source::Local } else { Source::Remote(o) })
-            .collect();
+        let to_source = |o: MemberId| if o == self.me() { Source::Local } else { Source::Remote(o) };
+        let mut sources: Vec<Source> = up.into_iter().map(to_source).collect();
         let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
         if !sources.contains(&Source::Local) && warm {
             sources.push(Source::Local);
         }
+        // Owners that stopped answering pings (frozen, partitioned) only as a last resort: a
+        // hung owner must not hold the answer up while another replica has the shard.
+        sources.extend(down.into_iter().map(to_source));
         sources
     }
 

@@ -46,8 +46,11 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        // The target's member id rides in the path: a new incarnation at the same address
+        // refuses RPCs meant for the old one (its log would look reverted to the leader).
+        let path = format!("{path}/{}", self.target);
         let answer: Result<Result<Resp, RaftError<u64, E>>, PeerError> =
-            self.client.call(&self.node.addr, path, request, option.hard_ttl()).await;
+            self.client.call(&self.node.addr, &path, request, option.hard_ttl()).await;
         match answer {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(

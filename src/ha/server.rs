@@ -35,9 +35,9 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
             .route(path::QUERY, web::post().to(query))
             .route(path::REPLICATE, web::post().to(replicate))
             .route(path::HANDOFF, web::post().to(handoff))
-            .route(path::RAFT_APPEND, web::post().to(raft_append))
-            .route(path::RAFT_VOTE, web::post().to(raft_vote))
-            .route(path::RAFT_SNAPSHOT, web::post().to(raft_snapshot))
+            .route(&format!("{}/{{to}}", path::RAFT_APPEND), web::post().to(raft_append))
+            .route(&format!("{}/{{to}}", path::RAFT_VOTE), web::post().to(raft_vote))
+            .route(&format!("{}/{{to}}", path::RAFT_SNAPSHOT), web::post().to(raft_snapshot))
     })
     .workers(1)
     .keep_alive(crate::peer::transport::PEER_SERVER_KEEP_ALIVE)
@@ -84,14 +84,41 @@ async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
     Bincode(state.ha.receive(push.0, true))
 }
 
-async fn raft_append(state: State, rpc: Bincode<AppendEntriesRequest<TypeConfig>>) -> impl actix_web::Responder {
-    Bincode(state.ha.raft.append_entries(rpc.0).await)
+/// A Raft RPC addressed to another member id (an earlier incarnation of this replica) is
+/// refused with 409, so the sender treats it as a network error and never mixes the two logs.
+fn wrong_member(state: &State, to: u64) -> Option<HttpResponse> {
+    (to != state.ha.me().0).then(|| {
+        HttpResponse::Conflict().body(format!("this is member {}, not {to}", state.ha.me().0))
+    })
 }
 
-async fn raft_vote(state: State, rpc: Bincode<VoteRequest<u64>>) -> impl actix_web::Responder {
-    Bincode(state.ha.raft.vote(rpc.0).await)
+type RaftAnswer<T> = actix_web::Either<HttpResponse, Bincode<T>>;
+
+async fn raft_append(
+    state: State,
+    to: web::Path<u64>,
+    rpc: Bincode<AppendEntriesRequest<TypeConfig>>,
+) -> RaftAnswer<impl serde::Serialize> {
+    if let Some(refusal) = wrong_member(&state, *to) {
+        return actix_web::Either::Left(refusal);
+    }
+    actix_web::Either::Right(Bincode(state.ha.raft.append_entries(rpc.0).await))
 }
 
-async fn raft_snapshot(state: State, rpc: Bincode<InstallSnapshotRequest<TypeConfig>>) -> impl actix_web::Responder {
-    Bincode(state.ha.raft.install_snapshot(rpc.0).await)
+async fn raft_vote(state: State, to: web::Path<u64>, rpc: Bincode<VoteRequest<u64>>) -> RaftAnswer<impl serde::Serialize> {
+    if let Some(refusal) = wrong_member(&state, *to) {
+        return actix_web::Either::Left(refusal);
+    }
+    actix_web::Either::Right(Bincode(state.ha.raft.vote(rpc.0).await))
+}
+
+async fn raft_snapshot(
+    state: State,
+    to: web::Path<u64>,
+    rpc: Bincode<InstallSnapshotRequest<TypeConfig>>,
+) -> RaftAnswer<impl serde::Serialize> {
+    if let Some(refusal) = wrong_member(&state, *to) {
+        return actix_web::Either::Left(refusal);
+    }
+    actix_web::Either::Right(Bincode(state.ha.raft.install_snapshot(rpc.0).await))
 }
