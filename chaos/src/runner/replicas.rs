@@ -187,6 +187,18 @@ impl ReplicaSet {
         }
     }
 
+    /// Replicas the runner believes started that have exited on their own (or were signalled
+    /// by someone else), with how.
+    pub fn exited(&mut self) -> Vec<(usize, String)> {
+        let mut gone = Vec::new();
+        for (i, r) in self.replicas.iter_mut().enumerate() {
+            if let Some(status) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                gone.push((i, format!("{status}")));
+            }
+        }
+        gone
+    }
+
     /// Indices of replicas in `state`.
     pub fn in_state(&self, state: State) -> Vec<usize> {
         (0..self.replicas.len())

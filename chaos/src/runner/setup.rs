@@ -150,11 +150,13 @@ async fn drive(
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
+        unexpected_exits(runner)?;
         runner
             .inject(step)
             .await
             .map_err(|e| format!("{}: {e}", step.kind.name()))?;
     }
+    unexpected_exits(runner)?;
     let wait = start + config.duration.as_millis() as i64 - runner.clients.now();
     tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
     let began = Instant::now();
@@ -166,6 +168,20 @@ async fn drive(
     };
     tokio::time::sleep(res * 2).await;
     Ok(recovery)
+}
+
+/// Stops the run if a replica exited without the runner killing it (a crash, or a signal from
+/// outside the run): what follows would be judged against a replica set that is not there.
+fn unexpected_exits(runner: &mut Runner) -> Result<(), String> {
+    let gone = runner.set.exited();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = gone.iter().map(|(i, how)| format!("r{i} ({how})")).collect();
+    Err(format!(
+        "replicas exited without the runner stopping them: {}",
+        list.join(", ")
+    ))
 }
 
 /// Waits until exactly one leader, one epoch, nobody degraded, and every pod through the proxy.
