@@ -135,6 +135,13 @@ impl ShardSnapshot {
     }
 }
 
+impl ShardSnapshot {
+    /// Whether a node's copy has two points somewhere (its own or a container's).
+    fn servable(node: &NodeSnapshot) -> bool {
+        node.prev.is_some() || node.pods.iter().flat_map(|p| &p.containers).any(|c| c.prev.is_some())
+    }
+}
+
 impl Store {
     /// Whether the store holds its shard's current data (see the field).
     pub fn is_warm(&self) -> bool {
@@ -176,8 +183,13 @@ impl Store {
             self.remove_node(node);
         }
         for (node, incoming) in snapshot.nodes {
-            let ours = self.snapshot_node(&node).map_or(0, |n| ShardSnapshot::newest(&n));
-            if ShardSnapshot::newest(&incoming) >= ours {
+            // Ours wins only if it is newer and servable: a lone first point (a new primary's
+            // first scrape racing the hand-over) would otherwise hide the node's pods for an
+            // interval, and it was never served, so taking the older copy moves nothing back.
+            let ours_wins = self.snapshot_node(&node).is_some_and(|ours| {
+                ShardSnapshot::newest(&ours) > ShardSnapshot::newest(&incoming) && ShardSnapshot::servable(&ours)
+            });
+            if !ours_wins {
                 self.restore_node(&node, incoming);
             }
         }

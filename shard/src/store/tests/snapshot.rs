@@ -149,3 +149,28 @@ fn restore_tolerates_unsorted_and_duplicate_containers() {
         ]
     );
 }
+
+/// A new primary's first scrape may land before the old primary's hand-over: the hand-over must
+/// still make the pods servable at once, and a later scrape continues from it.
+#[test]
+fn hand_over_wins_over_a_lone_newer_first_point() {
+    let mut old = Store::new(15 * NANOS_PER_SECOND);
+    scrape_round(&mut old, 0);
+    scrape_round(&mut old, 1);
+    let mut new = Store::new(15 * NANOS_PER_SECOND);
+    scrape_round(&mut new, 2);
+    assert!(new.pod("ns", "steady").is_none() && old.pod("ns", "steady").is_some(), "one point is not servable");
+    new.replace_from(old.snapshot());
+    assert_eq!(answers(&new), answers(&old), "the hand-over is taken whole");
+    scrape_round(&mut new, 2);
+    scrape_round(&mut old, 2);
+    assert_eq!(answers(&new), answers(&old));
+
+    let mut newer = Store::new(15 * NANOS_PER_SECOND);
+    for round in 0..4 {
+        scrape_round(&mut newer, round);
+    }
+    let before = answers(&newer);
+    newer.replace_from(old.snapshot());
+    assert_eq!(answers(&newer), before, "a servable newer copy is kept");
+}
