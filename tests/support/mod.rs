@@ -167,30 +167,6 @@ pub fn millis(rfc3339: &str) -> i64 {
     rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond()
 }
 
-/// Milliseconds of a Go duration string like `2.003s`, `1m0s`, `500ms`.
-pub fn window_ms(go: &str) -> i64 {
-    let mut total = 0f64;
-    let mut rest = go;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap();
-        let value: f64 = rest[..n].parse().unwrap();
-        rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        total += value
-            * match &rest[..u] {
-                "h" => 3.6e6,
-                "m" => 6e4,
-                "s" => 1e3,
-                "ms" => 1.0,
-                "µs" => 1e-3,
-                "ns" => 1e-6,
-                u => panic!("unit {u}"),
-            };
-        rest = &rest[u..];
-    }
-    total.round() as i64
-}
-
 /// Whether `served` is within `tolerance` (relative) of some value the truth takes for a sample
 /// time anywhere in the served second (timestamps are served with second precision).
 pub fn close_to_truth(served: f64, tolerance: f64, truth_at: impl Fn(i64) -> Option<f64>, ts_ms: i64) -> bool {
@@ -201,28 +177,17 @@ pub fn close_to_truth(served: f64, tolerance: f64, truth_at: impl Fn(i64) -> Opt
     !candidates.is_empty() && served >= lo * (1.0 - tolerance) - 1e-3 && served <= hi * (1.0 + tolerance) + 1e-3
 }
 
+/// Milliseconds of a Go duration string like `2.003s`, `1m0s`, `500ms`.
+pub fn window_ms(go: &str) -> i64 {
+    chaos::runner::clients::parse::duration_ms(go).unwrap_or_else(|| panic!("not a Go duration: {go}"))
+}
+
 /// CPU cores of a served quantity (`487558164n`, `12m`, `1`).
 pub fn cores(q: &str) -> f64 {
-    let (num, scale) = match q.as_bytes().last() {
-        Some(b'n') => (&q[..q.len() - 1], 1e-9),
-        Some(b'u') => (&q[..q.len() - 1], 1e-6),
-        Some(b'm') => (&q[..q.len() - 1], 1e-3),
-        _ => (q, 1.0),
-    };
-    num.parse::<f64>().unwrap() * scale
+    chaos::runner::clients::parse::cores(q).unwrap_or_else(|| panic!("not a CPU quantity: {q}"))
 }
 
 /// Bytes of a served memory quantity (`12240Ki`, `5Mi`, `12533761`).
 pub fn bytes(q: &str) -> f64 {
-    for (suffix, mult) in [
-        ("Ki", 1024f64),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-    ] {
-        if let Some(n) = q.strip_suffix(suffix) {
-            return n.parse::<f64>().unwrap() * mult;
-        }
-    }
-    q.parse().unwrap()
+    chaos::runner::clients::parse::bytes(q).unwrap_or_else(|| panic!("not a memory quantity: {q}"))
 }
