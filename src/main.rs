@@ -41,7 +41,10 @@ fn main() -> ExitCode {
 fn status() -> ExitCode {
     use ha_metrics_server::ha::status::{StatusArgs, run};
     let args = StatusArgs::parse_from(std::env::args().skip(1));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(args)) {
         Ok(text) => {
             print!("{text}");

@@ -16,7 +16,12 @@ const RESOLUTION_MS: u64 = 2000;
 const POLL: Duration = Duration::from_millis(500);
 
 fn ha_flags() -> Vec<&'static str> {
-    vec!["--shards=12", "--member-down-after=2s", "--quorum-loss-timeout=4s", "--fanout-timeout=2s"]
+    vec![
+        "--shards=12",
+        "--member-down-after=2s",
+        "--quorum-loss-timeout=4s",
+        "--fanout-timeout=2s",
+    ]
 }
 
 type PodKey = (String, String);
@@ -73,18 +78,27 @@ async fn wait_one_leader(cluster: &chaos::Cluster, replicas: &Replicas) {
 /// Waits until the live replicas agree on one settled map that gives every shard `owners`
 /// owners, all of them live.
 async fn wait_settled(cluster: &chaos::Cluster, replicas: &Replicas, primaries_total: f64) {
-    eventually(Duration::from_secs(40), "a settled shard map over the live replicas", async || {
-        let mut epochs = BTreeSet::new();
-        let mut primaries = 0.0;
-        for (i, _) in replicas.alive() {
-            epochs.insert(replicas.metric(cluster, i, "ha_metrics_server_shard_map_epoch").await.unwrap_or(-1.0) as i64);
-            primaries += replicas
-                .metric(cluster, i, "ha_metrics_server_shards{role=\"primary\"}")
-                .await
-                .unwrap_or(0.0);
-        }
-        epochs.len() == 1 && primaries == primaries_total
-    })
+    eventually(
+        Duration::from_secs(40),
+        "a settled shard map over the live replicas",
+        async || {
+            let mut epochs = BTreeSet::new();
+            let mut primaries = 0.0;
+            for (i, _) in replicas.alive() {
+                epochs.insert(
+                    replicas
+                        .metric(cluster, i, "ha_metrics_server_shard_map_epoch")
+                        .await
+                        .unwrap_or(-1.0) as i64,
+                );
+                primaries += replicas
+                    .metric(cluster, i, "ha_metrics_server_shards{role=\"primary\"}")
+                    .await
+                    .unwrap_or(0.0);
+            }
+            epochs.len() == 1 && primaries == primaries_total
+        },
+    )
     .await;
 }
 
@@ -110,21 +124,31 @@ async fn three_replicas_scrape_once_and_answer_alike() {
     tracing::info!("every kubelet is scraped once per interval, not once per replica");
     let counts = scrapes_per_node(&cluster, 5).await;
     tracing::info!(?counts, "kubelet scrapes per node over 5 intervals with 3 replicas");
-    assert!(counts.iter().all(|&c| (4..=6).contains(&c)), "scrapes per node over 5 intervals: {counts:?}");
+    assert!(
+        counts.iter().all(|&c| (4..=6).contains(&c)),
+        "scrapes per node over 5 intervals: {counts:?}"
+    );
 
     tracing::info!("every replica answers with the same objects and values");
-    eventually(Duration::from_secs(20), "identical answers from the three replicas", async || {
-        let mut answers = Vec::new();
-        for (_, r) in replicas.alive() {
-            match direct_get(&cluster, r.port, "/apis/metrics.k8s.io/v1beta1/pods").await {
-                Ok((200, body)) => answers.push(pods_of(&body).unwrap()),
-                _ => return false,
+    eventually(
+        Duration::from_secs(20),
+        "identical answers from the three replicas",
+        async || {
+            let mut answers = Vec::new();
+            for (_, r) in replicas.alive() {
+                match direct_get(&cluster, r.port, "/apis/metrics.k8s.io/v1beta1/pods").await {
+                    Ok((200, body)) => answers.push(pods_of(&body).unwrap()),
+                    _ => return false,
+                }
             }
-        }
-        answers.windows(2).all(|w| w[0] == w[1])
-    })
+            answers.windows(2).all(|w| w[0] == w[1])
+        },
+    )
     .await;
-    for path in ["/apis/metrics.k8s.io/v1beta1/nodes", "/apis/metrics.k8s.io/v1beta1/namespaces/ns-0/pods"] {
+    for path in [
+        "/apis/metrics.k8s.io/v1beta1/nodes",
+        "/apis/metrics.k8s.io/v1beta1/namespaces/ns-0/pods",
+    ] {
         for (_, r) in replicas.alive() {
             let (code, body) = direct_get(&cluster, r.port, path).await.unwrap();
             assert_eq!(code, 200, "{path}: {body}");
@@ -147,7 +171,10 @@ async fn three_replicas_scrape_once_and_answer_alike() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("LEADER: r"), "{text}");
     for name in ["r0", "r1", "r2"] {
-        assert!(text.lines().any(|l| l.starts_with(name) && l.contains(" Up ")), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(name) && l.contains(" Up ")),
+            "{text}"
+        );
     }
 }
 
@@ -187,7 +214,9 @@ fn poll_through_proxy(cluster: &chaos::Cluster) -> (Arc<Mutex<Observed>>, tokio:
                 }
                 pods_of(&body).ok_or(body)
             };
-            let answer = tokio::time::timeout(Duration::from_secs(5), answer).await.unwrap_or(Err("timeout".into()));
+            let answer = tokio::time::timeout(Duration::from_secs(5), answer)
+                .await
+                .unwrap_or(Err("timeout".into()));
             let mut o = sink.lock().unwrap();
             o.polls += 1;
             match answer {
@@ -213,12 +242,22 @@ fn check(observed: &Observed, pods: &BTreeSet<PodKey>, kills: &[Instant], start:
             if w[1].0 - w[0].0 > longest.0 {
                 longest = (w[1].0 - w[0].0, format!("{key:?} from {:?}", w[0].0 - start));
             }
-            assert!(w[1].1 >= w[0].1, "{key:?}: timestamp went backwards {} -> {}", w[0].1, w[1].1);
+            assert!(
+                w[1].1 >= w[0].1,
+                "{key:?}: timestamp went backwards {} -> {}",
+                w[0].1,
+                w[1].1
+            );
         }
     }
     for (at, error) in &observed.errors {
-        let near_kill = kills.iter().any(|k| *at + Duration::from_secs(1) >= *k && *at <= *k + Duration::from_secs(1));
-        assert!(near_kill, "client saw an error not caused by a request in flight to a killed replica: {error}");
+        let near_kill = kills
+            .iter()
+            .any(|k| *at + Duration::from_secs(1) >= *k && *at <= *k + Duration::from_secs(1));
+        assert!(
+            near_kill,
+            "client saw an error not caused by a request in flight to a killed replica: {error}"
+        );
     }
     longest
 }
@@ -244,7 +283,11 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     mark("kill -9 the leader: a new leader within 5 s", &mut report);
     let mut leader = None;
     for (i, _) in replicas.alive() {
-        if replicas.metric(&cluster, i, "ha_metrics_server_coordinator_is_leader").await == Some(1.0) {
+        if replicas
+            .metric(&cluster, i, "ha_metrics_server_coordinator_is_leader")
+            .await
+            == Some(1.0)
+        {
             leader = Some(i);
         }
     }
@@ -258,7 +301,10 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     assert!(election <= Duration::from_secs(5), "election took {election:?}");
     replicas.update_proxy(&cluster);
     wait_settled(&cluster, &replicas, 12.0).await;
-    report.push(format!("map settled without the leader after {:?}", killed_at.elapsed()));
+    report.push(format!(
+        "map settled without the leader after {:?}",
+        killed_at.elapsed()
+    ));
     // Faults a little apart: the promoted primaries push to their new standbys first.
     tokio::time::sleep(Duration::from_millis(RESOLUTION_MS * 2)).await;
 
@@ -279,7 +325,10 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     wait_all_pods_everywhere(&cluster, &replicas).await;
     let counts = scrapes_per_node(&cluster, 3).await;
     report.push(format!("scrapes per node over 3 intervals, one survivor: {counts:?}"));
-    assert!(counts.iter().all(|&c| (2..=4).contains(&c)), "survivor scrapes every node: {counts:?}");
+    assert!(
+        counts.iter().all(|&c| (2..=4).contains(&c)),
+        "survivor scrapes every node: {counts:?}"
+    );
 
     tracing::info!("restart the killed replicas with their data: they rejoin");
     mark("restart the killed replicas with their data: they rejoin", &mut report);
@@ -296,7 +345,10 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     tokio::time::sleep(Duration::from_millis(RESOLUTION_MS)).await;
     let counts = scrapes_per_node(&cluster, 5).await;
     report.push(format!("scrapes per node over 5 intervals after rejoin: {counts:?}"));
-    assert!(counts.iter().all(|&c| (4..=6).contains(&c)), "one scrape per node per interval again: {counts:?}");
+    assert!(
+        counts.iter().all(|&c| (4..=6).contains(&c)),
+        "one scrape per node per interval again: {counts:?}"
+    );
 
     tracing::info!("scale 3 -> 5: learners join and take shards with handoff");
     mark("scale 3 -> 5: learners join and take shards with handoff", &mut report);
@@ -304,8 +356,16 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     replicas.start(&cluster, 4, true);
     wait_settled(&cluster, &replicas, 12.0).await;
     eventually(Duration::from_secs(20), "the new replicas own shards", async || {
-        replicas.metric(&cluster, 3, "ha_metrics_server_shards{role=\"primary\"}").await.unwrap_or(0.0) > 0.0
-            && replicas.metric(&cluster, 4, "ha_metrics_server_shards{role=\"primary\"}").await.unwrap_or(0.0) > 0.0
+        replicas
+            .metric(&cluster, 3, "ha_metrics_server_shards{role=\"primary\"}")
+            .await
+            .unwrap_or(0.0)
+            > 0.0
+            && replicas
+                .metric(&cluster, 4, "ha_metrics_server_shards{role=\"primary\"}")
+                .await
+                .unwrap_or(0.0)
+                > 0.0
     })
     .await;
     wait_all_pods_everywhere(&cluster, &replicas).await;
@@ -322,7 +382,10 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
     for i in [3, 4] {
         let mut server = replicas.replicas[i].process.take().unwrap();
         let exited = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
-        report.push(format!("r{i} exited after SIGTERM in {:?} ({exited:?})", signalled.elapsed()));
+        report.push(format!(
+            "r{i} exited after SIGTERM in {:?} ({exited:?})",
+            signalled.elapsed()
+        ));
         if exited.is_err() {
             kills.push(Instant::now());
             let _ = server.child.start_kill();

@@ -27,7 +27,12 @@ const KNOWN: &[(&str, &[&str])] = &[
     // kubelet's would be identical within its housekeeping period).
     (
         "monotonic-timestamps",
-        &["freeze-leader", "freeze-follower", "rolling-restart", "partition-follower"],
+        &[
+            "freeze-leader",
+            "freeze-follower",
+            "rolling-restart",
+            "partition-follower",
+        ],
     ),
 ];
 

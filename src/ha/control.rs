@@ -35,7 +35,9 @@ pub async fn start(
     let ha_config = config.ha.clone();
     let peers = ha_config.peer_list().map_err(anyhow::Error::msg)?;
     let name = ha_config.replica_name();
-    let address = ha_config.advertise_address().context("no peer address for this replica")?;
+    let address = ha_config
+        .advertise_address()
+        .context("no peer address for this replica")?;
     let client = PeerClient::new(tls);
     let dir = &ha_config.data_dir;
     if dir.join(coordinator::raft::NODE_ID_FILE).exists() && !dir.join(coordinator::raft::DB_FILE).exists() {
@@ -200,7 +202,9 @@ impl Ha {
             }
             tracing::info!(member = %member.id, name = %member.name, "forgetting a departed learner");
             let nodes = std::collections::BTreeSet::from([member.id.0]);
-            let change = self.raft.change_membership(openraft::ChangeMembers::RemoveNodes(nodes), false);
+            let change = self
+                .raft
+                .change_membership(openraft::ChangeMembers::RemoveNodes(nodes), false);
             let _ = tokio::time::timeout(PROPOSE_TIMEOUT, change).await;
             self.propose(Command::RemoveMember(member.id)).await;
         }
@@ -217,7 +221,8 @@ impl Ha {
                 continue;
             }
             let info: Result<super::wire::Info, _> = self.client.call(&node.addr, path::INFO, &(), PING_TIMEOUT).await;
-            let Ok(info) = info.map_err(|e| tracing::debug!(member = id, error = %e, "cannot ask a Raft member")) else {
+            let Ok(info) = info.map_err(|e| tracing::debug!(member = id, error = %e, "cannot ask a Raft member"))
+            else {
                 continue;
             };
             if info.member != *id {
@@ -269,7 +274,8 @@ impl Ha {
         for shard in 0..self.shards.shards {
             let i = shard as usize;
             let holds = wants[i] || map.owners(shard).contains(&me);
-            if scraped[i] && !wants[i]
+            if scraped[i]
+                && !wants[i]
                 && let Some(&next) = map.primary(shard)
                 && next != me
             {

@@ -27,8 +27,18 @@ impl Ha {
     fn sources(&self, map: &ShardMap, shard: u32) -> Vec<Source> {
         let owners = map.owners(shard);
         let (mut up, down): (Vec<MemberId>, Vec<MemberId>) = owners.iter().partition(|o| self.reachable(**o));
-        up.extend(map.members.keys().filter(|m| !owners.contains(m) && self.reachable(**m)));
-        let to_source = |o: MemberId| if o == self.me() { Source::Local } else { Source::Remote(o) };
+        up.extend(
+            map.members
+                .keys()
+                .filter(|m| !owners.contains(m) && self.reachable(**m)),
+        );
+        let to_source = |o: MemberId| {
+            if o == self.me() {
+                Source::Local
+            } else {
+                Source::Remote(o)
+            }
+        };
         let mut sources: Vec<Source> = up.into_iter().map(to_source).collect();
         let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
         if !sources.contains(&Source::Local) && warm {
@@ -88,7 +98,9 @@ impl Ha {
                             if round + 1 < MAX_ROUNDS {
                                 left /= 2;
                             }
-                            let answer = self.client.call::<_, QueryResponse>(&address, path::QUERY, &request, left);
+                            let answer = self
+                                .client
+                                .call::<_, QueryResponse>(&address, path::QUERY, &request, left);
                             answer.await.map_err(|e| e.to_string())
                         }
                     };
@@ -100,7 +112,8 @@ impl Ha {
             for (source, asked, answer) in answers {
                 match answer {
                     Ok(mut answer) => {
-                        let cold: HashSet<u32> = answer.cold.iter().copied().filter(|s| !last_try.contains(s)).collect();
+                        let cold: HashSet<u32> =
+                            answer.cold.iter().copied().filter(|s| !last_try.contains(s)).collect();
                         answer.pods.retain(|p| !cold.contains(&p.shard));
                         answer.nodes.retain(|n| !cold.contains(&n.shard));
                         out.pods.append(&mut answer.pods);
@@ -132,6 +145,9 @@ impl Ha {
 
     fn partial(&self, shards: usize) {
         self.metrics.ha.fanout_partial.inc();
-        tracing::warn!(shards, "partial answer: no owner answered for some shards; their pods are left out");
+        tracing::warn!(
+            shards,
+            "partial answer: no owner answered for some shards; their pods are left out"
+        );
     }
 }

@@ -46,7 +46,10 @@ impl Ha {
             degraded: self.is_degraded(),
             primaries: primaries.len() as u32,
             standbys: standbys.len() as u32,
-            nodes: primaries.iter().map(|&s| per_shard.get(s as usize).copied().unwrap_or(0) as u32).sum(),
+            nodes: primaries
+                .iter()
+                .map(|&s| per_shard.get(s as usize).copied().unwrap_or(0) as u32)
+                .sum(),
             map: (*map).clone(),
         }
     }
@@ -92,7 +95,10 @@ impl Ha {
         }
         let learners_left: BTreeSet<u64> = old_ids.iter().copied().filter(|o| self.in_membership(*o)).collect();
         if !learners_left.is_empty() {
-            let _ = self.raft.change_membership(ChangeMembers::RemoveNodes(learners_left), false).await;
+            let _ = self
+                .raft
+                .change_membership(ChangeMembers::RemoveNodes(learners_left), false)
+                .await;
         }
         for member in old {
             self.propose(Command::RemoveMember(member)).await;
@@ -131,9 +137,14 @@ pub async fn form_or_join(ha: Arc<Ha>) {
 
 async fn try_once(ha: &Ha) -> Result<(), String> {
     let others: Vec<_> = ha.id.peers.iter().filter(|p| p.name != ha.id.name).collect();
-    let calls = others.iter().map(|p| ha.client.call::<_, Info>(&p.address, path::INFO, &(), INFO_TIMEOUT));
+    let calls = others
+        .iter()
+        .map(|p| ha.client.call::<_, Info>(&p.address, path::INFO, &(), INFO_TIMEOUT));
     let answers: Vec<Info> = futures::future::join_all(calls).await.into_iter().flatten().collect();
-    if let Some(leader) = answers.iter().find_map(|i| i.initialized.then(|| i.leader.clone()).flatten()) {
+    if let Some(leader) = answers
+        .iter()
+        .find_map(|i| i.initialized.then(|| i.leader.clone()).flatten())
+    {
         let request = JoinRequest {
             name: ha.id.name.clone(),
             member: ha.me().0,
@@ -156,7 +167,11 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
         return Err("a cluster exists but has no leader yet".into());
     }
     // Nobody answering belongs to a cluster: the first of --peers among us may form one.
-    let first = ha.id.peers.iter().find(|p| p.name == ha.id.name || answers.iter().any(|i| i.name == p.name));
+    let first = ha
+        .id
+        .peers
+        .iter()
+        .find(|p| p.name == ha.id.name || answers.iter().any(|i| i.name == p.name));
     if first.is_none_or(|p| p.name != ha.id.name) {
         return Err("waiting for the first replica of --peers to form the cluster".into());
     }
@@ -176,7 +191,11 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
         voter: true,
     }));
     if members.len() * 2 <= ha.id.voter_names.len() {
-        return Err(format!("only {} of {} voters answer", members.len(), ha.id.voter_names.len()));
+        return Err(format!(
+            "only {} of {} voters answer",
+            members.len(),
+            ha.id.voter_names.len()
+        ));
     }
     let nodes: BTreeMap<u64, BasicNode> = members
         .iter()

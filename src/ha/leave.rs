@@ -50,7 +50,10 @@ impl Ha {
             };
             if let Some(address) = leader {
                 let request = LeaveRequest { member: self.me().0 };
-                let _: Result<bool, _> = self.client.call(&address, path::LEAVE, &request, Duration::from_secs(1)).await;
+                let _: Result<bool, _> = self
+                    .client
+                    .call(&address, path::LEAVE, &request, Duration::from_secs(1))
+                    .await;
             }
             tokio::time::sleep(super::CONTROL_INTERVAL).await;
         }

@@ -17,7 +17,10 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn record_ok(&self, member: MemberId) {
-        self.last_ok.lock().expect("liveness lock").insert(member, Instant::now());
+        self.last_ok
+            .lock()
+            .expect("liveness lock")
+            .insert(member, Instant::now());
     }
 
     /// Remembers when `member` was first seen; returns how long ago that was.

@@ -5,13 +5,13 @@
 use super::wire::path;
 use crate::peer::transport::{PeerClient, PeerError};
 use coordinator::raft::TypeConfig;
+use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::BasicNode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -49,8 +49,10 @@ impl Connection {
         // The target's member id rides in the path: a new incarnation at the same address
         // refuses RPCs meant for the old one (its log would look reverted to the leader).
         let path = format!("{path}/{}", self.target);
-        let answer: Result<Result<Resp, RaftError<u64, E>>, PeerError> =
-            self.client.call(&self.node.addr, &path, request, option.hard_ttl()).await;
+        let answer: Result<Result<Resp, RaftError<u64, E>>, PeerError> = self
+            .client
+            .call(&self.node.addr, &path, request, option.hard_ttl())
+            .await;
         match answer {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(

@@ -27,7 +27,10 @@ impl Ha {
         let Some(address) = self.address_of(map, to) else {
             return;
         };
-        let snapshot = self.shards.stores[shard as usize].read().expect("store lock").snapshot();
+        let snapshot = self.shards.stores[shard as usize]
+            .read()
+            .expect("store lock")
+            .snapshot();
         let push = ShardPush {
             from: self.me().0,
             epoch: map.epoch,

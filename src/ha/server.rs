@@ -37,7 +37,10 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
             .route(path::HANDOFF, web::post().to(handoff))
             .route(&format!("{}/{{to}}", path::RAFT_APPEND), web::post().to(raft_append))
             .route(&format!("{}/{{to}}", path::RAFT_VOTE), web::post().to(raft_vote))
-            .route(&format!("{}/{{to}}", path::RAFT_SNAPSHOT), web::post().to(raft_snapshot))
+            .route(
+                &format!("{}/{{to}}", path::RAFT_SNAPSHOT),
+                web::post().to(raft_snapshot),
+            )
     })
     .workers(1)
     .keep_alive(crate::peer::transport::PEER_SERVER_KEEP_ALIVE)
@@ -69,7 +72,10 @@ async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<super::wir
     Bincode(state.ha.admit(request.0).await)
 }
 
-async fn query(state: State, request: Bincode<QueryRequest>) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
+async fn query(
+    state: State,
+    request: Bincode<QueryRequest>,
+) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
     match shard_answer(&state.reader, &request.0) {
         Ok(answer) => actix_web::Either::Left(Bincode(answer)),
         Err(e) => actix_web::Either::Right(HttpResponse::BadRequest().body(e)),
@@ -87,9 +93,8 @@ async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
 /// A Raft RPC addressed to another member id (an earlier incarnation of this replica) is
 /// refused with 409, so the sender treats it as a network error and never mixes the two logs.
 fn wrong_member(state: &State, to: u64) -> Option<HttpResponse> {
-    (to != state.ha.me().0).then(|| {
-        HttpResponse::Conflict().body(format!("this is member {}, not {to}", state.ha.me().0))
-    })
+    (to != state.ha.me().0)
+        .then(|| HttpResponse::Conflict().body(format!("this is member {}, not {to}", state.ha.me().0)))
 }
 
 type RaftAnswer<T> = actix_web::Either<HttpResponse, Bincode<T>>;
@@ -105,7 +110,11 @@ async fn raft_append(
     actix_web::Either::Right(Bincode(state.ha.raft.append_entries(rpc.0).await))
 }
 
-async fn raft_vote(state: State, to: web::Path<u64>, rpc: Bincode<VoteRequest<u64>>) -> RaftAnswer<impl serde::Serialize> {
+async fn raft_vote(
+    state: State,
+    to: web::Path<u64>,
+    rpc: Bincode<VoteRequest<u64>>,
+) -> RaftAnswer<impl serde::Serialize> {
     if let Some(refusal) = wrong_member(&state, *to) {
         return actix_web::Either::Left(refusal);
     }

@@ -12,7 +12,10 @@ use std::time::Duration;
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Parser, Debug)]
-#[command(name = "ha-metrics-server status", about = "Show the replica set, asked through one replica")]
+#[command(
+    name = "ha-metrics-server status",
+    about = "Show the replica set, asked through one replica"
+)]
 pub struct StatusArgs {
     /// Peer address (`host:port`) of any replica.
     #[arg(long)]

@@ -73,9 +73,13 @@ pub struct JoinRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum JoinResponse {
-    Joined { epoch: u64 },
+    Joined {
+        epoch: u64,
+    },
     /// Ask this address instead.
-    NotLeader { leader: Option<String> },
+    NotLeader {
+        leader: Option<String>,
+    },
     Failed(String),
 }
 
@@ -94,7 +98,9 @@ pub struct ShardPush {
 pub enum PushAck {
     Accepted,
     /// The receiver's map is newer and the sender no longer owns the shard.
-    Stale { epoch: u64 },
+    Stale {
+        epoch: u64,
+    },
 }
 
 /// One fan-out request: everything an owner needs to answer for some of its shards.

@@ -37,10 +37,26 @@ impl HaMetrics {
             fanout_duration: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             replication_lag: Gauge::default(),
         };
-        registry.register("ha_metrics_server_coordinator_is_leader", "1 on the Raft leader, else 0.", m.is_leader.clone());
-        registry.register("ha_metrics_server_coordinator_term", "Current Raft term.", m.term.clone());
-        registry.register("ha_metrics_server_shard_map_epoch", "Epoch of the applied shard map.", m.epoch.clone());
-        registry.register("ha_metrics_server_shards", "Shards this replica holds, by role.", m.shards.clone());
+        registry.register(
+            "ha_metrics_server_coordinator_is_leader",
+            "1 on the Raft leader, else 0.",
+            m.is_leader.clone(),
+        );
+        registry.register(
+            "ha_metrics_server_coordinator_term",
+            "Current Raft term.",
+            m.term.clone(),
+        );
+        registry.register(
+            "ha_metrics_server_shard_map_epoch",
+            "Epoch of the applied shard map.",
+            m.epoch.clone(),
+        );
+        registry.register(
+            "ha_metrics_server_shards",
+            "Shards this replica holds, by role.",
+            m.shards.clone(),
+        );
         registry.register(
             "ha_metrics_server_degraded",
             "1 while no Raft quorum is reachable and this replica scrapes orphaned shards.",

@@ -118,7 +118,11 @@ impl Reader {
                 .collect(),
             Some(ha) => {
                 let answer = ha.gather(self, shards, crate::ha::wire::QueryTarget::Nodes).await;
-                answer.nodes.into_iter().map(|n| (n.name.clone(), answer::node_metrics(&n))).collect()
+                answer
+                    .nodes
+                    .into_iter()
+                    .map(|n| (n.name.clone(), answer::node_metrics(&n)))
+                    .collect()
             }
         }
     }
@@ -200,7 +204,11 @@ impl Reader {
 
     async fn pods(&self, query: &PodQuery<'_>) -> Vec<PodRow> {
         let mut rows: Vec<PodRow> = match &self.fanout {
-            None => self.local_pods(&self.all_shards(), query).into_iter().map(|(_, r)| r).collect(),
+            None => self
+                .local_pods(&self.all_shards(), query)
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect(),
             Some(ha) => {
                 let target = crate::ha::wire::QueryTarget::Pods {
                     namespace: query.namespace.map(String::from),
@@ -229,8 +237,20 @@ impl Reader {
     }
 
     /// One pod: `PodNotFound` unless Running in the cache, `PodMetricsNotFound` without metrics.
-    pub async fn get_pod(&self, namespace: &str, name: &str, params: &ListParams, query: &str) -> Result<PodRow, ApiError> {
-        let known = self.caches.pods.read().expect("pods lock").get(namespace, name).is_some();
+    pub async fn get_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        params: &ListParams,
+        query: &str,
+    ) -> Result<PodRow, ApiError> {
+        let known = self
+            .caches
+            .pods
+            .read()
+            .expect("pods lock")
+            .get(namespace, name)
+            .is_some();
         if !known {
             return Err(ApiError::PodNotFound {
                 namespace: namespace.to_string(),

@@ -99,7 +99,10 @@ async fn list_pods(state: &WebState, req: &HttpRequest, namespace: Option<&str>)
 
 async fn get_pod(state: &WebState, req: &HttpRequest, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let row = state.reader.get_pod(namespace, name, &params, req.query_string()).await?;
+    let row = state
+        .reader
+        .get_pod(namespace, name, &params, req.query_string())
+        .await?;
     pods_response(state, req, std::slice::from_ref(&row), true)
 }
 

@@ -39,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("warn").init();
     let args = Args::parse();
     let _ = std::fs::remove_dir_all(&args.dir);
-    let replicas: Vec<String> = (0..args.replicas).map(|i| format!("127.0.0.1:{}", args.port + i)).collect();
+    let replicas: Vec<String> = (0..args.replicas)
+        .map(|i| format!("127.0.0.1:{}", args.port + i))
+        .collect();
     let config = ClusterConfig {
         nodes: args.nodes,
         pods_per_node: args.pods_per_node,
@@ -82,7 +84,10 @@ async fn main() -> anyhow::Result<()> {
             server.display(),
             args.port + 100
         );
-        println!("  kill -9 any replica (pids: {}) and keep running kubectl", pids(&children));
+        println!(
+            "  kill -9 any replica (pids: {}) and keep running kubectl",
+            pids(&children)
+        );
         println!("  replica logs: {}/replica-*.log", args.dir.display());
     }
     println!(
@@ -97,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
     for child in &mut children {
         if let Some(pid) = child.id() {
             // SIGTERM first: the server drains in-flight requests.
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
     }
@@ -120,12 +128,18 @@ fn start_replica(args: &Args, cluster: &Cluster, server: &PathBuf, i: u16) -> an
         .arg(format!("--kubeconfig={}", paths.metrics_server_kubeconfig().display()))
         .arg(format!("--secure-port={port}"))
         .arg("--bind-address=127.0.0.1")
-        .arg(format!("--cert-dir={}", args.dir.join(format!("server-certs-{i}")).display()))
+        .arg(format!(
+            "--cert-dir={}",
+            args.dir.join(format!("server-certs-{i}")).display()
+        ))
         .arg(format!("--metric-resolution={}", args.metric_resolution))
         .arg("--kubelet-request-timeout=4s")
         .arg("--kubelet-preferred-address-types=InternalIP")
         .arg("--kubelet-use-node-status-port")
-        .arg(format!("--requestheader-client-ca-file={}", paths.front_proxy_ca().display()))
+        .arg(format!(
+            "--requestheader-client-ca-file={}",
+            paths.front_proxy_ca().display()
+        ))
         .arg("--requestheader-allowed-names=front-proxy-client")
         .stderr(std::fs::File::create(args.dir.join(format!("replica-{i}.log")))?)
         .kill_on_drop(true);

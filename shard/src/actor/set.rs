@@ -36,7 +36,9 @@ impl ShardSet {
     pub fn idle(shards: u32, ctx: Arc<ShardContext>) -> ShardSet {
         SHARD_COUNT.store(shards, Ordering::Relaxed);
         let resolution = ctx.resolution.as_nanos() as i64;
-        let stores = (0..shards).map(|_| Arc::new(RwLock::new(Store::new(resolution)))).collect();
+        let stores = (0..shards)
+            .map(|_| Arc::new(RwLock::new(Store::new(resolution))))
+            .collect();
         ShardSet {
             shards,
             stores,
@@ -72,7 +74,11 @@ impl ShardSet {
 
     /// Whether this replica scrapes `shard`.
     pub fn is_scraping(&self, shard: u32) -> bool {
-        self.actors.lock().expect("actors lock").get(shard as usize).is_some_and(Option::is_some)
+        self.actors
+            .lock()
+            .expect("actors lock")
+            .get(shard as usize)
+            .is_some_and(Option::is_some)
     }
 
     /// Forgets a shard's points (it left this replica); its nodes' per-node series go too.

@@ -159,7 +159,10 @@ fn hand_over_wins_over_a_lone_newer_first_point() {
     scrape_round(&mut old, 1);
     let mut new = Store::new(15 * NANOS_PER_SECOND);
     scrape_round(&mut new, 2);
-    assert!(new.pod("ns", "steady").is_none() && old.pod("ns", "steady").is_some(), "one point is not servable");
+    assert!(
+        new.pod("ns", "steady").is_none() && old.pod("ns", "steady").is_some(),
+        "one point is not servable"
+    );
     new.replace_from(old.snapshot());
     assert_eq!(answers(&new), answers(&old), "the hand-over is taken whole");
     scrape_round(&mut new, 2);
