@@ -120,12 +120,10 @@ pub fn spawn(
 }
 
 fn every(http: Http, path: String, period: Duration, phase: Duration, rec: Shared) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        tokio::time::sleep(phase).await;
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    let path: std::sync::Arc<str> = path.into();
+    crate::runner::clients::every(period, phase, move || {
+        let (http, path, rec) = (http.clone(), path.clone(), rec.clone());
+        async move {
             let started = Instant::now();
             let ok = http.get_proxy(&path).await.is_ok();
             let mut r = rec.lock().expect("record lock");

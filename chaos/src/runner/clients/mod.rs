@@ -164,7 +164,7 @@ pub fn spawn(
 }
 
 /// Runs `f` every `period` after `phase`, without overlapping itself.
-fn every<F, Fut>(period: Duration, phase: Duration, f: F) -> tokio::task::JoinHandle<()>
+pub(crate) fn every<F, Fut>(period: Duration, phase: Duration, f: F) -> tokio::task::JoinHandle<()>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
