@@ -4,9 +4,10 @@
 
 use super::formation;
 use super::liveness::Liveness;
+use super::stall::StallWatch;
 use super::network::Network;
 use super::wire::{Ping, Pong, path};
-use super::{CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT};
+use super::{CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::transport::{PeerClient, PeerTls};
@@ -76,6 +77,8 @@ pub async fn start(
         shards: shards.clone(),
         metrics,
         liveness: Liveness::default(),
+        // One scrape interval renews a primary's points and a standby's copy.
+        stall: Arc::new(StallWatch::new(config.metric_resolution.max(REACHABLE_WINDOW))),
         degraded: Default::default(),
         leaving: Default::default(),
         scraped: Mutex::new(vec![false; shards.shards as usize]),
@@ -84,6 +87,7 @@ pub async fn start(
         formation: Default::default(),
     });
     actix::spawn(formation::form_or_join(ha.clone()));
+    actix::spawn(ha.stall.clone().run());
     actix::spawn(ping_loop(ha.clone()));
     actix::spawn(control_loop(ha.clone()));
     Ok(ha)
@@ -168,6 +172,11 @@ impl Ha {
             return formation::propose_init(self).await;
         }
         self.adopt_raft_members(map).await;
+        if self.unsettled() {
+            // After a freeze every ping answer here is old: deciding Up/Down now would mark
+            // the live members Down.
+            return;
+        }
         let down_after = self.config.member_down_after;
         for member in map.members.values() {
             let alive = match member.id == self.me() {

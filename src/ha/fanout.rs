@@ -41,6 +41,16 @@ impl Ha {
         };
         let mut sources: Vec<Source> = up.into_iter().map(to_source).collect();
         let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
+        if self.unsettled() {
+            // Just back from a freeze: everyone looks unreachable and this replica's points
+            // are older than what the others served meanwhile. Its own data comes last.
+            sources.retain(|s| *s != Source::Local);
+            sources.extend(down.into_iter().map(to_source));
+            if warm || owners.contains(&self.me()) {
+                sources.push(Source::Local);
+            }
+            return sources;
+        }
         if !sources.contains(&Source::Local) && warm {
             sources.push(Source::Local);
         }
@@ -48,6 +58,16 @@ impl Ha {
         // hung owner must not hold the answer up while another replica has the shard.
         sources.extend(down.into_iter().map(to_source));
         sources
+    }
+
+    /// This replica's answer for shards it holds. Just after a freeze every shard is reported
+    /// `cold` (the points are kept): the asker takes them only if nobody else answers.
+    pub fn answer_own(&self, reader: &Reader, request: &QueryRequest) -> Result<QueryResponse, String> {
+        let mut answer = shard_answer(reader, request)?;
+        if self.unsettled() {
+            answer.cold = request.shards.clone();
+        }
+        Ok(answer)
     }
 
     /// Reads `shards` from their owners.
@@ -89,7 +109,7 @@ impl Ha {
                 };
                 async move {
                     let answer = match source {
-                        Source::Local => shard_answer(reader, &request),
+                        Source::Local => self.answer_own(reader, &request),
                         Source::Remote(member) => {
                             let address = self.address_of(map, *member).unwrap_or_default();
                             // A frozen owner must not eat the whole deadline: all but the last
@@ -112,6 +132,7 @@ impl Ha {
             for (source, asked, answer) in answers {
                 match answer {
                     Ok(mut answer) => {
+                        tracing::debug!(round, ?source, ?asked, cold = ?answer.cold, pods = answer.pods.len(), "fan-out answer");
                         let cold: HashSet<u32> =
                             answer.cold.iter().copied().filter(|s| !last_try.contains(s)).collect();
                         answer.pods.retain(|p| !cold.contains(&p.shard));
@@ -136,6 +157,7 @@ impl Ha {
             }
         }
         missed += pending.len();
+        tracing::debug!(pods = out.pods.len(), nodes = out.nodes.len(), missed, "fan-out gathered");
         if missed > 0 {
             self.partial(missed);
         }

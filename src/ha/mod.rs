@@ -16,6 +16,7 @@ mod liveness;
 mod network;
 pub mod replicate;
 pub mod server;
+mod stall;
 pub mod status;
 pub mod wire;
 
@@ -64,6 +65,8 @@ pub struct Ha {
     pub shards: Arc<ShardSet>,
     pub metrics: Arc<Metrics>,
     liveness: Liveness,
+    /// Whether this replica was frozen and has not caught up yet.
+    pub stall: Arc<stall::StallWatch>,
     degraded: AtomicBool,
     /// Set on SIGTERM: pings answer "leaving" and the leader moves this replica's shards.
     leaving: AtomicBool,
@@ -97,6 +100,11 @@ impl Ha {
     }
 
     /// Whether `member` answered a ping recently (this replica always has).
+    /// Whether this replica was frozen (or starved) recently: its own data is read last.
+    pub fn unsettled(&self) -> bool {
+        self.stall.unsettled()
+    }
+
     pub fn reachable(&self, member: MemberId) -> bool {
         member == self.id.member || self.liveness.recently(member, REACHABLE_WINDOW)
     }

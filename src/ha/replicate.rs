@@ -84,7 +84,8 @@ impl Ha {
         let lag = (now_nanos() - push.taken_at).max(0) as f64 / 1e9;
         self.metrics.ha.replication_lag.set(lag);
         let store = &self.shards.stores[push.shard as usize];
-        store.write().expect("store lock").replace_from(push.snapshot);
+        let gone = store.write().expect("store lock").replace_from(push.snapshot);
+        tracing::debug!(shard = push.shard, from = %sender, handoff, gone = gone.len(), "took a shard copy");
         PushAck::Accepted
     }
 }

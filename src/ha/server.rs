@@ -6,7 +6,7 @@
 use super::Ha;
 use super::wire::{Info, JoinRequest, LeaveRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path};
 use crate::peer::transport::Bincode;
-use crate::query::{Reader, shard_answer};
+use crate::query::Reader;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use coordinator::raft::TypeConfig;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -76,7 +76,7 @@ async fn query(
     state: State,
     request: Bincode<QueryRequest>,
 ) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
-    match shard_answer(&state.reader, &request.0) {
+    match state.ha.answer_own(&state.reader, &request.0) {
         Ok(answer) => actix_web::Either::Left(Bincode(answer)),
         Err(e) => actix_web::Either::Right(HttpResponse::BadRequest().body(e)),
     }

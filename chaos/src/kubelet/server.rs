@@ -247,7 +247,7 @@ impl Kubelet {
 
     async fn faulty_response(&self, active: Option<ActiveFault>, now: Millis) -> Response<Body> {
         let mut mods = Mods::default();
-        let mut ts = now;
+        let mut ts = stats_time(now);
         let Some(ActiveFault { fault, since }) = active else {
             return metrics(self.render(ts, &mods));
         };
@@ -273,6 +273,17 @@ impl Kubelet {
         }
         metrics(self.render(ts, &mods))
     }
+}
+
+/// How often a node's stats are refreshed. A real kubelet serves cAdvisor's last housekeeping
+/// sample (every 10-15 s) with that sample's timestamp, so two scrapes between refreshes see the
+/// same timestamp and the same values. kubesim refreshes every second: the second-precision
+/// timestamp the Metrics API serves then identifies the values, as it does in a real cluster.
+pub const STATS_REFRESH_MS: Millis = 1000;
+
+/// The time of the stats sample a scrape at `now` sees.
+pub fn stats_time(now: Millis) -> Millis {
+    now - now.rem_euclid(STATS_REFRESH_MS)
 }
 
 fn placeholder_node(name: &str) -> crate::sim::model::NodeState {

@@ -39,6 +39,9 @@ pub fn now_nanos() -> Nanos {
         .map_or(0, |d| d.as_nanos() as Nanos)
 }
 
+/// A tick this many resolutions after the previous one follows a stall of the process.
+const STALLED_TICK: f64 = 1.5;
+
 pub struct ShardActor {
     pub id: u32,
     ctx: Arc<ShardContext>,
@@ -49,6 +52,9 @@ pub struct ShardActor {
     /// Ticks so far: the first does not expire anything, so points restored from a previous
     /// holder survive until this actor's own scrape renews them (continuous windows).
     ticks: u64,
+    /// When the previous tick ran: a tick much later than one resolution after it means the
+    /// process was frozen or starved, not that the kubelets stopped answering.
+    previous_tick: Option<Instant>,
 }
 
 impl ShardActor {
@@ -61,6 +67,7 @@ impl ShardActor {
             in_flight: HashSet::new(),
             tick_started: None,
             ticks: 0,
+            previous_tick: None,
         }
     }
 
@@ -75,8 +82,21 @@ impl ShardActor {
         let now = now_nanos();
         self.ctx.last_tick.store(now, Ordering::Relaxed);
         let max_age = 2 * self.ctx.resolution.as_nanos() as Nanos;
-        if self.ticks > 0 {
-            self.store.write().expect("store lock").expire(now, max_age);
+        let since_previous = self.previous_tick.map(|t| t.elapsed());
+        if since_previous.is_some_and(|s| s < self.ctx.resolution / 2) {
+            // A tick missed during a stall, delivered in a burst with the current one.
+            return;
+        }
+        self.previous_tick = Some(Instant::now());
+        let resumed = since_previous.is_some_and(|s| s > self.ctx.resolution.mul_f64(STALLED_TICK));
+        // After a stall every point looks old; keep them until this tick's scrapes renew them.
+        if self.ticks > 0 && !resumed {
+            let mut store = self.store.write().expect("store lock");
+            let before = store.held_counts();
+            store.expire(now, max_age);
+            if store.held_counts() != before {
+                tracing::debug!(shard = self.id, ?before, after = ?store.held_counts(), "expired old points");
+            }
         }
         self.ticks += 1;
         self.tick_started = Some(Instant::now());

@@ -183,12 +183,14 @@ impl Store {
             self.remove_node(node);
         }
         for (node, incoming) in snapshot.nodes {
-            // Ours wins only if it is newer and servable: a lone first point (a new primary's
-            // first scrape racing the hand-over) would otherwise hide the node's pods for an
-            // interval, and it was never served, so taking the older copy moves nothing back.
-            let ours_wins = self.snapshot_node(&node).is_some_and(|ours| {
-                ShardSnapshot::newest(&ours) > ShardSnapshot::newest(&incoming) && ShardSnapshot::servable(&ours)
-            });
+            // A servable copy beats a lone point, then the newer copy wins. A lone first point
+            // (a new primary's first scrape racing the hand-over, or a replica back from a
+            // freeze scraping once more) would hide the node's pods for an interval; it was
+            // never served, so keeping or taking the servable copy moves nothing back.
+            let rank = |copy: &NodeSnapshot| (ShardSnapshot::servable(copy), ShardSnapshot::newest(copy));
+            let ours_wins = self
+                .snapshot_node(&node)
+                .is_some_and(|ours| rank(&ours) > rank(&incoming));
             if !ours_wins {
                 self.restore_node(&node, incoming);
             }

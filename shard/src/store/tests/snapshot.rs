@@ -177,3 +177,21 @@ fn hand_over_wins_over_a_lone_newer_first_point() {
     newer.replace_from(old.snapshot());
     assert_eq!(answers(&newer), before, "a servable newer copy is kept");
 }
+
+/// A replica back from a freeze scrapes once more before it learns it lost the shard, and hands
+/// over a lone point newer than the new primary's servable copy: the servable copy is kept, or
+/// the pods would vanish everywhere until the next scrape.
+#[test]
+fn a_servable_copy_is_kept_over_a_newer_lone_point() {
+    let mut primary = Store::new(15 * NANOS_PER_SECOND);
+    scrape_round(&mut primary, 0);
+    scrape_round(&mut primary, 1);
+    let mut resumed = Store::new(15 * NANOS_PER_SECOND);
+    scrape_round(&mut resumed, 2);
+    let before = answers(&primary);
+    assert!(before.1.iter().any(|(_, name, _)| name == "steady"));
+    primary.replace_from(resumed.snapshot());
+    assert_eq!(answers(&primary), before, "the lone newer point is not taken");
+    scrape_round(&mut primary, 2);
+    assert!(primary.pod("ns", "steady").is_some(), "the next scrape continues the window");
+}
