@@ -57,10 +57,12 @@ fn status() -> ExitCode {
     }
 }
 
-/// `-v` levels as klog's: 0-1 info, 2-3 debug for our crates, 4+ debug, 6+ trace.
+/// `-v` levels as klog's: 0-1 info, 2-3 debug for our crates, 4+ debug, 6+ trace. Below 2,
+/// openraft's per-RPC replication errors (several lines every heartbeat while a peer is down)
+/// are off: the control loop logs the member going Down and Up once each.
 fn init_logging(config: &Config) {
     let level = match config.verbosity {
-        0..=1 => "info,openraft=warn",
+        0..=1 => "info,openraft=error,openraft::replication=off",
         2..=3 => "info,openraft=warn,ha_metrics_server=debug,shard=debug",
         4..=5 => "debug",
         _ => "trace",

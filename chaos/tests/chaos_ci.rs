@@ -12,41 +12,6 @@ use std::process::Command;
 const SEED: &str = "11";
 const DURATION: &str = "100s";
 
-/// Server bugs this runner found and that are reported but not fixed yet (docs/chaos.md, "Open
-/// findings"): the named invariant may fail, but only after these fault kinds. Anything else
-/// fails the test. Remove an entry once its bug is fixed.
-const KNOWN: &[(&str, &[&str])] = &[
-    // A frozen (SIGSTOP) primary: its shards' pods vanish from lists until it is marked Down;
-    // the fan-out does not fall back to the standby in time.
-    ("no-long-gaps", &["freeze-leader", "freeze-follower"]),
-    // After a freeze or a rolling restart the proxy may see a pod's timestamp go back (a
-    // standby one push behind serves, or a handed-off shard's new owner is behind). After a
-    // partition heals, the cut-off replica switches from its own scrapes back to the owner's,
-    // which may have sampled the same kubelet in the same second: same served (second-precision)
-    // timestamp and window, slightly different values (kubesim's stats are live; a real
-    // kubelet's would be identical within its housekeeping period).
-    (
-        "monotonic-timestamps",
-        &[
-            "freeze-leader",
-            "freeze-follower",
-            "rolling-restart",
-            "partition-follower",
-        ],
-    ),
-];
-
-/// Whether every violation of `verdict` came after a fault kind listed for it in [`KNOWN`].
-fn known(verdict: &serde_json::Value) -> bool {
-    let name = verdict["name"].as_str().unwrap_or("");
-    let Some((_, kinds)) = KNOWN.iter().find(|(n, _)| *n == name) else {
-        return false;
-    };
-    verdict["byFault"]
-        .as_object()
-        .is_some_and(|by| by.keys().all(|k| kinds.contains(&k.as_str())))
-}
-
 fn server_bin() -> PathBuf {
     if let Ok(path) = std::env::var("HA_METRICS_SERVER_BIN") {
         return path.into();
@@ -79,17 +44,11 @@ fn ci_scenario_keeps_every_invariant() {
             .unwrap_or_else(|e| panic!("no report ({e}); stderr: {}", String::from_utf8_lossy(&run.stderr))),
     )
     .unwrap();
-    let (known_failed, failed): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) = report["invariants"]
+    let failed: Vec<String> = report["invariants"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|v| v["violations"].as_u64() != Some(0))
-        .partition(|v| known(v));
-    for v in &known_failed {
-        println!("KNOWN SERVER BUG, not failing the test: {} {}", v["name"], v["byFault"]);
-    }
-    let failed: Vec<String> = failed
-        .iter()
         .map(|v| format!("{} {}", v["name"], v["byFault"]))
         .collect();
     assert!(
@@ -108,7 +67,7 @@ fn ci_scenario_keeps_every_invariant() {
         "too few faults ran"
     );
     assert!(
-        run.status.success() || !known_failed.is_empty(),
+        run.status.success(),
         "chaos exited with {}",
         run.status
     );
