@@ -89,6 +89,7 @@ pub async fn start(
     actix::spawn(formation::form_or_join(ha.clone()));
     actix::spawn(ha.stall.clone().run());
     actix::spawn(ping_loop(ha.clone()));
+    actix::spawn(super::reset::orphan_watch(ha.clone()));
     actix::spawn(control_loop(ha.clone()));
     Ok(ha)
 }
@@ -317,6 +318,10 @@ impl Ha {
         let (primaries, standbys) = map.shards_of(self.me());
         let raft = self.raft.metrics().borrow().clone();
         let m = &self.metrics.ha;
+        let member = crate::metrics::MemberLabel {
+            member: self.me().0.to_string(),
+        };
+        m.member_info.get_or_create(&member).set(1);
         m.is_leader.set(i64::from(raft.current_leader == Some(self.me().0)));
         m.term.set(raft.current_term as i64);
         m.epoch.set(map.epoch as i64);

@@ -10,6 +10,10 @@ use coordinator::shard_map::{MemberId, ShardMap};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
+/// Partial answers are logged as warnings at most this often.
+const PARTIAL_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+static LAST_PARTIAL_WARN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Rounds of retrying the next owner (primary, standby, this replica's own data).
 const MAX_ROUNDS: usize = 5;
 
@@ -165,11 +169,23 @@ impl Ha {
         out
     }
 
+    /// Counts a partial answer; logs a warning at most once per [`PARTIAL_WARN_EVERY`] (every
+    /// request during an outage would flood the log), the rest at debug level.
     fn partial(&self, shards: usize) {
         self.metrics.ha.fanout_partial.inc();
-        tracing::warn!(
-            shards,
-            "partial answer: no owner answered for some shards; their pods are left out"
-        );
+        let now = shard::actor::shard::now_nanos();
+        let last = LAST_PARTIAL_WARN.load(std::sync::atomic::Ordering::Relaxed);
+        let due = now - last >= PARTIAL_WARN_EVERY.as_nanos() as i64
+            && LAST_PARTIAL_WARN
+                .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+                .is_ok();
+        match due {
+            true => tracing::warn!(
+                shards,
+                total = self.metrics.ha.fanout_partial.get(),
+                "partial answer: no owner answered for some shards; their pods are left out"
+            ),
+            false => tracing::debug!(shards, "partial answer"),
+        }
     }
 }

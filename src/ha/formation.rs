@@ -69,6 +69,11 @@ impl Ha {
         if map.members.contains_key(&id) && self.in_membership(request.member) {
             return JoinResponse::Joined { epoch: map.epoch };
         }
+        if request.has_log && !self.in_membership(request.member) {
+            // Its log comes from another replica set (or an old membership of this one):
+            // replicating into it would mix two histories.
+            return JoinResponse::StartOver;
+        }
         tracing::info!(name = %request.name, member = request.member, address = %request.address, "admitting a replica");
         let node = BasicNode::new(request.address.clone());
         if let Err(e) = self.raft.add_learner(request.member, node, true).await {
@@ -118,7 +123,7 @@ impl Ha {
         }
     }
 
-    fn in_membership(&self, member: u64) -> bool {
+    pub(super) fn in_membership(&self, member: u64) -> bool {
         let metrics = self.raft.metrics().borrow().clone();
         metrics.membership_config.membership().get_node(&member).is_some()
     }
@@ -135,12 +140,17 @@ pub async fn form_or_join(ha: Arc<Ha>) {
     tracing::info!("member of the replica set");
 }
 
-async fn try_once(ha: &Ha) -> Result<(), String> {
+/// What the other replicas of `--peers` that answer say about themselves.
+pub(super) async fn peer_infos(ha: &Ha) -> Vec<Info> {
     let others: Vec<_> = ha.id.peers.iter().filter(|p| p.name != ha.id.name).collect();
     let calls = others
         .iter()
         .map(|p| ha.client.call::<_, Info>(&p.address, path::INFO, &(), INFO_TIMEOUT));
-    let answers: Vec<Info> = futures::future::join_all(calls).await.into_iter().flatten().collect();
+    futures::future::join_all(calls).await.into_iter().flatten().collect()
+}
+
+async fn try_once(ha: &Ha) -> Result<(), String> {
+    let answers = peer_infos(ha).await;
     if let Some(leader) = answers
         .iter()
         .find_map(|i| i.initialized.then(|| i.leader.clone()).flatten())
@@ -149,6 +159,7 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
             name: ha.id.name.clone(),
             member: ha.me().0,
             address: ha.id.address.clone(),
+            has_log: ha.raft.metrics().borrow().last_log_index.is_some(),
         };
         let answer: JoinResponse = ha
             .client
@@ -160,12 +171,16 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
                 tracing::info!(epoch, "joined the replica set");
                 Ok(())
             }
+            JoinResponse::StartOver => ha.start_over("the leader does not know this replica's Raft log"),
             other => Err(format!("join refused: {other:?}")),
         };
     }
-    if answers.iter().any(|i| i.initialized) {
+    if answers.iter().any(|i| i.initialized && !lost_for_good((&ha.id.name, ha.me()), i, &answers)) {
         return Err("a cluster exists but has no leader yet".into());
     }
+    // Replicas of a set that lost its quorum for good keep their logs out of the new set; they
+    // start over and join it once it has a leader.
+    let answers: Vec<Info> = answers.into_iter().filter(|i| !i.initialized).collect();
     // Nobody answering belongs to a cluster: the first of --peers among us may form one.
     let first = ha
         .id
@@ -206,6 +221,20 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
     ha.raft.initialize(nodes).await.map_err(|e| format!("initialize: {e}"))
 }
 
+/// Whether the replica set `info` belongs to can never reach a quorum again: most of its voters
+/// are names now answering as other incarnations (their data dirs are gone, and an incarnation
+/// whose log is gone never comes back).
+fn lost_for_good((my_name, me): (&str, MemberId), info: &Info, answers: &[Info]) -> bool {
+    let voters: Vec<&Member> = info.map.members.values().filter(|m| m.voter).collect();
+    let replaced = voters
+        .iter()
+        .filter(|v| {
+            (v.name == my_name && v.id != me) || answers.iter().any(|a| a.name == v.name && a.member != v.id.0)
+        })
+        .count();
+    !voters.is_empty() && (voters.len() - replaced) * 2 <= voters.len()
+}
+
 /// Leader of a formed Raft cluster whose map is not initialised: proposes `Init` with the
 /// formation's members (or itself, if another replica formed and failed before `Init`).
 pub async fn propose_init(ha: &Ha) {
@@ -224,4 +253,53 @@ pub async fn propose_init(ha: &Ha) {
         members,
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coordinator::shard_map::ShardMap;
+
+    fn info(name: &str, member: u64, initialized: bool, voters: &[(&str, u64)]) -> Info {
+        let mut map = ShardMap::default();
+        for &(name, id) in voters {
+            let member = Member {
+                id: MemberId(id),
+                name: name.into(),
+                peer_address: String::new(),
+                state: MemberState::Up,
+                voter: true,
+            };
+            map.members.insert(MemberId(id), member);
+        }
+        Info {
+            name: name.into(),
+            member,
+            address: String::new(),
+            initialized,
+            leader: None,
+            term: 0,
+            epoch: 0,
+            degraded: true,
+            primaries: 0,
+            standbys: 0,
+            nodes: 0,
+            map,
+        }
+    }
+
+    #[test]
+    fn a_set_is_lost_for_good_only_when_most_voters_came_back_as_new_incarnations() {
+        let old = [("r0", 1), ("r1", 2), ("r2", 3)];
+        let survivor = info("r1", 2, true, &old);
+        // r0 restarted fresh (id 10), r2 too (id 30): only r1 of the old voters is left.
+        let fresh_r2 = info("r2", 30, false, &[]);
+        let answers = [survivor.clone(), fresh_r2];
+        assert!(lost_for_good(("r0", MemberId(10)), &survivor, &answers));
+        // r2 is only slow to answer: two old voters may still come back.
+        assert!(!lost_for_good(("r0", MemberId(10)), &survivor, &answers[..1]));
+        // r0 restarted with its data dir (same id): the set can recover.
+        let answers = [survivor.clone(), info("r2", 30, false, &[])];
+        assert!(!lost_for_good(("r0", MemberId(1)), &survivor, &answers));
+    }
 }

@@ -15,6 +15,7 @@ mod leave;
 mod liveness;
 mod network;
 pub mod replicate;
+mod reset;
 pub mod server;
 mod stall;
 pub mod status;

@@ -69,6 +69,37 @@ impl Ha {
         self.push(map, shard, to, path::HANDOFF);
     }
 
+    /// Hands every shard this replica holds to its owners under `map`, another replica set's
+    /// map (before starting over to join it), and waits for the answers.
+    pub(super) async fn hand_over_all(&self, map: &ShardMap) {
+        let mut calls = Vec::new();
+        for shard in 0..self.shards.shards.min(map.shard_count) {
+            let store = self.shards.stores[shard as usize].read().expect("store lock");
+            if !store.is_warm() {
+                continue;
+            }
+            let push = ShardPush {
+                from: self.me().0,
+                epoch: map.epoch,
+                shard,
+                taken_at: now_nanos(),
+                snapshot: store.snapshot(),
+            };
+            drop(store);
+            for owner in map.owners(shard) {
+                let Some(address) = self.address_of(map, *owner) else { continue };
+                let (client, push) = (self.client.clone(), push.clone());
+                calls.push(async move {
+                    let ack: Result<PushAck, _> = client.call(&address, path::HANDOFF, &push, PUSH_TIMEOUT).await;
+                    ack.is_ok_and(|a| matches!(a, PushAck::Accepted))
+                });
+            }
+        }
+        let sent = calls.len();
+        let accepted = futures::future::join_all(calls).await.into_iter().filter(|ok| *ok).count();
+        tracing::info!(sent, accepted, "handed this replica's shards to the other replica set");
+    }
+
     /// Takes a push or hand-over unless the sender is fenced out.
     pub fn receive(&self, push: ShardPush, handoff: bool) -> PushAck {
         let map = self.current_map();

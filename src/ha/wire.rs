@@ -69,6 +69,8 @@ pub struct JoinRequest {
     pub name: String,
     pub member: u64,
     pub address: String,
+    /// Whether the joiner already has a Raft log (from a replica set that no longer knows it).
+    pub has_log: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,9 @@ pub enum JoinResponse {
         leader: Option<String>,
     },
     Failed(String),
+    /// The joiner's Raft log is not from this replica set: delete it and join as a new
+    /// incarnation.
+    StartOver,
 }
 
 /// A primary's copy of one shard (after every scrape cycle), or an old primary's hand-over.

@@ -14,7 +14,14 @@ pub struct RoleLabel {
     pub role: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MemberLabel {
+    pub member: String,
+}
+
 pub struct HaMetrics {
+    /// 1, labelled with this incarnation's Raft member id (changes when the data dir is lost).
+    pub member_info: Family<MemberLabel, Gauge>,
     pub is_leader: Gauge,
     pub term: Gauge,
     pub epoch: Gauge,
@@ -28,6 +35,7 @@ pub struct HaMetrics {
 impl HaMetrics {
     pub fn register(registry: &mut Registry) -> HaMetrics {
         let m = HaMetrics {
+            member_info: Family::default(),
             is_leader: Gauge::default(),
             term: Gauge::default(),
             epoch: Gauge::default(),
@@ -37,6 +45,11 @@ impl HaMetrics {
             fanout_duration: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             replication_lag: Gauge::default(),
         };
+        registry.register(
+            "ha_metrics_server_member_info",
+            "1, labelled with this replica incarnation's Raft member id.",
+            m.member_info.clone(),
+        );
         registry.register(
             "ha_metrics_server_coordinator_is_leader",
             "1 on the Raft leader, else 0.",

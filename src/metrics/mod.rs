@@ -3,7 +3,7 @@
 
 mod ha;
 
-pub use ha::HaMetrics;
+pub use ha::{HaMetrics, MemberLabel};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -65,6 +65,9 @@ pub struct Request {
 pub struct ReplicaSample {
     pub replica: usize,
     pub incarnation: u32,
+    /// The Raft member id the replica reports (a replica that starts over in place gets a new
+    /// one without the runner restarting it).
+    pub member: u64,
     pub at: RunMs,
     pub leader: bool,
     pub term: u64,

@@ -34,9 +34,16 @@ fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
 
 fn sample(text: &str, replica: usize, incarnation: u32, at: i64) -> Option<ReplicaSample> {
     let m = |name: &str, labels: &str| metric(text, name, labels);
+    let member = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ha_metrics_server_member_info{member=\""))
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(0);
     Some(ReplicaSample {
         replica,
         incarnation,
+        member,
         at,
         leader: m("ha_metrics_server_coordinator_is_leader", "")? == 1.0,
         term: m("ha_metrics_server_coordinator_term", "")? as u64,

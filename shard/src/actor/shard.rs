@@ -185,7 +185,15 @@ impl Actor for ShardActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let delay = self.first_tick_delay(SHARD_COUNT.load(Ordering::Relaxed));
+        // A shard taken over while the set runs, with nothing to serve (every copy was lost),
+        // is scraped at once: its pods are missing until two scrapes give a rate. Otherwise the
+        // first tick keeps the shards' phases spread over the resolution.
+        let running = self.ctx.last_tick.load(Ordering::Relaxed) != 0;
+        let empty = self.store.read().expect("store lock").held_counts().0 == 0;
+        let delay = match running && empty {
+            true => Duration::ZERO,
+            false => self.first_tick_delay(SHARD_COUNT.load(Ordering::Relaxed)),
+        };
         ctx.run_later(delay, |act, ctx| {
             act.tick(ctx);
             ctx.run_interval(act.ctx.resolution, |act, ctx| act.tick(ctx));

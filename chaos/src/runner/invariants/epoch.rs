@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct EpochRises {
     tally: Tally,
-    /// (replica, incarnation) -> (epoch, term).
-    last: BTreeMap<(usize, u32), (u64, u64)>,
+    /// (replica, incarnation, member id) -> (epoch, term).
+    last: BTreeMap<(usize, u32, u64), (u64, u64)>,
     highest: u64,
 }
 
@@ -29,7 +29,7 @@ impl Invariant for EpochRises {
         }
         self.tally.checked += 1;
         self.highest = self.highest.max(s.epoch);
-        let key = (s.replica, s.incarnation);
+        let key = (s.replica, s.incarnation, s.member);
         if let Some(&(epoch, term)) = self.last.get(&key) {
             if s.epoch < epoch {
                 let msg = format!("r{} epoch went from {epoch} to {}", s.replica, s.epoch);
