@@ -115,15 +115,20 @@ fn election(fault: &FaultSpan, samples: &[ReplicaSample]) -> Election {
         .target
         .strip_prefix('r')
         .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
-    let old_term = samples
+    // The old leadership as (term, member); a replica set formed anew (its voters' data dirs
+    // lost) starts again at term 1, so a leader counts as new by either.
+    let old_leadership = samples
         .iter()
         .filter(|s| s.at <= fault.start && s.leader)
-        .map(|s| s.term)
+        .map(|s| (s.term, s.member))
         .max()
-        .unwrap_or(0);
+        .unwrap_or_default();
     let new_leader_after_ms = samples
         .iter()
-        .find(|s| s.at > fault.start && s.leader && s.term > old_term && Some(s.replica) != old)
+        .find(|s| {
+            let (term, member) = old_leadership;
+            s.at > fault.start && s.leader && (s.term > term || s.member != member) && Some(s.replica) != old
+        })
         .map(|s| s.at - fault.start);
     Election {
         fault: fault.kind.clone(),
