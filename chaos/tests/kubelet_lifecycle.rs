@@ -61,7 +61,9 @@ async fn pod_and_container_lifecycle() {
     assert!(!cpu.contains_key("default/web-x/init"));
 
     tracing::info!("a container restart: new start time, counter from zero");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Past one stats refresh, so the sidecar's counter has moved when the app restarts.
+    let refresh = chaos::kubelet::server::STATS_REFRESH_MS as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(refresh + 300)).await;
     let act = |a| cluster.act(a);
     act(Action::RestartContainer {
         namespace: "default".into(),

@@ -201,8 +201,8 @@ impl Template {
 
     /// Appends the payload as of `ts` to `out`.
     pub fn render(&self, ts: Millis, mods: &Mods, out: &mut Vec<u8>) {
-        let cpu = |c: &ContainerRow| c.spec.cpu.integral(secs_since(c.start, ts));
-        let mem = |c: &ContainerRow| c.spec.memory.value(secs_since(c.start, ts)).round();
+        let cpu = |c: &ContainerRow, t: Millis| c.spec.cpu.integral(secs_since(c.start, t));
+        let mem = |c: &ContainerRow, t: Millis| c.spec.memory.value(secs_since(c.start, t)).round();
         let factor = mods.cpu_factor.unwrap_or(1.0);
         for &(family, help, kind) in HELP {
             if mods.missing.contains(&family) {
@@ -224,14 +224,14 @@ impl Template {
             let name = family.name().as_bytes();
             header(out, name, help, kind);
             match family {
-                Family::ContainerCpuUsageSecondsTotal => self.each_container(out, name, ts, mods, |c| cpu(c) * factor),
+                Family::ContainerCpuUsageSecondsTotal => self.each_container(out, name, ts, mods, |c, t| cpu(c, t) * factor),
                 Family::ContainerMemoryWorkingSetBytes => self.each_container(out, name, ts, mods, mem),
                 Family::ContainerStartTimeSeconds => {
                     for c in &self.containers {
                         sample(out, name, &c.labels, c.start as f64 / 1000.0, None);
                     }
                 }
-                Family::ContainerSwapUsageBytes => self.each_container(out, name, ts, mods, |_| 0.0),
+                Family::ContainerSwapUsageBytes => self.each_container(out, name, ts, mods, |_, _| 0.0),
                 Family::NodeCpuUsageSecondsTotal => sample(
                     out,
                     name,
@@ -244,10 +244,10 @@ impl Template {
                 }
                 Family::NodeSwapUsageBytes => sample(out, name, b"", 0.0, Some(ts)),
                 Family::PodCpuUsageSecondsTotal => self.each_pod(out, name, ts, mods, |p| {
-                    (p.retired_cpu + p.containers.iter().map(|&i| cpu(&self.containers[i])).sum::<f64>()) * factor
+                    (p.retired_cpu + p.containers.iter().map(|&i| cpu(&self.containers[i], ts.max(self.containers[i].start))).sum::<f64>()) * factor
                 }),
                 Family::PodMemoryWorkingSetBytes => self.each_pod(out, name, ts, mods, |p| {
-                    p.containers.iter().map(|&i| mem(&self.containers[i])).sum()
+                    p.containers.iter().map(|&i| mem(&self.containers[i], ts.max(self.containers[i].start))).sum()
                 }),
                 Family::PodSwapUsageBytes => self.each_pod(out, name, ts, mods, |_| 0.0),
                 Family::ResourceScrapeError => sample(out, name, b"", 0.0, None),
@@ -261,10 +261,13 @@ impl Template {
         name: &[u8],
         ts: Millis,
         mods: &Mods,
-        f: impl Fn(&ContainerRow) -> f64,
+        f: impl Fn(&ContainerRow, Millis) -> f64,
     ) {
         for c in &self.containers {
-            sample(out, name, &c.labels, value(mods, f(c)), Some(ts));
+            // A container's first stats sample is never older than the container (a stats
+            // refresh before a restart does not describe the new instance).
+            let t = ts.max(c.start);
+            sample(out, name, &c.labels, value(mods, f(c, t)), Some(t));
         }
     }
 
