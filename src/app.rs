@@ -21,6 +21,7 @@ use tokio::sync::{Semaphore, watch};
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::memory::spawn_trimmer();
     let kube = crate::kubeconfig::kube_config(&config).await?;
     let kubelets = crate::kubeconfig::kubelet_client(&config, &kube)?;
     let client = kube::Client::try_from(kube)?;

@@ -11,6 +11,7 @@ pub mod ha;
 pub mod health;
 pub mod informer;
 pub mod kubeconfig;
+pub mod memory;
 pub mod metrics;
 pub mod peer;
 pub mod query;

@@ -24,10 +24,16 @@ type PodKey = (Arc<str>, Arc<str>);
 /// namespace -> name -> metadata; lookups by `&str` allocate nothing.
 type Index = BTreeMap<Arc<str>, BTreeMap<Arc<str>, PodMeta>>;
 
+/// Deletes between two sweeps of label sets no pod uses any more.
+const LABEL_SETS_SWEEP_EVERY: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct PodCache {
     pods: Index,
     interner: Interner,
+    /// Whole label sets, shared: the pods of one ReplicaSet carry identical labels.
+    label_sets: std::collections::HashSet<Labels>,
+    deletes_since_sweep: usize,
     /// Objects received during a relist, swapped in at its end.
     relist: Option<Index>,
     pub synced: bool,
@@ -84,14 +90,23 @@ impl PodCache {
             .map(|(k, v)| (self.interner.intern(k), self.interner.intern(v)))
             .collect();
         labels.sort();
+        let labels = match self.label_sets.get(&labels[..]) {
+            Some(shared) => shared.clone(),
+            None => {
+                let new: Labels = labels.into();
+                self.label_sets.insert(new.clone());
+                new
+            }
+        };
         let created = meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second());
-        Some((
-            key,
-            PodMeta {
-                labels: labels.into(),
-                created,
-            },
-        ))
+        Some((key, PodMeta { labels, created }))
+    }
+
+    /// Forgets interned strings and label sets no pod uses any more.
+    fn sweep(&mut self) {
+        self.label_sets.retain(|set| Arc::strong_count(set) > 1);
+        self.interner.collect_garbage();
+        self.deletes_since_sweep = 0;
     }
 
     /// Applies one watch event.
@@ -107,7 +122,7 @@ impl PodCache {
             Event::InitDone => {
                 self.pods = self.relist.take().unwrap_or_default();
                 self.synced = true;
-                self.interner.collect_garbage();
+                self.sweep();
             }
             Event::Apply(obj) => {
                 if let Some((k, v)) = self.entry(&obj.metadata) {
@@ -117,6 +132,10 @@ impl PodCache {
             Event::Delete(obj) => {
                 if let (Some(ns), Some(name)) = (obj.metadata.namespace.as_deref(), obj.metadata.name.as_deref()) {
                     self.remove(ns, name);
+                }
+                self.deletes_since_sweep += 1;
+                if self.deletes_since_sweep >= LABEL_SETS_SWEEP_EVERY {
+                    self.sweep();
                 }
             }
         }
