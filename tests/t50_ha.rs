@@ -186,7 +186,10 @@ async fn three_replicas_scrape_once_and_answer_alike() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tracing::info!("status:\n{last}");
-    assert!(all_up(&last), "status does not show a leader and r0, r1, r2 Up:\n{last}");
+    assert!(
+        all_up(&last),
+        "status does not show a leader and r0, r1, r2 Up:\n{last}"
+    );
 }
 
 /// What a client polling through the aggregation proxy saw.

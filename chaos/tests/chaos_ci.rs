@@ -66,9 +66,5 @@ fn ci_scenario_keeps_every_invariant() {
         report["timeline"]["faults"].as_array().unwrap().len() >= 5,
         "too few faults ran"
     );
-    assert!(
-        run.status.success(),
-        "chaos exited with {}",
-        run.status
-    );
+    assert!(run.status.success(), "chaos exited with {}", run.status);
 }

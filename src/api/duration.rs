@@ -30,6 +30,15 @@ pub fn go_duration_string(nanos: i64) -> String {
     GoDuration(nanos).to_string()
 }
 
+impl GoDuration {
+    /// Appends the text to `out` (what [`fmt::Display`] writes, without a formatter).
+    pub fn push_to(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 32];
+        let start = format_into(self.0, &mut buf);
+        out.extend_from_slice(&buf[start..]);
+    }
+}
+
 impl fmt::Display for GoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The longest output, "-2562047h47m16.854775808s", is 25 bytes.

@@ -90,6 +90,32 @@ pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
         .expect("serialising API types to memory cannot fail");
 }
 
+/// Bytes that serde_json escapes in strings (control characters, `"`, `\\`) or that may start
+/// something Go escapes ([`HTML_SENSITIVE`]).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = HTML_SENSITIVE;
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Appends `s` as a JSON string literal, byte for byte what [`write`] writes for a `&str`: a
+/// plain copy between quotes unless some byte needs escaping, then the serde path.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| NEEDS_ESCAPE[usize::from(b)]) {
+        return write(out, s);
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 /// Serialises a short `Display` value (a quantity, duration or time) as one JSON string, formatted
 /// on the stack: cheaper than `collect_str`, which escapes every piece separately.
 pub(crate) fn serialize_display<S: serde::Serializer, T: fmt::Display + ?Sized>(
@@ -214,6 +240,28 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "\"a\\u003cb\\u003e\\u0026c\\u2028d\\u2029e\\\"f\\\\g\\nh\\u0001é\"\n"
         );
+    }
+
+    #[test]
+    fn pushed_strings_match_serde() {
+        let texts = [
+            "",
+            "plain-name.x_y",
+            "a<b",
+            "q\"s",
+            "back\\slash",
+            "nl\n",
+            "\u{7f}\u{1}",
+            "é\u{2028}",
+            "\u{2030}",
+        ];
+        for text in texts {
+            let mut pushed = Vec::new();
+            push_str(&mut pushed, text);
+            let mut serde = Vec::new();
+            write(&mut serde, text);
+            assert_eq!(pushed, serde, "{text:?}");
+        }
     }
 
     #[test]

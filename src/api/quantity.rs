@@ -286,6 +286,63 @@ impl serde::Serialize for Quantity {
     }
 }
 
+/// Appends `Quantity::cpu_from_nanocores(nanocores)` as text, without the `i128` maths and the
+/// formatting machinery of [`fmt::Display`] (the list writer calls this for every container).
+pub fn push_cpu_nanocores(out: &mut Vec<u8>, nanocores: u64) {
+    if nanocores == 0 || nanocores > i64::MAX as u64 {
+        return push_display(out, &Quantity::cpu_from_nanocores(nanocores));
+    }
+    // DecimalSI at scale -9: strip factors of ten, round the exponent down to a multiple of 3.
+    let (mut amount, mut exponent) = (nanocores, NANO);
+    while amount % 10 == 0 {
+        amount /= 10;
+        exponent += 1;
+    }
+    match exponent.rem_euclid(3) {
+        1 => (amount, exponent) = (amount * 10, exponent - 1),
+        2 => (amount, exponent) = (amount * 100, exponent - 2),
+        _ => {}
+    }
+    push_u64(out, amount);
+    out.extend_from_slice(DECIMAL_SUFFIXES[((exponent - NANO) / 3) as usize].as_bytes());
+}
+
+/// Appends `Quantity::memory_from_bytes(bytes)` as text (see [`push_cpu_nanocores`]).
+pub fn push_memory_bytes(out: &mut Vec<u8>, bytes: u64) {
+    if bytes < 1024 || bytes > i64::MAX as u64 {
+        return push_display(out, &Quantity::memory_from_bytes(bytes));
+    }
+    // BinarySI: strip factors of 1024 (at most six, `Ei`).
+    let (mut amount, mut exponent) = (bytes, 0);
+    while exponent < BINARY_SUFFIXES.len() - 1 && amount % 1024 == 0 {
+        amount /= 1024;
+        exponent += 1;
+    }
+    push_u64(out, amount);
+    out.extend_from_slice(BINARY_SUFFIXES[exponent].as_bytes());
+}
+
+fn push_display(out: &mut Vec<u8>, q: &Quantity) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{q}");
+}
+
+/// Appends the decimal digits of `value`.
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 /// The canonical string of a CPU usage in nanocores (`487558164n`, `500m`, `2`).
 pub fn format_cpu_nanocores(nanocores: u64) -> String {
     Quantity::cpu_from_nanocores(nanocores).to_string()

@@ -4,10 +4,12 @@
 
 use super::formation;
 use super::liveness::Liveness;
-use super::stall::StallWatch;
 use super::network::Network;
+use super::stall::StallWatch;
 use super::wire::{Ping, Pong, path};
-use super::{CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW};
+use super::{
+    CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW,
+};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::transport::{PeerClient, PeerTls};

@@ -161,7 +161,12 @@ impl Ha {
             }
         }
         missed += pending.len();
-        tracing::debug!(pods = out.pods.len(), nodes = out.nodes.len(), missed, "fan-out gathered");
+        tracing::debug!(
+            pods = out.pods.len(),
+            nodes = out.nodes.len(),
+            missed,
+            "fan-out gathered"
+        );
         if missed > 0 {
             self.partial(missed);
         }
@@ -177,7 +182,12 @@ impl Ha {
         let last = LAST_PARTIAL_WARN.load(std::sync::atomic::Ordering::Relaxed);
         let due = now - last >= PARTIAL_WARN_EVERY.as_nanos() as i64
             && LAST_PARTIAL_WARN
-                .compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed)
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
                 .is_ok();
         match due {
             true => tracing::warn!(

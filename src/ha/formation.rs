@@ -175,7 +175,10 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
             other => Err(format!("join refused: {other:?}")),
         };
     }
-    if answers.iter().any(|i| i.initialized && !lost_for_good((&ha.id.name, ha.me()), i, &answers)) {
+    if answers
+        .iter()
+        .any(|i| i.initialized && !lost_for_good((&ha.id.name, ha.me()), i, &answers))
+    {
         return Err("a cluster exists but has no leader yet".into());
     }
     // Replicas of a set that lost its quorum for good keep their logs out of the new set; they
@@ -228,9 +231,7 @@ fn lost_for_good((my_name, me): (&str, MemberId), info: &Info, answers: &[Info])
     let voters: Vec<&Member> = info.map.members.values().filter(|m| m.voter).collect();
     let replaced = voters
         .iter()
-        .filter(|v| {
-            (v.name == my_name && v.id != me) || answers.iter().any(|a| a.name == v.name && a.member != v.id.0)
-        })
+        .filter(|v| (v.name == my_name && v.id != me) || answers.iter().any(|a| a.name == v.name && a.member != v.id.0))
         .count();
     !voters.is_empty() && (voters.len() - replaced) * 2 <= voters.len()
 }

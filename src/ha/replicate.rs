@@ -87,7 +87,9 @@ impl Ha {
             };
             drop(store);
             for owner in map.owners(shard) {
-                let Some(address) = self.address_of(map, *owner) else { continue };
+                let Some(address) = self.address_of(map, *owner) else {
+                    continue;
+                };
                 let (client, push) = (self.client.clone(), push.clone());
                 calls.push(async move {
                     let ack: Result<PushAck, _> = client.call(&address, path::HANDOFF, &push, PUSH_TIMEOUT).await;
@@ -96,7 +98,11 @@ impl Ha {
             }
         }
         let sent = calls.len();
-        let accepted = futures::future::join_all(calls).await.into_iter().filter(|ok| *ok).count();
+        let accepted = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
         tracing::info!(sent, accepted, "handed this replica's shards to the other replica set");
     }
 

@@ -14,18 +14,24 @@ impl Ha {
     /// does not know: another set formed while this one lost its quorum for good.
     pub(super) fn foreign_leader<'a>(&self, answers: &'a [Info]) -> Option<&'a Info> {
         answers.iter().find(|info| {
-            info.initialized && info.leader.as_ref().is_some_and(|(leader, _)| !self.in_membership(*leader))
+            info.initialized
+                && info
+                    .leader
+                    .as_ref()
+                    .is_some_and(|(leader, _)| !self.in_membership(*leader))
         })
     }
 
     /// Whether every shard this replica scrapes holds two points for each of its nodes' pods
     /// (servable) or no node at all.
     fn scraped_shards_servable(&self) -> bool {
-        (0..self.shards.shards).filter(|&s| self.shards.is_scraping(s)).all(|s| {
-            let store = self.shards.stores[s as usize].read().expect("store lock");
-            let (held, _) = store.held_counts();
-            held == 0 || store.servable_counts().0 == held
-        })
+        (0..self.shards.shards)
+            .filter(|&s| self.shards.is_scraping(s))
+            .all(|s| {
+                let store = self.shards.stores[s as usize].read().expect("store lock");
+                let (held, _) = store.held_counts();
+                held == 0 || store.servable_counts().0 == held
+            })
     }
 
     /// Deletes this replica's Raft state and re-executes the process with the same arguments
@@ -66,7 +72,9 @@ pub async fn orphan_watch(ha: std::sync::Arc<Ha>) {
             continue;
         }
         let answers = super::formation::peer_infos(&ha).await;
-        let Some(info) = ha.foreign_leader(&answers) else { continue };
+        let Some(info) = ha.foreign_leader(&answers) else {
+            continue;
+        };
         if !info.map.is_initialized() {
             continue;
         }
@@ -77,7 +85,10 @@ pub async fn orphan_watch(ha: std::sync::Arc<Ha>) {
             tokio::time::sleep(super::CONTROL_INTERVAL).await;
         }
         ha.hand_over_all(&info.map).await;
-        let reason = format!("{} follows a leader this replica's Raft membership does not know", info.name);
+        let reason = format!(
+            "{} follows a leader this replica's Raft membership does not know",
+            info.name
+        );
         ha.start_over(&reason);
     }
 }

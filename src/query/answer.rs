@@ -1,12 +1,11 @@
-//! The owner's side of a fan-out query (its shards' rows, as wire rows) and the asker's side
-//! (wire rows back into rows joined with this replica's pod cache).
+//! The owner's side of a fan-out query (its shards' rows, as wire rows, written straight from
+//! the stores) and node wire rows back into metrics (the asker's pod rows are
+//! [`super::GatheredPod`]s, joined with this replica's pod cache).
 
-use super::{ListParams, PodQuery, PodRow, Reader};
+use super::{ListParams, PodQuery, Reader};
 use crate::api::error::MetricsResource;
 use crate::ha::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod};
-use crate::informer::pods::PodCache;
-use shard::store::{NodeMetrics, PodMetrics, Usage};
-use std::sync::Arc;
+use shard::store::{NodeMetrics, Usage};
 
 /// Answers a peer's query from this replica's stores: rows of the warm shards asked for, and the
 /// shards this replica has no current data for as `cold`.
@@ -43,51 +42,22 @@ pub fn shard_answer(reader: &Reader, request: &QueryRequest) -> Result<QueryResp
                 params: &params,
                 query,
             };
-            response.pods = reader
-                .local_pods(&warm, &query)
-                .into_iter()
-                .map(|(shard, row)| WirePod {
+            reader.visit_local_pods(&warm, &query, |shard, ns, name, _, metrics| {
+                let containers = metrics.containers.iter();
+                response.pods.push(WirePod {
                     shard,
-                    namespace: row.namespace.to_string(),
-                    name: row.name.to_string(),
-                    timestamp: row.metrics.timestamp,
-                    window: row.metrics.window,
-                    containers: row
-                        .metrics
-                        .containers
-                        .iter()
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                    timestamp: metrics.timestamp,
+                    window: metrics.window,
+                    containers: containers
                         .map(|(n, u)| (n.to_string(), u.cpu_nanocores, u.memory_bytes))
                         .collect(),
                 })
-                .collect();
+            });
         }
     }
     Ok(response)
-}
-
-/// A wire pod as a row, if this replica's cache knows the pod (as Running).
-pub fn pod_row(pods: &PodCache, wire: &WirePod) -> Option<PodRow> {
-    let (namespace, name, meta) = pods.get(&wire.namespace, &wire.name)?;
-    Some(PodRow {
-        namespace: namespace.clone(),
-        name: name.clone(),
-        labels: meta.labels.clone(),
-        metrics: PodMetrics {
-            timestamp: wire.timestamp,
-            window: wire.window,
-            containers: wire
-                .containers
-                .iter()
-                .map(|(n, cpu, mem)| {
-                    let usage = Usage {
-                        cpu_nanocores: *cpu,
-                        memory_bytes: *mem,
-                    };
-                    (Arc::from(n.as_str()), usage)
-                })
-                .collect(),
-        },
-    })
 }
 
 pub(super) fn node_metrics(wire: &WireNode) -> NodeMetrics {

@@ -7,15 +7,17 @@ mod answer;
 pub mod params;
 
 use crate::api::error::ApiError;
-use crate::api::types::{ContainerUsage, Labels, NodeUsage, PodUsage};
+use crate::api::types::{ContainerUsage, Labels, NodeUsage, PodItem};
+use crate::ha::wire::WirePod;
 use crate::informer::Caches;
+use crate::informer::PodMeta;
 use crate::informer::pods::Labels as PodLabels;
 use shard::actor::ShardSet;
 use shard::selector::{FieldSelector, LabelSelector};
 use shard::store::{NodeMetrics, PodMetrics};
 use std::sync::Arc;
 
-pub use answer::{pod_row, shard_answer};
+pub use answer::shard_answer;
 
 pub use params::ListParams;
 
@@ -27,29 +29,107 @@ pub struct PodRow {
     pub metrics: PodMetrics,
 }
 
-impl PodRow {
-    /// The row in the API layer's shape (borrowing from `self` and `containers`).
-    pub fn usage<'a>(&'a self, containers: &'a [ContainerUsage<'a>]) -> PodUsage<'a> {
-        PodUsage {
-            namespace: &self.namespace,
-            name: &self.name,
-            labels: Labels::Shared(&self.labels),
-            timestamp_ns: self.metrics.timestamp,
-            window_ns: self.metrics.window,
-            containers: containers.into(),
+impl PodItem for PodRow {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn labels(&self) -> Labels<'_> {
+        Labels::Shared(&self.labels)
+    }
+
+    fn timestamp_ns(&self) -> i64 {
+        self.metrics.timestamp
+    }
+
+    fn window_ns(&self) -> i64 {
+        self.metrics.window
+    }
+
+    fn container_count(&self) -> usize {
+        self.metrics.containers.len()
+    }
+
+    fn container(&self, i: usize) -> ContainerUsage<'_> {
+        let (name, usage) = &self.metrics.containers[i];
+        ContainerUsage {
+            name,
+            cpu_nanocores: usage.cpu_nanocores,
+            memory_bytes: usage.memory_bytes,
+        }
+    }
+}
+
+/// A pod row from a fan-out answer: the owner's wire row as it came (nothing copied) and the
+/// labels from this replica's cache.
+pub struct GatheredPod {
+    pub labels: PodLabels,
+    pub wire: WirePod,
+}
+
+impl PodItem for GatheredPod {
+    fn namespace(&self) -> &str {
+        &self.wire.namespace
+    }
+
+    fn name(&self) -> &str {
+        &self.wire.name
+    }
+
+    fn labels(&self) -> Labels<'_> {
+        Labels::Shared(&self.labels)
+    }
+
+    fn timestamp_ns(&self) -> i64 {
+        self.wire.timestamp
+    }
+
+    fn window_ns(&self) -> i64 {
+        self.wire.window
+    }
+
+    fn container_count(&self) -> usize {
+        self.wire.containers.len()
+    }
+
+    fn container(&self, i: usize) -> ContainerUsage<'_> {
+        let (name, cpu_nanocores, memory_bytes) = &self.wire.containers[i];
+        ContainerUsage {
+            name,
+            cpu_nanocores: *cpu_nanocores,
+            memory_bytes: *memory_bytes,
+        }
+    }
+}
+
+/// The pods of a read, sorted by namespace and name: this replica's own rows (one replica) or
+/// the owners' answers (with peers).
+pub enum PodRows {
+    Local(Vec<PodRow>),
+    Gathered(Vec<GatheredPod>),
+}
+
+impl PodRows {
+    pub fn len(&self) -> usize {
+        match self {
+            PodRows::Local(rows) => rows.len(),
+            PodRows::Gathered(rows) => rows.len(),
         }
     }
 
-    pub fn containers(&self) -> Vec<ContainerUsage<'_>> {
-        self.metrics
-            .containers
-            .iter()
-            .map(|(name, u)| ContainerUsage {
-                name,
-                cpu_nanocores: u.cpu_nanocores,
-                memory_bytes: u.memory_bytes,
-            })
-            .collect()
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sorts by (namespace, name) and drops repeats (a pod two owners answered for during a
+    /// move), keeping the first.
+    fn sort_and_dedup<P: PodItem>(rows: &mut Vec<P>) {
+        rows.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
+        rows.dedup_by(|a, b| a.namespace() == b.namespace() && a.name() == b.name());
     }
 }
 
@@ -169,46 +249,63 @@ impl Reader {
         })
     }
 
-    /// This replica's matching pods of `shards` (owner side and one-replica reads), unsorted.
+    /// This replica's matching pods of `shards` (one-replica reads), unsorted.
     pub fn local_pods(&self, shards: &[u32], query: &PodQuery<'_>) -> Vec<(u32, PodRow)> {
-        let pods = self.caches.pods.read().expect("pods lock");
         let mut rows = Vec::new();
+        self.visit_local_pods(shards, query, |shard, ns, name, meta, metrics| {
+            let row = PodRow {
+                namespace: ns.clone(),
+                name: name.clone(),
+                labels: meta.labels.clone(),
+                metrics,
+            };
+            rows.push((shard, row));
+        });
+        rows
+    }
+
+    /// Calls `visit` with every matching pod of `shards` this replica holds, as `(shard,
+    /// namespace, name, cached metadata, metrics)`, under the cache's and the store's read locks.
+    pub fn visit_local_pods(
+        &self,
+        shards: &[u32],
+        query: &PodQuery<'_>,
+        mut visit: impl FnMut(u32, &Arc<str>, &Arc<str>, &PodMeta, PodMetrics),
+    ) {
+        let pods = self.caches.pods.read().expect("pods lock");
         for &shard in shards {
             let store = self.shards.stores[shard as usize].read().expect("store lock");
-            let mut visit = |ns: &str, name: &str, metrics: PodMetrics| {
+            let mut one = |ns: &str, name: &str, metrics: PodMetrics| {
                 let Some((ns, name, meta)) = pods.get(ns, name) else {
                     return;
                 };
                 if query.params.labels.matches(meta) && pod_fields_match(&query.params.fields, ns, name) {
-                    let row = PodRow {
-                        namespace: ns.clone(),
-                        name: name.clone(),
-                        labels: meta.labels.clone(),
-                        metrics,
-                    };
-                    rows.push((shard, row));
+                    visit(shard, ns, name, meta, metrics);
                 }
             };
             match (query.namespace, query.name) {
                 (Some(ns), Some(name)) => {
                     if let Some(m) = store.pod(ns, name) {
-                        visit(ns, name, m)
+                        one(ns, name, m)
                     }
                 }
-                (Some(ns), None) => store.pods_in(ns).for_each(|(name, m)| visit(ns, name, m)),
-                (None, _) => store.pods().for_each(|(ns, name, m)| visit(ns, name, m)),
+                (Some(ns), None) => store.pods_in(ns).for_each(|(name, m)| one(ns, name, m)),
+                (None, _) => store.pods().for_each(|(ns, name, m)| one(ns, name, m)),
             }
         }
-        rows
     }
 
-    async fn pods(&self, query: &PodQuery<'_>) -> Vec<PodRow> {
-        let mut rows: Vec<PodRow> = match &self.fanout {
-            None => self
-                .local_pods(&self.all_shards(), query)
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect(),
+    async fn pods(&self, query: &PodQuery<'_>) -> PodRows {
+        match &self.fanout {
+            None => {
+                let mut rows: Vec<PodRow> = self
+                    .local_pods(&self.all_shards(), query)
+                    .into_iter()
+                    .map(|(_, r)| r)
+                    .collect();
+                PodRows::sort_and_dedup(&mut rows);
+                PodRows::Local(rows)
+            }
             Some(ha) => {
                 let target = crate::ha::wire::QueryTarget::Pods {
                     namespace: query.namespace.map(String::from),
@@ -216,17 +313,23 @@ impl Reader {
                     query: query.query.to_string(),
                 };
                 let answer = ha.gather(self, self.all_shards(), target).await;
-                let pods = self.caches.pods.read().expect("pods lock");
-                answer.pods.iter().filter_map(|p| pod_row(&pods, p)).collect()
+                let mut rows: Vec<GatheredPod> = {
+                    let pods = self.caches.pods.read().expect("pods lock");
+                    let known = |wire: WirePod| {
+                        let (_, _, meta) = pods.get(&wire.namespace, &wire.name)?;
+                        let labels = meta.labels.clone();
+                        Some(GatheredPod { labels, wire })
+                    };
+                    answer.pods.into_iter().filter_map(known).collect()
+                };
+                PodRows::sort_and_dedup(&mut rows);
+                PodRows::Gathered(rows)
             }
-        };
-        rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        rows.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
-        rows
+        }
     }
 
     /// Running pods that match, with servable metrics, sorted by namespace and name.
-    pub async fn list_pods(&self, namespace: Option<&str>, params: &ListParams, query: &str) -> Vec<PodRow> {
+    pub async fn list_pods(&self, namespace: Option<&str>, params: &ListParams, query: &str) -> PodRows {
         self.pods(&PodQuery {
             namespace,
             name: None,
@@ -243,7 +346,7 @@ impl Reader {
         name: &str,
         params: &ListParams,
         query: &str,
-    ) -> Result<PodRow, ApiError> {
+    ) -> Result<PodRows, ApiError> {
         let known = self
             .caches
             .pods
@@ -265,10 +368,13 @@ impl Reader {
                 query,
             })
             .await;
-        rows.into_iter().next().ok_or_else(|| ApiError::PodMetricsNotFound {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        })
+        match rows.is_empty() {
+            true => Err(ApiError::PodMetricsNotFound {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }),
+            false => Ok(rows),
+        }
     }
 
     /// Whether this replica's stores can serve at least one node and one pod (readiness).

@@ -3,6 +3,7 @@
 //! health, self-metrics and the metrics.k8s.io reads. Response bodies come from the pure `api`
 //! module.
 
+mod body;
 pub mod limits;
 mod reads;
 

@@ -1,10 +1,11 @@
 //! metrics.k8s.io reads: node and pod get and list, as JSON or Table, and the OpenAPI documents.
 
-use super::{WebState, bytes, error_response, not_found};
+use super::{WebState, body, bytes, error_response, not_found};
 use crate::api::error::{ApiError, MetricsResource};
 use crate::api::table::{self, IncludeObject, ResponseFormat, TableOptions};
+use crate::api::types::PodItem;
 use crate::api::{json, types};
-use crate::query::{ListParams, NodeRow, PodRow};
+use crate::query::{ListParams, NodeRow, PodRows};
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Routes the segments after `/apis/metrics.k8s.io/v1beta1/`.
@@ -64,19 +65,50 @@ fn nodes_response(
     })
 }
 
-fn pods_response(state: &WebState, req: &HttpRequest, rows: &[PodRow], single: bool) -> Result<HttpResponse, ApiError> {
+fn pods_response(state: &WebState, req: &HttpRequest, rows: &PodRows, single: bool) -> Result<HttpResponse, ApiError> {
+    match rows {
+        PodRows::Local(rows) => pods_response_of(state, req, rows, single),
+        PodRows::Gathered(rows) => pods_response_of(state, req, rows, single),
+    }
+}
+
+/// JSON lists are written straight from the rows; Tables and single objects go through the
+/// API layer's [`types::PodUsage`] views.
+fn pods_response_of<P: PodItem>(
+    state: &WebState,
+    req: &HttpRequest,
+    rows: &[P],
+    single: bool,
+) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    observe_freshness(state, rows.iter().map(|r| r.metrics.timestamp));
-    let containers: Vec<_> = rows.iter().map(PodRow::containers).collect();
-    let items: Vec<_> = rows.iter().zip(&containers).map(|(r, c)| r.usage(c)).collect();
-    Ok(match format(req, &params)? {
+    observe_freshness(state, rows.iter().map(P::timestamp_ns));
+    let format = format(req, &params)?;
+    if let (ResponseFormat::Json, false) = (format, single) {
+        return Ok(body::list(json::CONTENT_TYPE_JSON, types::pod_list(rows, now())));
+    }
+    let containers: Vec<Vec<_>> = rows
+        .iter()
+        .map(|r| (0..r.container_count()).map(|i| r.container(i)).collect())
+        .collect();
+    let items: Vec<_> = rows.iter().zip(&containers).map(|(r, c)| usage(r, c)).collect();
+    Ok(match format {
         ResponseFormat::Table(v) => bytes(
             v.content_type(),
             table::pod_table_json(&items, now(), table_options(v, &params)?),
         ),
-        ResponseFormat::Json if single => bytes(json::CONTENT_TYPE_JSON, types::pod_metrics_json(&items[0], now())),
-        ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::pod_list_json(&items, now())),
+        ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::pod_metrics_json(&items[0], now())),
     })
+}
+
+fn usage<'a, P: PodItem>(row: &'a P, containers: &'a [types::ContainerUsage<'a>]) -> types::PodUsage<'a> {
+    types::PodUsage {
+        namespace: row.namespace(),
+        name: row.name(),
+        labels: row.labels(),
+        timestamp_ns: row.timestamp_ns(),
+        window_ns: row.window_ns(),
+        containers: containers.into(),
+    }
 }
 
 async fn list_nodes(state: &WebState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -99,11 +131,11 @@ async fn list_pods(state: &WebState, req: &HttpRequest, namespace: Option<&str>)
 
 async fn get_pod(state: &WebState, req: &HttpRequest, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
     let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let row = state
+    let rows = state
         .reader
         .get_pod(namespace, name, &params, req.query_string())
         .await?;
-    pods_response(state, req, std::slice::from_ref(&row), true)
+    pods_response(state, req, &rows, true)
 }
 
 /// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/apis/metrics.k8s.io/v1beta1`.

@@ -224,7 +224,9 @@ impl Template {
             let name = family.name().as_bytes();
             header(out, name, help, kind);
             match family {
-                Family::ContainerCpuUsageSecondsTotal => self.each_container(out, name, ts, mods, |c, t| cpu(c, t) * factor),
+                Family::ContainerCpuUsageSecondsTotal => {
+                    self.each_container(out, name, ts, mods, |c, t| cpu(c, t) * factor)
+                }
                 Family::ContainerMemoryWorkingSetBytes => self.each_container(out, name, ts, mods, mem),
                 Family::ContainerStartTimeSeconds => {
                     for c in &self.containers {
@@ -244,10 +246,18 @@ impl Template {
                 }
                 Family::NodeSwapUsageBytes => sample(out, name, b"", 0.0, Some(ts)),
                 Family::PodCpuUsageSecondsTotal => self.each_pod(out, name, ts, mods, |p| {
-                    (p.retired_cpu + p.containers.iter().map(|&i| cpu(&self.containers[i], ts.max(self.containers[i].start))).sum::<f64>()) * factor
+                    (p.retired_cpu
+                        + p.containers
+                            .iter()
+                            .map(|&i| cpu(&self.containers[i], ts.max(self.containers[i].start)))
+                            .sum::<f64>())
+                        * factor
                 }),
                 Family::PodMemoryWorkingSetBytes => self.each_pod(out, name, ts, mods, |p| {
-                    p.containers.iter().map(|&i| mem(&self.containers[i], ts.max(self.containers[i].start))).sum()
+                    p.containers
+                        .iter()
+                        .map(|&i| mem(&self.containers[i], ts.max(self.containers[i].start)))
+                        .sum()
                 }),
                 Family::PodSwapUsageBytes => self.each_pod(out, name, ts, mods, |_| 0.0),
                 Family::ResourceScrapeError => sample(out, name, b"", 0.0, None),

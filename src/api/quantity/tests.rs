@@ -307,3 +307,45 @@ proptest! {
         prop_assert_eq!(sum.nano_value(), want);
     }
 }
+
+fn pushed(push: fn(&mut Vec<u8>, u64), value: u64) -> String {
+    let mut out = b"x".to_vec();
+    push(&mut out, value);
+    String::from_utf8(out[1..].to_vec()).unwrap()
+}
+
+#[test]
+fn pushed_quantities_match_display_at_the_edges() {
+    let edges = [
+        0,
+        1,
+        9,
+        10,
+        999,
+        1000,
+        1023,
+        1024,
+        1025,
+        1_000_000,
+        1 << 20,
+        1 << 60,
+        3 << 50,
+    ];
+    let edges = edges
+        .into_iter()
+        .chain([i64::MAX as u64 - 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX]);
+    for v in edges {
+        assert_eq!(pushed(push_cpu_nanocores, v), format_cpu_nanocores(v), "cpu {v}");
+        assert_eq!(pushed(push_memory_bytes, v), format_memory_bytes(v), "memory {v}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn pushed_quantities_match_display(v in any::<u64>(), zeros in 0u32..19, shift in 0u32..64) {
+        for v in [v, v / 10u64.pow(zeros) * 10u64.pow(zeros), (v >> shift) << shift] {
+            prop_assert_eq!(pushed(push_cpu_nanocores, v), format_cpu_nanocores(v));
+            prop_assert_eq!(pushed(push_memory_bytes, v), format_memory_bytes(v));
+        }
+    }
+}

@@ -229,3 +229,48 @@ fn large_pod_list_is_valid_json() {
     assert_eq!(value["items"].as_array().unwrap().len(), 2000);
     assert_eq!(value["items"][1999]["metadata"]["name"], "pod-01999");
 }
+
+/// Strings that exercise the escaping: plain, HTML-sensitive, quotes, control characters.
+fn tricky_string() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-z0-9-]{0,12}", "[a-z<>&\"\\\\\u{1}\n\u{2028}\u{2029}é µ]{0,8}",]
+}
+
+proptest! {
+    #[test]
+    fn direct_pod_list_matches_serde(
+        pods in proptest::collection::vec(
+            (
+                tricky_string(),
+                tricky_string(),
+                proptest::collection::vec((tricky_string(), tricky_string()), 0..3),
+                any::<i64>(),
+                any::<i64>(),
+                proptest::collection::vec((tricky_string(), any::<u64>(), any::<u64>()), 0..3),
+            ),
+            0..4,
+        ),
+        now in any::<i64>(),
+    ) {
+        let containers: Vec<Vec<ContainerUsage<'_>>> = pods
+            .iter()
+            .map(|p| {
+                p.5.iter()
+                    .map(|(name, cpu, mem)| ContainerUsage { name, cpu_nanocores: *cpu, memory_bytes: *mem })
+                    .collect()
+            })
+            .collect();
+        let items: Vec<PodUsage<'_>> = pods
+            .iter()
+            .zip(&containers)
+            .map(|(p, c)| PodUsage {
+                namespace: &p.0,
+                name: &p.1,
+                labels: Labels::Pairs(&p.2),
+                timestamp_ns: p.3,
+                window_ns: p.4,
+                containers: c[..].into(),
+            })
+            .collect();
+        prop_assert_eq!(text(pod_list_json(&items, now)), text(pod_list_json_serde(&items, now)));
+    }
+}

@@ -193,5 +193,8 @@ fn a_servable_copy_is_kept_over_a_newer_lone_point() {
     primary.replace_from(resumed.snapshot());
     assert_eq!(answers(&primary), before, "the lone newer point is not taken");
     scrape_round(&mut primary, 2);
-    assert!(primary.pod("ns", "steady").is_some(), "the next scrape continues the window");
+    assert!(
+        primary.pod("ns", "steady").is_some(),
+        "the next scrape continues the window"
+    );
 }
