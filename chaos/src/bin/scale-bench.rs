@@ -126,7 +126,7 @@ const MIB: f64 = 1048576.0;
 fn human(r: &Row) -> String {
     let s = &r.scenario;
     let mut out = format!(
-        "nodes={} pods={} served={} replicas={} resolution={} hpas={} top every {:?} (load avg {})\n",
+        "nodes={} pods={} served when the load began={} replicas={} resolution={} hpas={} top every {:?} (load avg {})\n",
         s.nodes,
         s.nodes * s.pods_per_node,
         r.served,
