@@ -8,11 +8,13 @@ use super::wire::{QueryRequest, QueryResponse, QueryTarget, path};
 use crate::query::{Reader, shard_answer};
 use coordinator::shard_map::{MemberId, ShardMap};
 use std::collections::{BTreeMap, HashSet};
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Partial answers are logged as warnings at most this often.
-const PARTIAL_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-static LAST_PARTIAL_WARN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+const PARTIAL_WARN_EVERY: Duration = Duration::from_secs(5);
+/// When the last partial-answer warning was logged (Unix nanoseconds).
+static LAST_PARTIAL_WARN: AtomicI64 = AtomicI64::new(0);
 
 /// Rounds of retrying the next owner (primary, standby, this replica's own data).
 const MAX_ROUNDS: usize = 5;
@@ -179,15 +181,11 @@ impl Ha {
     fn partial(&self, shards: usize) {
         self.metrics.ha.fanout_partial.inc();
         let now = shard::actor::shard::now_nanos();
-        let last = LAST_PARTIAL_WARN.load(std::sync::atomic::Ordering::Relaxed);
+        let last = LAST_PARTIAL_WARN.load(Ordering::Relaxed);
+        // Of concurrent partial answers only the one that moves the time on logs a warning.
         let due = now - last >= PARTIAL_WARN_EVERY.as_nanos() as i64
             && LAST_PARTIAL_WARN
-                .compare_exchange(
-                    last,
-                    now,
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
-                )
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
         match due {
             true => tracing::warn!(

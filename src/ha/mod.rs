@@ -100,12 +100,12 @@ impl Ha {
         self.degraded.load(Ordering::Relaxed)
     }
 
-    /// Whether `member` answered a ping recently (this replica always has).
     /// Whether this replica was frozen (or starved) recently: its own data is read last.
     pub fn unsettled(&self) -> bool {
         self.stall.unsettled()
     }
 
+    /// Whether `member` answered a ping recently (this replica always has).
     pub fn reachable(&self, member: MemberId) -> bool {
         member == self.id.member || self.liveness.recently(member, REACHABLE_WINDOW)
     }
