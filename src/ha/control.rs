@@ -6,7 +6,7 @@ use super::formation;
 use super::liveness::Liveness;
 use super::network::Network;
 use super::stall::StallWatch;
-use super::wire::{Ping, Pong, path};
+use super::wire::{InfoRequest, Ping, Pong, path};
 use super::{
     CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW,
 };
@@ -16,6 +16,8 @@ use crate::peer::transport::{PeerClient, PeerTls};
 use anyhow::Context;
 use coordinator::shard_map::{Command, MemberId, MemberState, ShardMap};
 use shard::actor::ShardSet;
+use shard::actor::set::Stopped;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -87,6 +89,7 @@ pub async fn start(
         released: Mutex::new(vec![None; shards.shards as usize]),
         resolution: config.metric_resolution,
         formation: Default::default(),
+        formation_gate: Default::default(),
     });
     actix::spawn(formation::form_or_join(ha.clone()));
     actix::spawn(ha.stall.clone().run());
@@ -232,7 +235,10 @@ impl Ha {
             if map.members.contains_key(&MemberId(*id)) {
                 continue;
             }
-            let info: Result<super::wire::Info, _> = self.client.call(&node.addr, path::INFO, &(), PING_TIMEOUT).await;
+            let info: Result<super::wire::Info, _> = self
+                .client
+                .call(&node.addr, path::INFO, &InfoRequest::default(), PING_TIMEOUT)
+                .await;
             let Ok(info) = info.map_err(|e| tracing::debug!(member = id, error = %e, "cannot ask a Raft member"))
             else {
                 continue;
@@ -281,7 +287,7 @@ impl Ha {
     fn reconcile(&self, map: &ShardMap) {
         let me = self.me();
         let wants: Vec<bool> = (0..self.shards.shards).map(|s| self.wants_to_scrape(map, s)).collect();
-        self.shards.set_scraping(|s| wants[s as usize]);
+        let mut stopped: HashMap<u32, Stopped> = self.shards.set_scraping(|s| wants[s as usize]).into_iter().collect();
         let mut scraped = self.scraped.lock().expect("scraped lock");
         for shard in 0..self.shards.shards {
             let i = shard as usize;
@@ -291,7 +297,7 @@ impl Ha {
                 && let Some(&next) = map.primary(shard)
                 && next != me
             {
-                self.hand_over(map, shard, next);
+                self.hand_over(map, shard, next, stopped.remove(&shard));
             }
             let mut released = self.released.lock().expect("released lock");
             match (holds, released[i]) {

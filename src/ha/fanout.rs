@@ -1,13 +1,16 @@
 //! Query fan-out: the shards of a read are grouped by owner, one request per owner replica,
-//! this replica's own shards read in process. An owner that fails or has no current data for a
-//! shard (`cold`) is replaced by the shard's next owner; shards nobody answers for within the
-//! deadline are left out (a partial answer, counted and logged), never an error.
+//! this replica's own shards read in process. Each shard is asked of its primary first. If the
+//! primary fails or has no current data for it (`cold`), the other sources that answer pings
+//! are asked at once and the newest copy wins: around a hand-over the old primary may still
+//! hold a scrape newer than the standby's last push, and a reader that took the standby's copy
+//! would move a pod's timestamp back. Shards nobody answers for within the deadline are left
+//! out (a partial answer, counted and logged), never an error.
 
 use super::Ha;
-use super::wire::{QueryRequest, QueryResponse, QueryTarget, path};
+use super::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod, path};
 use crate::query::{Reader, shard_answer};
 use coordinator::shard_map::{MemberId, ShardMap};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,21 +19,47 @@ const PARTIAL_WARN_EVERY: Duration = Duration::from_secs(5);
 /// When the last partial-answer warning was logged (Unix nanoseconds).
 static LAST_PARTIAL_WARN: AtomicI64 = AtomicI64::new(0);
 
-/// Rounds of retrying the next owner (primary, standby, this replica's own data).
+/// Rounds of asking further sources (primary; the sources that answer pings; the others).
 const MAX_ROUNDS: usize = 5;
 
 /// Where a shard can be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Source {
     Local,
     Remote(MemberId),
+}
+
+/// A source of one shard, and whether it answers promptly (answered a ping recently, or is
+/// this replica): prompt sources are asked together, the others one at a time.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    source: Source,
+    prompt: bool,
+}
+
+/// One source's answer for one shard, while several compete.
+struct ShardCopy {
+    /// Not `cold`: the source holds current data.
+    warm: bool,
+    /// The newest timestamp in the answer (`i64::MIN` if it has no rows).
+    newest: i64,
+    /// The source's place in the shard's list (lower is better).
+    rank: usize,
+    pods: Vec<WirePod>,
+    nodes: Vec<WireNode>,
+}
+
+impl ShardCopy {
+    fn key(&self) -> (bool, i64, std::cmp::Reverse<usize>) {
+        (self.warm, self.newest, std::cmp::Reverse(self.rank))
+    }
 }
 
 impl Ha {
     /// Sources for `shard`, best first: reachable owners in map order, the other reachable
     /// members (a shard's previous holder may still have it while both new owners warm up),
     /// this replica's own data if current, and last the owners that stopped answering pings.
-    fn sources(&self, map: &ShardMap, shard: u32) -> Vec<Source> {
+    fn sources(&self, map: &ShardMap, shard: u32) -> VecDeque<Candidate> {
         let owners = map.owners(shard);
         let (mut up, down): (Vec<MemberId>, Vec<MemberId>) = owners.iter().partition(|o| self.reachable(**o));
         up.extend(
@@ -38,31 +67,37 @@ impl Ha {
                 .keys()
                 .filter(|m| !owners.contains(m) && self.reachable(**m)),
         );
-        let to_source = |o: MemberId| {
-            if o == self.me() {
+        let candidate = |o: MemberId, prompt: bool| Candidate {
+            source: if o == self.me() {
                 Source::Local
             } else {
                 Source::Remote(o)
-            }
+            },
+            prompt: prompt || o == self.me(),
         };
-        let mut sources: Vec<Source> = up.into_iter().map(to_source).collect();
+        let mut sources: VecDeque<Candidate> = up.into_iter().map(|o| candidate(o, true)).collect();
+        let has_local = |sources: &VecDeque<Candidate>| sources.iter().any(|c| c.source == Source::Local);
+        let local = Candidate {
+            source: Source::Local,
+            prompt: true,
+        };
         let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
         if self.unsettled() {
             // Just back from a freeze: everyone looks unreachable and this replica's points
             // are older than what the others served meanwhile. Its own data comes last.
-            sources.retain(|s| *s != Source::Local);
-            sources.extend(down.into_iter().map(to_source));
+            sources.retain(|c| c.source != Source::Local);
+            sources.extend(down.into_iter().map(|o| candidate(o, false)));
             if warm || owners.contains(&self.me()) {
-                sources.push(Source::Local);
+                sources.push_back(local);
             }
             return sources;
         }
-        if !sources.contains(&Source::Local) && warm {
-            sources.push(Source::Local);
+        if !has_local(&sources) && warm {
+            sources.push_back(local);
         }
         // Owners that stopped answering pings (frozen, partitioned) only as a last resort: a
         // hung owner must not hold the answer up while another replica has the shard.
-        sources.extend(down.into_iter().map(to_source));
+        sources.extend(down.into_iter().map(|o| candidate(o, false)));
         sources
     }
 
@@ -76,88 +111,147 @@ impl Ha {
         Ok(answer)
     }
 
+    /// Asks `source` for `shards`; a remote call gets `budget`.
+    async fn ask(
+        &self,
+        reader: &Reader,
+        map: &ShardMap,
+        source: Source,
+        request: QueryRequest,
+        budget: Duration,
+    ) -> Result<QueryResponse, String> {
+        match source {
+            Source::Local => self.answer_own(reader, &request),
+            Source::Remote(member) => {
+                let address = self.address_of(map, member).unwrap_or_default();
+                let answer = self
+                    .client
+                    .call::<_, QueryResponse>(&address, path::QUERY, &request, budget);
+                answer.await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
     /// Reads `shards` from their owners.
     pub async fn gather(&self, reader: &Reader, shards: Vec<u32>, target: QueryTarget) -> QueryResponse {
         let started = Instant::now();
         let deadline = started + self.config.fanout_timeout;
         let map = self.current_map();
-        let mut pending: Vec<(u32, Vec<Source>)> = shards
-            .into_iter()
-            .map(|s| {
-                let mut sources = self.sources(&map, s);
-                sources.reverse();
-                (s, sources)
-            })
-            .collect();
+        let mut pending: Vec<(u32, VecDeque<Candidate>)> =
+            shards.into_iter().map(|s| (s, self.sources(&map, s))).collect();
         let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
         pending.retain(|(_, sources)| !sources.is_empty());
+        // How many sources each shard has had so far (the rank of the next one).
+        let mut asked_before: HashMap<u32, usize> = HashMap::new();
         let mut out = QueryResponse::default();
         for round in 0..MAX_ROUNDS {
-            let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
-            let mut last_try = HashSet::new();
-            for (shard, sources) in &pending {
-                if let Some(source) = sources.last() {
-                    groups.entry(*source).or_default().push(*shard);
-                    if sources.len() == 1 {
-                        last_try.insert(*shard);
-                    }
-                }
-            }
-            if groups.is_empty() {
+            if pending.is_empty() {
                 break;
             }
+            // The primary alone first; then every prompt source at once (at least one source).
+            let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
+            let mut rank: HashMap<(u32, Source), usize> = HashMap::new();
+            let mut contested = HashSet::new();
+            let mut last_try = HashSet::new();
+            for (shard, sources) in &mut pending {
+                let take = match round {
+                    0 => 1,
+                    _ => sources.iter().take_while(|c| c.prompt).count().max(1),
+                };
+                let before = asked_before.entry(*shard).or_default();
+                for (i, candidate) in sources.drain(..take).enumerate() {
+                    groups.entry(candidate.source).or_default().push(*shard);
+                    rank.insert((*shard, candidate.source), *before + i);
+                }
+                *before += take;
+                if take > 1 {
+                    contested.insert(*shard);
+                }
+                if sources.is_empty() {
+                    last_try.insert(*shard);
+                }
+            }
             let map = &map;
-            let calls = groups.iter().map(|(source, shards)| {
+            let calls = groups.into_iter().map(|(source, shards)| {
                 let request = QueryRequest {
                     epoch: map.epoch,
-                    shards: shards.clone(),
+                    shards,
                     target: target.clone(),
                 };
+                // A frozen owner must not eat the whole deadline: all but the last round get
+                // half of what is left, so the next owner still has time.
+                let mut budget = deadline.saturating_duration_since(Instant::now());
+                if round + 1 < MAX_ROUNDS {
+                    budget /= 2;
+                }
                 async move {
-                    let answer = match source {
-                        Source::Local => self.answer_own(reader, &request),
-                        Source::Remote(member) => {
-                            let address = self.address_of(map, *member).unwrap_or_default();
-                            // A frozen owner must not eat the whole deadline: all but the last
-                            // round get half of what is left, so the next owner still has time.
-                            let mut left = deadline.saturating_duration_since(Instant::now());
-                            if round + 1 < MAX_ROUNDS {
-                                left /= 2;
-                            }
-                            let answer = self
-                                .client
-                                .call::<_, QueryResponse>(&address, path::QUERY, &request, left);
-                            answer.await.map_err(|e| e.to_string())
-                        }
-                    };
-                    (*source, request.shards, answer)
+                    let asked = request.shards.clone();
+                    (source, asked, self.ask(reader, map, source, request, budget).await)
                 }
             });
             let answers = futures::future::join_all(calls).await;
-            let mut retry: HashSet<u32> = HashSet::new();
+            let mut done: HashSet<u32> = HashSet::new();
+            let mut copies: HashMap<u32, ShardCopy> = HashMap::new();
             for (source, asked, answer) in answers {
-                match answer {
-                    Ok(mut answer) => {
-                        tracing::debug!(round, ?source, ?asked, cold = ?answer.cold, pods = answer.pods.len(), "fan-out answer");
-                        let cold: HashSet<u32> =
-                            answer.cold.iter().copied().filter(|s| !last_try.contains(s)).collect();
-                        answer.pods.retain(|p| !cold.contains(&p.shard));
-                        answer.nodes.retain(|n| !cold.contains(&n.shard));
-                        out.pods.append(&mut answer.pods);
-                        out.nodes.append(&mut answer.nodes);
-                        retry.extend(cold);
-                    }
+                let answer = match answer {
+                    Ok(answer) => answer,
                     Err(error) => {
                         tracing::debug!(?source, %error, shards = asked.len(), "fan-out to an owner failed");
-                        retry.extend(asked);
+                        continue;
+                    }
+                };
+                tracing::debug!(round, ?source, ?asked, cold = ?answer.cold, pods = answer.pods.len(), "fan-out answer");
+                let cold: HashSet<u32> = answer.cold.iter().copied().collect();
+                // A cold copy is taken only when no source is left for the shard.
+                let usable = |s: &u32| !cold.contains(s) || last_try.contains(s);
+                let mut own: HashMap<u32, ShardCopy> = HashMap::new();
+                for &shard in asked.iter().filter(|s| usable(s)) {
+                    if contested.contains(&shard) {
+                        let copy = ShardCopy {
+                            warm: !cold.contains(&shard),
+                            newest: i64::MIN,
+                            rank: rank[&(shard, source)],
+                            pods: Vec::new(),
+                            nodes: Vec::new(),
+                        };
+                        own.insert(shard, copy);
+                    } else {
+                        done.insert(shard);
+                    }
+                }
+                for pod in answer.pods {
+                    if let Some(copy) = own.get_mut(&pod.shard) {
+                        copy.newest = copy.newest.max(pod.timestamp);
+                        copy.pods.push(pod);
+                    } else if usable(&pod.shard) && !contested.contains(&pod.shard) {
+                        out.pods.push(pod);
+                    }
+                }
+                for node in answer.nodes {
+                    if let Some(copy) = own.get_mut(&node.shard) {
+                        copy.newest = copy.newest.max(node.timestamp);
+                        copy.nodes.push(node);
+                    } else if usable(&node.shard) && !contested.contains(&node.shard) {
+                        out.nodes.push(node);
+                    }
+                }
+                for (shard, copy) in own {
+                    match copies.get(&shard) {
+                        Some(best) if best.key() >= copy.key() => {}
+                        _ => {
+                            copies.insert(shard, copy);
+                        }
                     }
                 }
             }
-            pending.retain_mut(|(shard, sources)| {
-                sources.pop();
-                retry.contains(shard) && !sources.is_empty()
-            });
-            missed += retry.iter().filter(|s| !pending.iter().any(|(p, _)| p == *s)).count();
+            for (shard, mut copy) in copies {
+                out.pods.append(&mut copy.pods);
+                out.nodes.append(&mut copy.nodes);
+                done.insert(shard);
+            }
+            pending.retain(|(shard, _)| !done.contains(shard));
+            missed += pending.iter().filter(|(_, sources)| sources.is_empty()).count();
+            pending.retain(|(_, sources)| !sources.is_empty());
             if Instant::now() >= deadline {
                 break;
             }

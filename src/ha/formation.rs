@@ -2,21 +2,64 @@
 //! its `--peers` who they are: if one belongs to a cluster, it asks that cluster's leader to let
 //! it in (a new incarnation replaces the old one of the same name); if none does, the first
 //! replica of `--peers` among those answering forms the cluster with the voters that answered,
-//! provided they (with itself) are a majority of the voters: two formations cannot both happen.
+//! provided they (with itself) are a majority of the voters.
+//!
+//! Two formations must never both happen, or a voter counted by both ends up in one set and the
+//! other's former waits forever for a leader. "First among those answering" alone does not
+//! ensure it: if r0's answer to r1 is late while r0 counts r1, r0 forms {r0, r1} and r1 forms
+//! {r1, r2}. So a replica that is asked by a peer looking to form remembers the asker (the
+//! [`Gate`]), and defers its own formation while an earlier replica of `--peers` asked recently;
+//! once it decides to form it answers as formed, so a later asker does not count it. The
+//! decision and the answers are serialised by the gate's lock.
 
 use super::Ha;
-use super::wire::{Info, JoinRequest, JoinResponse, path};
+use super::wire::{Info, InfoRequest, JoinRequest, JoinResponse, path};
 use coordinator::shard_map::{Command, Member, MemberId, MemberState};
 use openraft::{BasicNode, ChangeMembers};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often an outsider asks its peers again.
 const FORMATION_RETRY: Duration = Duration::from_secs(1);
 /// Deadline of one `info` or `join` call (a join waits for the log to catch up).
 const INFO_TIMEOUT: Duration = Duration::from_secs(1);
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// An earlier replica of `--peers` that asked this long ago while looking to form may still be
+/// forming with this replica counted: a few of its retries, plus an answer's deadline.
+const DEFER_TO_ASKER: Duration = Duration::from_secs(4);
+
+/// Who asked this replica about itself while looking to form, and whether it decided to form.
+#[derive(Debug, Default)]
+pub struct Gate {
+    forming: bool,
+    asked: HashMap<String, Instant>,
+}
+
+impl Gate {
+    /// Records an asker looking to form; returns whether this replica must answer as formed.
+    fn asked_by(&mut self, asker: &str, now: Instant) -> bool {
+        self.asked.insert(asker.to_string(), now);
+        self.forming
+    }
+
+    /// Decides to form unless one of `earlier` (the replicas before this one in `--peers`)
+    /// asked within [`DEFER_TO_ASKER`]; from then on this replica answers as formed.
+    fn decide(&mut self, earlier: &[&str], now: Instant) -> Result<(), String> {
+        let recent = |name: &&&str| {
+            self.asked
+                .get(**name)
+                .is_some_and(|at| now.saturating_duration_since(*at) < DEFER_TO_ASKER)
+        };
+        if let Some(name) = earlier.iter().find(recent) {
+            return Err(format!(
+                "deferring to {name}, which is looking for its peers and may form the cluster"
+            ));
+        }
+        self.forming = true;
+        Ok(())
+    }
+}
 
 impl Ha {
     /// Whether this incarnation is in the Raft membership (voter or learner).
@@ -52,6 +95,19 @@ impl Ha {
                 .sum(),
             map: (*map).clone(),
         }
+    }
+
+    /// The answer to `info`: an asker looking to form is remembered, and a replica that decided
+    /// to form answers as formed (under the gate's lock, so no asker can count it afterwards).
+    pub fn answer_info(&self, request: &InfoRequest) -> Info {
+        let mut gate = self.formation_gate.lock().expect("formation gate lock");
+        let forming = match &request.looking {
+            Some(asker) => gate.asked_by(asker, Instant::now()),
+            None => gate.forming,
+        };
+        let mut info = self.info();
+        info.initialized |= forming;
+        info
     }
 
     /// The leader's answer to a join: add the learner, swap it in for an old incarnation of the
@@ -140,17 +196,22 @@ pub async fn form_or_join(ha: Arc<Ha>) {
     tracing::info!("member of the replica set");
 }
 
-/// What the other replicas of `--peers` that answer say about themselves.
-pub(super) async fn peer_infos(ha: &Ha) -> Vec<Info> {
+/// What the other replicas of `--peers` that answer say about themselves; `looking`: this
+/// replica belongs to no cluster and may form one.
+pub(super) async fn peer_infos(ha: &Ha, looking: bool) -> Vec<Info> {
     let others: Vec<_> = ha.id.peers.iter().filter(|p| p.name != ha.id.name).collect();
-    let calls = others
-        .iter()
-        .map(|p| ha.client.call::<_, Info>(&p.address, path::INFO, &(), INFO_TIMEOUT));
+    let request = InfoRequest {
+        looking: looking.then(|| ha.id.name.clone()),
+    };
+    let calls = others.iter().map(|p| {
+        ha.client
+            .call::<_, Info>(&p.address, path::INFO, &request, INFO_TIMEOUT)
+    });
     futures::future::join_all(calls).await.into_iter().flatten().collect()
 }
 
 async fn try_once(ha: &Ha) -> Result<(), String> {
-    let answers = peer_infos(ha).await;
+    let answers = peer_infos(ha, true).await;
     if let Some(leader) = answers
         .iter()
         .find_map(|i| i.initialized.then(|| i.leader.clone()).flatten())
@@ -219,9 +280,24 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
         .iter()
         .map(|m| (m.id.0, BasicNode::new(m.peer_address.clone())))
         .collect();
+    let earlier: Vec<&str> = ha
+        .id
+        .peers
+        .iter()
+        .map(|p| p.name.as_str())
+        .take_while(|name| *name != ha.id.name)
+        .collect();
+    ha.formation_gate
+        .lock()
+        .expect("formation gate lock")
+        .decide(&earlier, Instant::now())?;
     tracing::info!(voters = ?nodes.keys().collect::<Vec<_>>(), "forming the replica set");
     *ha.formation.lock().expect("formation lock") = Some(members);
-    ha.raft.initialize(nodes).await.map_err(|e| format!("initialize: {e}"))
+    let formed = ha.raft.initialize(nodes).await.map_err(|e| format!("initialize: {e}"));
+    if formed.is_err() && !ha.in_cluster() {
+        ha.formation_gate.lock().expect("formation gate lock").forming = false;
+    }
+    formed
 }
 
 /// Whether the replica set `info` belongs to can never reach a quorum again: most of its voters
@@ -287,6 +363,33 @@ mod tests {
             nodes: 0,
             map,
         }
+    }
+
+    #[test]
+    fn a_replica_defers_forming_to_an_earlier_peer_that_asked_recently() {
+        let t0 = Instant::now();
+        let mut gate = Gate::default();
+        assert!(!gate.asked_by("r2", t0), "a later asker does not hold r1 back");
+        assert!(!gate.asked_by("r0", t0));
+        assert!(
+            gate.decide(&["r0"], t0 + Duration::from_secs(1)).is_err(),
+            "r0 may be forming with r1 counted"
+        );
+        assert!(!gate.forming);
+        gate.decide(&["r0"], t0 + DEFER_TO_ASKER)
+            .expect("r0 stopped asking: it is gone or formed");
+        assert!(
+            gate.asked_by("r0", t0 + DEFER_TO_ASKER),
+            "once deciding, r1 answers as formed"
+        );
+    }
+
+    #[test]
+    fn the_first_replica_never_defers() {
+        let t0 = Instant::now();
+        let mut gate = Gate::default();
+        gate.asked_by("r1", t0);
+        gate.decide(&[], t0).expect("no replica comes before the first");
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct Ha {
     resolution: Duration,
     /// The members this replica formed the cluster with, until `Init` is committed.
     formation: Mutex<Option<Vec<coordinator::shard_map::Member>>>,
+    /// Who asked this replica about itself while looking to form, and whether it is forming.
+    formation_gate: Mutex<formation::Gate>,
 }
 
 impl Ha {

@@ -6,6 +6,7 @@
 use super::Ha;
 use super::wire::{PushAck, ShardPush, path};
 use coordinator::shard_map::{MemberId, ShardMap};
+use shard::actor::set::Stopped;
 use shard::actor::shard::{CycleHook, now_nanos};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -23,23 +24,26 @@ pub fn cycle_hook(cell: Arc<OnceLock<Weak<Ha>>>) -> CycleHook {
 }
 
 impl Ha {
-    fn push(&self, map: &ShardMap, shard: u32, to: MemberId, route: &'static str) {
+    /// Sends the shard's points to `to`, once `after` (the shard's scraper stopping) resolved.
+    fn push(&self, map: &ShardMap, shard: u32, to: MemberId, route: &'static str, after: Option<Stopped>) {
         let Some(address) = self.address_of(map, to) else {
             return;
         };
-        let snapshot = self.shards.stores[shard as usize]
-            .read()
-            .expect("store lock")
-            .snapshot();
-        let push = ShardPush {
-            from: self.me().0,
-            epoch: map.epoch,
-            shard,
-            taken_at: now_nanos(),
-            snapshot,
-        };
+        let (from, epoch) = (self.me().0, map.epoch);
+        let store = self.shards.stores[shard as usize].clone();
         let client = self.client.clone();
         tokio::spawn(async move {
+            if let Some(stopped) = after {
+                stopped.await;
+            }
+            let snapshot = store.read().expect("store lock").snapshot();
+            let push = ShardPush {
+                from,
+                epoch,
+                shard,
+                taken_at: now_nanos(),
+                snapshot,
+            };
             let ack: Result<PushAck, _> = client.call(&address, route, &push, PUSH_TIMEOUT).await;
             match ack {
                 Ok(PushAck::Accepted) => {}
@@ -58,15 +62,18 @@ impl Ha {
         }
         for &standby in &owners[1..] {
             if self.reachable(standby) {
-                self.push(&map, shard, standby, path::REPLICATE);
+                self.push(&map, shard, standby, path::REPLICATE, None);
             }
         }
     }
 
-    /// A shard this replica stopped scraping goes to its new primary.
-    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, to: MemberId) {
+    /// A shard this replica stopped scraping goes to its new primary, with the last scrape of
+    /// the stopped scraper (`stopped`): an answer stored after the copy was taken would leave
+    /// this replica newer than the new primary, and readers alternating between the two would
+    /// see the timestamp go back.
+    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, to: MemberId, stopped: Option<Stopped>) {
         tracing::debug!(shard, to = %to, "handing a shard over");
-        self.push(map, shard, to, path::HANDOFF);
+        self.push(map, shard, to, path::HANDOFF, stopped);
     }
 
     /// Hands every shard this replica holds to its owners under `map`, another replica set's

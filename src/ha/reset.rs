@@ -71,7 +71,7 @@ pub async fn orphan_watch(ha: std::sync::Arc<Ha>) {
         if !ha.is_degraded() || !ha.in_cluster() {
             continue;
         }
-        let answers = super::formation::peer_infos(&ha).await;
+        let answers = super::formation::peer_infos(&ha, false).await;
         let Some(info) = ha.foreign_leader(&answers) else {
             continue;
         };

@@ -4,7 +4,9 @@
 //! authenticated and authorised it.
 
 use super::Ha;
-use super::wire::{Info, JoinRequest, LeaveRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path};
+use super::wire::{
+    Info, InfoRequest, JoinRequest, LeaveRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path,
+};
 use crate::peer::transport::Bincode;
 use crate::query::Reader;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -52,8 +54,8 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
     Ok(server)
 }
 
-async fn info(state: State) -> Bincode<Info> {
-    Bincode(state.ha.info())
+async fn info(state: State, request: Bincode<InfoRequest>) -> Bincode<Info> {
+    Bincode(state.ha.answer_info(&request.0))
 }
 
 async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {

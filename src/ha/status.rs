@@ -2,7 +2,7 @@
 //! term, epoch, shards and nodes per replica, degraded replicas — asked over the peer channel
 //! (so it needs a peer certificate, like a replica).
 
-use super::wire::{Info, path};
+use super::wire::{Info, InfoRequest, path};
 use crate::peer::transport::{PeerClient, PeerTls};
 use clap::Parser;
 use std::fmt::Write;
@@ -35,11 +35,18 @@ pub struct StatusArgs {
 pub async fn run(args: StatusArgs) -> anyhow::Result<String> {
     let tls = PeerTls::load(&args.peer_cert_file, &args.peer_key_file, &args.peer_ca_file)?;
     let client = PeerClient::new(&tls);
-    let first: Info = client.call(&args.server, path::INFO, &(), STATUS_TIMEOUT).await?;
+    let first: Info = client
+        .call(&args.server, path::INFO, &InfoRequest::default(), STATUS_TIMEOUT)
+        .await?;
     let mut rows: Vec<(String, Option<Info>)> = Vec::new();
     for member in first.map.members.values() {
         let info = client
-            .call::<_, Info>(&member.peer_address, path::INFO, &(), STATUS_TIMEOUT)
+            .call::<_, Info>(
+                &member.peer_address,
+                path::INFO,
+                &InfoRequest::default(),
+                STATUS_TIMEOUT,
+            )
             .await
             .ok()
             .filter(|i| i.member == member.id.0);

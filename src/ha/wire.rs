@@ -19,13 +19,21 @@ pub mod path {
     pub const RAFT_SNAPSHOT: &str = "/peer/v1/raft/snapshot";
 }
 
+/// Asks a replica who it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InfoRequest {
+    /// The asker's name when it belongs to no cluster and may form one: the answering replica
+    /// then defers its own formation (see `formation.rs`).
+    pub looking: Option<String>,
+}
+
 /// Who a replica is and what it knows of the cluster (first formation, joining, `status`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Info {
     pub name: String,
     pub member: u64,
     pub address: String,
-    /// Whether this replica belongs to a formed Raft cluster.
+    /// Whether this replica belongs to a formed Raft cluster (or is forming one).
     pub initialized: bool,
     /// The leader it follows, as `(id, address)`.
     pub leader: Option<(u64, String)>,

@@ -60,9 +60,18 @@ pub struct Server {
     pub log: PathBuf,
 }
 
+/// Lines of a server's log printed when a test fails while the server runs.
+const LOG_TAIL_LINES: usize = 60;
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            eprintln!("--- last lines of {}:\n{}", self.log.display(), tail.join("\n"));
+        }
     }
 }
 

@@ -10,8 +10,14 @@ use crate::scrape::{AddressPolicy, NodeInfo, ScrapeTarget};
 use crate::selector::LabelSelector;
 use crate::store::Store;
 use actix::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
+
+/// Resolves once a stopped shard actor has handled everything sent before its stop: the
+/// shard's store then holds its last scrape and changes no more.
+pub type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct ShardSet {
     pub shards: u32,
@@ -50,10 +56,12 @@ impl ShardSet {
 
     /// Starts the actors of shards for which `scrape(shard)` holds and stops the others. A
     /// started actor gets the shard's current targets; a stopped one leaves its store alone.
-    /// Must run on an actix arbiter.
-    pub fn set_scraping(&self, scrape: impl Fn(u32) -> bool) {
+    /// Returns, per stopped shard, when its store stopped changing (a scrape answered before the
+    /// stop is still stored). Must run on an actix arbiter.
+    pub fn set_scraping(&self, scrape: impl Fn(u32) -> bool) -> Vec<(u32, Stopped)> {
         let mut actors = self.actors.lock().expect("actors lock");
         let sent = self.sent.lock().expect("sent lock");
+        let mut stopped: Vec<(u32, Stopped)> = Vec::new();
         for (shard, actor) in actors.iter_mut().enumerate() {
             match (scrape(shard as u32), actor.is_some()) {
                 (true, false) => {
@@ -64,12 +72,15 @@ impl ShardSet {
                 }
                 (false, true) => {
                     if let Some(addr) = actor.take() {
-                        addr.do_send(Stop);
+                        // Queued now; the answer comes once the messages before it are handled.
+                        let request = addr.send(Stop);
+                        stopped.push((shard as u32, Box::pin(async move { _ = request.await })));
                     }
                 }
                 _ => {}
             }
         }
+        stopped
     }
 
     /// Whether this replica scrapes `shard`.
@@ -134,5 +145,81 @@ impl ShardSet {
     /// Nodes with a target in each shard.
     pub fn targets_per_shard(&self) -> Vec<usize> {
         self.sent.lock().expect("sent lock").iter().map(Vec::len).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::{NoObserver, ScrapeDone};
+    use crate::parse::Limits;
+    use crate::scrape::{KubeletClient, Scraped, tls};
+    use std::time::Duration;
+
+    /// A resolution long enough that no tick scrapes during a test.
+    const IDLE_RESOLUTION: Duration = Duration::from_secs(3600);
+    const NODE: &str = "node-1";
+
+    fn set() -> ShardSet {
+        let client = tls::client_config(tls::Trust::Insecure, None).expect("client config");
+        let ctx = ShardContext {
+            resolution: IDLE_RESOLUTION,
+            limits: Limits::default(),
+            client: KubeletClient::new(client, None, Duration::from_secs(1), 1 << 20),
+            limiter: Arc::new(tokio::sync::Semaphore::new(1)),
+            observer: Arc::new(NoObserver),
+            last_tick: Default::default(),
+            on_cycle: None,
+        };
+        ShardSet::idle(1, Arc::new(ctx))
+    }
+
+    /// A kubelet answer whose node point is stamped `millis` (Unix ms).
+    fn answer(millis: i64) -> ScrapeDone {
+        let body =
+            format!("node_cpu_usage_seconds_total 10.5 {millis}\nnode_memory_working_set_bytes 1048576 {millis}\n");
+        ScrapeDone {
+            node: NODE.into(),
+            result: Ok(Scraped {
+                body: body.into(),
+                sent_at: millis * 1_000_000,
+            }),
+            took: Duration::from_millis(1),
+        }
+    }
+
+    fn last_stored(set: &ShardSet) -> Option<i64> {
+        let store = set.stores[0].read().unwrap();
+        store
+            .snapshot_node(NODE)
+            .and_then(|n| n.last)
+            .map(|p| p.timestamp / 1_000_000)
+    }
+
+    #[actix::test]
+    async fn stopped_resolves_once_the_answers_before_the_stop_are_stored_and_later_ones_are_dropped() {
+        let set = set();
+        assert!(set.set_scraping(|_| true).is_empty(), "nothing was running");
+        let actor = set.actors.lock().unwrap()[0].clone().expect("the shard's actor");
+        let target = ScrapeTarget {
+            node: NODE.into(),
+            url: "https://127.0.0.1:1/metrics/resource".into(),
+        };
+        actor.do_send(SetTargets(vec![target]));
+        // An answer already queued when the shard moves away: it belongs in the hand-over copy.
+        actor.do_send(answer(1_700_000_000_000));
+        let stopped = set.set_scraping(|_| false);
+        assert_eq!(stopped.len(), 1);
+        // An answer arriving after the stop (a scrape that was in flight) is not stored: the
+        // copy handed over stays the newest this replica has.
+        actor.do_send(answer(1_700_000_001_000));
+        for (shard, stopped) in stopped {
+            assert_eq!(shard, 0);
+            stopped.await;
+        }
+        assert_eq!(last_stored(&set), Some(1_700_000_000_000));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(last_stored(&set), Some(1_700_000_000_000));
+        assert!(!set.is_scraping(0));
     }
 }

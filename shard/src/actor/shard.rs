@@ -222,6 +222,8 @@ impl Handler<Stop> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        // Messages queued after this one (answers of scrapes still in flight) are not handled:
+        // the store no longer changes once the sender's `Stopped` resolves.
         ctx.stop();
     }
 }
