@@ -386,7 +386,12 @@ async fn the_peer_port_needs_a_peer_certificate() {
     let (port, peer_port) = (replicas.replicas[0].port, replicas.replicas[0].peer_port);
     wait_ready(&cluster, port).await;
     let info = ha_metrics_server::ha::wire::path::INFO;
-    let post = async |leaf: Option<&Leaf>| wire::request("POST", leaf, peer_port, info, &[]).await;
+    let body = ha_metrics_server::peer::transport::codec::encode(
+        &ha_metrics_server::ha::wire::InfoRequest::default(),
+        ha_metrics_server::peer::transport::MAX_PEER_REQUEST_BYTES,
+    )
+    .unwrap();
+    let post = async |leaf: Option<&Leaf>| wire::request_with_body("POST", leaf, peer_port, info, &[], body.clone()).await;
 
     tracing::info!("a replica's peer certificate reaches the peer port");
     assert_eq!(

@@ -57,13 +57,24 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<(u16, Value), String> {
+    request_with_body(method, identity, port, path, headers, Vec::new()).await
+}
+
+pub async fn request_with_body(
+    method: &str,
+    identity: Option<&chaos::pki::Leaf>,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, Value), String> {
     let mut req = http::Request::builder()
         .method(method)
         .uri(format!("https://127.0.0.1:{port}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(chaos::http::empty()).unwrap();
+    let req = req.body(chaos::http::full(body)).unwrap();
     let resp = client(identity).request(req).await.map_err(|e| format!("{e:?}"))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();

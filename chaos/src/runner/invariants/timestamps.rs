@@ -85,7 +85,10 @@ impl Invariant for MonotonicTimestamps {
             if pod.timestamp < prev.timestamp {
                 self.backwards += 1;
                 let back = prev.timestamp - pod.timestamp;
-                let msg = format!("{:?}: {pod_name} timestamp went back {back} ms", req.target);
+                let msg = format!(
+                    "{:?}: {pod_name} timestamp went back {back} ms (to {}, window {} ms)",
+                    req.target, pod.timestamp, pod.window_ms
+                );
                 self.tally.fail(self.name(), req.started, msg);
             } else if bad {
                 self.changed_repeats += 1;
