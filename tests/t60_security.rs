@@ -391,7 +391,8 @@ async fn the_peer_port_needs_a_peer_certificate() {
         ha_metrics_server::peer::transport::MAX_PEER_REQUEST_BYTES,
     )
     .unwrap();
-    let post = async |leaf: Option<&Leaf>| wire::request_with_body("POST", leaf, peer_port, info, &[], body.clone()).await;
+    let post =
+        async |leaf: Option<&Leaf>| wire::request_with_body("POST", leaf, peer_port, info, &[], body.clone()).await;
 
     tracing::info!("a replica's peer certificate reaches the peer port");
     assert_eq!(

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod http;
 pub mod kubelet;
 pub mod pki;
+pub mod ports;
 pub mod procstat;
 pub mod runner;
 pub mod scenario;

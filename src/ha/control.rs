@@ -283,7 +283,7 @@ impl Ha {
     }
 
     /// Starts and stops shard actors to match the map; a shard this replica stops scraping is
-    /// handed to its new primary, and a shard it no longer holds is forgotten.
+    /// handed to its new owners, and a shard it no longer holds is forgotten.
     fn reconcile(&self, map: &ShardMap) {
         let me = self.me();
         let wants: Vec<bool> = (0..self.shards.shards).map(|s| self.wants_to_scrape(map, s)).collect();
@@ -292,12 +292,8 @@ impl Ha {
         for shard in 0..self.shards.shards {
             let i = shard as usize;
             let holds = wants[i] || map.owners(shard).contains(&me);
-            if scraped[i]
-                && !wants[i]
-                && let Some(&next) = map.primary(shard)
-                && next != me
-            {
-                self.hand_over(map, shard, next, stopped.remove(&shard));
+            if scraped[i] && !wants[i] && map.primary(shard).is_some_and(|p| *p != me) {
+                self.hand_over(map, shard, stopped.remove(&shard));
             }
             let mut released = self.released.lock().expect("released lock");
             match (holds, released[i]) {

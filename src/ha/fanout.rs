@@ -60,39 +60,37 @@ impl Ha {
     /// members (a shard's previous holder may still have it while both new owners warm up),
     /// this replica's own data if current, and last the owners that stopped answering pings.
     fn sources(&self, map: &ShardMap, shard: u32) -> VecDeque<Candidate> {
+        let me = self.me();
         let owners = map.owners(shard);
+        let candidate = |o: MemberId, prompt: bool| Candidate {
+            source: if o == me { Source::Local } else { Source::Remote(o) },
+            prompt: prompt || o == me,
+        };
+        let local = candidate(me, true);
+        let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
+        if self.unsettled() {
+            // Just back from a freeze: the ping table is old, so every other member counts as
+            // answering (the owners first), and the map may be too, so the shard's previous
+            // holder is asked as well. This replica's points are older than what the others
+            // served meanwhile: its own data comes last.
+            let others = owners
+                .iter()
+                .chain(map.members.keys().filter(|m| !owners.contains(m)))
+                .filter(|m| **m != me);
+            let mut sources: VecDeque<Candidate> = others.map(|o| candidate(*o, true)).collect();
+            if warm || owners.contains(&me) {
+                sources.push_back(local);
+            }
+            return sources;
+        }
         let (mut up, down): (Vec<MemberId>, Vec<MemberId>) = owners.iter().partition(|o| self.reachable(**o));
         up.extend(
             map.members
                 .keys()
                 .filter(|m| !owners.contains(m) && self.reachable(**m)),
         );
-        let candidate = |o: MemberId, prompt: bool| Candidate {
-            source: if o == self.me() {
-                Source::Local
-            } else {
-                Source::Remote(o)
-            },
-            prompt: prompt || o == self.me(),
-        };
         let mut sources: VecDeque<Candidate> = up.into_iter().map(|o| candidate(o, true)).collect();
-        let has_local = |sources: &VecDeque<Candidate>| sources.iter().any(|c| c.source == Source::Local);
-        let local = Candidate {
-            source: Source::Local,
-            prompt: true,
-        };
-        let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
-        if self.unsettled() {
-            // Just back from a freeze: everyone looks unreachable and this replica's points
-            // are older than what the others served meanwhile. Its own data comes last.
-            sources.retain(|c| c.source != Source::Local);
-            sources.extend(down.into_iter().map(|o| candidate(o, false)));
-            if warm || owners.contains(&self.me()) {
-                sources.push_back(local);
-            }
-            return sources;
-        }
-        if !has_local(&sources) && warm {
+        if warm && !sources.iter().any(|c| c.source == Source::Local) {
             sources.push_back(local);
         }
         // Owners that stopped answering pings (frozen, partitioned) only as a last resort: a
@@ -137,6 +135,9 @@ impl Ha {
         let started = Instant::now();
         let deadline = started + self.config.fanout_timeout;
         let map = self.current_map();
+        // Just back from a freeze this replica cannot tell which source is current: it asks
+        // them all from the start.
+        let contest_first = self.unsettled();
         let mut pending: Vec<(u32, VecDeque<Candidate>)> =
             shards.into_iter().map(|s| (s, self.sources(&map, s))).collect();
         let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
@@ -154,9 +155,9 @@ impl Ha {
             let mut contested = HashSet::new();
             let mut last_try = HashSet::new();
             for (shard, sources) in &mut pending {
-                let take = match round {
-                    0 => 1,
-                    _ => sources.iter().take_while(|c| c.prompt).count().max(1),
+                let take = match round == 0 && !contest_first {
+                    true => 1,
+                    false => sources.iter().take_while(|c| c.prompt).count().max(1),
                 };
                 let before = asked_before.entry(*shard).or_default();
                 for (i, candidate) in sources.drain(..take).enumerate() {

@@ -8,6 +8,7 @@ use super::wire::{PushAck, ShardPush, path};
 use coordinator::shard_map::{MemberId, ShardMap};
 use shard::actor::set::Stopped;
 use shard::actor::shard::{CycleHook, now_nanos};
+use shard::store::Missing;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -24,11 +25,16 @@ pub fn cycle_hook(cell: Arc<OnceLock<Weak<Ha>>>) -> CycleHook {
 }
 
 impl Ha {
-    /// Sends the shard's points to `to`, once `after` (the shard's scraper stopping) resolved.
-    fn push(&self, map: &ShardMap, shard: u32, to: MemberId, route: &'static str, after: Option<Stopped>) {
-        let Some(address) = self.address_of(map, to) else {
+    /// Sends one copy of the shard's points to each of `to`, taken once `after` (the shard's
+    /// scraper stopping) resolved.
+    fn push(&self, map: &ShardMap, shard: u32, to: &[MemberId], route: &'static str, after: Option<Stopped>) {
+        let targets: Vec<(MemberId, String)> = to
+            .iter()
+            .filter_map(|&member| Some((member, self.address_of(map, member)?)))
+            .collect();
+        if targets.is_empty() {
             return;
-        };
+        }
         let (from, epoch) = (self.me().0, map.epoch);
         let store = self.shards.stores[shard as usize].clone();
         let client = self.client.clone();
@@ -44,12 +50,16 @@ impl Ha {
                 taken_at: now_nanos(),
                 snapshot,
             };
-            let ack: Result<PushAck, _> = client.call(&address, route, &push, PUSH_TIMEOUT).await;
-            match ack {
-                Ok(PushAck::Accepted) => {}
-                Ok(PushAck::Stale { epoch }) => tracing::debug!(shard, to = %to, epoch, "push refused as stale"),
-                Err(e) => tracing::debug!(shard, to = %to, error = %e, "push failed"),
-            }
+            let (client, push) = (&client, &push);
+            let calls = targets.iter().map(|(to, address)| async move {
+                let ack: Result<PushAck, _> = client.call(address, route, push, PUSH_TIMEOUT).await;
+                match ack {
+                    Ok(PushAck::Accepted) => {}
+                    Ok(PushAck::Stale { epoch }) => tracing::debug!(shard, to = %to, epoch, "push refused as stale"),
+                    Err(e) => tracing::debug!(shard, to = %to, error = %e, "push failed"),
+                }
+            });
+            futures::future::join_all(calls).await;
         });
     }
 
@@ -60,20 +70,19 @@ impl Ha {
         if owners.first() != Some(&self.me()) {
             return;
         }
-        for &standby in &owners[1..] {
-            if self.reachable(standby) {
-                self.push(&map, shard, standby, path::REPLICATE, None);
-            }
-        }
+        let standbys: Vec<MemberId> = owners[1..].iter().copied().filter(|s| self.reachable(*s)).collect();
+        self.push(&map, shard, &standbys, path::REPLICATE, None);
     }
 
-    /// A shard this replica stopped scraping goes to its new primary, with the last scrape of
-    /// the stopped scraper (`stopped`): an answer stored after the copy was taken would leave
-    /// this replica newer than the new primary, and readers alternating between the two would
-    /// see the timestamp go back.
-    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, to: MemberId, stopped: Option<Stopped>) {
-        tracing::debug!(shard, to = %to, "handing a shard over");
-        self.push(map, shard, to, path::HANDOFF, stopped);
+    /// A shard this replica stopped scraping goes to its new owners (primary and standbys),
+    /// with the last scrape of the stopped scraper (`stopped`). Readers that reached this
+    /// replica saw that scrape; a new owner holding anything older would move their timestamps
+    /// back (an answer stored after the copy was taken, or a standby whose last push came
+    /// before this replica's last scrape).
+    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, stopped: Option<Stopped>) {
+        let owners: Vec<MemberId> = map.owners(shard).iter().copied().filter(|o| *o != self.me()).collect();
+        tracing::debug!(shard, to = ?owners, "handing a shard over");
+        self.push(map, shard, &owners, path::HANDOFF, stopped);
     }
 
     /// Hands every shard this replica holds to its owners under `map`, another replica set's
@@ -128,7 +137,9 @@ impl Ha {
         let lag = (now_nanos() - push.taken_at).max(0) as f64 / 1e9;
         self.metrics.ha.replication_lag.set(lag);
         let store = &self.shards.stores[push.shard as usize];
-        let gone = store.write().expect("store lock").replace_from(push.snapshot);
+        // A hand-over's sender may lack nodes it never scraped; the primary's push is the list.
+        let missing = if handoff { Missing::Keep } else { Missing::Forget };
+        let gone = store.write().expect("store lock").replace_from(push.snapshot, missing);
         tracing::debug!(shard = push.shard, from = %sender, handoff, gone = gone.len(), "took a shard copy");
         PushAck::Accepted
     }

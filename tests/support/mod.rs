@@ -44,14 +44,7 @@ pub fn running_pods(cluster: &chaos::Cluster) -> std::collections::BTreeSet<(Str
     })
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use chaos::ports::free_port;
 
 /// A running `ha-metrics-server` process; killed on drop.
 pub struct Server {

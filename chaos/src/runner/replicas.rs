@@ -48,13 +48,7 @@ pub struct ReplicaSet {
     dir: PathBuf,
 }
 
-/// A free port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use crate::ports::free_port;
 
 impl ReplicaSet {
     /// `total` replicas `r0..`; the first `listed` make up `--peers` (the others join later as

@@ -56,7 +56,7 @@ use node::NodeEntry;
 use pod::PodEntry;
 
 pub use rate::{Rate, RateError, Usage, rate};
-pub use snapshot::{ContainerSnapshot, NodeSnapshot, PodSnapshot, ShardSnapshot};
+pub use snapshot::{ContainerSnapshot, Missing, NodeSnapshot, PodSnapshot, ShardSnapshot};
 
 /// A container at least this old (and younger than the resolution) is served after one scrape.
 pub const FRESH_CONTAINER_MIN_AGE: Nanos = 10 * NANOS_PER_SECOND;

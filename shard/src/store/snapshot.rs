@@ -120,6 +120,13 @@ impl From<&ContainerEntry> for ContainerSnapshot {
     }
 }
 
+/// What [`Store::replace_from`] does with nodes the incoming copy does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Forget,
+    Keep,
+}
+
 /// A whole shard's points: what a primary pushes to its standby after every scrape cycle and
 /// hands to the next primary on rebalancing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,17 +175,22 @@ impl Store {
         ShardSnapshot { nodes }
     }
 
-    /// Takes a holder's copy of the shard: nodes it no longer has are forgotten, nodes it has
-    /// replace ours unless ours are newer (so a late copy never moves a timestamp backwards).
-    /// Marks the store warm. Returns the nodes forgotten.
-    pub fn replace_from(&mut self, snapshot: ShardSnapshot) -> Vec<String> {
+    /// Takes a holder's copy of the shard: nodes it has replace ours unless ours are newer (so
+    /// a late copy never moves a timestamp backwards); with [`Missing::Forget`] (the primary's
+    /// push: its node list is the shard's) nodes it does not have are forgotten, with
+    /// [`Missing::Keep`] (a hand-over from a holder that may have stopped scraping some nodes
+    /// earlier, or never started) they stay. Marks the store warm. Returns the nodes forgotten.
+    pub fn replace_from(&mut self, snapshot: ShardSnapshot, missing: Missing) -> Vec<String> {
         let keep: std::collections::HashSet<&str> = snapshot.nodes.iter().map(|(n, _)| n.as_str()).collect();
-        let gone: Vec<String> = self
-            .nodes
-            .keys()
-            .filter(|n| !keep.contains(&***n))
-            .map(|n| n.to_string())
-            .collect();
+        let gone: Vec<String> = match missing {
+            Missing::Forget => self
+                .nodes
+                .keys()
+                .filter(|n| !keep.contains(&***n))
+                .map(|n| n.to_string())
+                .collect(),
+            Missing::Keep => Vec::new(),
+        };
         for node in &gone {
             self.remove_node(node);
         }

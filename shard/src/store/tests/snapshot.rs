@@ -163,7 +163,7 @@ fn hand_over_wins_over_a_lone_newer_first_point() {
         new.pod("ns", "steady").is_none() && old.pod("ns", "steady").is_some(),
         "one point is not servable"
     );
-    new.replace_from(old.snapshot());
+    new.replace_from(old.snapshot(), Missing::Forget);
     assert_eq!(answers(&new), answers(&old), "the hand-over is taken whole");
     scrape_round(&mut new, 2);
     scrape_round(&mut old, 2);
@@ -174,7 +174,7 @@ fn hand_over_wins_over_a_lone_newer_first_point() {
         scrape_round(&mut newer, round);
     }
     let before = answers(&newer);
-    newer.replace_from(old.snapshot());
+    newer.replace_from(old.snapshot(), Missing::Forget);
     assert_eq!(answers(&newer), before, "a servable newer copy is kept");
 }
 
@@ -190,11 +190,31 @@ fn a_servable_copy_is_kept_over_a_newer_lone_point() {
     scrape_round(&mut resumed, 2);
     let before = answers(&primary);
     assert!(before.1.iter().any(|(_, name, _)| name == "steady"));
-    primary.replace_from(resumed.snapshot());
+    primary.replace_from(resumed.snapshot(), Missing::Keep);
     assert_eq!(answers(&primary), before, "the lone newer point is not taken");
     scrape_round(&mut primary, 2);
     assert!(
         primary.pod("ns", "steady").is_some(),
         "the next scrape continues the window"
+    );
+}
+
+/// A hand-over from a holder that never scraped one of the shard's nodes (it held the shard for
+/// less than a cycle, or its node list lagged) must not wipe that node: its pods would vanish
+/// until two more scrapes. The primary's regular push does forget nodes the shard lost.
+#[test]
+fn a_hand_over_keeps_nodes_the_sender_does_not_have_and_a_push_forgets_them() {
+    let mut receiver = Store::new(15 * NANOS_PER_SECOND);
+    scrape_round(&mut receiver, 0);
+    scrape_round(&mut receiver, 1);
+    let before = answers(&receiver);
+    let empty = Store::new(15 * NANOS_PER_SECOND);
+    assert!(receiver.replace_from(empty.snapshot(), Missing::Keep).is_empty());
+    assert_eq!(answers(&receiver), before);
+    let gone = receiver.replace_from(empty.snapshot(), Missing::Forget);
+    assert!(!gone.is_empty());
+    assert!(
+        answers(&receiver).1.is_empty(),
+        "a push from the primary is the shard's node list"
     );
 }
