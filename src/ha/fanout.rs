@@ -1,15 +1,17 @@
 //! Query fan-out: the shards of a read are grouped by owner, one request per owner replica,
 //! this replica's own shards read in process. Each shard is asked of its primary first. If the
 //! primary fails or has no current data for it (`cold`), the other sources that answer pings
-//! are asked at once and the newest copy wins: around a hand-over the old primary may still
-//! hold a scrape newer than the standby's last push, and a reader that took the standby's copy
-//! would move a pod's timestamp back. Shards nobody answers for within the deadline are left
+//! are asked at once and the newest copy of each pod wins: around a hand-over the old primary
+//! may still hold a scrape newer than the standby's last push, and a reader that took the
+//! standby's copy would move a pod's timestamp back. Shards nobody answers for within the deadline are left
 //! out (a partial answer, counted and logged), never an error.
 
 use super::Ha;
 use super::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod, path};
 use crate::query::{Reader, shard_answer};
 use coordinator::shard_map::{MemberId, ShardMap};
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -37,21 +39,49 @@ struct Candidate {
     prompt: bool,
 }
 
-/// One source's answer for one shard, while several compete.
-struct ShardCopy {
-    /// Not `cold`: the source holds current data.
+/// How a row of a shard asked of several sources ranks: from a source with current data
+/// first, then the newest, then from the better-placed source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RowKey {
     warm: bool,
-    /// The newest timestamp in the answer (`i64::MIN` if it has no rows).
-    newest: i64,
-    /// The source's place in the shard's list (lower is better).
-    rank: usize,
-    pods: Vec<WirePod>,
-    nodes: Vec<WireNode>,
+    timestamp: i64,
+    rank: Reverse<usize>,
 }
 
-impl ShardCopy {
-    fn key(&self) -> (bool, i64, std::cmp::Reverse<usize>) {
-        (self.warm, self.newest, std::cmp::Reverse(self.rank))
+/// The rows of shards asked of several sources in one round, the best copy of each pod and
+/// node kept. Rows are compared one by one, not shard by shard: a source that never scraped
+/// one of the shard's nodes must not hide that node's pods.
+#[derive(Default)]
+struct Contest {
+    pods: HashMap<(String, String), (RowKey, WirePod)>,
+    nodes: HashMap<String, (RowKey, WireNode)>,
+}
+
+impl Contest {
+    fn offer_pod(&mut self, key: RowKey, pod: WirePod) {
+        offer(&mut self.pods, (pod.namespace.clone(), pod.name.clone()), key, pod);
+    }
+
+    fn offer_node(&mut self, key: RowKey, node: WireNode) {
+        offer(&mut self.nodes, node.name.clone(), key, node);
+    }
+
+    /// Moves the winners into `out`.
+    fn finish(self, out: &mut QueryResponse) {
+        out.pods.extend(self.pods.into_values().map(|(_, pod)| pod));
+        out.nodes.extend(self.nodes.into_values().map(|(_, node)| node));
+    }
+}
+
+fn offer<K: std::hash::Hash + Eq, R>(best: &mut HashMap<K, (RowKey, R)>, id: K, key: RowKey, row: R) {
+    match best.entry(id) {
+        Entry::Occupied(mut held) if held.get().0 < key => {
+            held.insert((key, row));
+        }
+        Entry::Occupied(_) => {}
+        Entry::Vacant(slot) => {
+            slot.insert((key, row));
+        }
     }
 }
 
@@ -192,7 +222,7 @@ impl Ha {
             });
             let answers = futures::future::join_all(calls).await;
             let mut done: HashSet<u32> = HashSet::new();
-            let mut copies: HashMap<u32, ShardCopy> = HashMap::new();
+            let mut contest = Contest::default();
             for (source, asked, answer) in answers {
                 let answer = match answer {
                     Ok(answer) => answer,
@@ -205,51 +235,26 @@ impl Ha {
                 let cold: HashSet<u32> = answer.cold.iter().copied().collect();
                 // A cold copy is taken only when no source is left for the shard.
                 let usable = |s: &u32| !cold.contains(s) || last_try.contains(s);
-                let mut own: HashMap<u32, ShardCopy> = HashMap::new();
-                for &shard in asked.iter().filter(|s| usable(s)) {
-                    if contested.contains(&shard) {
-                        let copy = ShardCopy {
-                            warm: !cold.contains(&shard),
-                            newest: i64::MIN,
-                            rank: rank[&(shard, source)],
-                            pods: Vec::new(),
-                            nodes: Vec::new(),
-                        };
-                        own.insert(shard, copy);
-                    } else {
-                        done.insert(shard);
+                done.extend(asked.iter().copied().filter(|s| usable(s)));
+                let key = |shard: u32, timestamp: i64| RowKey {
+                    warm: !cold.contains(&shard),
+                    timestamp,
+                    rank: Reverse(rank[&(shard, source)]),
+                };
+                for pod in answer.pods.into_iter().filter(|p| usable(&p.shard)) {
+                    match contested.contains(&pod.shard) {
+                        true => contest.offer_pod(key(pod.shard, pod.timestamp), pod),
+                        false => out.pods.push(pod),
                     }
                 }
-                for pod in answer.pods {
-                    if let Some(copy) = own.get_mut(&pod.shard) {
-                        copy.newest = copy.newest.max(pod.timestamp);
-                        copy.pods.push(pod);
-                    } else if usable(&pod.shard) && !contested.contains(&pod.shard) {
-                        out.pods.push(pod);
-                    }
-                }
-                for node in answer.nodes {
-                    if let Some(copy) = own.get_mut(&node.shard) {
-                        copy.newest = copy.newest.max(node.timestamp);
-                        copy.nodes.push(node);
-                    } else if usable(&node.shard) && !contested.contains(&node.shard) {
-                        out.nodes.push(node);
-                    }
-                }
-                for (shard, copy) in own {
-                    match copies.get(&shard) {
-                        Some(best) if best.key() >= copy.key() => {}
-                        _ => {
-                            copies.insert(shard, copy);
-                        }
+                for node in answer.nodes.into_iter().filter(|n| usable(&n.shard)) {
+                    match contested.contains(&node.shard) {
+                        true => contest.offer_node(key(node.shard, node.timestamp), node),
+                        false => out.nodes.push(node),
                     }
                 }
             }
-            for (shard, mut copy) in copies {
-                out.pods.append(&mut copy.pods);
-                out.nodes.append(&mut copy.nodes);
-                done.insert(shard);
-            }
+            contest.finish(&mut out);
             pending.retain(|(shard, _)| !done.contains(shard));
             missed += pending.iter().filter(|(_, sources)| sources.is_empty()).count();
             pending.retain(|(_, sources)| !sources.is_empty());
@@ -290,5 +295,69 @@ impl Ha {
             ),
             false => tracing::debug!(shards, "partial answer"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, timestamp: i64) -> WirePod {
+        WirePod {
+            shard: 0,
+            namespace: "ns".into(),
+            name: name.into(),
+            timestamp,
+            window: 1,
+            containers: vec![],
+        }
+    }
+
+    fn key(warm: bool, timestamp: i64, rank: usize) -> RowKey {
+        RowKey {
+            warm,
+            timestamp,
+            rank: Reverse(rank),
+        }
+    }
+
+    fn served(contest: Contest) -> Vec<(String, i64)> {
+        let mut out = QueryResponse::default();
+        contest.finish(&mut out);
+        let mut rows: Vec<_> = out.pods.into_iter().map(|p| (p.name, p.timestamp)).collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn the_newest_copy_of_each_pod_wins_and_a_source_lacking_a_pod_hides_nothing() {
+        let mut contest = Contest::default();
+        // The standby: both pods, from the old primary's previous push.
+        contest.offer_pod(key(true, 10, 1), pod("a", 10));
+        contest.offer_pod(key(true, 10, 1), pod("b", 10));
+        // The old primary: a newer scrape, but it never scraped b's node.
+        contest.offer_pod(key(true, 12, 2), pod("a", 12));
+        assert_eq!(served(contest), [("a".into(), 12), ("b".into(), 10)]);
+    }
+
+    #[test]
+    fn current_data_beats_a_newer_cold_copy_and_ties_go_to_the_better_placed_source() {
+        let mut contest = Contest::default();
+        contest.offer_pod(key(false, 20, 0), pod("a", 20));
+        contest.offer_pod(key(true, 10, 3), pod("a", 10));
+        let second_placed = WirePod {
+            window: 2,
+            ..pod("b", 10)
+        };
+        contest.offer_pod(key(true, 10, 2), second_placed);
+        contest.offer_pod(key(true, 10, 1), pod("b", 10));
+        let mut out = QueryResponse::default();
+        contest.finish(&mut out);
+        out.pods.sort_by(|x, y| x.name.cmp(&y.name));
+        assert_eq!(out.pods[0].timestamp, 10, "a warm copy beats a cold one");
+        assert_eq!(
+            out.pods[1].window, 1,
+            "on equal timestamps the better-placed source wins"
+        );
     }
 }

@@ -127,7 +127,10 @@ fn election(fault: &FaultSpan, samples: &[ReplicaSample]) -> Election {
         .iter()
         .find(|s| {
             let (term, member) = old_leadership;
-            s.at > fault.start && s.leader && (s.term > term || s.member != member) && Some(s.replica) != old
+            // The target coming back as the same incarnation (unfrozen, or restarted with its
+            // data) does not count; a fresh incarnation of it leads a new term legitimately.
+            let returned = Some(s.replica) == old && s.member == member;
+            s.at > fault.start && s.leader && (s.term > term || s.member != member) && !returned
         })
         .map(|s| s.at - fault.start);
     Election {
@@ -212,4 +215,52 @@ pub fn summary(r: &Report) -> String {
     let _ = writeln!(out, "\nrequests by client: {:?}", r.requests);
     let _ = writeln!(out, "\nreproduce: {}", r.reproduce);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(kind: &str, target: &str) -> FaultSpan {
+        FaultSpan {
+            kind: kind.into(),
+            target: target.into(),
+            start: 1_000,
+            end: Some(5_000),
+            disrupted: vec![],
+            nodes: vec![],
+            lying: false,
+            gap_budget_ms: None,
+            split_views: false,
+        }
+    }
+
+    fn leader(replica: usize, member: u64, term: u64, at: RunMs) -> ReplicaSample {
+        ReplicaSample {
+            replica,
+            incarnation: 0,
+            member,
+            at,
+            leader: true,
+            term,
+            epoch: 1,
+            primaries: 0,
+            standbys: 0,
+            degraded: false,
+        }
+    }
+
+    #[test]
+    fn a_fresh_incarnation_of_the_target_counts_as_a_new_leader() {
+        let samples = [leader(0, 10, 5, 500), leader(0, 99, 1, 3_000), leader(1, 11, 2, 9_000)];
+        let e = election(&fault("kill-all-but-one-fresh", "r0,r2"), &samples);
+        assert_eq!(e.new_leader_after_ms, Some(2_000));
+    }
+
+    #[test]
+    fn the_old_leader_coming_back_does_not_count() {
+        let samples = [leader(0, 10, 5, 500), leader(0, 10, 5, 3_000), leader(1, 11, 6, 4_000)];
+        let e = election(&fault("freeze-leader", "r0"), &samples);
+        assert_eq!(e.new_leader_after_ms, Some(3_000));
+    }
 }
