@@ -83,8 +83,13 @@ pub fn build(
     let elections = timeline
         .faults
         .iter()
-        .filter(|f| f.kind.contains("leader") || f.kind.starts_with("kill-all"))
-        .map(|f| election(f, &checked.samples))
+        .enumerate()
+        .filter(|(_, f)| f.kind.contains("leader") || f.kind.starts_with("kill-all"))
+        .map(|(i, f)| {
+            // An election after the next fault began belongs to that fault.
+            let until = timeline.faults.get(i + 1).map_or(RunMs::MAX, |next| next.start);
+            election(f, &checked.samples, until)
+        })
         .collect();
     Report {
         seed: config.seed,
@@ -110,7 +115,8 @@ pub fn build(
     }
 }
 
-fn election(fault: &FaultSpan, samples: &[ReplicaSample]) -> Election {
+/// When a leader other than the one before `fault` first showed, if before `until`.
+fn election(fault: &FaultSpan, samples: &[ReplicaSample], until: RunMs) -> Election {
     let old: Option<usize> = fault
         .target
         .strip_prefix('r')
@@ -130,7 +136,7 @@ fn election(fault: &FaultSpan, samples: &[ReplicaSample]) -> Election {
             // The target coming back as the same incarnation (unfrozen, or restarted with its
             // data) does not count; a fresh incarnation of it leads a new term legitimately.
             let returned = Some(s.replica) == old && s.member == member;
-            s.at > fault.start && s.leader && (s.term > term || s.member != member) && !returned
+            s.at > fault.start && s.at < until && s.leader && (s.term > term || s.member != member) && !returned
         })
         .map(|s| s.at - fault.start);
     Election {
@@ -253,14 +259,19 @@ mod tests {
     #[test]
     fn a_fresh_incarnation_of_the_target_counts_as_a_new_leader() {
         let samples = [leader(0, 10, 5, 500), leader(0, 99, 1, 3_000), leader(1, 11, 2, 9_000)];
-        let e = election(&fault("kill-all-but-one-fresh", "r0,r2"), &samples);
+        let e = election(&fault("kill-all-but-one-fresh", "r0,r2"), &samples, RunMs::MAX);
         assert_eq!(e.new_leader_after_ms, Some(2_000));
     }
 
     #[test]
     fn the_old_leader_coming_back_does_not_count() {
         let samples = [leader(0, 10, 5, 500), leader(0, 10, 5, 3_000), leader(1, 11, 6, 4_000)];
-        let e = election(&fault("freeze-leader", "r0"), &samples);
+        let e = election(&fault("freeze-leader", "r0"), &samples, RunMs::MAX);
         assert_eq!(e.new_leader_after_ms, Some(3_000));
+        let e = election(&fault("freeze-leader", "r0"), &samples, 3_500);
+        assert_eq!(
+            e.new_leader_after_ms, None,
+            "the next fault's election is not this one's"
+        );
     }
 }
