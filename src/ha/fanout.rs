@@ -172,8 +172,6 @@ impl Ha {
             shards.into_iter().map(|s| (s, self.sources(&map, s))).collect();
         let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
         pending.retain(|(_, sources)| !sources.is_empty());
-        // How many sources each shard has had so far (the rank of the next one).
-        let mut asked_before: HashMap<u32, usize> = HashMap::new();
         let mut out = QueryResponse::default();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
@@ -181,6 +179,7 @@ impl Ha {
             }
             // The primary alone first; then every prompt source at once (at least one source).
             let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
+            // Places in the shard's list, for shards asked of several sources this round.
             let mut rank: HashMap<(u32, Source), usize> = HashMap::new();
             let mut contested = HashSet::new();
             let mut last_try = HashSet::new();
@@ -189,12 +188,12 @@ impl Ha {
                     true => 1,
                     false => sources.iter().take_while(|c| c.prompt).count().max(1),
                 };
-                let before = asked_before.entry(*shard).or_default();
                 for (i, candidate) in sources.drain(..take).enumerate() {
                     groups.entry(candidate.source).or_default().push(*shard);
-                    rank.insert((*shard, candidate.source), *before + i);
+                    if take > 1 {
+                        rank.insert((*shard, candidate.source), i);
+                    }
                 }
-                *before += take;
                 if take > 1 {
                     contested.insert(*shard);
                 }

@@ -46,12 +46,12 @@ impl Gate {
     /// Decides to form unless one of `earlier` (the replicas before this one in `--peers`)
     /// asked within [`DEFER_TO_ASKER`]; from then on this replica answers as formed.
     fn decide(&mut self, earlier: &[&str], now: Instant) -> Result<(), String> {
-        let recent = |name: &&&str| {
+        let recent = |name: &&str| {
             self.asked
-                .get(**name)
+                .get(*name)
                 .is_some_and(|at| now.saturating_duration_since(*at) < DEFER_TO_ASKER)
         };
-        if let Some(name) = earlier.iter().find(recent) {
+        if let Some(name) = earlier.iter().copied().find(recent) {
             return Err(format!(
                 "deferring to {name}, which is looking for its peers and may form the cluster"
             ));
