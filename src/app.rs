@@ -40,10 +40,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limiter: Arc::new(Semaphore::new(config.kubelet_max_concurrency)),
         observer: metrics.clone(),
         last_tick: last_tick.clone(),
-        on_cycle: config
+        publisher: config
             .ha
             .enabled()
-            .then(|| crate::ha::replicate::cycle_hook(ha_cell.clone())),
+            .then(|| Arc::new(crate::ha::replicate::Hook(ha_cell.clone())) as Arc<dyn shard::actor::Publisher>),
+        shard_count: config.shards,
     });
     let shards = match config.ha.enabled() {
         true => Arc::new(ShardSet::idle(config.shards, shard_ctx)),

@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 /// Unix time in nanoseconds.
 pub type Nanos = i64;
 
+/// The wall clock as Unix ns: what the whole server stamps local events with (stored-at times,
+/// self-metrics, expiry).
+pub fn now_nanos() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as Nanos)
+}
+
 pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
 pub const NANOS_PER_MILLI: i64 = 1_000_000;
 

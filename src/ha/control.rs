@@ -14,10 +14,9 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::transport::{PeerClient, PeerTls};
 use anyhow::Context;
+use coordinator::raft::CommandOutcome;
 use coordinator::shard_map::{Command, MemberId, MemberState, ShardMap};
 use shard::actor::ShardSet;
-use shard::actor::set::Stopped;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -85,8 +84,9 @@ pub async fn start(
         stall: Arc::new(StallWatch::new(config.metric_resolution.max(REACHABLE_WINDOW))),
         degraded: Default::default(),
         leaving: Default::default(),
-        scraped: Mutex::new(vec![false; shards.shards as usize]),
-        released: Mutex::new(vec![None; shards.shards as usize]),
+        copies: Mutex::new(vec![Default::default(); shards.shards as usize]),
+        outboxes: (0..shards.shards).map(|_| Default::default()).collect(),
+        last_expiry: Mutex::new(Instant::now()),
         resolution: config.metric_resolution,
         formation: Default::default(),
         formation_gate: Default::default(),
@@ -105,10 +105,7 @@ async fn ping_loop(ha: Arc<Ha>) {
         tokio::time::sleep(CONTROL_INTERVAL).await;
         let map = ha.current_map();
         ha.liveness.retain(|m| map.members.contains_key(&m));
-        let ping = Ping {
-            from: ha.me().0,
-            epoch: map.epoch,
-        };
+        let ping = Ping { from: ha.me().0 };
         let calls = map.members.values().filter(|m| m.id != ha.me()).map(|m| {
             let (ha, id, address) = (ha.clone(), m.id, m.peer_address.clone());
             async move {
@@ -138,6 +135,9 @@ async fn control_loop(ha: Arc<Ha>) {
             std::process::exit(70);
         }
         let map = ha.current_map();
+        if map.is_initialized() && map.shard_count != ha.shards.shards {
+            ha.adopt_shard_count(map.shard_count);
+        }
         let quorum = ha.has_quorum();
         lost_since = match quorum {
             true => None,
@@ -158,6 +158,7 @@ async fn control_loop(ha: Arc<Ha>) {
         if quorum || degraded {
             ha.reconcile(&map);
         }
+        ha.expire_copies();
         ha.publish_metrics(&map);
     }
 }
@@ -259,63 +260,25 @@ impl Ha {
     }
 
     /// Proposes one command; failures (lost leadership, no quorum) are logged and retried by the
-    /// next control round.
-    pub(super) async fn propose(&self, command: Command) {
+    /// next control round. A command the state machine rejected is an error of the proposer's
+    /// view of the map (every replica rejects it alike): logged as a warning and returned.
+    pub(super) async fn propose(&self, command: Command) -> Option<CommandOutcome> {
         match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(command.clone())).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, ?command, "proposal not committed"),
-            Err(_) => tracing::debug!(?command, "proposal not committed in time (no quorum?)"),
-        }
-    }
-
-    /// Which shards this replica scrapes: its primary shards, and in quorum-loss mode every
-    /// shard whose first reachable owner is this replica or that has no reachable owner.
-    fn wants_to_scrape(&self, map: &ShardMap, shard: u32) -> bool {
-        let owners = map.owners(shard);
-        if owners.first() == Some(&self.me()) {
-            return true;
-        }
-        self.is_degraded()
-            && owners
-                .iter()
-                .find(|o| self.reachable(**o))
-                .is_none_or(|o| *o == self.me())
-    }
-
-    /// Starts and stops shard actors to match the map; a shard this replica stops scraping is
-    /// handed to its new owners, and a shard it no longer holds is forgotten.
-    fn reconcile(&self, map: &ShardMap) {
-        let me = self.me();
-        let wants: Vec<bool> = (0..self.shards.shards).map(|s| self.wants_to_scrape(map, s)).collect();
-        let mut stopped: HashMap<u32, Stopped> = self.shards.set_scraping(|s| wants[s as usize]).into_iter().collect();
-        let mut scraped = self.scraped.lock().expect("scraped lock");
-        for shard in 0..self.shards.shards {
-            let i = shard as usize;
-            let holds = wants[i] || map.owners(shard).contains(&me);
-            if scraped[i] && !wants[i] && map.primary(shard).is_some_and(|p| *p != me) {
-                self.hand_over(map, shard, stopped.remove(&shard));
-            }
-            let mut released = self.released.lock().expect("released lock");
-            match (holds, released[i]) {
-                (true, _) => released[i] = None,
-                (false, None) if self.shards.stores[i].read().expect("store lock").is_warm() => {
-                    released[i] = Some(Instant::now())
+            Ok(Ok(written)) => {
+                if let CommandOutcome::Rejected(e) = &written.data {
+                    tracing::warn!(error = %e, ?command, "the shard map rejected a command");
                 }
-                // Kept a while as a fallback for readers while the new owners warm up.
-                (false, Some(at)) if at.elapsed() >= self.shards_grace() => {
-                    self.shards.clear(shard);
-                    released[i] = None;
-                }
-                _ => {}
+                Some(written.data)
             }
-            scraped[i] = wants[i];
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, ?command, "proposal not committed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(?command, "proposal not committed in time (no quorum?)");
+                None
+            }
         }
-    }
-
-    /// How long a released shard's points are kept: two resolutions, enough for the new owners'
-    /// first scrape cycles and pushes.
-    fn shards_grace(&self) -> std::time::Duration {
-        self.resolution * 2
     }
 
     fn publish_metrics(&self, map: &ShardMap) {

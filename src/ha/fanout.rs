@@ -1,18 +1,23 @@
-//! Query fan-out: the shards of a read are grouped by owner, one request per owner replica,
-//! this replica's own shards read in process. Each shard is asked of its primary first. If the
-//! primary fails or has no current data for it (`cold`), the other sources that answer pings
-//! are asked at once and the newest copy of each pod wins: around a hand-over the old primary
-//! may still hold a scrape newer than the standby's last push, and a reader that took the
-//! standby's copy would move a pod's timestamp back. Shards nobody answers for within the deadline are left
-//! out (a partial answer, counted and logged), never an error.
+//! Query fan-out: the shards of a read are grouped by source, one request per source replica,
+//! this replica's own copies read in process. Each shard is asked of its primary first (the
+//! writer). When that answer is not authoritative (see `copies.rs`) or does not come, every
+//! other source that answers pings is asked at once, then the others; per pod the newest
+//! authoritative copy wins, and only a shard nobody answers for authoritatively is served from
+//! the newest stale copies. Shards nobody answers for within the deadline are left out (a
+//! partial answer, counted and logged), never an error.
+//!
+//! A round is planned ([`Plan::round`]), asked, and its answers taken ([`Taken::take`]);
+//! `gather` runs rounds until every shard has an authoritative answer, no source is left, or
+//! the deadline passes.
 
 use super::Ha;
+use super::replicate::PUSH_TIMEOUT;
 use super::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod, path};
 use crate::query::{Reader, shard_answer};
 use coordinator::shard_map::{MemberId, ShardMap};
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,8 +26,12 @@ const PARTIAL_WARN_EVERY: Duration = Duration::from_secs(5);
 /// When the last partial-answer warning was logged (Unix nanoseconds).
 static LAST_PARTIAL_WARN: AtomicI64 = AtomicI64::new(0);
 
-/// Rounds of asking further sources (primary; the sources that answer pings; the others).
-const MAX_ROUNDS: usize = 5;
+/// Rounds of asking (primary; the sources that answer pings; the others, one at a time).
+const MAX_ROUNDS: usize = 6;
+
+/// How long an authoritative answer waits for a shard's staged copies to be published (their
+/// pushes end within [`PUSH_TIMEOUT`]).
+pub const PUBLISH_WAIT: Duration = Duration::from_millis(PUSH_TIMEOUT.as_millis() as u64 + 250);
 
 /// Where a shard can be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,7 +48,56 @@ struct Candidate {
     prompt: bool,
 }
 
-/// How a row of a shard asked of several sources ranks: from a source with current data
+/// The shards still to be answered authoritatively, each with the sources not asked yet.
+struct Plan {
+    pending: BTreeMap<u32, VecDeque<Candidate>>,
+    /// Each source's place in each shard's list (better placed wins a tie).
+    rank: HashMap<(u32, Source), usize>,
+}
+
+impl Plan {
+    fn new(sources: impl Iterator<Item = (u32, VecDeque<Candidate>)>) -> Plan {
+        let mut rank = HashMap::new();
+        let pending = sources
+            .inspect(|(shard, candidates)| {
+                for (i, c) in candidates.iter().enumerate() {
+                    rank.insert((*shard, c.source), i);
+                }
+            })
+            .collect();
+        Plan { pending, rank }
+    }
+
+    /// What to ask this round, by source: the primary alone first (unless `contest_first`),
+    /// then every prompt source at once (at least one source per shard).
+    fn round(&mut self, round: usize, contest_first: bool) -> BTreeMap<Source, Vec<u32>> {
+        let mut asks: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
+        for (shard, sources) in &mut self.pending {
+            let take = if round == 0 && !contest_first {
+                1
+            } else {
+                sources.iter().take_while(|c| c.prompt).count().max(1)
+            };
+            for candidate in sources.drain(..take.min(sources.len())) {
+                asks.entry(candidate.source).or_default().push(*shard);
+            }
+        }
+        asks
+    }
+
+    fn rank(&self, shard: u32, source: Source) -> usize {
+        self.rank.get(&(shard, source)).copied().unwrap_or(usize::MAX)
+    }
+
+    /// Asks `source` again for `shard` first thing next round (it deferred the shard).
+    fn ask_again(&mut self, shard: u32, source: Source) {
+        if let Some(sources) = self.pending.get_mut(&shard) {
+            sources.push_front(Candidate { source, prompt: true });
+        }
+    }
+}
+
+/// How a row ranks against other copies of the same pod or node: from an authoritative copy
 /// first, then the newest, then from the better-placed source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct RowKey {
@@ -48,28 +106,40 @@ struct RowKey {
     rank: Reverse<usize>,
 }
 
-/// The rows of shards asked of several sources in one round, the best copy of each pod and
-/// node kept. Rows are compared one by one, not shard by shard: a source that never scraped
-/// one of the shard's nodes must not hide that node's pods.
+/// The best copy of each pod and node of one shard so far.
 #[derive(Default)]
-struct Contest {
+struct ShardRows {
+    /// An authoritative answer arrived: stale rows no longer count.
+    warm: bool,
     pods: HashMap<(String, String), (RowKey, WirePod)>,
     nodes: HashMap<String, (RowKey, WireNode)>,
 }
 
-impl Contest {
-    fn offer_pod(&mut self, key: RowKey, pod: WirePod) {
-        offer(&mut self.pods, (pod.namespace.clone(), pod.name.clone()), key, pod);
-    }
-
-    fn offer_node(&mut self, key: RowKey, node: WireNode) {
-        offer(&mut self.nodes, node.name.clone(), key, node);
-    }
-
-    /// Moves the winners into `out`.
-    fn finish(self, out: &mut QueryResponse) {
-        out.pods.extend(self.pods.into_values().map(|(_, pod)| pod));
-        out.nodes.extend(self.nodes.into_values().map(|(_, node)| node));
+impl ShardRows {
+    /// Takes one source's rows of this shard. Rows are compared one by one, not copy by copy: a
+    /// source that never held one of the shard's nodes must not hide that node's pods.
+    fn offer(&mut self, warm: bool, rank: usize, pods: Vec<WirePod>, nodes: Vec<WireNode>) {
+        if self.warm && !warm {
+            return;
+        }
+        if warm && !self.warm {
+            // The stale rows taken so far may hold pods the writer has forgotten.
+            self.pods.clear();
+            self.nodes.clear();
+            self.warm = true;
+        }
+        let key = |timestamp| RowKey {
+            warm,
+            timestamp,
+            rank: Reverse(rank),
+        };
+        for pod in pods {
+            let id = (pod.namespace.clone(), pod.name.clone());
+            offer(&mut self.pods, id, key(pod.timestamp), pod);
+        }
+        for node in nodes {
+            offer(&mut self.nodes, node.name.clone(), key(node.timestamp), node);
+        }
     }
 }
 
@@ -85,10 +155,75 @@ fn offer<K: std::hash::Hash + Eq, R>(best: &mut HashMap<K, (RowKey, R)>, id: K, 
     }
 }
 
+/// Everything the rounds brought, per shard.
+#[derive(Default)]
+struct Taken {
+    shards: BTreeMap<u32, ShardRows>,
+}
+
+impl Taken {
+    /// Takes one round's answers; shards answered authoritatively leave the plan, shards a
+    /// source deferred are asked of it again.
+    fn take(&mut self, plan: &mut Plan, answers: Vec<(Source, Vec<u32>, Result<QueryResponse, String>)>) {
+        let mut done = BTreeSet::new();
+        for (source, asked, answer) in answers {
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(error) => {
+                    tracing::debug!(?source, %error, shards = asked.len(), "fan-out to a source failed");
+                    continue;
+                }
+            };
+            tracing::trace!(?source, ?asked, cold = ?answer.cold, pods = answer.pods.len(), "fan-out answer");
+            let asked: HashSet<u32> = asked.into_iter().collect();
+            let cold: HashSet<u32> = answer.cold.iter().copied().collect();
+            let deferred: HashSet<u32> = answer.deferred.iter().copied().collect();
+            let mut pods: HashMap<u32, Vec<WirePod>> = HashMap::new();
+            let mut nodes: HashMap<u32, Vec<WireNode>> = HashMap::new();
+            // Rows of shards this source was not asked for are ignored: never trust peer data
+            // to be what was asked.
+            for pod in answer.pods.into_iter().filter(|p| asked.contains(&p.shard)) {
+                pods.entry(pod.shard).or_default().push(pod);
+            }
+            for node in answer.nodes.into_iter().filter(|n| asked.contains(&n.shard)) {
+                nodes.entry(node.shard).or_default().push(node);
+            }
+            for &shard in &asked {
+                if deferred.contains(&shard) {
+                    plan.ask_again(shard, source);
+                    continue;
+                }
+                let warm = !cold.contains(&shard);
+                let rows = self.shards.entry(shard).or_default();
+                let (p, n) = (
+                    pods.remove(&shard).unwrap_or_default(),
+                    nodes.remove(&shard).unwrap_or_default(),
+                );
+                rows.offer(warm, plan.rank(shard, source), p, n);
+                if warm {
+                    done.insert(shard);
+                }
+            }
+        }
+        plan.pending.retain(|shard, _| !done.contains(shard));
+    }
+
+    /// The winners, and how many shards of `asked` nobody answered for at all.
+    fn finish(self, asked: usize) -> (QueryResponse, usize) {
+        let mut out = QueryResponse::default();
+        let answered = self.shards.len();
+        for rows in self.shards.into_values() {
+            out.pods.extend(rows.pods.into_values().map(|(_, pod)| pod));
+            out.nodes.extend(rows.nodes.into_values().map(|(_, node)| node));
+        }
+        (out, asked.saturating_sub(answered))
+    }
+}
+
 impl Ha {
-    /// Sources for `shard`, best first: reachable owners in map order, the other reachable
-    /// members (a shard's previous holder may still have it while both new owners warm up),
-    /// this replica's own data if current, and last the owners that stopped answering pings.
+    /// Sources for `shard`, best first: the reachable owners in map order, the other reachable
+    /// members (a shard's previous holder keeps its copy a while), this replica's own copy if
+    /// it holds one, and last the owners that stopped answering pings.
     fn sources(&self, map: &ShardMap, shard: u32) -> VecDeque<Candidate> {
         let me = self.me();
         let owners = map.owners(shard);
@@ -97,18 +232,23 @@ impl Ha {
             prompt: prompt || o == me,
         };
         let local = candidate(me, true);
-        let warm = self.shards.stores[shard as usize].read().expect("store lock").is_warm();
+        let holds = self.shards.stores[shard as usize]
+            .read()
+            .expect("store lock")
+            .held_counts()
+            .0
+            > 0;
         if self.unsettled() {
             // Just back from a freeze: the ping table is old, so every other member counts as
             // answering (the owners first), and the map may be too, so the shard's previous
             // holder is asked as well. This replica's points are older than what the others
-            // served meanwhile: its own data comes last.
+            // served meanwhile: its own copy comes last.
             let others = owners
                 .iter()
                 .chain(map.members.keys().filter(|m| !owners.contains(m)))
                 .filter(|m| **m != me);
             let mut sources: VecDeque<Candidate> = others.map(|o| candidate(*o, true)).collect();
-            if warm || owners.contains(&me) {
+            if holds || owners.contains(&me) {
                 sources.push_back(local);
             }
             return sources;
@@ -120,7 +260,7 @@ impl Ha {
                 .filter(|m| !owners.contains(m) && self.reachable(**m)),
         );
         let mut sources: VecDeque<Candidate> = up.into_iter().map(|o| candidate(o, true)).collect();
-        if warm && !sources.iter().any(|c| c.source == Source::Local) {
+        if holds && !sources.iter().any(|c| c.source == Source::Local) {
             sources.push_back(local);
         }
         // Owners that stopped answering pings (frozen, partitioned) only as a last resort: a
@@ -129,14 +269,31 @@ impl Ha {
         sources
     }
 
-    /// This replica's answer for shards it holds. Just after a freeze every shard is reported
-    /// `cold` (the points are kept): the asker takes them only if nobody else answers.
-    pub fn answer_own(&self, reader: &Reader, request: &QueryRequest) -> Result<QueryResponse, String> {
-        let mut answer = shard_answer(reader, request)?;
-        if self.unsettled() {
-            answer.cold = request.shards.clone();
+    /// This replica's answer for the shards asked: each shard's rows, its stale copies listed
+    /// as `cold`. An authoritative copy first waits until the shard's staged copies are
+    /// published, so it never misses points a standby may already serve.
+    pub async fn answer_own(&self, reader: &Reader, request: &QueryRequest) -> Result<QueryResponse, String> {
+        let map = self.current_map();
+        let settled = !self.unsettled();
+        // The asker's map is newer: this replica may no longer own what it holds.
+        let behind = request.epoch > map.epoch;
+        let mut stale: HashSet<u32> = HashSet::new();
+        let mut waits = Vec::new();
+        for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
+            match !behind && self.authoritative(&map, shard, settled) {
+                true => waits.push(async move { (shard, self.shards.wait_published(shard, PUBLISH_WAIT).await) }),
+                false => {
+                    stale.insert(shard);
+                }
+            }
         }
-        Ok(answer)
+        for (shard, published) in futures::future::join_all(waits).await {
+            if !published {
+                self.metrics.ha.publish_waits_timed_out.inc();
+                stale.insert(shard);
+            }
+        }
+        shard_answer(reader, request, &stale)
     }
 
     /// Asks `source` for `shards`; a remote call gets `budget`.
@@ -149,7 +306,7 @@ impl Ha {
         budget: Duration,
     ) -> Result<QueryResponse, String> {
         match source {
-            Source::Local => self.answer_own(reader, &request),
+            Source::Local => self.answer_own(reader, &request).await,
             Source::Remote(member) => {
                 let address = self.address_of(map, member).unwrap_or_default();
                 let answer = self
@@ -160,108 +317,45 @@ impl Ha {
         }
     }
 
-    /// Reads `shards` from their owners.
+    /// Reads `shards` from their sources.
     pub async fn gather(&self, reader: &Reader, shards: Vec<u32>, target: QueryTarget) -> QueryResponse {
         let started = Instant::now();
         let deadline = started + self.config.fanout_timeout;
         let map = self.current_map();
+        let asked = shards.len();
         // Just back from a freeze this replica cannot tell which source is current: it asks
         // them all from the start.
         let contest_first = self.unsettled();
-        let mut pending: Vec<(u32, VecDeque<Candidate>)> =
-            shards.into_iter().map(|s| (s, self.sources(&map, s))).collect();
-        let mut missed = pending.iter().filter(|(_, sources)| sources.is_empty()).count();
-        pending.retain(|(_, sources)| !sources.is_empty());
-        let mut out = QueryResponse::default();
+        let mut plan = Plan::new(shards.into_iter().map(|s| (s, self.sources(&map, s))));
+        let mut taken = Taken::default();
         for round in 0..MAX_ROUNDS {
-            if pending.is_empty() {
+            let asks = plan.round(round, contest_first);
+            if asks.is_empty() {
                 break;
             }
-            // The primary alone first; then every prompt source at once (at least one source).
-            let mut groups: BTreeMap<Source, Vec<u32>> = BTreeMap::new();
-            // Places in the shard's list, for shards asked of several sources this round.
-            let mut rank: HashMap<(u32, Source), usize> = HashMap::new();
-            let mut contested = HashSet::new();
-            let mut last_try = HashSet::new();
-            for (shard, sources) in &mut pending {
-                let take = match round == 0 && !contest_first {
-                    true => 1,
-                    false => sources.iter().take_while(|c| c.prompt).count().max(1),
-                };
-                for (i, candidate) in sources.drain(..take).enumerate() {
-                    groups.entry(candidate.source).or_default().push(*shard);
-                    if take > 1 {
-                        rank.insert((*shard, candidate.source), i);
-                    }
-                }
-                if take > 1 {
-                    contested.insert(*shard);
-                }
-                if sources.is_empty() {
-                    last_try.insert(*shard);
-                }
+            // A frozen source must not eat the whole deadline: all but the last round get half
+            // of what is left, so the next source still has time.
+            let mut budget = deadline.saturating_duration_since(Instant::now());
+            if round + 1 < MAX_ROUNDS {
+                budget /= 2;
             }
-            let map = &map;
-            let calls = groups.into_iter().map(|(source, shards)| {
+            let calls = asks.into_iter().map(|(source, shards)| {
                 let request = QueryRequest {
                     epoch: map.epoch,
-                    shards,
+                    shards: shards.clone(),
                     target: target.clone(),
                 };
-                // A frozen owner must not eat the whole deadline: all but the last round get
-                // half of what is left, so the next owner still has time.
-                let mut budget = deadline.saturating_duration_since(Instant::now());
-                if round + 1 < MAX_ROUNDS {
-                    budget /= 2;
-                }
-                async move {
-                    let asked = request.shards.clone();
-                    (source, asked, self.ask(reader, map, source, request, budget).await)
-                }
+                let map = &map;
+                async move { (source, shards, self.ask(reader, map, source, request, budget).await) }
             });
             let answers = futures::future::join_all(calls).await;
-            let mut done: HashSet<u32> = HashSet::new();
-            let mut contest = Contest::default();
-            for (source, asked, answer) in answers {
-                let answer = match answer {
-                    Ok(answer) => answer,
-                    Err(error) => {
-                        tracing::debug!(?source, %error, shards = asked.len(), "fan-out to an owner failed");
-                        continue;
-                    }
-                };
-                tracing::debug!(round, ?source, ?asked, cold = ?answer.cold, pods = answer.pods.len(), "fan-out answer");
-                let cold: HashSet<u32> = answer.cold.iter().copied().collect();
-                // A cold copy is taken only when no source is left for the shard.
-                let usable = |s: &u32| !cold.contains(s) || last_try.contains(s);
-                done.extend(asked.iter().copied().filter(|s| usable(s)));
-                let key = |shard: u32, timestamp: i64| RowKey {
-                    warm: !cold.contains(&shard),
-                    timestamp,
-                    rank: Reverse(rank[&(shard, source)]),
-                };
-                for pod in answer.pods.into_iter().filter(|p| usable(&p.shard)) {
-                    match contested.contains(&pod.shard) {
-                        true => contest.offer_pod(key(pod.shard, pod.timestamp), pod),
-                        false => out.pods.push(pod),
-                    }
-                }
-                for node in answer.nodes.into_iter().filter(|n| usable(&n.shard)) {
-                    match contested.contains(&node.shard) {
-                        true => contest.offer_node(key(node.shard, node.timestamp), node),
-                        false => out.nodes.push(node),
-                    }
-                }
-            }
-            contest.finish(&mut out);
-            pending.retain(|(shard, _)| !done.contains(shard));
-            missed += pending.iter().filter(|(_, sources)| sources.is_empty()).count();
-            pending.retain(|(_, sources)| !sources.is_empty());
-            if Instant::now() >= deadline {
+            taken.take(&mut plan, answers);
+            plan.pending.retain(|_, sources| !sources.is_empty());
+            if plan.pending.is_empty() || Instant::now() >= deadline {
                 break;
             }
         }
-        missed += pending.len();
+        let (out, missed) = taken.finish(asked);
         tracing::debug!(
             pods = out.pods.len(),
             nodes = out.nodes.len(),
@@ -279,84 +373,24 @@ impl Ha {
     /// request during an outage would flood the log), the rest at debug level.
     fn partial(&self, shards: usize) {
         self.metrics.ha.fanout_partial.inc();
-        let now = shard::actor::shard::now_nanos();
+        let now = shard::point::now_nanos();
         let last = LAST_PARTIAL_WARN.load(Ordering::Relaxed);
         // Of concurrent partial answers only the one that moves the time on logs a warning.
         let due = now - last >= PARTIAL_WARN_EVERY.as_nanos() as i64
             && LAST_PARTIAL_WARN
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
-        match due {
-            true => tracing::warn!(
+        if due {
+            tracing::warn!(
                 shards,
                 total = self.metrics.ha.fanout_partial.get(),
                 "partial answer: no owner answered for some shards; their pods are left out"
-            ),
-            false => tracing::debug!(shards, "partial answer"),
+            );
+        } else {
+            tracing::debug!(shards, "partial answer");
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pod(name: &str, timestamp: i64) -> WirePod {
-        WirePod {
-            shard: 0,
-            namespace: "ns".into(),
-            name: name.into(),
-            timestamp,
-            window: 1,
-            containers: vec![],
-        }
-    }
-
-    fn key(warm: bool, timestamp: i64, rank: usize) -> RowKey {
-        RowKey {
-            warm,
-            timestamp,
-            rank: Reverse(rank),
-        }
-    }
-
-    fn served(contest: Contest) -> Vec<(String, i64)> {
-        let mut out = QueryResponse::default();
-        contest.finish(&mut out);
-        let mut rows: Vec<_> = out.pods.into_iter().map(|p| (p.name, p.timestamp)).collect();
-        rows.sort();
-        rows
-    }
-
-    #[test]
-    fn the_newest_copy_of_each_pod_wins_and_a_source_lacking_a_pod_hides_nothing() {
-        let mut contest = Contest::default();
-        // The standby: both pods, from the old primary's previous push.
-        contest.offer_pod(key(true, 10, 1), pod("a", 10));
-        contest.offer_pod(key(true, 10, 1), pod("b", 10));
-        // The old primary: a newer scrape, but it never scraped b's node.
-        contest.offer_pod(key(true, 12, 2), pod("a", 12));
-        assert_eq!(served(contest), [("a".into(), 12), ("b".into(), 10)]);
-    }
-
-    #[test]
-    fn current_data_beats_a_newer_cold_copy_and_ties_go_to_the_better_placed_source() {
-        let mut contest = Contest::default();
-        contest.offer_pod(key(false, 20, 0), pod("a", 20));
-        contest.offer_pod(key(true, 10, 3), pod("a", 10));
-        let second_placed = WirePod {
-            window: 2,
-            ..pod("b", 10)
-        };
-        contest.offer_pod(key(true, 10, 2), second_placed);
-        contest.offer_pod(key(true, 10, 1), pod("b", 10));
-        let mut out = QueryResponse::default();
-        contest.finish(&mut out);
-        out.pods.sort_by(|x, y| x.name.cmp(&y.name));
-        assert_eq!(out.pods[0].timestamp, 10, "a warm copy beats a cold one");
-        assert_eq!(
-            out.pods[1].window, 1,
-            "on equal timestamps the better-placed source wins"
-        );
-    }
-}
+mod tests;

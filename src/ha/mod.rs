@@ -2,23 +2,28 @@
 //!
 //! Control path: Raft (openraft, `coordinator::raft`) replicates the `ShardMap`; the control
 //! loop (`control.rs`) pings every member, lets the leader mark members Up/Down and rebalance,
-//! detects quorum loss, and reconciles which shards this replica scrapes (primary), holds
-//! (standby) or hands over. Data path: a primary pushes each shard's points to its standbys
-//! after every scrape cycle (`replicate.rs`); reads fan out to the shards' owners (`fanout.rs`).
-//! Everything between replicas goes over the mutually authenticated peer channel
-//! (`server.rs`, `crate::peer::transport`).
+//! detects quorum loss, and reconciles which shards this replica writes, follows or releases
+//! (`copies.rs`); a replica about to write shards pulls every other holder's copy first and
+//! fences the old writer (`takeover.rs`). Data path: a writer replicates each scrape to the
+//! shard's standbys before it serves it (`replicate.rs`); reads fan out to the shards' sources
+//! (`fanout.rs`). Everything between replicas goes over the mutually authenticated peer channel
+//! (`server.rs`, `crate::peer::transport`). The design and its invariants:
+//! docs/architecture.md.
 
 mod control;
+mod copies;
 mod fanout;
 mod formation;
 mod leave;
 mod liveness;
 mod network;
+mod reconcile;
 pub mod replicate;
 mod reset;
 pub mod server;
 mod stall;
 pub mod status;
+mod takeover;
 pub mod wire;
 
 use crate::config::{HaConfig, Peer};
@@ -71,10 +76,12 @@ pub struct Ha {
     degraded: AtomicBool,
     /// Set on SIGTERM: pings answer "leaving" and the leader moves this replica's shards.
     leaving: AtomicBool,
-    /// Shards this replica scraped at the last reconcile (to hand over those it loses).
-    scraped: Mutex<Vec<bool>>,
-    /// When each shard left this replica (neither scraped nor owned), until it is cleared.
-    released: Mutex<Vec<Option<std::time::Instant>>>,
+    /// Each shard's copy here: writing, following, released (see `copies.rs`).
+    copies: Mutex<Vec<copies::ShardCopy>>,
+    /// Each shard's replication state while this replica writes it.
+    outboxes: Vec<Mutex<replicate::Outbox>>,
+    /// When the copies of shards not scraped here were last expired.
+    last_expiry: Mutex<std::time::Instant>,
     resolution: Duration,
     /// The members this replica formed the cluster with, until `Init` is committed.
     formation: Mutex<Option<Vec<coordinator::shard_map::Member>>>,
@@ -112,14 +119,29 @@ impl Ha {
         member == self.id.member || self.liveness.recently(member, REACHABLE_WINDOW)
     }
 
-    /// Readiness with peers: the map is formed and every shard has a reachable owner or data here.
+    /// Readiness with peers: the map is formed with this replica's shard count, and every shard
+    /// has a reachable owner or a copy here.
     pub fn can_answer(&self) -> bool {
         let map = self.current_map();
         map.is_initialized()
+            && map.shard_count == self.shards.shards
             && (0..map.shard_count).all(|s| {
                 map.owners(s).iter().any(|&o| self.reachable(o))
-                    || self.shards.stores[s as usize].read().expect("store lock").is_warm()
+                    || self.shards.stores[s as usize]
+                        .read()
+                        .expect("store lock")
+                        .held_counts()
+                        .0
+                        > 0
             })
+    }
+
+    /// Whether this replica's copy of `shard` alone answers for it (see `copies.rs`).
+    fn authoritative(&self, map: &ShardMap, shard: u32, settled: bool) -> bool {
+        let copies = self.copies.lock().expect("copies lock");
+        copies
+            .get(shard as usize)
+            .is_some_and(|c| c.authoritative(map.primary(shard).copied(), settled))
     }
 
     /// The peer address of a member, from the map.

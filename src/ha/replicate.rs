@@ -1,146 +1,329 @@
-//! Standby replication and handoff. After every scrape cycle of a shard, its primary pushes the
-//! shard's points to the standbys; when a shard moves, the old primary hands its points to the
-//! new one. A receiver takes a push only from the shard's primary under its own map, or from a
-//! sender with a newer map (fencing by epoch); points older than its own are never taken.
+//! Replication from a shard's writer to its standbys. Every scrape of a node is staged by the
+//! shard actor and handed here ([`Hook`] is the actor's [`Publisher`]); the writer sends the
+//! node's copy to each standby in sync and only then lets the actor publish it, so a copy the
+//! writer serves is held by every standby still in sync. One push per shard is in flight at a
+//! time; copies staged meanwhile go in the next one.
+//!
+//! A standby applies a writer's updates in sequence; one that misses a push (a gap, a timeout,
+//! a restart) is out of sync, and therefore not authoritative, until the writer's next push
+//! brings it the whole shard. Pushes carry the writer's map epoch: a standby with a newer map
+//! under which the writer no longer owns the shard refuses it, and a writer so refused drops
+//! what it staged and stops writing (fencing by epoch). See docs/architecture.md.
 
 use super::Ha;
-use super::wire::{PushAck, ShardPush, path};
-use coordinator::shard_map::{MemberId, ShardMap};
-use shard::actor::set::Stopped;
-use shard::actor::shard::{CycleHook, now_nanos};
-use shard::store::Missing;
+use super::copies::{Claim, Following, Role, yields};
+use super::wire::{PushAck, PushBody, ShardPush, path};
+use coordinator::shard_map::MemberId;
+use futures::future::BoxFuture;
+use shard::actor::{Publisher, Verdict};
+use shard::point::now_nanos;
+use shard::store::{Missing, NodeSnapshot, ShardSnapshot};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
+use tokio::sync::oneshot;
 
-/// Deadline of one push.
-pub const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of one push. A standby that does not answer within it is out of sync and the
+/// copies are published without it; readers wait for pending copies at most about this long.
+pub const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The shard actors' cycle hook: pushes the shard to its standbys once `cell` holds the `Ha`.
-pub fn cycle_hook(cell: Arc<OnceLock<Weak<Ha>>>) -> CycleHook {
-    Arc::new(move |shard| {
-        if let Some(ha) = cell.get().and_then(Weak::upgrade) {
-            ha.push_to_standbys(shard);
+/// A copy staged by a shard actor, waiting for its push.
+struct Staged {
+    node: Arc<str>,
+    copy: Arc<NodeSnapshot>,
+    done: oneshot::Sender<Verdict>,
+}
+
+/// One shard's replication state on its writer.
+#[derive(Default)]
+pub struct Outbox {
+    /// Sequence number of the last push sent.
+    seq: u64,
+    /// Standbys whose copy holds every push so far.
+    in_sync: HashMap<MemberId, bool>,
+    queue: Vec<Staged>,
+    forget: Vec<String>,
+    /// A push is in flight (its task sends whatever is queued next).
+    sending: bool,
+}
+
+impl Outbox {
+    /// Starts over for a new term of writing: every standby needs the whole shard first.
+    pub fn reset(&mut self) {
+        self.seq = 0;
+        self.in_sync.clear();
+        self.forget.clear();
+    }
+}
+
+/// The shard actors' [`Publisher`], before and after the `Ha` exists (the shard set is built
+/// first); without it copies are published at once.
+pub struct Hook(pub Arc<OnceLock<Weak<Ha>>>);
+
+impl Publisher for Hook {
+    fn stage(&self, shard: u32, node: Arc<str>, copy: Arc<NodeSnapshot>) -> BoxFuture<'static, Verdict> {
+        match self.0.get().and_then(Weak::upgrade) {
+            Some(ha) => ha.stage(shard, node, copy),
+            None => Box::pin(async { Verdict::Publish }),
         }
-    })
+    }
+
+    fn forget(&self, shard: u32, nodes: &[Arc<str>]) {
+        if let Some(ha) = self.0.get().and_then(Weak::upgrade) {
+            let mut outbox = ha.outboxes[shard as usize].lock().expect("outbox lock");
+            outbox.forget.extend(nodes.iter().map(|n| n.to_string()));
+        }
+    }
+}
+
+/// What one push told the writer.
+enum Outcome {
+    Delivered,
+    Fenced { epoch: u64 },
 }
 
 impl Ha {
-    /// Sends one copy of the shard's points to each of `to`, taken once `after` (the shard's
-    /// scraper stopping) resolved.
-    fn push(&self, map: &ShardMap, shard: u32, to: &[MemberId], route: &'static str, after: Option<Stopped>) {
-        let targets: Vec<(MemberId, String)> = to
-            .iter()
-            .filter_map(|&member| Some((member, self.address_of(map, member)?)))
-            .collect();
-        if targets.is_empty() {
-            return;
+    /// Queues a node's copy for the shard's standbys; resolves once it may be served.
+    fn stage(self: Arc<Self>, shard: u32, node: Arc<str>, copy: Arc<NodeSnapshot>) -> BoxFuture<'static, Verdict> {
+        let (done, verdict) = oneshot::channel();
+        let start = {
+            let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+            outbox.queue.push(Staged { node, copy, done });
+            !std::mem::replace(&mut outbox.sending, true)
+        };
+        if start {
+            tokio::spawn(self.send_loop(shard));
         }
-        let (from, epoch) = (self.me().0, map.epoch);
-        let store = self.shards.stores[shard as usize].clone();
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            if let Some(stopped) = after {
-                stopped.await;
+        // A dropped sender is a bug; serving the copy is then no worse than before staging.
+        Box::pin(async move { verdict.await.unwrap_or(Verdict::Publish) })
+    }
+
+    /// Sends what is queued for `shard`, one push at a time, until nothing is left.
+    async fn send_loop(self: Arc<Self>, shard: u32) {
+        loop {
+            let (batch, forget, seq) = {
+                let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+                if outbox.queue.is_empty() && outbox.forget.is_empty() {
+                    outbox.sending = false;
+                    return;
+                }
+                outbox.seq += 1;
+                (
+                    std::mem::take(&mut outbox.queue),
+                    std::mem::take(&mut outbox.forget),
+                    outbox.seq,
+                )
+            };
+            let nodes: Vec<(String, NodeSnapshot)> =
+                batch.iter().map(|s| (s.node.to_string(), (*s.copy).clone())).collect();
+            let verdict = match self.push_batch(shard, seq, nodes, forget).await {
+                Outcome::Delivered => Verdict::Publish,
+                Outcome::Fenced { epoch } => {
+                    tracing::info!(
+                        shard,
+                        epoch,
+                        "a standby's map gives the shard to another writer: stopping"
+                    );
+                    self.fence(shard, None, epoch);
+                    Verdict::Drop
+                }
+            };
+            for staged in batch {
+                let _ = staged.done.send(verdict);
             }
-            let snapshot = store.read().expect("store lock").snapshot();
+        }
+    }
+
+    /// One push of `nodes` to every reachable standby of `shard`: an update to those in sync,
+    /// the whole shard to the others.
+    async fn push_batch(
+        &self,
+        shard: u32,
+        seq: u64,
+        nodes: Vec<(String, NodeSnapshot)>,
+        forget: Vec<String>,
+    ) -> Outcome {
+        let map = self.current_map();
+        // A quorum-loss writer may be one of the shard's standbys itself.
+        let standbys: Vec<MemberId> = map
+            .owners(shard)
+            .iter()
+            .skip(1)
+            .copied()
+            .filter(|s| *s != self.me())
+            .collect();
+        let in_sync: HashMap<MemberId, bool> = {
+            let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+            outbox.in_sync.retain(|m, _| standbys.contains(m));
+            standbys
+                .iter()
+                .map(|s| (*s, outbox.in_sync.get(s).copied().unwrap_or(false)))
+                .collect()
+        };
+        let reachable: Vec<(MemberId, String)> = standbys
+            .iter()
+            .filter(|s| self.reachable(**s))
+            .filter_map(|&s| Some((s, self.address_of(&map, s)?)))
+            .collect();
+        if reachable.is_empty() {
+            self.mark_out_of_sync(shard, &standbys);
+            return Outcome::Delivered;
+        }
+        let update = PushBody::Update {
+            nodes: nodes.clone(),
+            forget: forget.clone(),
+        };
+        let needs_full = reachable.iter().any(|(s, _)| !in_sync[s]);
+        let full = needs_full.then(|| PushBody::Full(self.full_copy(shard, nodes, &forget)));
+        let (from, epoch, taken_at) = (self.me().0, map.epoch, now_nanos());
+        let calls = reachable.iter().map(|(standby, address)| {
+            let body = match in_sync[standby] {
+                true => update.clone(),
+                false => full.clone().expect("a full copy for standbys out of sync"),
+            };
             let push = ShardPush {
                 from,
                 epoch,
                 shard,
-                taken_at: now_nanos(),
-                snapshot,
+                seq,
+                taken_at,
+                body,
             };
-            let (client, push) = (&client, &push);
-            let calls = targets.iter().map(|(to, address)| async move {
-                let ack: Result<PushAck, _> = client.call(address, route, push, PUSH_TIMEOUT).await;
-                match ack {
-                    Ok(PushAck::Accepted) => {}
-                    Ok(PushAck::Stale { epoch }) => tracing::debug!(shard, to = %to, epoch, "push refused as stale"),
-                    Err(e) => tracing::debug!(shard, to = %to, error = %e, "push failed"),
+            async move {
+                let ack = self.client.call(address, path::REPLICATE, &push, PUSH_TIMEOUT).await;
+                (*standby, ack)
+            }
+        });
+        let acks = futures::future::join_all(calls).await;
+        let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+        for standby in &standbys {
+            outbox.in_sync.insert(*standby, false);
+        }
+        let mut fenced = None;
+        for (standby, ack) in acks {
+            match ack {
+                Ok(PushAck::Accepted) => {
+                    outbox.in_sync.insert(standby, true);
                 }
-            });
-            futures::future::join_all(calls).await;
+                Ok(PushAck::Stale { epoch: theirs }) if theirs > epoch => fenced = Some(theirs),
+                Ok(other) => tracing::debug!(shard, %standby, ?other, "standby out of sync"),
+                Err(e) => {
+                    self.metrics.ha.push_failures.inc();
+                    tracing::debug!(shard, %standby, error = %e, "push failed; the standby is out of sync");
+                }
+            }
+        }
+        match fenced {
+            Some(epoch) => Outcome::Fenced { epoch },
+            None => Outcome::Delivered,
+        }
+    }
+
+    fn mark_out_of_sync(&self, shard: u32, standbys: &[MemberId]) {
+        let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+        for standby in standbys {
+            outbox.in_sync.insert(*standby, false);
+        }
+    }
+
+    /// The shard as it will be once `nodes` are published: the published copy, the staged
+    /// nodes over it, the forgotten ones left out.
+    fn full_copy(&self, shard: u32, nodes: Vec<(String, NodeSnapshot)>, forget: &[String]) -> ShardSnapshot {
+        let mut full = self.shards.stores[shard as usize]
+            .read()
+            .expect("store lock")
+            .snapshot();
+        full.nodes
+            .retain(|(n, _)| !forget.contains(n) && !nodes.iter().any(|(m, _)| m == n));
+        full.nodes.extend(nodes);
+        full
+    }
+
+    /// Stops this replica writing `shard`: another replica (`by`, if known) writes it under
+    /// `epoch`. The control loop stops the shard's actor.
+    pub(super) fn fence(&self, shard: u32, by: Option<MemberId>, epoch: u64) {
+        let mut copies = self.copies.lock().expect("copies lock");
+        let copy = &mut copies[shard as usize];
+        copy.claim = Some(Claim {
+            by: by.unwrap_or(MemberId(0)),
+            epoch,
         });
     }
 
-    /// After a scrape cycle: the primary's copy goes to each reachable standby.
-    fn push_to_standbys(&self, shard: u32) {
+    /// A standby's side of a push (see the module docs).
+    pub fn receive_push(&self, mut push: ShardPush) -> PushAck {
         let map = self.current_map();
-        let owners = map.owners(shard);
-        if owners.first() != Some(&self.me()) {
-            return;
+        let stale = PushAck::Stale { epoch: map.epoch };
+        if push.shard >= self.shards.shards {
+            return stale;
         }
-        let standbys: Vec<MemberId> = owners[1..].iter().copied().filter(|s| self.reachable(*s)).collect();
-        self.push(&map, shard, &standbys, path::REPLICATE, None);
-    }
-
-    /// A shard this replica stopped scraping goes to its new owners (primary and standbys),
-    /// with the last scrape of the stopped scraper (`stopped`). Readers that reached this
-    /// replica saw that scrape; a new owner holding anything older would move their timestamps
-    /// back (an answer stored after the copy was taken, or a standby whose last push came
-    /// before this replica's last scrape).
-    pub(super) fn hand_over(&self, map: &ShardMap, shard: u32, stopped: Option<Stopped>) {
-        let owners: Vec<MemberId> = map.owners(shard).iter().copied().filter(|o| *o != self.me()).collect();
-        tracing::debug!(shard, to = ?owners, "handing a shard over");
-        self.push(map, shard, &owners, path::HANDOFF, stopped);
-    }
-
-    /// Hands every shard this replica holds to its owners under `map`, another replica set's
-    /// map (before starting over to join it), and waits for the answers.
-    pub(super) async fn hand_over_all(&self, map: &ShardMap) {
-        let mut calls = Vec::new();
-        for shard in 0..self.shards.shards.min(map.shard_count) {
-            let store = self.shards.stores[shard as usize].read().expect("store lock");
-            if !store.is_warm() {
-                continue;
-            }
-            let push = ShardPush {
-                from: self.me().0,
-                epoch: map.epoch,
-                shard,
-                taken_at: now_nanos(),
-                snapshot: store.snapshot(),
-            };
-            drop(store);
-            for owner in map.owners(shard) {
-                let Some(address) = self.address_of(map, *owner) else {
-                    continue;
-                };
-                let (client, push) = (self.client.clone(), push.clone());
-                calls.push(async move {
-                    let ack: Result<PushAck, _> = client.call(&address, path::HANDOFF, &push, PUSH_TIMEOUT).await;
-                    ack.is_ok_and(|a| matches!(a, PushAck::Accepted))
-                });
-            }
-        }
-        let sent = calls.len();
-        let accepted = futures::future::join_all(calls)
-            .await
-            .into_iter()
-            .filter(|ok| *ok)
-            .count();
-        tracing::info!(sent, accepted, "handed this replica's shards to the other replica set");
-    }
-
-    /// Takes a push or hand-over unless the sender is fenced out.
-    pub fn receive(&self, push: ShardPush, handoff: bool) -> PushAck {
-        let map = self.current_map();
         let sender = MemberId(push.from);
-        let sender_owns = map.primary(push.shard) == Some(&sender);
-        let fenced = push.epoch < map.epoch && !sender_owns && !handoff;
-        if fenced || push.shard >= self.shards.shards {
-            return PushAck::Stale { epoch: map.epoch };
+        let sender_is_primary = map.primary(push.shard) == Some(&sender);
+        if push.epoch <= map.epoch && !sender_is_primary {
+            return stale;
         }
-        if self.shards.is_scraping(push.shard) && !handoff && !sender_owns {
-            return PushAck::Stale { epoch: map.epoch };
+        let shift = now_nanos() - push.taken_at;
+        self.metrics.ha.replication_lag.set(shift.max(0) as f64 / 1e9);
+        let mut copies = self.copies.lock().expect("copies lock");
+        let copy = &mut copies[push.shard as usize];
+        if matches!(copy.role, Role::Writer { .. } | Role::Taking { .. }) {
+            let me_primary = map.primary(push.shard) == Some(&self.me());
+            if !yields(push.epoch, map.epoch, sender_is_primary, me_primary) {
+                return stale;
+            }
+            // A quorum-loss writer reached by the shard's primary, or a writer whose map is
+            // behind: stop, and follow once the control loop has stopped the actor.
+            copy.claim = Some(Claim {
+                by: sender,
+                epoch: push.epoch,
+            });
+            return PushAck::OutOfSync;
         }
-        let lag = (now_nanos() - push.taken_at).max(0) as f64 / 1e9;
-        self.metrics.ha.replication_lag.set(lag);
         let store = &self.shards.stores[push.shard as usize];
-        // A hand-over's sender may lack nodes it never scraped; the primary's push is the list.
-        let missing = if handoff { Missing::Keep } else { Missing::Forget };
-        let gone = store.write().expect("store lock").replace_from(push.snapshot, missing);
-        tracing::debug!(shard = push.shard, from = %sender, handoff, gone = gone.len(), "took a shard copy");
-        PushAck::Accepted
+        let following = match copy.role {
+            Role::Follower(f) if f.writer == sender => f,
+            _ => Following {
+                writer: sender,
+                seq: 0,
+                in_sync: false,
+            },
+        };
+        let (ack, following) = match push.body {
+            PushBody::Full(ref mut snapshot) => {
+                snapshot.shift_received(shift);
+                let snapshot = std::mem::take(snapshot);
+                store
+                    .write()
+                    .expect("store lock")
+                    .replace_from(snapshot, Missing::Forget);
+                let following = Following {
+                    seq: push.seq,
+                    in_sync: true,
+                    ..following
+                };
+                (PushAck::Accepted, following)
+            }
+            PushBody::Update { mut nodes, forget } if following.in_sync && push.seq == following.seq + 1 => {
+                for (_, node) in &mut nodes {
+                    node.shift_received(shift);
+                }
+                store.write().expect("store lock").apply_update(nodes, &forget);
+                let following = Following {
+                    seq: push.seq,
+                    ..following
+                };
+                (PushAck::Accepted, following)
+            }
+            PushBody::Update { .. } => {
+                let following = Following {
+                    in_sync: false,
+                    ..following
+                };
+                (PushAck::OutOfSync, following)
+            }
+        };
+        copy.role = Role::Follower(following);
+        tracing::trace!(shard = push.shard, from = %sender, seq = push.seq, ?ack, "push");
+        ack
     }
 }

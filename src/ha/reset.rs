@@ -51,13 +51,50 @@ impl Ha {
                 std::process::exit(70);
             }
         }
-        let error = match std::env::current_exe() {
-            Ok(exe) => std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec(),
-            Err(e) => e,
-        };
-        tracing::error!(%error, "cannot restart in place; exiting so the replica is restarted");
-        std::process::exit(70);
+        reexec(std::env::args_os().skip(1).collect())
     }
+
+    /// The replica set was formed with `shards` shards and this replica was started with
+    /// another `--shards`: nodes would hash to other shards here than on the other replicas. It
+    /// re-executes itself with the set's count (nothing is scraped before the map is known, so
+    /// nothing is lost); an operator changes the count only by forming a new set.
+    pub(super) fn adopt_shard_count(&self, shards: u32) -> ! {
+        tracing::warn!(
+            flag = self.shards.shards,
+            set = shards,
+            "--shards differs from the shard count the replica set was formed with: restarting with the set's"
+        );
+        reexec(with_shards(std::env::args_os().skip(1), shards))
+    }
+}
+
+/// This process's arguments with every `--shards` replaced by `--shards=<shards>`.
+fn with_shards(args: impl Iterator<Item = std::ffi::OsString>, shards: u32) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.to_str() {
+            Some("--shards") => skip_value = true,
+            Some(a) if a.starts_with("--shards=") => {}
+            _ => out.push(arg),
+        }
+    }
+    out.push(format!("--shards={shards}").into());
+    out
+}
+
+/// Replaces this process with the same executable and `args` (same pid, so a supervisor sees no
+/// exit); exits with 70 if that fails.
+fn reexec(args: Vec<std::ffi::OsString>) -> ! {
+    let error = match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe).args(args).exec(),
+        Err(e) => e,
+    };
+    tracing::error!(%error, "cannot restart in place; exiting so the replica is restarted");
+    std::process::exit(70);
 }
 
 /// How often a replica without a quorum looks for a replica set that formed without it.
@@ -90,5 +127,24 @@ pub async fn orphan_watch(ha: std::sync::Arc<Ha>) {
             info.name
         );
         ha.start_over(&reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(|a| a.into()).collect()
+    }
+
+    #[test]
+    fn every_shards_flag_is_replaced_by_the_sets_count() {
+        let given = args(&["--peers=a=x:1", "--shards", "12", "--shards=7", "-v"]);
+        assert_eq!(
+            with_shards(given.into_iter(), 256),
+            args(&["--peers=a=x:1", "-v", "--shards=256"])
+        );
+        assert_eq!(with_shards(args(&[]).into_iter(), 3), args(&["--shards=3"]));
     }
 }

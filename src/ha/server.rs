@@ -5,7 +5,8 @@
 
 use super::Ha;
 use super::wire::{
-    Info, InfoRequest, JoinRequest, LeaveRequest, Ping, Pong, PushAck, QueryRequest, QueryResponse, ShardPush, path,
+    Info, InfoRequest, JoinRequest, LeaveRequest, Ping, Pong, PullRequest, PullResponse, PushAck, QueryRequest,
+    QueryResponse, ShardPush, path,
 };
 use crate::peer::transport::Bincode;
 use crate::query::Reader;
@@ -37,6 +38,7 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
             .route(path::QUERY, web::post().to(query))
             .route(path::REPLICATE, web::post().to(replicate))
             .route(path::HANDOFF, web::post().to(handoff))
+            .route(path::PULL, web::post().to(pull))
             .route(&format!("{}/{{to}}", path::RAFT_APPEND), web::post().to(raft_append))
             .route(&format!("{}/{{to}}", path::RAFT_VOTE), web::post().to(raft_vote))
             .route(
@@ -61,7 +63,6 @@ async fn info(state: State, request: Bincode<InfoRequest>) -> Bincode<Info> {
 async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {
     Bincode(Pong {
         member: state.ha.me().0,
-        epoch: state.ha.current_map().epoch,
         leaving: state.ha.is_leaving(),
     })
 }
@@ -78,18 +79,22 @@ async fn query(
     state: State,
     request: Bincode<QueryRequest>,
 ) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
-    match state.ha.answer_own(&state.reader, &request.0) {
+    match state.ha.answer_own(&state.reader, &request.0).await {
         Ok(answer) => actix_web::Either::Left(Bincode(answer)),
         Err(e) => actix_web::Either::Right(HttpResponse::BadRequest().body(e)),
     }
 }
 
 async fn replicate(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
-    Bincode(state.ha.receive(push.0, false))
+    Bincode(state.ha.receive_push(push.0))
 }
 
 async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
-    Bincode(state.ha.receive(push.0, true))
+    Bincode(state.ha.receive_handoff(push.0).await)
+}
+
+async fn pull(state: State, request: Bincode<PullRequest>) -> Bincode<PullResponse> {
+    Bincode(state.ha.answer_pull(request.0).await)
 }
 
 /// A Raft RPC addressed to another member id (an earlier incarnation of this replica) is

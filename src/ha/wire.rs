@@ -3,7 +3,7 @@
 //! so a receiver recognises a stale owner (fencing by epoch).
 
 use serde::{Deserialize, Serialize};
-use shard::store::ShardSnapshot;
+use shard::store::{NodeSnapshot, ShardSnapshot};
 
 /// Paths under [`crate::peer::transport::PEER_PATH_PREFIX`].
 pub mod path {
@@ -14,6 +14,7 @@ pub mod path {
     pub const QUERY: &str = "/peer/v1/query";
     pub const REPLICATE: &str = "/peer/v1/replicate";
     pub const HANDOFF: &str = "/peer/v1/handoff";
+    pub const PULL: &str = "/peer/v1/pull";
     pub const RAFT_APPEND: &str = "/peer/v1/raft/append";
     pub const RAFT_VOTE: &str = "/peer/v1/raft/vote";
     pub const RAFT_SNAPSHOT: &str = "/peer/v1/raft/snapshot";
@@ -53,13 +54,11 @@ pub struct Info {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Ping {
     pub from: u64,
-    pub epoch: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Pong {
     pub member: u64,
-    pub epoch: u64,
     /// The replica is shutting down: count it as silent.
     pub leaving: bool,
 }
@@ -96,24 +95,71 @@ pub enum JoinResponse {
     StartOver,
 }
 
-/// A primary's copy of one shard (after every scrape cycle), or an old primary's hand-over.
+/// A writer's copies of one shard's nodes, sent to a standby before they are served
+/// (`/replicate`), or a quorum-loss writer's copy handed to the shard's primary when it stops
+/// (`/handoff`, always [`PushBody::Full`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardPush {
     pub from: u64,
+    /// The sender's shard-map epoch: a receiver with a newer map refuses a sender that no
+    /// longer owns the shard (fencing by epoch).
     pub epoch: u64,
     pub shard: u32,
-    /// Sender's wall clock (Unix ns) when the copy was taken: replication lag.
+    /// Per writer and shard, from 1: a standby that sees a gap is out of sync.
+    pub seq: u64,
+    /// Sender's wall clock (Unix ns) when the copy was taken: its `received` times are moved
+    /// onto the receiver's clock by the difference, and the lag is a self-metric.
     pub taken_at: i64,
-    pub snapshot: ShardSnapshot,
+    pub body: PushBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum PushBody {
+    /// The nodes scraped since the last push (each node's whole copy) and the nodes no longer
+    /// scraped; applies only on top of push `seq - 1`.
+    Update {
+        nodes: Vec<(String, NodeSnapshot)>,
+        forget: Vec<String>,
+    },
+    /// The whole shard: brings a standby in sync whatever it held.
+    Full(ShardSnapshot),
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PushAck {
     Accepted,
-    /// The receiver's map is newer and the sender no longer owns the shard.
+    /// An update that does not follow the last push applied here: send the whole shard.
+    OutOfSync,
+    /// The receiver's map is newer and the sender no longer owns the shard, or the receiver
+    /// writes the shard itself under a map at least as new.
     Stale {
         epoch: u64,
     },
+}
+
+/// A replica about to write shards asks every other holder for its copy; a holder whose map is
+/// not newer stops writing them, answers with its copy and serves them no more (it is fenced
+/// until its map moves past `epoch`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub from: u64,
+    /// The puller's shard-map epoch.
+    pub epoch: u64,
+    pub shards: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// The holder's map epoch.
+    pub epoch: u64,
+    /// The holder's wall clock when the copies were taken (see [`ShardPush::taken_at`]).
+    pub taken_at: i64,
+    /// Copies of the shards it held (shards it held nothing of are left out).
+    pub copies: Vec<(u32, ShardSnapshot)>,
+    /// Shards it did not yield: its map or its own takeover is newer.
+    pub refused: Vec<u32>,
+    /// Shards yielded but left out to keep the answer under [`MAX_ANSWER_BYTES`]: pulled again.
+    pub deferred: Vec<u32>,
 }
 
 /// One fan-out request: everything an owner needs to answer for some of its shards.
@@ -141,10 +187,17 @@ pub enum QueryTarget {
 pub struct QueryResponse {
     pub pods: Vec<WirePod>,
     pub nodes: Vec<WireNode>,
-    /// Shards asked for that this replica does not hold current data for (not an owner, or
-    /// just took it over): the asker tries the next owner.
+    /// Shards asked for whose copy here is stale (see `copies.rs`): their rows, if any, are
+    /// used only when no authoritative copy answers.
     pub cold: Vec<u32>,
+    /// Shards not answered because the answer would have passed [`MAX_ANSWER_BYTES`]: asked
+    /// again in another request.
+    pub deferred: Vec<u32>,
 }
+
+/// An owner stops adding shards to an answer beyond this size (the rest are `deferred`), so no
+/// answer comes near the peer body cap however many pods one owner holds.
+pub const MAX_ANSWER_BYTES: usize = crate::peer::transport::MAX_PEER_BODY_BYTES / 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WirePod {

@@ -30,6 +30,11 @@ pub struct HaMetrics {
     pub fanout_partial: Counter,
     pub fanout_duration: Histogram,
     pub replication_lag: Gauge<f64, AtomicU64>,
+    /// Pushes to a standby that failed or timed out (the standby is out of sync until the next).
+    pub push_failures: Counter,
+    /// Reads that found a shard's staged copies still unpublished after the wait (answered as
+    /// stale for that shard).
+    pub publish_waits_timed_out: Counter,
 }
 
 impl HaMetrics {
@@ -44,6 +49,8 @@ impl HaMetrics {
             fanout_partial: Counter::default(),
             fanout_duration: Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             replication_lag: Gauge::default(),
+            push_failures: Counter::default(),
+            publish_waits_timed_out: Counter::default(),
         };
         registry.register(
             "ha_metrics_server_member_info",
@@ -89,6 +96,16 @@ impl HaMetrics {
             "ha_metrics_server_replication_lag_seconds",
             "Age of the last standby copy received from a primary.",
             m.replication_lag.clone(),
+        );
+        registry.register(
+            "ha_metrics_server_replication_push_failures",
+            "Pushes to a standby that failed or timed out; the standby is out of sync until the writer's next push brings it the whole shard.",
+            m.push_failures.clone(),
+        );
+        registry.register(
+            "ha_metrics_server_publish_waits_timed_out",
+            "Reads of a shard whose staged copies were still unpublished after the wait; the shard was answered as stale.",
+            m.publish_waits_timed_out.clone(),
         );
         m.set_shards(0, 0);
         m

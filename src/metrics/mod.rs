@@ -42,6 +42,8 @@ pub struct Metrics {
     pub storage_points: Family<TypeLabel, Gauge>,
     /// Ours: kubelet series dropped as malformed or invalid, per node.
     pub dropped_series: Family<NodeLabel, Counter>,
+    /// Ours: scrapes not sent for want of a slot under `--kubelet-max-concurrency`.
+    pub scrapes_overloaded: Counter,
     /// Ours: the replica set (`ha_metrics_server_*`).
     pub ha: HaMetrics,
 }
@@ -73,6 +75,7 @@ impl Metrics {
         let tick_duration = Histogram::new(tick_buckets(resolution));
         let storage_points = Family::default();
         let dropped_series = Family::default();
+        let scrapes_overloaded = Counter::default();
         registry.register(
             "metrics_server_api_metric_freshness_seconds",
             "[ALPHA] Freshness of metrics exported",
@@ -108,6 +111,11 @@ impl Metrics {
             "Kubelet series dropped as malformed or invalid; the rest of the node's data is kept.",
             dropped_series.clone(),
         );
+        registry.register(
+            "ha_metrics_server_kubelet_scrapes_overloaded",
+            "Scrapes not sent because no slot under --kubelet-max-concurrency freed up within half a resolution.",
+            scrapes_overloaded.clone(),
+        );
         let ha = HaMetrics::register(&mut registry);
         Metrics {
             ha,
@@ -119,6 +127,7 @@ impl Metrics {
             tick_duration,
             storage_points,
             dropped_series,
+            scrapes_overloaded,
         }
     }
 
@@ -160,6 +169,10 @@ impl ScrapeObserver for Metrics {
         self.dropped_series
             .get_or_create(&NodeLabel { node: node.to_string() })
             .inc_by(count);
+    }
+
+    fn scrape_overloaded(&self) {
+        self.scrapes_overloaded.inc();
     }
 }
 

@@ -168,7 +168,7 @@ fn health(state: &WebState, req: &HttpRequest, endpoint: &str, check: Option<&st
         .collect();
     let (code, body) = state
         .health
-        .answer(endpoint, check, verbose, &exclude, shard::actor::shard::now_nanos());
+        .answer(endpoint, check, verbose, &exclude, shard::point::now_nanos());
     HttpResponse::build(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .content_type("text/plain; charset=utf-8")
         .insert_header(("X-Content-Type-Options", "nosniff"))

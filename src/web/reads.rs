@@ -36,7 +36,7 @@ fn table_options(version: table::TableVersion, params: &ListParams) -> Result<Ta
 }
 
 fn now() -> i64 {
-    shard::actor::shard::now_nanos()
+    shard::point::now_nanos()
 }
 
 fn observe_freshness(state: &WebState, timestamps: impl Iterator<Item = i64>) {

@@ -1,6 +1,7 @@
 //! Messages between the shard supervisor, shard actors and their scrape tasks.
 
 use crate::scrape::{ScrapeError, ScrapeTarget, Scraped};
+use crate::store::ShardSnapshot;
 use actix::Message;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,19 @@ pub struct ScrapeDone {
     pub result: Result<Scraped, ScrapeError>,
     pub took: Duration,
 }
+
+/// A staged copy of the node was published or dropped: the node is no longer in flight.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Published {
+    pub node: Arc<str>,
+}
+
+/// Another holder's copy of the shard: its newer nodes are staged and published like scrapes
+/// (resolves once they are).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Merge(pub ShardSnapshot);
 
 /// The shard left this replica's scraping: the actor stops (its store is kept).
 #[derive(Message, Debug, Clone, Copy)]

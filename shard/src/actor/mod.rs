@@ -3,10 +3,12 @@
 
 pub mod messages;
 pub mod observer;
+pub mod publish;
 pub mod set;
 pub mod shard;
 
 pub use messages::{ScrapeDone, SetTargets, Stop};
 pub use observer::{NoObserver, ScrapeObserver};
+pub use publish::{Publisher, Verdict};
 pub use set::ShardSet;
 pub use shard::{ShardActor, ShardContext};

@@ -12,6 +12,8 @@ pub trait ScrapeObserver: Send + Sync + 'static {
     fn node_removed(&self, node: &str);
     /// Series of one scrape dropped as malformed or invalid (the rest of the node was kept).
     fn dropped_series(&self, _node: &str, _count: u64) {}
+    /// A scrape found no slot under `--kubelet-max-concurrency` in time and was not sent.
+    fn scrape_overloaded(&self) {}
 }
 
 /// Reports nothing (tests).

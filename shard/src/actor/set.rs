@@ -3,17 +3,23 @@
 //! quorum-loss mode, with peers). The API reads the stores directly; node changes become
 //! `SetTargets` for the running actors and are remembered for actors started later.
 
-use super::messages::{SetTargets, Stop};
-use super::shard::{SHARD_COUNT, ShardActor, ShardContext};
+use super::messages::{Merge, SetTargets, Stop};
+use super::publish;
+use super::shard::{ShardActor, ShardContext};
 use crate::hash::shard_of;
 use crate::scrape::{AddressPolicy, NodeInfo, ScrapeTarget};
 use crate::selector::LabelSelector;
-use crate::store::Store;
+use crate::store::{ShardSnapshot, Store};
 use actix::prelude::*;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Longest a stopped shard waits for its staged copies (bounded by the publisher's own push
+/// deadline, well below this).
+pub const STOP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Resolves once a stopped shard actor has handled everything sent before its stop: the
 /// shard's store then holds its last scrape and changes no more.
@@ -22,6 +28,8 @@ pub type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct ShardSet {
     pub shards: u32,
     pub stores: Vec<Arc<RwLock<Store>>>,
+    /// Per shard, woken whenever a staged copy is published or dropped.
+    published: Vec<Arc<Notify>>,
     ctx: Arc<ShardContext>,
     /// The running actor of each shard this replica scrapes.
     actors: Mutex<Vec<Option<Addr<ShardActor>>>>,
@@ -40,7 +48,6 @@ impl ShardSet {
 
     /// Stores for every shard and no actors: a replica with peers waits for the shard map.
     pub fn idle(shards: u32, ctx: Arc<ShardContext>) -> ShardSet {
-        SHARD_COUNT.store(shards, Ordering::Relaxed);
         let resolution = ctx.resolution.as_nanos() as i64;
         let stores = (0..shards)
             .map(|_| Arc::new(RwLock::new(Store::new(resolution))))
@@ -48,6 +55,7 @@ impl ShardSet {
         ShardSet {
             shards,
             stores,
+            published: (0..shards).map(|_| Arc::new(Notify::new())).collect(),
             ctx,
             actors: Mutex::new(vec![None; shards as usize]),
             sent: Mutex::new(vec![Vec::new(); shards as usize]),
@@ -57,30 +65,81 @@ impl ShardSet {
     /// Starts the actors of shards for which `scrape(shard)` holds and stops the others. A
     /// started actor gets the shard's current targets; a stopped one leaves its store alone.
     /// Returns, per stopped shard, when its store stopped changing (a scrape answered before the
-    /// stop is still stored). Must run on an actix arbiter.
+    /// stop is still stored, and every copy it staged is published or dropped). Must run on an
+    /// actix arbiter.
     pub fn set_scraping(&self, scrape: impl Fn(u32) -> bool) -> Vec<(u32, Stopped)> {
-        let mut actors = self.actors.lock().expect("actors lock");
-        let sent = self.sent.lock().expect("sent lock");
-        let mut stopped: Vec<(u32, Stopped)> = Vec::new();
-        for (shard, actor) in actors.iter_mut().enumerate() {
-            match (scrape(shard as u32), actor.is_some()) {
-                (true, false) => {
-                    let store = self.stores[shard].clone();
-                    let addr = ShardActor::new(shard as u32, self.ctx.clone(), store).start();
-                    addr.do_send(SetTargets(sent[shard].clone()));
-                    *actor = Some(addr);
-                }
-                (false, true) => {
-                    if let Some(addr) = actor.take() {
-                        // Queued now; the answer comes once the messages before it are handled.
-                        let request = addr.send(Stop);
-                        stopped.push((shard as u32, Box::pin(async move { _ = request.await })));
-                    }
-                }
-                _ => {}
+        let mut stopped = Vec::new();
+        for shard in 0..self.shards {
+            match scrape(shard) {
+                true => self.start_one(shard),
+                false => stopped.extend(self.stop_one(shard).map(|s| (shard, s))),
             }
         }
         stopped
+    }
+
+    /// Starts `shard`'s actor unless it runs (see [`ShardSet::set_scraping`]).
+    pub fn start_one(&self, shard: u32) {
+        let mut actors = self.actors.lock().expect("actors lock");
+        let Some(actor @ None) = actors.get_mut(shard as usize) else {
+            return;
+        };
+        let s = shard as usize;
+        let shared = (self.stores[s].clone(), self.published[s].clone());
+        let addr = ShardActor::new(shard, self.ctx.clone(), shared).start();
+        addr.do_send(SetTargets(self.sent.lock().expect("sent lock")[s].clone()));
+        *actor = Some(addr);
+    }
+
+    /// Stops `shard`'s actor if it runs; the future resolves once its store stopped changing.
+    pub fn stop_one(&self, shard: u32) -> Option<Stopped> {
+        let addr = self
+            .actors
+            .lock()
+            .expect("actors lock")
+            .get_mut(shard as usize)?
+            .take()?;
+        // Queued now; the answer comes once the messages before it are handled.
+        let request = addr.send(Stop);
+        let s = shard as usize;
+        let (store, published) = (self.stores[s].clone(), self.published[s].clone());
+        Some(Box::pin(async move {
+            _ = request.await;
+            publish::wait_published(&store, &published, STOP_DRAIN_TIMEOUT).await;
+        }))
+    }
+
+    /// Hands another holder's copy to `shard`'s actor, which takes the nodes it has newer (see
+    /// [`Merge`]); false if the shard is not scraped here.
+    pub async fn merge(&self, shard: u32, copy: ShardSnapshot) -> bool {
+        let addr = self
+            .actors
+            .lock()
+            .expect("actors lock")
+            .get(shard as usize)
+            .cloned()
+            .flatten();
+        match addr {
+            Some(addr) => addr.send(Merge(copy)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Waits until `shard` has no staged copy left (at most `timeout`); returns whether it has
+    /// none. A read waits so, to serve every copy a standby may already hold.
+    pub async fn wait_published(&self, shard: u32, timeout: Duration) -> bool {
+        let s = shard as usize;
+        publish::wait_published(&self.stores[s], &self.published[s], timeout).await
+    }
+
+    /// Drops points older than `max_age` in the stores of shards this replica does not scrape
+    /// (a scraping shard's actor expires its own store every tick).
+    pub fn expire_idle(&self, now: crate::point::Nanos, max_age: crate::point::Nanos) {
+        for (shard, store) in self.stores.iter().enumerate() {
+            if !self.is_scraping(shard as u32) {
+                store.write().expect("store lock").expire(now, max_age);
+            }
+        }
     }
 
     /// Whether this replica scrapes `shard`.
@@ -169,7 +228,8 @@ mod tests {
             limiter: Arc::new(tokio::sync::Semaphore::new(1)),
             observer: Arc::new(NoObserver),
             last_tick: Default::default(),
-            on_cycle: None,
+            publisher: None,
+            shard_count: 1,
         };
         ShardSet::idle(1, Arc::new(ctx))
     }

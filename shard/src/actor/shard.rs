@@ -1,18 +1,22 @@
 //! One shard actor: scrapes its nodes every resolution (starting at a jittered offset), parses
 //! each answer and stores it. A failed kubelet is a partial result: logged, counted, and the
-//! node's last good points stay until they are older than twice the resolution.
+//! node's last good points stay until they are older than twice the resolution. With a
+//! [`Publisher`] (standbys), each answer is staged and published once the standbys hold it
+//! (`publish.rs`); a node stays in flight until then, so its next scrape never overtakes it.
 
-use super::messages::{ScrapeDone, SetTargets, Stop};
+use super::messages::{Merge, Published, ScrapeDone, SetTargets, Stop};
 use super::observer::ScrapeObserver;
+use super::publish::{self, Publisher};
 use crate::parse::{self, Limits};
-use crate::point::Nanos;
+use crate::point::{Nanos, now_nanos};
 use crate::scrape::{KubeletClient, ScrapeTarget};
-use crate::store::{NodeScrape, PodScrape, Store};
+use crate::store::{NodeScrape, NodeSnapshot, PodScrape, Store};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
 use tokio::sync::Semaphore;
 
 /// What every shard of a replica shares.
@@ -25,27 +29,26 @@ pub struct ShardContext {
     pub observer: Arc<dyn ScrapeObserver>,
     /// Unix ns of the latest tick start of any shard (for `metric-collection-timely`).
     pub last_tick: Arc<AtomicI64>,
-    /// Called with the shard id after every completed scrape cycle (the primary's push to its
-    /// standby hangs here).
-    pub on_cycle: Option<CycleHook>,
-}
-
-/// See [`ShardContext::on_cycle`].
-pub type CycleHook = Arc<dyn Fn(u32) + Send + Sync>;
-
-pub fn now_nanos() -> Nanos {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as Nanos)
+    /// Replicates each scrape before it is served (a replica with peers); `None` publishes at
+    /// once.
+    pub publisher: Option<Arc<dyn Publisher>>,
+    /// How many shards the first ticks spread over (the replica's shard count).
+    pub shard_count: u32,
 }
 
 /// A tick this many resolutions after the previous one follows a stall of the process.
 const STALLED_TICK: f64 = 1.5;
+/// A scrape waits for a slot under `--kubelet-max-concurrency` at most this share of the
+/// resolution; then it fails (counted) and the node's next tick tries again, so an overloaded
+/// replica never leaves a node in flight, unscraped, for longer than one interval.
+const SLOT_WAIT_SHARE: f64 = 0.5;
 
 pub struct ShardActor {
     pub id: u32,
     ctx: Arc<ShardContext>,
     store: Arc<RwLock<Store>>,
+    /// Woken when a staged copy is published.
+    published: Arc<Notify>,
     targets: BTreeMap<Arc<str>, ScrapeTarget>,
     in_flight: HashSet<Arc<str>>,
     tick_started: Option<Instant>,
@@ -58,11 +61,12 @@ pub struct ShardActor {
 }
 
 impl ShardActor {
-    pub fn new(id: u32, ctx: Arc<ShardContext>, store: Arc<RwLock<Store>>) -> Self {
+    pub fn new(id: u32, ctx: Arc<ShardContext>, (store, published): publish::Shared) -> Self {
         ShardActor {
             id,
             ctx,
             store,
+            published,
             targets: BTreeMap::new(),
             in_flight: HashSet::new(),
             tick_started: None,
@@ -115,10 +119,18 @@ impl ShardActor {
 
     fn spawn_scrape(&self, target: ScrapeTarget, addr: Addr<Self>) {
         let (client, limiter) = (self.ctx.client.clone(), self.ctx.limiter.clone());
+        let slot_wait = self.ctx.resolution.mul_f64(SLOT_WAIT_SHARE);
+        let observer = self.ctx.observer.clone();
         tokio::spawn(async move {
-            let _permit = limiter.acquire_owned().await;
+            let permit = tokio::time::timeout(slot_wait, limiter.acquire_owned()).await;
             let started = Instant::now();
-            let result = client.scrape(&target, now_nanos()).await;
+            let result = match permit {
+                Ok(_permit) => client.scrape(&target, now_nanos()).await,
+                Err(_) => {
+                    observer.scrape_overloaded();
+                    Err(crate::scrape::ScrapeError::Overloaded(slot_wait))
+                }
+            };
             addr.do_send(ScrapeDone {
                 node: target.node,
                 result,
@@ -132,23 +144,17 @@ impl ShardActor {
             && let Some(started) = self.tick_started.take()
         {
             self.ctx.observer.tick(started.elapsed());
-            // Two own cycles give every pod two points; a restored store is warm already.
-            if self.ticks >= 2 {
-                self.store.write().expect("store lock").mark_warm();
-            }
-            if let Some(hook) = &self.ctx.on_cycle {
-                hook(self.id);
-            }
         }
     }
 
-    /// Parses and stores one answer; returns why it was not usable, if it was not.
-    fn store_scrape(&self, node: &str, body: &[u8], sent_at: Nanos) -> Result<(), String> {
+    /// Parses one answer and stores it, or stages it with the publisher; returns whether the
+    /// node is still in flight (staged), or why the answer was not usable.
+    fn store_scrape(&self, node: &Arc<str>, body: &[u8], sent_at: Nanos, addr: Addr<Self>) -> Result<bool, String> {
         let batch = parse::decode(body, sent_at, &self.ctx.limits).map_err(|e| e.to_string())?;
         let dropped = u64::from(batch.stats.malformed_lines) + u64::from(batch.stats.invalid_values);
         if dropped > 0 {
             self.ctx.observer.dropped_series(node, dropped);
-            tracing::debug!(node, malformed = batch.stats.malformed_lines, invalid = batch.stats.invalid_values,
+            tracing::debug!(node = &**node, malformed = batch.stats.malformed_lines, invalid = batch.stats.invalid_values,
                             first = ?batch.stats.first_malformed, "kubelet sent series we dropped");
         }
         let containers: Vec<Vec<(&str, crate::point::MetricsPoint)>> = batch
@@ -170,16 +176,40 @@ impl ShardActor {
             node: batch.node,
             pods: &pods,
         };
-        self.store
-            .write()
+        let Some(publisher) = &self.ctx.publisher else {
+            let mut store = self.store.write().expect("store lock");
+            store.insert_node(node, scrape, now_nanos());
+            return Ok(false);
+        };
+        let copy = self
+            .store
+            .read()
             .expect("store lock")
-            .insert_node(node, scrape, now_nanos());
-        Ok(())
+            .preview_node(node, scrape, now_nanos());
+        self.stage(publisher, node.clone(), copy, addr);
+        Ok(true)
+    }
+
+    /// Stages `copy` of `node` with the publisher and publishes it when told to; the task's
+    /// handle resolves after publication. The node must be in flight (the caller marks it).
+    fn stage(
+        &self,
+        publisher: &Arc<dyn Publisher>,
+        node: Arc<str>,
+        copy: NodeSnapshot,
+        addr: Addr<Self>,
+    ) -> tokio::task::JoinHandle<()> {
+        self.store.write().expect("store lock").stage_begin();
+        let verdict = publisher.stage(self.id, node.clone(), Arc::new(copy.clone()));
+        let (store, published) = (self.store.clone(), self.published.clone());
+        tokio::spawn(async move {
+            let verdict = verdict.await;
+            // Published even if the actor stopped meanwhile: the standbys hold the copy.
+            publish::finish(&store, &published, &node, copy, verdict);
+            addr.do_send(Published { node });
+        })
     }
 }
-
-/// How many shards the jitter spreads over (set by the supervisor before starting actors).
-pub static SHARD_COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 impl Actor for ShardActor {
     type Context = Context<Self>;
@@ -190,9 +220,10 @@ impl Actor for ShardActor {
         // first tick keeps the shards' phases spread over the resolution.
         let running = self.ctx.last_tick.load(Ordering::Relaxed) != 0;
         let empty = self.store.read().expect("store lock").held_counts().0 == 0;
-        let delay = match running && empty {
-            true => Duration::ZERO,
-            false => self.first_tick_delay(SHARD_COUNT.load(Ordering::Relaxed)),
+        let delay = if running && empty {
+            Duration::ZERO
+        } else {
+            self.first_tick_delay(self.ctx.shard_count)
         };
         ctx.run_later(delay, |act, ctx| {
             act.tick(ctx);
@@ -213,6 +244,9 @@ impl Handler<SetTargets> for ShardActor {
                 store.remove_node(node);
                 self.ctx.observer.node_removed(node);
             }
+            if let Some(publisher) = &self.ctx.publisher {
+                publisher.forget(self.id, &gone);
+            }
         }
         self.targets = new;
     }
@@ -231,22 +265,74 @@ impl Handler<Stop> for ShardActor {
 impl Handler<ScrapeDone> for ShardActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ScrapeDone, _: &mut Context<Self>) {
-        self.in_flight.remove(&msg.node);
-        let node = &*msg.node;
+    fn handle(&mut self, msg: ScrapeDone, ctx: &mut Context<Self>) {
+        let node = &msg.node;
         if !self.targets.contains_key(node) {
+            self.in_flight.remove(node);
             return self.maybe_finish_tick();
         }
         let outcome = match msg.result {
-            Ok(scraped) => self.store_scrape(node, &scraped.body, scraped.sent_at),
+            Ok(scraped) => self.store_scrape(node, &scraped.body, scraped.sent_at, ctx.address()),
             Err(e) => Err(e.to_string()),
         };
         self.ctx
             .observer
             .kubelet_request(node, outcome.is_ok(), msg.took, SystemTime::now());
-        if let Err(error) = outcome {
-            tracing::warn!(node, %error, "failed to scrape node; serving its last good points");
-            self.store.write().expect("store lock").scrape_failed(node);
+        match outcome {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(node = &**node, %error, "failed to scrape node; serving its last good points")
+            }
+        }
+        self.in_flight.remove(node);
+        self.maybe_finish_tick();
+    }
+}
+
+impl Handler<Merge> for ShardActor {
+    type Result = ResponseFuture<()>;
+
+    /// Another holder's copy (a quorum-loss writer's hand-over): nodes it has newer than ours,
+    /// and not being scraped right now, are staged like scrapes; resolves once they are
+    /// published.
+    fn handle(&mut self, msg: Merge, ctx: &mut Context<Self>) -> ResponseFuture<()> {
+        let newer: Vec<(String, NodeSnapshot)> = {
+            let store = self.store.read().expect("store lock");
+            let wanted = |(node, copy): &(String, NodeSnapshot)| {
+                self.targets.contains_key(node.as_str())
+                    && !self.in_flight.contains(node.as_str())
+                    && store.takes(node, copy)
+            };
+            msg.0.nodes.into_iter().filter(wanted).collect()
+        };
+        let Some(publisher) = self.ctx.publisher.clone() else {
+            let mut store = self.store.write().expect("store lock");
+            for (node, copy) in newer {
+                store.restore_node(&node, copy);
+            }
+            return Box::pin(async {});
+        };
+        let mut tasks = Vec::new();
+        for (node, copy) in newer {
+            let node: Arc<str> = node.into();
+            self.in_flight.insert(node.clone());
+            tasks.push(self.stage(&publisher, node, copy, ctx.address()));
+        }
+        Box::pin(async move {
+            futures::future::join_all(tasks).await;
+        })
+    }
+}
+
+impl Handler<Published> for ShardActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        self.in_flight.remove(&msg.node);
+        if !self.targets.contains_key(&msg.node) {
+            // Removed while its copy was staged: the publication put it back.
+            self.store.write().expect("store lock").remove_node(&msg.node);
         }
         self.maybe_finish_tick();
     }

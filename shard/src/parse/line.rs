@@ -63,6 +63,8 @@ pub enum LineError {
     Timestamp,
     #[error("text after the timestamp")]
     TrailingText,
+    #[error("timestamp more than MAX_TIMESTAMP_AHEAD after the scrape was sent")]
+    TimestampAhead,
 }
 
 /// A line's value and its timestamp (Unix ns, `None` when the line has none), or why they

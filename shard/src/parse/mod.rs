@@ -62,6 +62,10 @@ pub use line::LineError;
 /// Default for [`Limits::max_series`]: far above a real node (110 pods of a few containers
 /// give a few hundred series) and small enough to bound memory per scrape.
 pub const DEFAULT_MAX_SERIES: usize = 100_000;
+/// A sample stamped more than this after the scraping replica sent the request is dropped: a
+/// kubelet whose clock runs ahead (or that lies) must not plant points that rank as newer than
+/// every honest copy for as long as it is ahead. NTP keeps real clocks well inside a second.
+pub const MAX_TIMESTAMP_AHEAD: Nanos = 60 * crate::point::NANOS_PER_SECOND;
 /// Default for [`Limits::max_label_len`], in bytes. Kubernetes names are at most 253 bytes.
 pub const DEFAULT_MAX_LABEL_LEN: usize = 1024;
 /// Largest body [`decode`] accepts, in bytes (so that every line count fits in a `u32`).
@@ -272,6 +276,10 @@ impl<'a, 'l> Decoder<'a, 'l> {
     /// is bad.
     fn take(&mut self, series: Series, target: Target, reading: Reading) {
         let default_timestamp = self.default_timestamp;
+        let reading = reading.and_then(|(value, timestamp)| match timestamp {
+            Some(t) if t > default_timestamp.saturating_add(MAX_TIMESTAMP_AHEAD) => Err(LineError::TimestampAhead),
+            _ => Ok((value, timestamp)),
+        });
         let point = self.builder.point(target);
         match reading.map(|(value, timestamp)| (value::convert(series, value), timestamp)) {
             Ok((Some(value), timestamp)) => {

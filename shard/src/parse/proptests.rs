@@ -54,8 +54,9 @@ fn amount(max: u64) -> impl Strategy<Value = u64> {
     prop_oneof![8 => 1..max, 1 => Just(0), 1 => 1..1000u64]
 }
 
+/// Sample times from years before the request up to the latest one accepted.
 fn millis() -> impl Strategy<Value = i64> {
-    1_600_000_000_000..1_800_000_000_000i64
+    1_600_000_000_000..=(SENT + MAX_TIMESTAMP_AHEAD) / NANOS_PER_MILLI
 }
 
 fn container_model(name: String) -> impl Strategy<Value = ContainerModel> {

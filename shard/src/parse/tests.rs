@@ -547,3 +547,30 @@ fn a_body_that_is_not_metrics_text_is_an_error() {
     // A malformed line of our own series shows it is metrics text.
     assert!(decode(b"node_cpu_usage_seconds_total x\n", SENT, &Limits::default()).is_ok());
 }
+
+#[test]
+fn samples_stamped_far_after_the_request_are_dropped() {
+    let ahead = (SENT + MAX_TIMESTAMP_AHEAD) / NANOS_PER_MILLI + 1;
+    let at_limit = (SENT + MAX_TIMESTAMP_AHEAD) / NANOS_PER_MILLI;
+    let body = format!(
+        "container_cpu_usage_seconds_total{{container=\"c\",namespace=\"ns\",pod=\"p\"}} 1 {at_limit}\n\
+         container_memory_working_set_bytes{{container=\"c\",namespace=\"ns\",pod=\"p\"}} 10 {at_limit}\n\
+         container_cpu_usage_seconds_total{{container=\"c\",namespace=\"ns\",pod=\"late\"}} 1 {ahead}\n\
+         container_memory_working_set_bytes{{container=\"c\",namespace=\"ns\",pod=\"late\"}} 10 {at_limit}\n\
+         node_cpu_usage_seconds_total 5 {ahead}\n\
+         node_memory_working_set_bytes 100 {ahead}\n"
+    );
+    let batch = decode(body.as_bytes(), SENT, &Limits::default()).expect("decodes");
+    assert_eq!(
+        pod_names(&batch),
+        ["p"],
+        "the pod with a CPU sample too far ahead is left out"
+    );
+    assert_eq!(batch.pods[0].containers[0].point.timestamp, ms(at_limit));
+    assert_eq!(batch.node, None, "the node's samples are too far ahead");
+    assert_eq!(batch.stats.malformed_lines, 3);
+    assert_eq!(
+        batch.stats.first_malformed.map(|m| m.reason),
+        Some(LineError::TimestampAhead)
+    );
+}

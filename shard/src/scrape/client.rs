@@ -33,6 +33,9 @@ pub enum ScrapeError {
     TooLarge(usize),
     #[error("reading body: {0}")]
     Body(String),
+    /// No slot under `--kubelet-max-concurrency` within the wait (scrape overload).
+    #[error("no scrape slot free within {0:?} (--kubelet-max-concurrency)")]
+    Overloaded(Duration),
 }
 
 /// What one kubelet returned.

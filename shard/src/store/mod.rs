@@ -17,8 +17,8 @@
 //! - **Per node, not per tick.** metrics-server rebuilds its store from one cluster-wide batch and
 //!   forgets whatever is absent. Here each node's scrape updates that node's entries in place; the
 //!   pods a node reported last time but not now are forgotten, other nodes are untouched.
-//! - **A failed scrape hides nothing** ([`Store::scrape_failed`]): the last good points are served
-//!   until [`Store::expire`] drops them, measured by the local time the scrape was stored (not the
+//! - **A failed scrape hides nothing**: the store is not told about it at all, so the last good
+//!   points are served until [`Store::expire`] drops them, measured by the local time the scrape was stored (not the
 //!   kubelet's sample time, so a kubelet's clock skew cannot expire fresh data). The next good
 //!   scrape pairs with the last good one: the window spans the gap.
 //! - **A pod reported by two nodes: the last report wins** (metrics-server: the first to arrive
@@ -43,6 +43,7 @@ mod pod;
 mod rate;
 mod read;
 mod snapshot;
+mod stage;
 #[cfg(test)]
 mod tests;
 
@@ -116,9 +117,9 @@ pub struct Store {
     names: HashSet<Arc<str>>,
     /// Incremented by every `insert_node`.
     seq: u64,
-    /// Whether the store holds its shard's current data: set by a completed scrape cycle or a
-    /// restore from the shard's previous holder; an empty store of a shard just taken over is not.
-    warm: bool,
+    /// Scrapes staged by the shard's writer and not yet published (see `stage.rs`): a read
+    /// waits until none is left, so it never misses points a standby may already serve.
+    pending: usize,
     /// Reused for the pod list of the node being inserted, so steady scrapes do not allocate.
     scratch: Vec<PodKey>,
 }
@@ -132,7 +133,7 @@ impl Store {
             namespaces: HashMap::new(),
             names: HashSet::new(),
             seq: 0,
-            warm: false,
+            pending: 0,
             scratch: Vec::new(),
         }
     }
@@ -158,10 +159,6 @@ impl Store {
         previous.clear();
         self.scratch = previous;
     }
-
-    /// Records that a node's scrape failed. Nothing is dropped: its last points are served until
-    /// [`Store::expire`] finds them too old (metrics-server hides the node at once).
-    pub fn scrape_failed(&mut self, _node: &str) {}
 
     /// Drops the nodes and pods whose last successful scrape was stored more than `max_age` before
     /// `now` (the caller passes 2 x resolution), and releases container names no longer used.

@@ -136,7 +136,7 @@ pub struct ShardSnapshot {
 
 impl ShardSnapshot {
     /// The newest kubelet timestamp in a node's snapshot: its own point, else its pods'.
-    fn newest(node: &NodeSnapshot) -> Nanos {
+    pub fn newest(node: &NodeSnapshot) -> Nanos {
         let pods = node.pods.iter().flat_map(|p| &p.containers).map(|c| c.last.timestamp);
         node.last.iter().map(|p| p.timestamp).chain(pods).max().unwrap_or(0)
     }
@@ -150,16 +150,6 @@ impl ShardSnapshot {
 }
 
 impl Store {
-    /// Whether the store holds its shard's current data (see the field).
-    pub fn is_warm(&self) -> bool {
-        self.warm
-    }
-
-    /// Marks the store as holding its shard's current data (a scrape cycle completed).
-    pub fn mark_warm(&mut self) {
-        self.warm = true;
-    }
-
     /// The names of the nodes held.
     pub fn node_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.nodes.keys().map(|n| &**n)
@@ -179,7 +169,7 @@ impl Store {
     /// a late copy never moves a timestamp backwards); with [`Missing::Forget`] (the primary's
     /// push: its node list is the shard's) nodes it does not have are forgotten, with
     /// [`Missing::Keep`] (a hand-over from a holder that may have stopped scraping some nodes
-    /// earlier, or never started) they stay. Marks the store warm. Returns the nodes forgotten.
+    /// earlier, or never started) they stay. Returns the nodes forgotten.
     pub fn replace_from(&mut self, snapshot: ShardSnapshot, missing: Missing) -> Vec<String> {
         let keep: std::collections::HashSet<&str> = snapshot.nodes.iter().map(|(n, _)| n.as_str()).collect();
         let gone: Vec<String> = match missing {
@@ -199,16 +189,19 @@ impl Store {
             // (a new primary's first scrape racing the hand-over, or a replica back from a
             // freeze scraping once more) would hide the node's pods for an interval; it was
             // never served, so keeping or taking the servable copy moves nothing back.
-            let rank = |copy: &NodeSnapshot| (ShardSnapshot::servable(copy), ShardSnapshot::newest(copy));
-            let ours_wins = self
-                .snapshot_node(&node)
-                .is_some_and(|ours| rank(&ours) > rank(&incoming));
-            if !ours_wins {
+            if self.takes(&node, &incoming) {
                 self.restore_node(&node, incoming);
             }
         }
-        self.warm = true;
         gone
+    }
+
+    /// Whether a holder's copy of `node` should replace ours: a servable copy beats a lone point,
+    /// then the newer copy wins (on a tie, the incoming one).
+    pub fn takes(&self, node: &str, incoming: &NodeSnapshot) -> bool {
+        let rank = |copy: &NodeSnapshot| (ShardSnapshot::servable(copy), ShardSnapshot::newest(copy));
+        self.snapshot_node(node)
+            .is_none_or(|ours| rank(incoming) >= rank(&ours))
     }
 
     /// Forgets everything (the shard left this replica); returns the nodes that were held.

@@ -10,6 +10,7 @@ mod props;
 mod rate;
 mod ready;
 mod snapshot;
+mod stage;
 
 use super::*;
 

@@ -38,8 +38,8 @@ fn failed_scrape_keeps_serving_and_next_scrape_spans_the_gap() {
     scrape(&mut s, "node1", 15, &["pod1"]);
     let (node, pod) = (s.node("node1").unwrap(), s.pod("ns", "pod1").unwrap());
 
-    // One failed scrape: nothing is hidden (metrics-server would hide node and pods at once).
-    s.scrape_failed("node1");
+    // One failed scrape (the store hears nothing of it): nothing is hidden at the next expiry
+    // (metrics-server would hide node and pods at once).
     s.expire(at(30), 2 * INTERVAL);
     assert_eq!(s.node("node1"), Some(node));
     assert_eq!(s.pod("ns", "pod1"), Some(pod));

@@ -1,0 +1,86 @@
+//! Staging (`stage.rs`): a preview publishes exactly what inserting gives, a dropped stage changes
+//! nothing, a standby's update never moves a node back, received times move onto another clock.
+
+use super::*;
+
+fn scrape<'a>(node: Option<MetricsPoint>, pods: &'a [PodScrape<'a>]) -> NodeScrape<'a> {
+    NodeScrape { node, pods }
+}
+
+#[test]
+fn a_preview_is_what_inserting_gives_and_changes_nothing_until_published() {
+    let mut live = Store::new(secs(15));
+    let mut reference = live.clone();
+    let first = [("app", point(at(-3600), at(0), 1_000, MIB))];
+    store_scrape(&mut live, "n1", Some(point(0, at(0), 5, MIB)), &[("p", &first)], at(0));
+    store_scrape(
+        &mut reference,
+        "n1",
+        Some(point(0, at(0), 5, MIB)),
+        &[("p", &first)],
+        at(0),
+    );
+
+    let second = [("app", point(at(-3600), at(15), 2_000_000_000, MIB))];
+    let pods = [PodScrape {
+        namespace: "ns",
+        name: "p",
+        containers: &second,
+    }];
+    let node = Some(point(0, at(15), 9_000_000_000, MIB));
+    let before = live.snapshot_node("n1");
+    let staged = live.preview_node("n1", scrape(node, &pods), at(15));
+    assert_eq!(live.snapshot_node("n1"), before, "a preview changes nothing");
+    assert_eq!(live.pod("ns", "p"), None, "one point only until publication");
+    live.stage_begin();
+    assert_eq!(live.pending(), 1);
+    live.publish_node("n1", Some(staged));
+    assert_eq!(live.pending(), 0);
+
+    reference.insert_node("n1", scrape(node, &pods), at(15));
+    assert!(reference.pod("ns", "p").is_some());
+    assert_eq!(live.pod("ns", "p"), reference.pod("ns", "p"));
+    assert_eq!(live.node("n1"), reference.node("n1"));
+}
+
+#[test]
+fn a_dropped_stage_leaves_the_entry_as_it_was() {
+    let mut live = Store::new(secs(15));
+    store_scrape(&mut live, "n1", Some(point(0, at(0), 5, MIB)), &[], at(0));
+    let before = live.snapshot_node("n1");
+    let staged = live.preview_node("n1", scrape(Some(point(0, at(15), 9, MIB)), &[]), at(15));
+    live.stage_begin();
+    live.publish_node("n1", None);
+    assert_ne!(Some(staged), before);
+    assert_eq!(live.snapshot_node("n1"), before);
+    assert_eq!(live.pending(), 0);
+}
+
+#[test]
+fn an_update_never_replaces_a_newer_copy_and_forgets_what_the_writer_forgot() {
+    let mut standby = Store::new(secs(15));
+    store_scrape(&mut standby, "n1", Some(point(0, at(30), 5, MIB)), &[], at(30));
+    store_scrape(&mut standby, "n2", Some(point(0, at(30), 5, MIB)), &[], at(30));
+    let mut writer = Store::new(secs(15));
+    store_scrape(&mut writer, "n1", Some(point(0, at(15), 5, MIB)), &[], at(15));
+    let old = writer.snapshot_node("n1").unwrap();
+    standby.apply_update(vec![("n1".into(), old)], &["n2".into()]);
+    assert_eq!(
+        standby.snapshot_node("n1").and_then(|n| n.last).map(|p| p.timestamp),
+        Some(at(30)),
+        "the newer copy stays"
+    );
+    assert!(standby.snapshot_node("n2").is_none());
+}
+
+#[test]
+fn shifting_received_moves_every_time() {
+    let mut s = Store::new(secs(15));
+    let pod = [("app", point(at(-3600), at(0), 5, MIB))];
+    store_scrape(&mut s, "n1", None, &[("p", &pod)], at(100));
+    let mut copy = s.snapshot();
+    copy.shift_received(-40);
+    let node = &copy.nodes[0].1;
+    assert_eq!(node.received, at(100) - 40);
+    assert_eq!(node.pods[0].received, at(100) - 40);
+}

@@ -1,0 +1,231 @@
+//! Which copy of each shard this replica holds, and whether that copy alone may answer for the
+//! shard. Pure state, no IO: the control loop, replication and takeover move shards between
+//! roles; the fan-out and the peer server ask [`Copies::authoritative`].
+//!
+//! A shard has at most one writer (the replica that scrapes it): the primary of the shard map,
+//! or in quorum-loss mode a replica that reaches none of the shard's owners. Its standbys follow
+//! it. A copy is *authoritative* when it holds everything of the shard the replica set may
+//! have served: the writer's own copy (it publishes a scrape only once its in-sync followers
+//! hold it), or a follower's copy while it has every push of the current writer. Every other
+//! copy (taking over, out of sync, released, fenced, or anything after a freeze) is *stale*:
+//! readers use it only when no authoritative copy answers, and then only the newest of all.
+//! See docs/architecture.md, "Serving rule".
+
+use coordinator::shard_map::MemberId;
+use std::time::Instant;
+
+/// What this replica does with one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Neither writing nor following. `released`: when the shard left this replica; its points
+    /// are kept a while for readers' contests and for the next writer's pull.
+    Idle { released: Option<Instant> },
+    /// Pulling the other holders' copies before writing (map epoch of the takeover).
+    Taking { epoch: u64 },
+    /// Scraping and replicating the shard, since map epoch `epoch`.
+    Writer { epoch: u64 },
+    /// Holding the writer's copy.
+    Follower(Following),
+}
+
+/// A follower's position in its writer's stream of pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Following {
+    pub writer: MemberId,
+    /// The last applied push's sequence number (per writer and shard, from 1).
+    pub seq: u64,
+    /// Whether every push since the writer's last full copy was applied: only then does this
+    /// copy hold everything the writer published.
+    pub in_sync: bool,
+}
+
+/// Another replica took the shard over at `epoch` (it pulled this replica's copy): this replica
+/// does not write the shard until its own map is newer than the claim, or (in quorum-loss mode)
+/// the claimer stops answering. It may follow the shard's writer meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub by: MemberId,
+    pub epoch: u64,
+}
+
+/// One shard's state here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardCopy {
+    pub role: Role,
+    pub claim: Option<Claim>,
+    /// A role change (takeover, stop) is under way: the control loop starts no other.
+    pub busy: bool,
+}
+
+impl Default for ShardCopy {
+    fn default() -> Self {
+        ShardCopy {
+            role: Role::Idle { released: None },
+            claim: None,
+            busy: false,
+        }
+    }
+}
+
+/// What the map and this replica's situation ask of it for one shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Write,
+    /// Follow the shard's primary (this replica is one of its standbys).
+    Follow(MemberId),
+    Nothing,
+}
+
+/// Whether a peer taking a shard over (pulling it, or pushing it as its writer) under map epoch
+/// `epoch` is yielded to by a replica whose map is at `mine`: a newer map always wins, an older
+/// one never; under the same map the shard's primary wins, and anyone else is yielded to
+/// unless this replica is the primary (two quorum-loss writers of one shard end up one).
+pub fn yields(epoch: u64, mine: u64, peer_is_primary: bool, me_is_primary: bool) -> bool {
+    epoch > mine || (epoch == mine && (peer_is_primary || !me_is_primary))
+}
+
+impl ShardCopy {
+    pub fn is_writer(&self) -> bool {
+        matches!(self.role, Role::Writer { .. })
+    }
+
+    /// Whether this copy alone answers for the shard (see the module docs). `primary` is the
+    /// shard's primary under this replica's map; `settled` is false just after a freeze.
+    pub fn authoritative(&self, primary: Option<MemberId>, settled: bool) -> bool {
+        if !settled {
+            return false;
+        }
+        match self.role {
+            Role::Writer { .. } => self.claim.is_none(),
+            Role::Follower(f) => f.in_sync && primary == Some(f.writer),
+            Role::Idle { .. } | Role::Taking { .. } => false,
+        }
+    }
+
+    /// The claim is over: this replica's map moved past it, or (`claimer_reachable` false) the
+    /// claimer is gone while this replica runs without a quorum.
+    pub fn claim_lapsed(&self, map_epoch: u64, claimer_reachable: bool, degraded: bool) -> bool {
+        self.claim
+            .is_some_and(|c| map_epoch > c.epoch || (degraded && !claimer_reachable))
+    }
+
+    /// The role to take for `wanted`, if it differs and needs no IO (following or idling); a
+    /// move to or from writing is a transition of its own (takeover, stop).
+    pub fn settle_without_io(&mut self, wanted: Wanted, now: Instant) -> bool {
+        let next = match (&self.role, wanted) {
+            (Role::Writer { .. } | Role::Taking { .. }, _) | (_, Wanted::Write) => return false,
+            (Role::Follower(f), Wanted::Follow(writer)) if f.writer == writer => return false,
+            (_, Wanted::Follow(writer)) => Role::Follower(Following {
+                writer,
+                seq: 0,
+                in_sync: false,
+            }),
+            (Role::Idle { .. }, Wanted::Nothing) => return false,
+            (Role::Follower(_), Wanted::Nothing) => Role::Idle { released: Some(now) },
+        };
+        self.role = next;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: MemberId = MemberId(1);
+    const OTHER: MemberId = MemberId(2);
+
+    fn follower(in_sync: bool) -> ShardCopy {
+        ShardCopy {
+            role: Role::Follower(Following {
+                writer: W,
+                seq: 3,
+                in_sync,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_the_writer_and_an_in_sync_follower_of_the_maps_primary_are_authoritative() {
+        let writer = ShardCopy {
+            role: Role::Writer { epoch: 4 },
+            ..Default::default()
+        };
+        assert!(writer.authoritative(Some(W), true));
+        assert!(!writer.authoritative(Some(W), false), "not just after a freeze");
+        assert!(follower(true).authoritative(Some(W), true));
+        assert!(!follower(false).authoritative(Some(W), true), "missed a push");
+        assert!(
+            !follower(true).authoritative(Some(OTHER), true),
+            "the map has a new primary: its full copy has not come yet"
+        );
+        let taking = ShardCopy {
+            role: Role::Taking { epoch: 5 },
+            ..Default::default()
+        };
+        assert!(!taking.authoritative(Some(W), true));
+        assert!(!ShardCopy::default().authoritative(Some(W), true));
+        let claimed = ShardCopy {
+            claim: Some(Claim { by: OTHER, epoch: 5 }),
+            ..writer
+        };
+        assert!(!claimed.authoritative(Some(W), true), "fenced by a newer writer");
+    }
+
+    #[test]
+    fn a_claim_lapses_with_a_newer_map_or_a_vanished_claimer_without_quorum() {
+        let copy = ShardCopy {
+            claim: Some(Claim { by: OTHER, epoch: 7 }),
+            ..Default::default()
+        };
+        assert!(!copy.claim_lapsed(7, true, false));
+        assert!(!copy.claim_lapsed(7, false, false), "with a quorum the map decides");
+        assert!(copy.claim_lapsed(8, true, false));
+        assert!(copy.claim_lapsed(7, false, true));
+        assert!(!copy.claim_lapsed(7, true, true));
+    }
+
+    #[test]
+    fn a_newer_map_wins_and_under_one_map_the_primary_wins() {
+        assert!(yields(7, 6, false, true), "a newer map, whatever ours says");
+        assert!(!yields(5, 6, true, false), "the peer's map is behind ours");
+        assert!(yields(6, 6, true, false), "the primary takes its shard back");
+        assert!(
+            !yields(6, 6, false, true),
+            "the primary keeps it from a quorum-loss writer"
+        );
+        assert!(
+            yields(6, 6, false, false),
+            "between two quorum-loss writers the asker wins"
+        );
+    }
+
+    #[test]
+    fn following_and_idling_need_no_io_but_writing_does() {
+        let now = Instant::now();
+        let mut copy = ShardCopy::default();
+        assert!(copy.settle_without_io(Wanted::Follow(W), now));
+        assert_eq!(
+            copy.role,
+            Role::Follower(Following {
+                writer: W,
+                seq: 0,
+                in_sync: false
+            })
+        );
+        assert!(!copy.settle_without_io(Wanted::Follow(W), now), "already following W");
+        assert!(
+            copy.settle_without_io(Wanted::Follow(OTHER), now),
+            "a new primary: out of sync"
+        );
+        assert!(copy.settle_without_io(Wanted::Nothing, now));
+        assert_eq!(copy.role, Role::Idle { released: Some(now) });
+        assert!(!copy.settle_without_io(Wanted::Write, now));
+        copy.role = Role::Writer { epoch: 1 };
+        assert!(
+            !copy.settle_without_io(Wanted::Follow(W), now),
+            "stopping a writer is a transition"
+        );
+    }
+}

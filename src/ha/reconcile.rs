@@ -1,0 +1,105 @@
+//! Reconciling this replica's copies with the shard map, once per control round: which shards
+//! it should write, follow or leave (`copies.rs`), and the moves between those roles. Moves to
+//! and from writing need IO and run as tasks of their own (`takeover.rs`); a shard with a move
+//! under way is left alone until it ends.
+
+use super::Ha;
+use super::copies::{Role, Wanted};
+use coordinator::shard_map::ShardMap;
+use shard::point::now_nanos;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Ha {
+    /// What the map and this replica's situation ask of it for `shard`: write it as its
+    /// primary, or in quorum-loss mode when its first reachable owner is this replica or none
+    /// is reachable; follow its primary as a standby; or nothing.
+    fn wanted(&self, map: &ShardMap, shard: u32) -> Wanted {
+        let owners = map.owners(shard);
+        let me = self.me();
+        if owners.first() == Some(&me) {
+            return Wanted::Write;
+        }
+        let orphaned = owners.iter().find(|o| self.reachable(**o)).is_none_or(|o| *o == me);
+        if self.is_degraded() && orphaned {
+            return Wanted::Write;
+        }
+        match owners.iter().skip(1).any(|o| *o == me) {
+            true => Wanted::Follow(owners[0]),
+            false => Wanted::Nothing,
+        }
+    }
+
+    /// Moves every shard towards what the map asks (see the module docs).
+    pub(super) fn reconcile(self: &Arc<Self>, map: &ShardMap) {
+        let now = Instant::now();
+        let (mut take, mut stop, mut clear) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let mut copies = self.copies.lock().expect("copies lock");
+            for (shard, copy) in (0u32..).zip(copies.iter_mut()) {
+                if let Some(claim) = copy.claim
+                    && copy.claim_lapsed(map.epoch, self.reachable(claim.by), self.is_degraded())
+                {
+                    copy.claim = None;
+                }
+                if copy.busy {
+                    continue;
+                }
+                let wanted = match (copy.claim, self.wanted(map, shard)) {
+                    (Some(_), Wanted::Write) => Wanted::Nothing,
+                    (_, wanted) => wanted,
+                };
+                match (&copy.role, wanted) {
+                    (Role::Writer { .. }, Wanted::Write) => {}
+                    (Role::Writer { .. }, _) => {
+                        copy.busy = true;
+                        stop.push(shard);
+                    }
+                    (_, Wanted::Write) => {
+                        copy.role = Role::Taking { epoch: map.epoch };
+                        copy.busy = true;
+                        take.push(shard);
+                    }
+                    (_, wanted) => {
+                        copy.settle_without_io(wanted, now);
+                    }
+                }
+                if let Role::Idle { released: Some(at) } = copy.role
+                    && at.elapsed() >= self.release_grace()
+                {
+                    copy.role = Role::Idle { released: None };
+                    clear.push(shard);
+                }
+            }
+        }
+        for shard in clear {
+            self.shards.clear(shard);
+        }
+        if !take.is_empty() {
+            actix::spawn(self.clone().take_over(take, map.epoch));
+        }
+        for shard in stop {
+            actix::spawn(self.clone().stop_writing(shard));
+        }
+    }
+
+    /// How long a released shard's points are kept: two resolutions, enough for the next
+    /// writer's pull and for readers' contests while the new owners take over.
+    fn release_grace(&self) -> Duration {
+        self.resolution * 2
+    }
+
+    /// Expires the copies of shards this replica does not scrape, once per resolution. A
+    /// standby's points are kept longer than a writer's (twice the resolution) by the time a
+    /// dead writer takes to be replaced, so the promoted standby still has them to continue
+    /// from.
+    pub(super) fn expire_copies(&self) {
+        let mut last = self.last_expiry.lock().expect("expiry lock");
+        if last.elapsed() < self.resolution {
+            return;
+        }
+        *last = Instant::now();
+        let max_age = 2 * self.resolution + self.config.member_down_after + self.resolution;
+        self.shards.expire_idle(now_nanos(), max_age.as_nanos() as i64);
+    }
+}

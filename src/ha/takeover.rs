@@ -1,0 +1,311 @@
+//! Writership changing hands. A replica about to write shards (the map made it their primary,
+//! or it lost the quorum and nobody else reachable owns them) first *pulls*: it asks every
+//! other replica it can reach for its copy. A holder whose map is not newer yields: it stops
+//! writing those shards (its staged copies are published or dropped first), answers with its
+//! copy and is fenced (a [`Claim`]) until its map moves on. The puller keeps, per node, the
+//! best of all copies and only then writes and answers for the shards: whatever any replica
+//! served is in the copy it starts from, so its answers never go back.
+//!
+//! A writer that stops because the map says so keeps its copy (released) for the next writer's
+//! pull. A quorum-loss writer that stops because the shard's primary is reachable again hands
+//! its copy to that primary (which was writing all along and will not pull) and serves the
+//! shard itself until the primary has taken it. See docs/architecture.md.
+
+use super::Ha;
+use super::copies::{Claim, Role, yields};
+use super::wire::{MAX_ANSWER_BYTES, PullRequest, PullResponse, PushAck, PushBody, ShardPush, path};
+use coordinator::shard_map::MemberId;
+use shard::point::now_nanos;
+use shard::store::{Missing, ShardSnapshot};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Deadline of one pull. A holder answers once its shard actors stopped and their staged copies
+/// were pushed (at most about one push deadline).
+pub const PULL_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Deadline of a quorum-loss writer's hand-over to the shard's primary.
+pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Ha {
+    /// Takes `shards` over at map epoch `epoch` (their roles are `Taking`): pulls every
+    /// reachable holder's copy, keeps the best per node, then writes those not refused.
+    pub(super) async fn take_over(self: Arc<Self>, shards: Vec<u32>, epoch: u64) {
+        let started = Instant::now();
+        let mut refused = BTreeSet::new();
+        let targets = self.pull_targets();
+        let pulls = targets.iter().map(|address| self.pull_from(address, &shards, epoch));
+        for answer in futures::future::join_all(pulls).await.into_iter().flatten() {
+            refused.extend(answer.refused.iter().copied());
+            let shift = now_nanos() - answer.taken_at;
+            for (shard, mut copy) in answer.copies {
+                copy.shift_received(shift);
+                if let Some(store) = self.shards.stores.get(shard as usize) {
+                    store.write().expect("store lock").replace_from(copy, Missing::Keep);
+                }
+            }
+        }
+        let mut writing = Vec::new();
+        {
+            let mut copies = self.copies.lock().expect("copies lock");
+            for &shard in &shards {
+                let copy = &mut copies[shard as usize];
+                copy.busy = false;
+                if copy.role != (Role::Taking { epoch }) {
+                    continue;
+                }
+                if copy.claim.is_some() || refused.contains(&shard) {
+                    copy.role = Role::Idle { released: None };
+                    continue;
+                }
+                copy.role = Role::Writer { epoch };
+                self.outboxes[shard as usize].lock().expect("outbox lock").reset();
+                writing.push(shard);
+            }
+        }
+        for &shard in &writing {
+            self.shards.start_one(shard);
+        }
+        tracing::info!(
+            shards = writing.len(),
+            refused = refused.len(),
+            asked = targets.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "took shards over"
+        );
+    }
+
+    /// Where to pull from: every member of the map this replica can reach, and every address of
+    /// `--peers` outside the map (a replica set that formed without this one, or a survivor of
+    /// an old one).
+    fn pull_targets(&self) -> Vec<String> {
+        let map = self.current_map();
+        let mut targets: Vec<String> = map
+            .members
+            .values()
+            .filter(|m| m.id != self.me() && self.reachable(m.id))
+            .map(|m| m.peer_address.clone())
+            .collect();
+        let known: BTreeSet<&str> = map.members.values().map(|m| m.peer_address.as_str()).collect();
+        let outside = self
+            .id
+            .peers
+            .iter()
+            .map(|p| p.address.clone())
+            .filter(|a| *a != self.id.address && !known.contains(a.as_str()));
+        targets.extend(outside);
+        targets.sort();
+        targets.dedup();
+        targets
+    }
+
+    /// Pulls `shards` from one holder, asking again for what it deferred.
+    async fn pull_from(&self, address: &str, shards: &[u32], epoch: u64) -> Vec<PullResponse> {
+        let mut answers = Vec::new();
+        let mut asked = shards.to_vec();
+        let deadline = Instant::now() + PULL_TIMEOUT;
+        while !asked.is_empty() {
+            let request = PullRequest {
+                from: self.me().0,
+                epoch,
+                shards: std::mem::take(&mut asked),
+            };
+            let budget = deadline.saturating_duration_since(Instant::now());
+            let answer: Result<PullResponse, _> = self.client.call(address, path::PULL, &request, budget).await;
+            match answer {
+                Ok(answer) => {
+                    asked = answer.deferred.clone();
+                    answers.push(answer);
+                }
+                Err(e) => tracing::debug!(address, error = %e, "pull failed"),
+            }
+        }
+        answers
+    }
+
+    /// A holder's side of a pull: yields every asked shard whose takeover is not older than its
+    /// own view, stops writing those, and answers with its copies.
+    pub async fn answer_pull(&self, request: PullRequest) -> PullResponse {
+        let map = self.current_map();
+        let puller = MemberId(request.from);
+        // A puller from another replica set (or an incarnation not yet admitted): epochs of two
+        // sets cannot be compared; a replica without a quorum yields to it all the same.
+        let foreign = !self.in_membership(request.from) && !map.members.contains_key(&puller);
+        let mut stopped = Vec::new();
+        let mut response = PullResponse {
+            epoch: map.epoch,
+            ..Default::default()
+        };
+        let mut yielded = Vec::new();
+        {
+            let mut copies = self.copies.lock().expect("copies lock");
+            for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
+                let copy = &mut copies[shard as usize];
+                let primary = map.primary(shard).copied();
+                let yields = match foreign {
+                    true => self.is_degraded() || !self.in_cluster(),
+                    false => yields(
+                        request.epoch,
+                        map.epoch,
+                        primary == Some(puller),
+                        primary == Some(self.me()),
+                    ),
+                };
+                if !yields {
+                    response.refused.push(shard);
+                    continue;
+                }
+                copy.claim = Some(Claim {
+                    by: puller,
+                    epoch: request.epoch.max(map.epoch),
+                });
+                if copy.is_writer() {
+                    stopped.extend(self.shards.stop_one(shard));
+                }
+                if matches!(copy.role, Role::Writer { .. } | Role::Taking { .. } | Role::Follower(_)) {
+                    copy.role = Role::Idle {
+                        released: Some(Instant::now()),
+                    };
+                }
+                yielded.push(shard);
+            }
+        }
+        for drained in stopped {
+            drained.await;
+        }
+        response.taken_at = now_nanos();
+        let mut size = 0;
+        for (i, &shard) in yielded.iter().enumerate() {
+            if size > MAX_ANSWER_BYTES {
+                response.deferred.extend(&yielded[i..]);
+                break;
+            }
+            let copy = self.shards.stores[shard as usize]
+                .read()
+                .expect("store lock")
+                .snapshot();
+            if !copy.nodes.is_empty() {
+                size += bincode::serialized_size(&copy).unwrap_or(0) as usize;
+                response.copies.push((shard, copy));
+            }
+        }
+        tracing::debug!(from = %puller, yielded = yielded.len(), refused = response.refused.len(), "answered a pull");
+        response
+    }
+
+    /// Stops writing `shard` (the map or a fence says so). A quorum-loss writer whose shard's
+    /// primary is reachable hands its copy over first and keeps answering for the shard until
+    /// the primary took it.
+    pub(super) async fn stop_writing(self: Arc<Self>, shard: u32) {
+        if let Some(drained) = self.shards.stop_one(shard) {
+            drained.await;
+        }
+        let map = self.current_map();
+        let primary = map.primary(shard).copied().filter(|p| *p != self.me());
+        let claimed = self.copies.lock().expect("copies lock")[shard as usize].claim.is_some();
+        if let Some(primary) = primary.filter(|p| !claimed && self.reachable(*p)) {
+            self.hand_to(&map, shard, primary).await;
+        }
+        let mut copies = self.copies.lock().expect("copies lock");
+        let copy = &mut copies[shard as usize];
+        copy.busy = false;
+        if copy.is_writer() {
+            copy.role = Role::Idle {
+                released: Some(Instant::now()),
+            };
+        }
+    }
+
+    /// Sends the shard's copy to its primary as a hand-over and waits for the answer.
+    async fn hand_to(&self, map: &coordinator::shard_map::ShardMap, shard: u32, primary: MemberId) {
+        let Some(address) = self.address_of(map, primary) else {
+            return;
+        };
+        let snapshot = self.shards.stores[shard as usize]
+            .read()
+            .expect("store lock")
+            .snapshot();
+        if snapshot.nodes.is_empty() {
+            return;
+        }
+        let push = ShardPush {
+            from: self.me().0,
+            epoch: map.epoch,
+            shard,
+            seq: 0,
+            taken_at: now_nanos(),
+            body: PushBody::Full(snapshot),
+        };
+        let ack: Result<PushAck, _> = self.client.call(&address, path::HANDOFF, &push, HANDOFF_TIMEOUT).await;
+        tracing::debug!(shard, to = %primary, ?ack, "handed a quorum-loss copy to the primary");
+    }
+
+    /// The primary's side of a hand-over: nodes newer than its own go through its shard actor
+    /// (staged, pushed to the standbys, then published); a replica taking the shard over keeps
+    /// the best per node directly. Anyone else refuses: a standby's copy must stay the writer's.
+    pub async fn receive_handoff(&self, push: ShardPush) -> PushAck {
+        let map = self.current_map();
+        let stale = PushAck::Stale { epoch: map.epoch };
+        let PushBody::Full(mut snapshot) = push.body else {
+            return stale;
+        };
+        if push.shard >= self.shards.shards {
+            return stale;
+        }
+        snapshot.shift_received(now_nanos() - push.taken_at);
+        let role = self.copies.lock().expect("copies lock")[push.shard as usize]
+            .role
+            .clone();
+        match role {
+            Role::Writer { .. } => match self.shards.merge(push.shard, snapshot).await {
+                true => PushAck::Accepted,
+                false => stale,
+            },
+            Role::Taking { .. } => {
+                let store = &self.shards.stores[push.shard as usize];
+                store.write().expect("store lock").replace_from(snapshot, Missing::Keep);
+                PushAck::Accepted
+            }
+            _ => stale,
+        }
+    }
+
+    /// Hands every shard this replica holds to its owners under `map`, another replica set's
+    /// map (before starting over to join it), and waits for the answers.
+    pub(super) async fn hand_over_all(&self, map: &coordinator::shard_map::ShardMap) {
+        let mut calls = Vec::new();
+        for shard in 0..self.shards.shards.min(map.shard_count) {
+            let snapshot: ShardSnapshot = self.shards.stores[shard as usize]
+                .read()
+                .expect("store lock")
+                .snapshot();
+            let Some(primary) = map.primary(shard) else { continue };
+            let Some(address) = self.address_of(map, *primary) else {
+                continue;
+            };
+            if snapshot.nodes.is_empty() {
+                continue;
+            }
+            let push = ShardPush {
+                from: self.me().0,
+                epoch: map.epoch,
+                shard,
+                seq: 0,
+                taken_at: now_nanos(),
+                body: PushBody::Full(snapshot),
+            };
+            let client = self.client.clone();
+            calls.push(async move {
+                let ack: Result<PushAck, _> = client.call(&address, path::HANDOFF, &push, HANDOFF_TIMEOUT).await;
+                matches!(ack, Ok(PushAck::Accepted))
+            });
+        }
+        let sent = calls.len();
+        let accepted = futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count();
+        tracing::info!(sent, accepted, "handed this replica's shards to the other replica set");
+    }
+}
