@@ -7,6 +7,7 @@
 //! [`journal::Observation`]s to the checker (checker.rs), which feeds [`invariants`]; the
 //! report module writes JSON, a summary and an SVG timeline.
 
+pub mod campaign;
 pub mod checker;
 pub mod clients;
 mod control;
