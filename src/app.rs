@@ -103,7 +103,7 @@ async fn start_ha(
     };
     let tls = crate::peer::transport::PeerTls::load(cert, key, ca)?;
     let ha = crate::ha::start(config, shards, metrics, &tls).await?;
-    let server = crate::ha::server::serve(ha.clone(), reader.clone(), (*tls.server).clone())?;
+    let server = crate::ha::server::serve(ha.clone(), reader.clone(), (*tls.server).clone(), config.peer_workers())?;
     tokio::spawn(server);
     Ok(ha)
 }
@@ -143,7 +143,7 @@ async fn serve(config: &Config, state: web::Data<WebState>, auth: &Auth) -> anyh
                 )));
             }
         })
-        .workers(2)
+        .workers(config.api_workers())
         .disable_signals()
         .shutdown_timeout(config.shutdown_grace_period.as_secs())
         .bind_rustls_0_23((config.bind_address.as_str(), config.secure_port), tls)?

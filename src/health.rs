@@ -10,6 +10,11 @@ pub trait HealthSource: Send + Sync {
     fn informers_synced(&self) -> bool;
     /// At least one node and one pod can be served.
     fn storage_ready(&self) -> bool;
+    /// The pod metadata watch runs.
+    fn metadata_informer_running(&self) -> bool;
+    /// Since when (Unix ns) this replica scrapes some shard; `None` while it scrapes none (a
+    /// replica with peers may hold no primary shard: it has nothing to collect).
+    fn scraping_since(&self) -> Option<i64>;
 }
 
 /// Liveness and readiness state shared by the checks.
@@ -52,11 +57,24 @@ fn shutdown<S>(h: &Health<S>, _: i64) -> Result<(), String> {
     }
 }
 
-/// Fails if the last tick started more than 1.5 x resolution ago (passes before the first).
-fn collection_timely<S>(h: &Health<S>, now: i64) -> Result<(), String> {
-    let last = h.last_tick.load(Ordering::Relaxed);
+fn metadata_sync<S: HealthSource>(h: &Health<S>, _: i64) -> Result<(), String> {
+    if h.source.metadata_informer_running() {
+        Ok(())
+    } else {
+        Err("the pod metadata informer is not running".into())
+    }
+}
+
+/// Fails if this replica scrapes shards and the last tick started more than 1.5 x resolution
+/// ago, counting from when it started scraping (passes before the first tick, and while it
+/// scrapes nothing: a replica that holds no primary shard is not stuck).
+fn collection_timely<S: HealthSource>(h: &Health<S>, now: i64) -> Result<(), String> {
+    let Some(since) = h.source.scraping_since() else {
+        return Ok(());
+    };
+    let last = h.last_tick.load(Ordering::Relaxed).max(since);
     let limit = h.resolution.mul_f64(1.5).as_nanos() as i64;
-    if last == 0 || now - last <= limit {
+    if now - last <= limit {
         Ok(())
     } else {
         Err(format!(
@@ -87,7 +105,7 @@ impl<S: HealthSource> Health<S> {
                     storage_ready as fn(&Health<S>, i64) -> Result<(), String>,
                 ),
                 ("metric-informer-sync", informer_sync),
-                ("metadata-informer-sync", ok),
+                ("metadata-informer-sync", metadata_sync),
                 ("shutdown", shutdown),
             ]),
             "livez" => checks.extend([
@@ -95,9 +113,9 @@ impl<S: HealthSource> Health<S> {
                     "metric-collection-timely",
                     collection_timely as fn(&Health<S>, i64) -> Result<(), String>,
                 ),
-                ("metadata-informer-sync", ok),
+                ("metadata-informer-sync", metadata_sync),
             ]),
-            _ => checks.push(("metadata-informer-sync", ok)),
+            _ => checks.push(("metadata-informer-sync", metadata_sync)),
         }
         checks
     }
@@ -148,19 +166,37 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    struct Fake(bool, bool);
+    struct Fake {
+        synced: bool,
+        ready: bool,
+        metadata: bool,
+        scraping_since: Option<i64>,
+    }
+
     impl HealthSource for Fake {
         fn informers_synced(&self) -> bool {
-            self.0
+            self.synced
         }
         fn storage_ready(&self) -> bool {
-            self.1
+            self.ready
+        }
+        fn metadata_informer_running(&self) -> bool {
+            self.metadata
+        }
+        fn scraping_since(&self) -> Option<i64> {
+            self.scraping_since
         }
     }
 
     fn health(synced: bool, ready: bool, last_tick: i64) -> Health<Fake> {
+        let source = Fake {
+            synced,
+            ready,
+            metadata: true,
+            scraping_since: Some(0),
+        };
         Health {
-            source: Fake(synced, ready),
+            source,
             resolution: Duration::from_secs(15),
             last_tick: Arc::new(AtomicI64::new(last_tick)),
             shutting_down: AtomicBool::new(false),
@@ -225,5 +261,37 @@ mod tests {
         );
         h.shutting_down.store(true, Ordering::Relaxed);
         assert_eq!(h.answer("readyz", Some("shutdown"), false, &[], 0).0, 500);
+    }
+
+    #[test]
+    fn a_replica_that_scrapes_nothing_is_alive_and_one_that_just_started_is_given_time() {
+        let now = 100_000_000_000;
+        let mut h = health(true, true, now - 60_000_000_000);
+        assert_eq!(
+            h.answer("livez", Some("metric-collection-timely"), false, &[], now).0,
+            500
+        );
+        h.source.scraping_since = None;
+        assert_eq!(
+            h.answer("livez", Some("metric-collection-timely"), false, &[], now).0,
+            200,
+            "no primary shard: nothing to collect, nothing stuck"
+        );
+        h.source.scraping_since = Some(now - 5_000_000_000);
+        assert_eq!(
+            h.answer("livez", Some("metric-collection-timely"), false, &[], now).0,
+            200,
+            "scraping again since 5 s: its first tick is not due yet"
+        );
+    }
+
+    #[test]
+    fn metadata_informer_sync_fails_when_the_pod_metadata_watch_stopped() {
+        let mut h = health(true, true, 0);
+        assert_eq!(h.answer("livez", Some("metadata-informer-sync"), false, &[], 0).0, 200);
+        h.source.metadata = false;
+        for endpoint in ["livez", "readyz", "healthz"] {
+            assert_eq!(h.answer(endpoint, None, false, &[], 0).0, 500, "{endpoint}");
+        }
     }
 }

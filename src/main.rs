@@ -20,9 +20,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let system = actix::System::with_tokio_rt(|| {
+    tracing::info!(
+        runtime_threads = config.runtime_threads(),
+        api_workers = config.api_workers(),
+        peer_workers = config.peer_workers(),
+        cpus = ha_metrics_server::cpus::available(),
+        "thread pools"
+    );
+    let threads = config.runtime_threads();
+    let system = actix::System::with_tokio_rt(move || {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(threads)
             .enable_all()
             .build()
             .expect("tokio runtime")

@@ -199,6 +199,8 @@ struct Observed {
     errors: Vec<(Instant, String)>,
     /// Per pod: every `(poll time, served timestamp)`.
     seen: BTreeMap<PodKey, Vec<(Instant, i64)>>,
+    /// When the last completed poll was sent.
+    last_poll: Option<Instant>,
 }
 
 /// Polls `/apis/metrics.k8s.io/v1beta1/pods` through the proxy every 0.5 s until stopped.
@@ -233,6 +235,7 @@ fn poll_through_proxy(cluster: &chaos::Cluster) -> (Arc<Mutex<Observed>>, tokio:
                 .unwrap_or(Err("timeout".into()));
             let mut o = sink.lock().unwrap();
             o.polls += 1;
+            o.last_poll = Some(at);
             match answer {
                 Ok(pods) => {
                     for (key, (ts, _)) in pods {
@@ -246,12 +249,31 @@ fn poll_through_proxy(cluster: &chaos::Cluster) -> (Arc<Mutex<Observed>>, tokio:
     (observed, stop)
 }
 
-/// Longest time a pod was not served between two sightings (and when, from `start`), and
-/// timestamps going backwards.
-fn check(observed: &Observed, pods: &BTreeSet<PodKey>, kills: &[Instant], start: Instant) -> (Duration, String) {
+/// The longest absence of any pod between `start` and `ended` (when polling stopped): between
+/// two sightings, before the first and after the last, so a pod that vanishes for good counts.
+fn check(
+    observed: &Observed,
+    pods: &BTreeSet<PodKey>,
+    kills: &[Instant],
+    start: Instant,
+    ended: Instant,
+) -> (Duration, String) {
     let mut longest = (Duration::ZERO, String::new());
     for key in pods {
         let seen = observed.seen.get(key).unwrap_or_else(|| panic!("{key:?} never served"));
+        let first = seen.first().map_or(ended, |s| s.0);
+        let last = seen.last().map_or(start, |s| s.0);
+        for (from, to) in [(start, first), (last, ended)] {
+            if to.saturating_duration_since(from) > longest.0 {
+                longest = (
+                    to - from,
+                    format!(
+                        "{key:?} from {:?} (before its first or after its last sighting)",
+                        from - start
+                    ),
+                );
+            }
+        }
         for w in seen.windows(2) {
             if w[1].0 - w[0].0 > longest.0 {
                 longest = (w[1].0 - w[0].0, format!("{key:?} from {:?}", w[0].0 - start));
@@ -411,7 +433,8 @@ async fn failover_quorum_loss_rejoin_and_scaling() {
 
     let _ = stop.send(());
     let observed = observed.lock().unwrap();
-    let (longest, which) = check(&observed, &pods, &kills, start);
+    let ended = observed.last_poll.expect("polls were made");
+    let (longest, which) = check(&observed, &pods, &kills, start, ended);
     report.push(format!(
         "{} polls, {} errors near kills, longest gap between sightings of a pod {longest:?} ({which})",
         observed.polls,

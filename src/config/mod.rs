@@ -15,6 +15,11 @@ use std::time::Duration;
 
 /// Lowest accepted `--metric-resolution`.
 pub const MIN_RESOLUTION: Duration = Duration::from_secs(1);
+/// Most threads or workers any of the pool flags may ask for.
+pub const MAX_THREADS: usize = 256;
+/// Pools never get fewer threads than this, however small the CPU quota: one busy thread must
+/// not stall the rest.
+pub const MIN_THREADS: usize = 2;
 /// Below this resolution we warn: kubelets refresh their stats about every 10-15 s.
 pub const WARN_RESOLUTION: Duration = Duration::from_secs(10);
 
@@ -139,6 +144,18 @@ pub struct Config {
     /// Requests in flight at once; more get 429.
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,
+    /// Worker threads of the async runtime (scrapes, fan-out, replication); 0: one per CPU of
+    /// the container's CPU quota (cgroup `cpu.max`), at least 2.
+    #[arg(long, default_value_t = 0)]
+    pub runtime_threads: usize,
+    /// HTTP workers of the Metrics API port; 0: as --runtime-threads. Large answers are built
+    /// off the workers, so probes do not wait behind them.
+    #[arg(long, default_value_t = 0)]
+    pub api_workers: usize,
+    /// HTTP workers of the peer port; 0: as --runtime-threads. Bulk answers (queries, pulls)
+    /// are built and encoded off the workers, so pings and Raft messages do not wait behind them.
+    #[arg(long, default_value_t = 0)]
+    pub peer_workers: usize,
     /// After SIGTERM, how long requests are still served while /readyz fails, so load balancers
     /// and the aggregator stop sending new ones (Go duration).
     #[arg(long, default_value = "1s", value_parser = go_duration)]
@@ -181,8 +198,11 @@ impl Config {
         if self.tls_cert_file.is_some() != self.tls_private_key_file.is_some() {
             errors.push("--tls-cert-file and --tls-private-key-file must be set together".into());
         }
-        if self.shards == 0 {
-            errors.push("--shards must be at least 1".into());
+        if self.shards == 0 || self.shards > coordinator::shard_map::MAX_SHARDS {
+            errors.push(format!(
+                "--shards must be between 1 and {} (the shard map's limit)",
+                coordinator::shard_map::MAX_SHARDS
+            ));
         }
         if self.kubelet_max_concurrency == 0 || self.max_requests_inflight == 0 {
             errors.push("--kubelet-max-concurrency and --max-requests-inflight must be positive".into());
@@ -202,8 +222,35 @@ impl Config {
             errors.push(e);
         }
         self.ha.validate(&mut errors);
+        if self.runtime_threads > MAX_THREADS || self.api_workers > MAX_THREADS || self.peer_workers > MAX_THREADS {
+            errors.push(format!(
+                "--runtime-threads, --api-workers and --peer-workers must be at most {MAX_THREADS}"
+            ));
+        }
         if errors.is_empty() { Ok(warnings) } else { Err(errors) }
     }
+}
+
+impl Config {
+    /// The async runtime's worker threads (see `--runtime-threads`).
+    pub fn runtime_threads(&self) -> usize {
+        pool_size(self.runtime_threads, crate::cpus::available())
+    }
+
+    /// The Metrics API port's HTTP workers.
+    pub fn api_workers(&self) -> usize {
+        pool_size(self.api_workers, self.runtime_threads())
+    }
+
+    /// The peer port's HTTP workers.
+    pub fn peer_workers(&self) -> usize {
+        pool_size(self.peer_workers, self.runtime_threads())
+    }
+}
+
+/// A flag's pool size: the flag if set, else `default`, at least [`MIN_THREADS`].
+fn pool_size(flag: usize, default: usize) -> usize {
+    if flag > 0 { flag } else { default.max(MIN_THREADS) }
 }
 
 #[cfg(test)]

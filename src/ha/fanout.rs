@@ -273,6 +273,13 @@ impl Ha {
     /// as `cold`. An authoritative copy first waits until the shard's staged copies are
     /// published, so it never misses points a standby may already serve.
     pub async fn answer_own(&self, reader: &Reader, request: &QueryRequest) -> Result<QueryResponse, String> {
+        let stale = self.stale_shards(request).await;
+        shard_answer(reader, request, &stale)
+    }
+
+    /// The shards of `request` whose copy here is stale, once the authoritative ones' staged
+    /// copies are published (or the wait timed out, which makes them stale too).
+    pub async fn stale_shards(&self, request: &QueryRequest) -> HashSet<u32> {
         let map = self.current_map();
         let settled = !self.unsettled();
         // The asker's map is newer: this replica may no longer own what it holds.
@@ -293,7 +300,7 @@ impl Ha {
                 stale.insert(shard);
             }
         }
-        shard_answer(reader, request, &stale)
+        stale
     }
 
     /// Asks `source` for `shards`; a remote call gets `budget`.

@@ -94,6 +94,7 @@ impl Ha {
                 .map(|&s| per_shard.get(s as usize).copied().unwrap_or(0) as u32)
                 .sum(),
             map: (*map).clone(),
+            voters: metrics.membership_config.membership().voter_ids().collect(),
         }
     }
 
@@ -362,6 +363,7 @@ mod tests {
             standbys: 0,
             nodes: 0,
             map,
+            voters: Vec::new(),
         }
     }
 

@@ -6,9 +6,9 @@
 use super::Ha;
 use super::wire::{
     Info, InfoRequest, JoinRequest, LeaveRequest, Ping, Pong, PullRequest, PullResponse, PushAck, QueryRequest,
-    QueryResponse, ShardPush, path,
+    ShardPush, path,
 };
-use crate::peer::transport::Bincode;
+use crate::peer::transport::{Bincode, MAX_PEER_BODY_BYTES, codec};
 use crate::query::Reader;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use coordinator::raft::TypeConfig;
@@ -24,7 +24,12 @@ struct PeerState {
 type State = web::Data<PeerState>;
 
 /// Binds the peer listener; the returned server runs when awaited or spawned.
-pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyhow::Result<actix_web::dev::Server> {
+pub fn serve(
+    ha: Arc<Ha>,
+    mut reader: Reader,
+    tls: rustls::ServerConfig,
+    workers: usize,
+) -> anyhow::Result<actix_web::dev::Server> {
     reader.fanout = None;
     let (bind, port) = (ha.config.peer_bind_address.clone(), ha.config.peer_port);
     let state = web::Data::new(PeerState { ha, reader });
@@ -46,7 +51,7 @@ pub fn serve(ha: Arc<Ha>, mut reader: Reader, tls: rustls::ServerConfig) -> anyh
                 web::post().to(raft_snapshot),
             )
     })
-    .workers(1)
+    .workers(workers)
     .keep_alive(crate::peer::transport::PEER_SERVER_KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(1)
@@ -75,14 +80,25 @@ async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<super::wir
     Bincode(state.ha.admit(request.0).await)
 }
 
-async fn query(
-    state: State,
-    request: Bincode<QueryRequest>,
-) -> actix_web::Either<Bincode<QueryResponse>, HttpResponse> {
-    match state.ha.answer_own(&state.reader, &request.0).await {
-        Ok(answer) => actix_web::Either::Left(Bincode(answer)),
-        Err(e) => actix_web::Either::Right(HttpResponse::BadRequest().body(e)),
+/// Bulk answers are built and encoded on the blocking pool: a large one must not hold up the
+/// pings and Raft messages this worker also serves.
+async fn query(state: State, request: Bincode<QueryRequest>) -> HttpResponse {
+    let ha = state.ha.clone();
+    let reader = state.reader.clone();
+    let stale = ha.stale_shards(&request.0).await;
+    let answer = web::block(move || {
+        let answer = crate::query::shard_answer(&reader, &request.0, &stale)?;
+        codec::encode(&answer, MAX_PEER_BODY_BYTES).map_err(|e| e.to_string())
+    });
+    match answer.await {
+        Ok(Ok(body)) => bincode_response(body),
+        Ok(Err(e)) => HttpResponse::BadRequest().body(e),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
     }
+}
+
+fn bincode_response(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok().content_type(codec::CONTENT_TYPE).body(body)
 }
 
 async fn replicate(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
@@ -93,8 +109,14 @@ async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
     Bincode(state.ha.receive_handoff(push.0).await)
 }
 
-async fn pull(state: State, request: Bincode<PullRequest>) -> Bincode<PullResponse> {
-    Bincode(state.ha.answer_pull(request.0).await)
+async fn pull(state: State, request: Bincode<PullRequest>) -> HttpResponse {
+    let answer: PullResponse = state.ha.answer_pull(request.0).await;
+    let body = web::block(move || codec::encode(&answer, MAX_PEER_BODY_BYTES));
+    match body.await {
+        Ok(Ok(body)) => bincode_response(body),
+        Ok(Err(e)) => HttpResponse::InternalServerError().body(e.to_string()),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
 }
 
 /// A Raft RPC addressed to another member id (an earlier incarnation of this replica) is

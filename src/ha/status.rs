@@ -61,7 +61,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<String> {
             .map(|(m, (_, info))| {
                 serde_json::json!({
                     "name": m.name, "member": m.id.0, "address": m.peer_address,
-                    "state": format!("{:?}", m.state), "voter": m.voter, "reachable": info.is_some(),
+                    "state": format!("{:?}", m.state), "voter": first.voters.contains(&m.id.0), "reachable": info.is_some(),
                     "leader": info.as_ref().is_some_and(|i| i.leader.as_ref().is_some_and(|l| l.0 == m.id.0)),
                     "term": info.as_ref().map(|i| i.term), "epoch": info.as_ref().map(|i| i.epoch),
                     "degraded": info.as_ref().map(|i| i.degraded),
@@ -102,7 +102,7 @@ fn table(first: &Info, rows: &[(String, Option<Info>)]) -> String {
     );
     for (member, (_, info)) in map.members.values().zip(rows) {
         let (primaries, standbys) = map.shards_of(member.id);
-        let role = match (Some(member.id.0) == leader, member.voter) {
+        let role = match (Some(member.id.0) == leader, first.voters.contains(&member.id.0)) {
             (true, _) => "leader",
             (false, true) => "voter",
             (false, false) => "learner",
@@ -122,4 +122,45 @@ fn table(first: &Info, rows: &[(String, Option<Info>)]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coordinator::shard_map::{Member, MemberId, MemberState, ShardMap};
+
+    #[test]
+    fn a_voter_is_shown_as_one_even_before_the_map_says_so() {
+        let mut map = ShardMap::default();
+        for (id, name) in [(1, "r0"), (2, "r1")] {
+            let member = Member {
+                id: MemberId(id),
+                name: name.into(),
+                peer_address: String::new(),
+                state: MemberState::Up,
+                // The map lags: r1 was swapped in for an old voter, its flag not yet proposed.
+                voter: id == 1,
+            };
+            map.members.insert(MemberId(id), member);
+        }
+        let first = Info {
+            name: "r0".into(),
+            member: 1,
+            address: String::new(),
+            initialized: true,
+            leader: Some((1, String::new())),
+            term: 3,
+            epoch: 4,
+            degraded: false,
+            primaries: 0,
+            standbys: 0,
+            nodes: 0,
+            map,
+            voters: vec![1, 2],
+        };
+        let out = table(&first, &[("r0".into(), None), ("r1".into(), None)]);
+        let r1 = out.lines().find(|l| l.starts_with("r1")).expect("a row for r1");
+        assert!(r1.contains(" voter "), "{out}");
+        assert!(!out.contains("learner"), "{out}");
+    }
 }

@@ -48,6 +48,9 @@ pub struct Info {
     pub nodes: u32,
     /// The shard map as this replica has applied it (for `status`).
     pub map: coordinator::shard_map::ShardMap,
+    /// The voters of its Raft membership: the authority on who votes (the map's `voter` flags
+    /// follow the membership only once the leader has proposed the change).
+    pub voters: Vec<u64>,
 }
 
 /// Liveness probe; the answer names the incarnation that answered.

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
@@ -21,6 +22,18 @@ pub use pods::{PodCache, PodMeta};
 pub struct Caches {
     pub nodes: RwLock<NodeCache>,
     pub pods: RwLock<PodCache>,
+    /// The pod metadata watch's task runs (`metadata-informer-sync`).
+    pub metadata_running: AtomicBool,
+}
+
+/// Clears [`Caches::metadata_running`] when the pod watch's task ends, panics included.
+struct Running(Arc<Caches>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.metadata_running.store(false, Ordering::Relaxed);
+        tracing::error!("the pod metadata watch stopped");
+    }
 }
 
 impl Caches {
@@ -51,7 +64,10 @@ pub fn spawn(client: Client, caches: Arc<Caches>, changed: watch::Sender<u64>) {
     });
     let pod_config = watcher::Config::default().fields("status.phase=Running");
     let pod_stream = watcher(Api::<PartialObjectMeta<Pod>>::all(client), pod_config).default_backoff();
+    caches.metadata_running.store(true, Ordering::Relaxed);
+    let running = Running(caches.clone());
     tokio::spawn(async move {
+        let _running = running;
         let mut stream = std::pin::pin!(pod_stream);
         while let Some(event) = stream.next().await {
             match event {

@@ -114,3 +114,6 @@ pub(super) fn node_metrics(wire: &WireNode) -> NodeMetrics {
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -125,11 +125,16 @@ impl PodRows {
         self.len() == 0
     }
 
-    /// Sorts by (namespace, name) and drops repeats (a pod two owners answered for during a
-    /// move), keeping the first.
+    /// Sorts by (namespace, name) and drops repeats, keeping the newest: a pod can be in two
+    /// shards at once (a StatefulSet pod re-created on another node while its old node's
+    /// points live on), and the old node's copy must not hide the new one.
     fn sort_and_dedup<P: PodItem>(rows: &mut Vec<P>) {
-        rows.sort_by(|a, b| (a.namespace(), a.name()).cmp(&(b.namespace(), b.name())));
-        rows.dedup_by(|a, b| a.namespace() == b.namespace() && a.name() == b.name());
+        rows.sort_by(|a, b| {
+            (a.namespace(), a.name())
+                .cmp(&(b.namespace(), b.name()))
+                .then_with(|| b.timestamp_ns().cmp(&a.timestamp_ns()))
+        });
+        rows.dedup_by(|later, kept| later.namespace() == kept.namespace() && later.name() == kept.name());
     }
 }
 
@@ -389,5 +394,34 @@ impl Reader {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gathered(name: &str, timestamp: i64) -> GatheredPod {
+        GatheredPod {
+            labels: Arc::new([]),
+            wire: WirePod {
+                shard: 0,
+                namespace: "ns".into(),
+                name: name.into(),
+                timestamp,
+                window: 1,
+                containers: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn a_pod_in_two_shards_keeps_its_newest_copy_whatever_the_order() {
+        for order in [[10, 30], [30, 10]] {
+            let mut rows = vec![gathered("b", 5), gathered("a", order[0]), gathered("a", order[1])];
+            PodRows::sort_and_dedup(&mut rows);
+            let kept: Vec<(&str, i64)> = rows.iter().map(|r| (r.name(), r.timestamp_ns())).collect();
+            assert_eq!(kept, [("a", 30), ("b", 5)]);
+        }
     }
 }

@@ -47,6 +47,17 @@ impl HealthSource for ReadinessSource {
     fn storage_ready(&self) -> bool {
         self.reader.ready() || self.reader.fanout.as_ref().is_some_and(|ha| ha.can_answer())
     }
+
+    fn metadata_informer_running(&self) -> bool {
+        self.reader
+            .caches
+            .metadata_running
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn scraping_since(&self) -> Option<i64> {
+        self.reader.shards.scraping_since()
+    }
 }
 
 pub fn error_response(e: &ApiError) -> HttpResponse {

@@ -48,6 +48,11 @@ impl Replicas {
 
     /// Starts replica `i` (keeping its data dir unless `fresh`) and updates the proxy.
     pub fn start(&mut self, cluster: &chaos::Cluster, i: usize, fresh: bool) {
+        self.start_with(cluster, i, fresh, &[]);
+    }
+
+    /// [`Replicas::start`] with flags of its own after the common ones.
+    pub fn start_with(&mut self, cluster: &chaos::Cluster, i: usize, fresh: bool, more: &[&str]) {
         let r = &mut self.replicas[i];
         if fresh {
             let _ = std::fs::remove_dir_all(&r.data_dir);
@@ -65,6 +70,7 @@ impl Replicas {
             format!("--data-dir={}", r.data_dir.display()),
         ];
         args.extend(self.extra.iter().cloned());
+        args.extend(more.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         r.process = Some(spawn_server(cluster, r.port, &args));
         self.update_proxy(cluster);

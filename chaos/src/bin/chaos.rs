@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "chaos", about)]
+#[command(name = "chaos", about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -34,6 +34,8 @@ enum Command {
         /// These seeds instead of random ones (comma-separated).
         #[arg(long, value_delimiter = ',')]
         seed_list: Vec<u64>,
+        #[command(flatten)]
+        args: Args,
     },
 }
 
@@ -86,17 +88,21 @@ struct Args {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !cli.args.no_partitions {
+    let args = match &cli.command {
+        None => &cli.args,
+        Some(Command::Campaign { args, .. }) => args,
+    };
+    if !args.no_partitions {
         partition::reexec_in_netns();
     }
     tracing_subscriber::fmt()
-        .with_env_filter(cli.args.log.as_str())
+        .with_env_filter(args.log.as_str())
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let outcome = match cli.command {
         None => runtime.block_on(run(cli.args)),
-        Some(Command::Campaign { seeds, seed_list }) => runtime.block_on(run_campaign(cli.args, seeds, seed_list)),
+        Some(Command::Campaign { seeds, seed_list, args }) => runtime.block_on(run_campaign(args, seeds, seed_list)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

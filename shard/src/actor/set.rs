@@ -7,12 +7,14 @@ use super::messages::{Merge, SetTargets, Stop};
 use super::publish;
 use super::shard::{ShardActor, ShardContext};
 use crate::hash::shard_of;
+use crate::point::now_nanos;
 use crate::scrape::{AddressPolicy, NodeInfo, ScrapeTarget};
 use crate::selector::LabelSelector;
 use crate::store::{ShardSnapshot, Store};
 use actix::prelude::*;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -30,6 +32,8 @@ pub struct ShardSet {
     pub stores: Vec<Arc<RwLock<Store>>>,
     /// Per shard, woken whenever a staged copy is published or dropped.
     published: Vec<Arc<Notify>>,
+    /// Since when (Unix ns) some actor runs; 0 while none does.
+    scraping_since: std::sync::atomic::AtomicI64,
     ctx: Arc<ShardContext>,
     /// The running actor of each shard this replica scrapes.
     actors: Mutex<Vec<Option<Addr<ShardActor>>>>,
@@ -56,6 +60,7 @@ impl ShardSet {
             shards,
             stores,
             published: (0..shards).map(|_| Arc::new(Notify::new())).collect(),
+            scraping_since: Default::default(),
             ctx,
             actors: Mutex::new(vec![None; shards as usize]),
             sent: Mutex::new(vec![Vec::new(); shards as usize]),
@@ -89,16 +94,19 @@ impl ShardSet {
         let addr = ShardActor::new(shard, self.ctx.clone(), shared).start();
         addr.do_send(SetTargets(self.sent.lock().expect("sent lock")[s].clone()));
         *actor = Some(addr);
+        let _ = self.scraping_since.compare_exchange(0, now_nanos(), Relaxed, Relaxed);
     }
 
     /// Stops `shard`'s actor if it runs; the future resolves once its store stopped changing.
     pub fn stop_one(&self, shard: u32) -> Option<Stopped> {
-        let addr = self
-            .actors
-            .lock()
-            .expect("actors lock")
-            .get_mut(shard as usize)?
-            .take()?;
+        let addr = {
+            let mut actors = self.actors.lock().expect("actors lock");
+            let addr = actors.get_mut(shard as usize)?.take()?;
+            if actors.iter().all(Option::is_none) {
+                self.scraping_since.store(0, Relaxed);
+            }
+            addr
+        };
         // Queued now; the answer comes once the messages before it are handled.
         let request = addr.send(Stop);
         let s = shard as usize;
@@ -140,6 +148,12 @@ impl ShardSet {
                 store.write().expect("store lock").expire(now, max_age);
             }
         }
+    }
+
+    /// Since when (Unix ns) this replica scrapes some shard without a break; `None` while it
+    /// scrapes none.
+    pub fn scraping_since(&self) -> Option<crate::point::Nanos> {
+        Some(self.scraping_since.load(Relaxed)).filter(|&t| t != 0)
     }
 
     /// Whether this replica scrapes `shard`.

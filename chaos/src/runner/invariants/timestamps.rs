@@ -24,6 +24,8 @@ pub struct MonotonicTimestamps {
     tally: Tally,
     last: HashMap<(Target, String, String), Last>,
     backwards: u64,
+    /// Timestamps that went back, per stream (`Proxy`, `R0`, ...).
+    backwards_by_target: std::collections::BTreeMap<String, u64>,
     changed_repeats: u64,
     /// Same served second, another window: a second sample within one second (two scrapers
     /// during a handoff; timestamps are served with second precision). Counted, not judged:
@@ -84,6 +86,7 @@ impl Invariant for MonotonicTimestamps {
             let pod_name = format!("{}/{}", pod.namespace, pod.name);
             if pod.timestamp < prev.timestamp {
                 self.backwards += 1;
+                *self.backwards_by_target.entry(format!("{:?}", req.target)).or_default() += 1;
                 let back = prev.timestamp - pod.timestamp;
                 let msg = format!(
                     "{:?}: {pod_name} timestamp went back {back} ms (to {}, window {} ms)",
@@ -105,7 +108,8 @@ impl Invariant for MonotonicTimestamps {
     fn verdict(&self) -> Verdict {
         self.tally.verdict(
             self,
-            serde_json::json!({"backwards": self.backwards, "repeatsWithNewValues": self.changed_repeats,
+            serde_json::json!({"backwards": self.backwards, "backwardsByStream": self.backwards_by_target,
+                "repeatsWithNewValues": self.changed_repeats,
                 "sameSecondResamples": self.same_second_resamples}),
         )
     }
