@@ -146,7 +146,7 @@ async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
     assert_eq!(echoed["groups"], json!(["system:masters", "system:authenticated"]));
 
     tracing::info!("a bearer token becomes the token's user; the token itself is not forwarded");
-    let (_, _, body) = api_get(&metrics, Some(cluster.metrics_server_token()), "application/json").await;
+    let (_, _, body) = api_get(&metrics, Some(cluster.metrics_server_token().as_str()), "application/json").await;
     let echoed: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(echoed["user"], json!([chaos::cluster::METRICS_SERVER_USER]));
     assert_eq!(echoed["authorization"], json!([]));

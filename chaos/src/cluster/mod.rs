@@ -104,7 +104,8 @@ pub(crate) struct Inner {
     pub api_url: OnceLock<String>,
     rng: Mutex<Rng>,
     namespaces: Mutex<BTreeSet<String>>,
-    pub metrics_server_token: String,
+    /// The current metrics-server token (the one kubelets accept).
+    pub metrics_server_token: Mutex<String>,
     pub admin_token: String,
 }
 
@@ -166,7 +167,7 @@ impl Cluster {
             api_url: OnceLock::new(),
             rng: Mutex::new(Rng::derive(config.seed, 99)),
             namespaces: Mutex::new(BTreeSet::new()),
-            metrics_server_token,
+            metrics_server_token: Mutex::new(metrics_server_token),
             admin_token,
         });
         let cluster = Cluster { inner };
@@ -204,7 +205,7 @@ impl Cluster {
             paths.kubeconfig(),
             files::kubeconfig(&url, ca.as_deref(), &self.inner.admin_token, "default"),
         )?;
-        let ms = files::kubeconfig(&url, Some(&paths.ca()), &self.inner.metrics_server_token, "kube-system");
+        let ms = files::kubeconfig_with_token_file(&url, Some(&paths.ca()), &paths.metrics_server_token(), "kube-system");
         std::fs::write(paths.metrics_server_kubeconfig(), ms)?;
         Ok(())
     }
@@ -355,8 +356,30 @@ impl Cluster {
         &self.inner.paths.dir
     }
 
-    pub fn metrics_server_token(&self) -> &str {
-        &self.inner.metrics_server_token
+    /// The token kubelets accept now.
+    pub fn metrics_server_token(&self) -> String {
+        self.inner.metrics_server_token.lock().expect("token lock").clone()
+    }
+
+    /// Rotates the metrics server's service-account token as the kubelet rotates a projected
+    /// token: a new token is written to `metrics-server.token` (atomically, by rename), and from
+    /// then on kubelets and TokenReview accept only the new one. Returns the new token.
+    pub async fn rotate_metrics_server_token(&self) -> anyhow::Result<String> {
+        // Not the seeded action rng: a rotation must not change what a seeded run does next.
+        let token = files::token(&mut Rng::new(now_ms() as u64 ^ std::process::id() as u64 ^ 0x5eed));
+        let path = self.inner.paths.metrics_server_token();
+        let staged = path.with_extension("token.new");
+        std::fs::write(&staged, &token)?;
+        std::fs::rename(&staged, &path)?;
+        let old = std::mem::replace(&mut *self.inner.metrics_server_token.lock().expect("token lock"), token.clone());
+        self.inner.pool.set_token(&token).await.map_err(anyhow::Error::msg)?;
+        let mut policy = self.inner.authority.policy();
+        if let Some(user) = policy.tokens.remove(&old) {
+            policy.tokens.insert(token.clone(), user);
+        }
+        self.inner.authority.set_policy(policy);
+        tracing::info!("metrics-server token rotated");
+        Ok(token)
     }
 
     pub fn admin_token(&self) -> &str {

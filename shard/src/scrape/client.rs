@@ -2,11 +2,13 @@
 //! a body size cap. Returns the raw body; parsing is `parse`'s job.
 
 use super::target::ScrapeTarget;
+use super::token::BearerToken;
 use crate::point::Nanos;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest kubelet body accepted by default (a 110-pod node with 2 containers is ~160 KiB).
@@ -46,7 +48,7 @@ pub struct Scraped {
 #[derive(Clone)]
 pub struct KubeletClient {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    authorization: Option<http::HeaderValue>,
+    token: Option<Arc<BearerToken>>,
     timeout: Duration,
     max_body: usize,
 }
@@ -68,21 +70,28 @@ impl KubeletClient {
             .pool_idle_timeout(IDLE_TIMEOUT)
             .http1_max_buf_size(READ_BUFFER_MAX)
             .build(connector);
-        let authorization = bearer_token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        let token = bearer_token.and_then(|t| BearerToken::fixed(t).ok()).map(Arc::new);
         KubeletClient {
             client,
-            authorization,
+            token,
             timeout,
             max_body,
         }
     }
 
+    /// The same client with `token` as its bearer token (a token file is re-read as it rotates).
+    pub fn with_token(mut self, token: BearerToken) -> Self {
+        self.token = Some(Arc::new(token));
+        self
+    }
+
     /// GETs the target's metrics within the timeout.
     pub async fn scrape(&self, target: &ScrapeTarget, now: Nanos) -> Result<Scraped, ScrapeError> {
         let mut req = http::Request::get(&target.url);
-        if let Some(auth) = &self.authorization {
-            req = req.header(http::header::AUTHORIZATION, auth.clone());
+        if let Some(token) = &self.token {
+            req = req.header(http::header::AUTHORIZATION, token.header());
         }
+        let sent = tokio::time::Instant::now();
         let req = req
             .body(Empty::new())
             .map_err(|e| ScrapeError::Request(e.to_string()))?;
@@ -92,6 +101,11 @@ impl KubeletClient {
                 .request(req)
                 .await
                 .map_err(|e| ScrapeError::Request(error_chain(&e)))?;
+            if resp.status() == http::StatusCode::UNAUTHORIZED
+                && let Some(token) = &self.token
+            {
+                token.refused(sent);
+            }
             if resp.status() != http::StatusCode::OK {
                 return Err(ScrapeError::Status(resp.status().to_string()));
             }
