@@ -101,6 +101,7 @@ async fn start_ha(
         anyhow::bail!("with --peers, --peer-cert-file, --peer-key-file and --peer-ca-file are required");
     };
     let tls = crate::peer::transport::PeerTls::load(cert, key, ca)?;
+    tls.spawn_watch();
     let ha = crate::ha::start(config, shards, metrics, &tls).await?;
     let server = crate::ha::server::serve(ha.clone(), reader.clone(), (*tls.server).clone())?;
     tokio::spawn(server);
