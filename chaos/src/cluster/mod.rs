@@ -8,7 +8,7 @@ pub mod pool;
 
 use crate::apiserver::auth::{Authority, Policy, Rule, UserInfo};
 use crate::apiserver::objects;
-use crate::apiserver::proxy::{DEFAULT_HEALTH_INTERVAL, Proxy};
+use crate::apiserver::proxy::{DEFAULT_PROBE, ProbeConfig, Proxy};
 use crate::apiserver::server::{ApiServer, ApiState};
 use crate::apiserver::store::{DEFAULT_HISTORY, Kind, Store};
 use crate::kubelet::server::now_ms;
@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 pub use files::CLUSTER_CA_NAME;
 
@@ -57,7 +56,8 @@ pub struct ClusterConfig {
     /// Metrics API replicas behind the aggregation proxy (`host:port`).
     pub replicas: Vec<String>,
     pub replicas_per_deployment: u32,
-    pub health_interval: Duration,
+    /// The replicas' readiness probe, by which the aggregation proxy picks ready endpoints.
+    pub probe: ProbeConfig,
 }
 
 impl Default for ClusterConfig {
@@ -75,7 +75,7 @@ impl Default for ClusterConfig {
             kubesim_bin: None,
             replicas: Vec::new(),
             replicas_per_deployment: generate::DEFAULT_REPLICAS,
-            health_interval: DEFAULT_HEALTH_INTERVAL,
+            probe: DEFAULT_PROBE,
         }
     }
 }
@@ -150,9 +150,9 @@ impl Cluster {
                 .min((config.nodes * config.pods_per_node / 10).max(2)),
         };
         let authority = Arc::new(Authority::new(default_policy(&metrics_server_token, &admin_token)));
-        let proxy = Proxy::new(crate::tls::insecure_client(Some(&pki.front_proxy_client))?);
+        let proxy = Proxy::new(crate::tls::insecure_client(Some(&pki.front_proxy_client))?, config.probe)?;
         proxy.set_replicas(&config.replicas);
-        proxy.spawn_health_checks(config.health_interval);
+        proxy.spawn_probes();
         let pool = start_pool(&config, &dir, &pki, &metrics_server_token).await?;
         let inner = Arc::new(Inner {
             paths: Paths { dir: dir.clone() },
@@ -320,11 +320,14 @@ impl Cluster {
             .map_err(ClusterError::Invalid)
     }
 
-    /// Replaces the aggregation proxy's replicas and checks their readiness at once.
+    /// Replaces the aggregation proxy's endpoints (a removed one is gone at once, as a deleted
+    /// pod's endpoint is); new ones are probed at once, then every probe period.
     pub fn set_replicas(&self, addresses: &[String]) {
-        self.inner.proxy.set_replicas(addresses);
-        let proxy = self.inner.proxy.clone();
-        tokio::spawn(async move { proxy.check_all().await });
+        let added = self.inner.proxy.set_replicas(addresses);
+        if !added.is_empty() {
+            let proxy = self.inner.proxy.clone();
+            tokio::spawn(async move { proxy.probe_now(&added).await });
+        }
     }
 
     pub async fn kubelet_stats(&self) -> BTreeMap<String, KubeletStats> {

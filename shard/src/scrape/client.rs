@@ -2,6 +2,7 @@
 //! a body size cap. Returns the raw body; parsing is `parse`'s job.
 
 use super::target::ScrapeTarget;
+use super::dns::Resolver;
 use super::token::BearerToken;
 use crate::point::Nanos;
 use bytes::Bytes;
@@ -47,7 +48,7 @@ pub struct Scraped {
 
 #[derive(Clone)]
 pub struct KubeletClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>,
     token: Option<Arc<BearerToken>>,
     timeout: Duration,
     max_body: usize,
@@ -55,7 +56,7 @@ pub struct KubeletClient {
 
 impl KubeletClient {
     pub fn new(tls: rustls::ClientConfig, bearer_token: Option<&str>, timeout: Duration, max_body: usize) -> Self {
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(Resolver::system());
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));

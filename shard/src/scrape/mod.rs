@@ -3,6 +3,7 @@
 //! Read path: kubelet -> **scrape** -> parse -> store.
 
 pub mod client;
+pub mod dns;
 pub mod target;
 pub mod tls;
 pub mod token;
