@@ -1,7 +1,8 @@
 //! The container image is self-contained: `deploy/image/build.sh` builds it (buildah, from
 //! scratch), umoci unpacks it, and two replicas run from the unpacked root file system, each in
 //! fresh mount and pid namespaces, chrooted as the image's user (65534) with the root file
-//! system read-only (only /tmp and the data dir writable, as the manifests mount them). They
+//! system read-only (only /tmp and the data dir writable, as the manifests mount them; /proc and
+//! the four /dev nodes every container runtime provides). They
 //! find each other by DNS names that resolve from the container's /etc/hosts (the binary is
 //! static: no libc, no NSS), and both must become ready against kubesim.
 //!
@@ -117,33 +118,70 @@ mount --bind "$R" "$R"
 mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
 mount -t tmpfs -o mode=0777 tmpfs "$R$DATA_DIR"
 mount -t proc proc "$R/proc"
+mount -t tmpfs -o mode=0755 tmpfs "$R/dev"
+for d in null zero random urandom; do touch "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
 mount --bind "$HOSTS" "$R/etc/hosts"
+mkdir -p "$R$CLUSTER"
 mount --bind -o ro "$CLUSTER" "$R$CLUSTER"
 mount -o remount,bind,ro "$R"
 exec chroot --userspec=65534:65534 "$R" /ha-metrics-server "$@"
 "#;
 
-/// One replica from the unpacked image, in fresh mount and pid namespaces.
-fn start_container(
-    rootfs: &Path,
-    hosts: &Path,
-    cluster: &chaos::Cluster,
-    args: &[String],
-    log: &Path,
-) -> tokio::process::Child {
-    tokio::process::Command::new("unshare")
-        .args(["--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"])
-        .args(["sh", "-c", CONTAINER, "container"])
-        .args(args)
-        .env("ROOTFS", rootfs)
-        .env("HOSTS", hosts)
-        .env("CLUSTER", cluster.dir())
-        .env("DATA_DIR", DATA_DIR)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("unshare runs")
+/// One replica from the unpacked image, in fresh mount and pid namespaces. Dropping it kills
+/// the namespace's init (the server): `unshare --kill-child` alone does not reach it, because
+/// chroot's change of user clears the parent-death signal.
+struct Container {
+    unshare: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Container {
+    fn start(rootfs: &Path, hosts: &Path, cluster: &chaos::Cluster, args: &[String], log: &Path) -> Container {
+        let mut command = tokio::process::Command::new("unshare");
+        command
+            .args(["--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"])
+            .args(["sh", "-c", CONTAINER, "container"])
+            .args(args)
+            .env("ROOTFS", rootfs)
+            .env("HOSTS", hosts)
+            .env("CLUSTER", cluster.dir())
+            .env("DATA_DIR", DATA_DIR)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .kill_on_drop(true);
+        // Nothing inherited past stderr: the test runner's open files (cargo's build lock among
+        // them) must not stay open in a server that outlives the test.
+        unsafe {
+            command.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
+        Container {
+            unshare: command.spawn().expect("unshare runs"),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The host pid of the namespace's init (the server), once it runs.
+    fn init_pid(&self) -> Option<i32> {
+        let pid = self.unshare.id()?;
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Some(init) = self.init_pid() {
+            unsafe { libc::kill(init, libc::SIGKILL) };
+        }
+        let _ = self.unshare.start_kill();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,7 +229,8 @@ async fn image_builds_and_runs_self_contained() {
     let dir = cluster.dir().to_path_buf();
     peer_pki(&dir, 2);
     // Mount points, as a container runtime makes them in the unpacked root file system.
-    for d in ["tmp", "proc", "etc", &DATA_DIR[1..], &dir.display().to_string()[1..]] {
+    // (The cluster's directory, under /tmp, is made inside the container's /tmp.)
+    for d in ["tmp", "proc", "dev", "etc", &DATA_DIR[1..]] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::write(rootfs.join("etc/hosts"), "").unwrap();
@@ -234,13 +273,13 @@ async fn image_builds_and_runs_self_contained() {
             "--v=2".into(),
         ];
         let log = work.join(format!("r{i}.log"));
-        containers.push((start_container(&rootfs, &hosts, &cluster, &args, &log), log));
+        containers.push(Container::start(&rootfs, &hosts, &cluster, &args, &log));
     }
     cluster.set_replicas(&ports.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect::<Vec<_>>());
     let logs = || {
         containers
             .iter()
-            .map(|(_, log)| format!("--- {}:\n{}", log.display(), std::fs::read_to_string(log).unwrap_or_default()))
+            .map(|c| format!("--- {}:\n{}", c.log.display(), std::fs::read_to_string(&c.log).unwrap_or_default()))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -260,15 +299,17 @@ async fn image_builds_and_runs_self_contained() {
         tracing::info!(replica = i, after = ?started.elapsed(), "ready");
     }
     tracing::info!("both serve the Metrics API, also through kubectl and the aggregation proxy");
-    let out = kubectl(&cluster, &["top", "node"]).await;
-    let text = stdout(&out);
-    assert!(["node-0", "node-1", "node-2"].iter().all(|n| text.contains(n)), "{text}\n{}", logs());
-    for (_, log) in &containers {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
+    // The proxy takes them as endpoints after their next readiness probe (period 1 s).
+    eventually(Duration::from_secs(20), "kubectl top node through the proxy", async || {
+        let out = kubectl(&cluster, &["top", "node"]).await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success() && ["node-0", "node-1", "node-2"].iter().all(|n| text.contains(n))
+    })
+    .await;
+    for c in &containers {
+        let text = std::fs::read_to_string(&c.log).unwrap_or_default();
         assert!(!text.contains("Read-only file system"), "wrote outside /tmp and the data dir:\n{text}");
     }
-    for (mut child, _) in containers {
-        let _ = child.kill().await;
-    }
+    drop(containers);
     cluster.shutdown();
 }

@@ -26,7 +26,9 @@ export STORAGE_DRIVER="${STORAGE_DRIVER:-vfs}"
 command -v buildah >/dev/null || { echo "buildah is required: apt-get install -y buildah" >&2; exit 1; }
 
 echo "== static release binary ($PROFILE profile: release, stripped)"
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+# getrandom 0.3 finds glibc's getrandom() through a weak symbol, which a static binary lacks, and
+# would fall back to /dev/urandom: use the system call directly.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"" \
   cargo build --locked --profile "$PROFILE" --target "$TARGET" -p ha-metrics-server --bin ha-metrics-server
 # A static binary has no program interpreter and needs no shared library.
 if ldd "$BIN" 2>&1 | grep -q "=>"; then
