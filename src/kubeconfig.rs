@@ -8,8 +8,8 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
-use shard::scrape::{BearerToken, KubeletClient};
 use shard::scrape::tls::{Trust, client_config};
+use shard::scrape::{BearerToken, KubeletClient};
 
 /// The client configuration from `--kubeconfig`, or in-cluster.
 pub async fn kube_config(config: &Config) -> anyhow::Result<kube::Config> {

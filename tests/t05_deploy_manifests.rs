@@ -496,8 +496,14 @@ fn check_serving(r: &Rendered, sts: &StatefulSet, api: &APIService, serving: Ser
         return;
     }
     assert_ne!(api_spec.insecure_skip_tls_verify, Some(true), "verified, not skipped");
-    assert_eq!(flag(&a, "--tls-cert-file"), Some(format!("{SERVING_MOUNT}/tls.crt").as_str()));
-    assert_eq!(flag(&a, "--tls-private-key-file"), Some(format!("{SERVING_MOUNT}/tls.key").as_str()));
+    assert_eq!(
+        flag(&a, "--tls-cert-file"),
+        Some(format!("{SERVING_MOUNT}/tls.crt").as_str())
+    );
+    assert_eq!(
+        flag(&a, "--tls-private-key-file"),
+        Some(format!("{SERVING_MOUNT}/tls.key").as_str())
+    );
     let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
     let mount = c
         .volume_mounts
@@ -539,7 +545,11 @@ fn check_serving(r: &Rendered, sts: &StatefulSet, api: &APIService, serving: Ser
                 .iter()
                 .find(|o| o["kind"] == "Certificate" && o["metadata"]["name"] == cert_name)
                 .unwrap_or_else(|| panic!("Certificate {cert_name} in the install"));
-            assert_eq!(cert["spec"]["secretName"], secret_name.as_str(), "the Certificate's Secret is mounted");
+            assert_eq!(
+                cert["spec"]["secretName"],
+                secret_name.as_str(),
+                "the Certificate's Secret is mounted"
+            );
             let names = cert["spec"]["dnsNames"].as_array().expect("dnsNames");
             assert!(names.iter().any(|n| n == service.as_str()), "{service} in {names:?}");
             let issuer = cert["spec"]["issuerRef"]["name"].as_str().unwrap();
@@ -548,7 +558,10 @@ fn check_serving(r: &Rendered, sts: &StatefulSet, api: &APIService, serving: Ser
                 .iter()
                 .find(|o| o["kind"] == "Issuer" && o["metadata"]["name"] == issuer)
                 .expect("the Certificate's Issuer");
-            assert!(ca_issuer["spec"]["ca"]["secretName"].is_string(), "issued by a CA Issuer");
+            assert!(
+                ca_issuer["spec"]["ca"]["secretName"].is_string(),
+                "issued by a CA Issuer"
+            );
         }
         Serving::SelfSigned => unreachable!(),
     }
@@ -878,7 +891,6 @@ fn helm_chart_parses_and_agrees_with_kustomize() {
         serde_json::to_value(&c.readiness_probe).unwrap(),
         "readinessProbe"
     );
-
 }
 
 /// The Python that has helm-python-sdk (Helm's template engine): `$HELM_PYTHON`, else the venv `.ci/run` makes.
@@ -893,7 +905,9 @@ fn helm_python() -> Option<PathBuf> {
     match works {
         true => Some(python),
         // CI installs it (.ci/run); a developer without it is told how, and the Helm checks are skipped.
-        false if std::env::var_os("CI").is_some() => panic!("{} cannot import helm_python (see .ci/run)", python.display()),
+        false if std::env::var_os("CI").is_some() => {
+            panic!("{} cannot import helm_python (see .ci/run)", python.display())
+        }
         false => {
             eprintln!(
                 "SKIPPED: Helm rendering needs helm-python-sdk: python3 -m venv target/tools/helm-venv && \
@@ -932,11 +946,17 @@ fn helm_chart_renders_one_and_three_and_five_replicas_that_parse() {
         for ordinal in 0..replicas {
             let config = parse_flags(&a, &format!("{NAME}-{ordinal}"));
             assert_eq!(config.ha.enabled(), replicas > 1, "{replicas} replicas");
-            assert_eq!(config.tls_cert_file.as_deref(), Some(Path::new(&format!("{SERVING_MOUNT}/tls.crt"))));
+            assert_eq!(
+                config.tls_cert_file.as_deref(),
+                Some(Path::new(&format!("{SERVING_MOUNT}/tls.crt")))
+            );
         }
         match replicas {
             1 => {
-                assert!(sts.spec.as_ref().unwrap().service_name.is_none(), "no peers Service, none named");
+                assert!(
+                    sts.spec.as_ref().unwrap().service_name.is_none(),
+                    "no peers Service, none named"
+                );
                 assert!(r.pdbs.is_empty() && r.network_policies.is_empty());
             }
             n => check_ha(&r, sts, n),

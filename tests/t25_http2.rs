@@ -56,7 +56,10 @@ async fn h2_client(
     (sender, tokio::spawn(conn))
 }
 
-async fn send<B>(sender: &mut hyper::client::conn::http2::SendRequest<B>, req: http::Request<B>) -> (http::Version, u16, String)
+async fn send<B>(
+    sender: &mut hyper::client::conn::http2::SendRequest<B>,
+    req: http::Request<B>,
+) -> (http::Version, u16, String)
 where
     B: hyper::body::Body + 'static,
 {
@@ -67,7 +70,12 @@ where
 }
 
 /// One HTTP/1.1 request on a new connection that offered `alpn`.
-async fn http1_get(cluster: &chaos::Cluster, port: u16, alpn: &[&[u8]], path: &str) -> Result<(http::Version, u16), String> {
+async fn http1_get(
+    cluster: &chaos::Cluster,
+    port: u16,
+    alpn: &[&[u8]],
+    path: &str,
+) -> Result<(http::Version, u16), String> {
     let tls = connect(cluster, port, alpn).await.map_err(|e| e.to_string())?;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -197,7 +205,11 @@ async fn sigterm_serves_through_the_delay_then_goaway_and_exit() {
         let (_, status, body) = send(&mut h2, get(port, NODES)).await;
         assert_eq!(status, 200, "on the open HTTP/2 connection during the delay: {body}");
         let fresh = http1_get(&cluster, port, &[b"http/1.1"], NODES).await;
-        assert_eq!(fresh, Ok((http::Version::HTTP_11, 200)), "on a new connection during the delay");
+        assert_eq!(
+            fresh,
+            Ok((http::Version::HTTP_11, 200)),
+            "on a new connection during the delay"
+        );
         let (_, ready, _) = send(&mut h2, get(port, "/readyz")).await;
         readyz_500 |= ready == 500;
         if signalled.elapsed() > Duration::from_millis(500) {

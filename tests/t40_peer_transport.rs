@@ -545,7 +545,11 @@ async fn rotated_peer_files_are_used_for_new_handshakes() {
     let new = PeerClient::new(&pki.load("stranger", "stranger-ca"));
     let echo = |client: PeerClient| {
         let address = server.address.clone();
-        async move { client.call::<_, Vec<u64>>(&address, &path("echo"), &vec![5u64], DEADLINE).await }
+        async move {
+            client
+                .call::<_, Vec<u64>>(&address, &path("echo"), &vec![5u64], DEADLINE)
+                .await
+        }
     };
 
     tracing::info!("before: the first CA's certificate is served and trusted, the second's is not");

@@ -15,7 +15,9 @@ fn now_ms() -> i64 {
 
 /// The newest pod timestamp the server serves (straight from the replica), if any.
 async fn newest_pod_timestamp(cluster: &chaos::Cluster, port: u16) -> Option<i64> {
-    let (code, body) = direct_get(cluster, port, "/apis/metrics.k8s.io/v1beta1/pods").await.ok()?;
+    let (code, body) = direct_get(cluster, port, "/apis/metrics.k8s.io/v1beta1/pods")
+        .await
+        .ok()?;
     if code != 200 {
         return None;
     }

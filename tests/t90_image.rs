@@ -63,7 +63,11 @@ fn unpack(archive: &Path, work: &Path) -> PathBuf {
     std::fs::create_dir_all(&layout).unwrap();
     run(
         "untar the OCI archive",
-        std::process::Command::new("tar").arg("-xf").arg(archive).arg("-C").arg(&layout),
+        std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(archive)
+            .arg("-C")
+            .arg(&layout),
     );
     let bundle = work.join("bundle");
     run(
@@ -192,7 +196,10 @@ async fn image_builds_and_runs_self_contained() {
         return;
     }
     for tool in ["buildah", "umoci", "unshare", "chroot", "tar"] {
-        assert!(have(tool), "{tool} is required: apt-get install -y buildah umoci (.ci/run does)");
+        assert!(
+            have(tool),
+            "{tool} is required: apt-get install -y buildah umoci (.ci/run does)"
+        );
     }
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("image-test");
     let _ = std::fs::remove_dir_all(&work);
@@ -203,12 +210,19 @@ async fn image_builds_and_runs_self_contained() {
     let size = build(&archive);
     tracing::info!(size, "image archive bytes");
     println!("image archive: {size} bytes ({:.1} MB)", size as f64 / 1e6);
-    assert!(size <= SIZE_GOAL_BYTES, "the image is {size} bytes, over the 20 MB goal");
+    assert!(
+        size <= SIZE_GOAL_BYTES,
+        "the image is {size} bytes, over the 20 MB goal"
+    );
 
     tracing::info!("unpack: one file, run as 65534, no shell");
     let bundle = unpack(&archive, &work);
     let rootfs = bundle.join("rootfs");
-    assert_eq!(files(&rootfs), ["ha-metrics-server"], "the image holds the binary and nothing else");
+    assert_eq!(
+        files(&rootfs),
+        ["ha-metrics-server"],
+        "the image holds the binary and nothing else"
+    );
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["process"]["user"]["uid"], 65534, "{}", config["process"]);
@@ -279,14 +293,23 @@ async fn image_builds_and_runs_self_contained() {
     let logs = || {
         containers
             .iter()
-            .map(|c| format!("--- {}:\n{}", c.log.display(), std::fs::read_to_string(&c.log).unwrap_or_default()))
+            .map(|c| {
+                format!(
+                    "--- {}:\n{}",
+                    c.log.display(),
+                    std::fs::read_to_string(&c.log).unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
     for (i, (port, _)) in ports.iter().enumerate() {
         let started = std::time::Instant::now();
         loop {
-            if direct_get(&cluster, *port, "/readyz").await.is_ok_and(|(c, _)| c == 200) {
+            if direct_get(&cluster, *port, "/readyz")
+                .await
+                .is_ok_and(|(c, _)| c == 200)
+            {
                 break;
             }
             assert!(
@@ -300,15 +323,22 @@ async fn image_builds_and_runs_self_contained() {
     }
     tracing::info!("both serve the Metrics API, also through kubectl and the aggregation proxy");
     // The proxy takes them as endpoints after their next readiness probe (period 1 s).
-    eventually(Duration::from_secs(20), "kubectl top node through the proxy", async || {
-        let out = kubectl(&cluster, &["top", "node"]).await;
-        let text = String::from_utf8_lossy(&out.stdout);
-        out.status.success() && ["node-0", "node-1", "node-2"].iter().all(|n| text.contains(n))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "kubectl top node through the proxy",
+        async || {
+            let out = kubectl(&cluster, &["top", "node"]).await;
+            let text = String::from_utf8_lossy(&out.stdout);
+            out.status.success() && ["node-0", "node-1", "node-2"].iter().all(|n| text.contains(n))
+        },
+    )
     .await;
     for c in &containers {
         let text = std::fs::read_to_string(&c.log).unwrap_or_default();
-        assert!(!text.contains("Read-only file system"), "wrote outside /tmp and the data dir:\n{text}");
+        assert!(
+            !text.contains("Read-only file system"),
+            "wrote outside /tmp and the data dir:\n{text}"
+        );
     }
     drop(containers);
     cluster.shutdown();

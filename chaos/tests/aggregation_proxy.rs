@@ -156,7 +156,10 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
     let (status, _, body) = api_get(&url, None, table).await;
     assert_eq!(status, StatusCode::OK);
     let echoed: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(echoed["version"], "HTTP/2.0", "the proxy speaks HTTP/2 to a replica offering it");
+    assert_eq!(
+        echoed["version"], "HTTP/2.0",
+        "the proxy speaks HTTP/2 to a replica offering it"
+    );
     assert_eq!(echoed["path"], "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods");
     assert_eq!(echoed["query"], "labelSelector=app%3Dweb");
     assert_eq!(echoed["accept"], json!([table]));
@@ -165,7 +168,12 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
     assert_eq!(echoed["groups"], json!(["system:masters", "system:authenticated"]));
 
     tracing::info!("a bearer token becomes the token's user; the token itself is not forwarded");
-    let (_, _, body) = api_get(&metrics, Some(cluster.metrics_server_token().as_str()), "application/json").await;
+    let (_, _, body) = api_get(
+        &metrics,
+        Some(cluster.metrics_server_token().as_str()),
+        "application/json",
+    )
+    .await;
     let echoed: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(echoed["user"], json!([chaos::cluster::METRICS_SERVER_USER]));
     assert_eq!(echoed["authorization"], json!([]));
@@ -183,7 +191,10 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
         let echoed: Value = serde_json::from_slice(&body).unwrap();
         *seen.entry(echoed["replica"].as_str().unwrap().to_string()).or_default() += 1;
     }
-    assert!(seen.len() == 2 && seen.values().all(|&n| n >= 5), "random spread: {seen:?}");
+    assert!(
+        seen.len() == 2 && seen.values().all(|&n| n >= 5),
+        "random spread: {seen:?}"
+    );
 
     tracing::info!("one dies: requests sent to it get 503 (no retry) until its probe fails");
     task_a.abort();
@@ -201,11 +212,18 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert!(ok > 0 && failed > 0, "some to the live replica, some 503 from the dead: {ok} ok, {failed} failed");
+    assert!(
+        ok > 0 && failed > 0,
+        "some to the live replica, some 503 from the dead: {ok} ok, {failed} failed"
+    );
     wait_ready(&cluster, 1).await;
     for _ in 0..10 {
         let (status, _, _) = api_get(&metrics, None, "application/json").await;
-        assert_eq!(status, StatusCode::OK, "after the probe took it out, only the live one is used");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "after the probe took it out, only the live one is used"
+        );
     }
 
     tracing::info!("both gone: 503 again");

@@ -80,7 +80,8 @@ fn to_actix(parts: &http::request::Parts, body: Bytes, peer: &Peer) -> Option<ac
 }
 
 fn from_actix(response: actix_web::HttpResponse<BoxBody>) -> http::Response<ActixBody> {
-    let status = http::StatusCode::from_u16(response.status().as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        http::StatusCode::from_u16(response.status().as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = http::HeaderMap::with_capacity(response.headers().len());
     for (name, value) in response.headers() {
         if let (Ok(n), Ok(v)) = (

@@ -54,13 +54,16 @@ pub struct ListenConfig {
 }
 
 /// Builds the application, once per worker.
-pub type MakeApp = Arc<dyn Fn() -> actix_service::boxed::BoxServiceFactory<
-    actix_web::dev::AppConfig,
-    actix_http::Request,
-    actix_web::dev::ServiceResponse<actix_http::body::BoxBody>,
-    actix_web::Error,
-    (),
-> + Send + Sync>;
+pub type MakeApp = Arc<
+    dyn Fn() -> actix_service::boxed::BoxServiceFactory<
+            actix_web::dev::AppConfig,
+            actix_http::Request,
+            actix_web::dev::ServiceResponse<actix_http::body::BoxBody>,
+            actix_web::Error,
+            (),
+        > + Send
+        + Sync,
+>;
 
 /// A running listener.
 pub struct ApiServer {
@@ -82,7 +85,11 @@ struct Accepted {
 
 impl ApiServer {
     /// Binds and starts serving; call from inside the actix system.
-    pub async fn start(config: ListenConfig, mut tls: rustls::ServerConfig, make_app: MakeApp) -> std::io::Result<ApiServer> {
+    pub async fn start(
+        config: ListenConfig,
+        mut tls: rustls::ServerConfig,
+        make_app: MakeApp,
+    ) -> std::io::Result<ApiServer> {
         tls.alpn_protocols = match config.http2 {
             true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             false => vec![b"http/1.1".to_vec()],
@@ -94,7 +101,15 @@ impl ApiServer {
         let (guard, open) = mpsc::channel(1);
         let active = Arc::new(AtomicUsize::new(0));
         let workers: Vec<mpsc::UnboundedSender<Accepted>> = (0..API_WORKERS)
-            .map(|_| spawn_worker(make_app.clone(), acceptor.clone(), config.clone(), stopped.clone(), active.clone()))
+            .map(|_| {
+                spawn_worker(
+                    make_app.clone(),
+                    acceptor.clone(),
+                    config.clone(),
+                    stopped.clone(),
+                    active.clone(),
+                )
+            })
             .collect();
         tokio::spawn(accept_loop(listener, workers, guard.clone(), stopped));
         Ok(ApiServer {
@@ -149,7 +164,12 @@ async fn accept_loop(
             _ = until_true(&mut stopped) => return,
         };
         let _ = tcp.set_nodelay(true);
-        let accepted = Accepted { tcp, addr, permit, guard: guard.clone() };
+        let accepted = Accepted {
+            tcp,
+            addr,
+            permit,
+            guard: guard.clone(),
+        };
         let _ = workers[next % workers.len()].send(accepted);
         next = next.wrapping_add(1);
     }
@@ -190,8 +210,13 @@ async fn run_worker(
             }
         };
         while let Some(conn) = rx.recv().await {
-            let (app, acceptor, config, stopped, active) =
-                (app.clone(), acceptor.clone(), config.clone(), stopped.clone(), active.clone());
+            let (app, acceptor, config, stopped, active) = (
+                app.clone(),
+                acceptor.clone(),
+                config.clone(),
+                stopped.clone(),
+                active.clone(),
+            );
             actix::spawn(async move {
                 active.fetch_add(1, Ordering::Relaxed);
                 serve_connection(conn.tcp, conn.addr, app, acceptor, &config, stopped).await;

@@ -87,7 +87,12 @@ impl Replica {
         let mut state = self.probe.lock().expect("probe lock");
         let before = state.ready;
         match success {
-            true => *state = ProbeState { ready: true, failures: 0 },
+            true => {
+                *state = ProbeState {
+                    ready: true,
+                    failures: 0,
+                }
+            }
             false => {
                 state.failures += 1;
                 if state.failures >= threshold.max(1) {
@@ -235,11 +240,7 @@ impl Proxy {
                     format!("error trying to reach service: {}\n", error_chain(&e)),
                 )
             }
-            Err(_) => super::status::status(
-                StatusCode::GATEWAY_TIMEOUT,
-                "Timeout",
-                "the proxied request timed out",
-            ),
+            Err(_) => super::status::status(StatusCode::GATEWAY_TIMEOUT, "Timeout", "the proxied request timed out"),
         }
     }
 

@@ -150,7 +150,10 @@ impl Cluster {
                 .min((config.nodes * config.pods_per_node / 10).max(2)),
         };
         let authority = Arc::new(Authority::new(default_policy(&metrics_server_token, &admin_token)));
-        let proxy = Proxy::new(crate::tls::insecure_client(Some(&pki.front_proxy_client))?, config.probe)?;
+        let proxy = Proxy::new(
+            crate::tls::insecure_client(Some(&pki.front_proxy_client))?,
+            config.probe,
+        )?;
         proxy.set_replicas(&config.replicas);
         proxy.spawn_probes();
         let pool = start_pool(&config, &dir, &pki, &metrics_server_token).await?;
@@ -205,7 +208,8 @@ impl Cluster {
             paths.kubeconfig(),
             files::kubeconfig(&url, ca.as_deref(), &self.inner.admin_token, "default"),
         )?;
-        let ms = files::kubeconfig_with_token_file(&url, Some(&paths.ca()), &paths.metrics_server_token(), "kube-system");
+        let ms =
+            files::kubeconfig_with_token_file(&url, Some(&paths.ca()), &paths.metrics_server_token(), "kube-system");
         std::fs::write(paths.metrics_server_kubeconfig(), ms)?;
         Ok(())
     }
@@ -374,7 +378,10 @@ impl Cluster {
         let staged = path.with_extension("token.new");
         std::fs::write(&staged, &token)?;
         std::fs::rename(&staged, &path)?;
-        let old = std::mem::replace(&mut *self.inner.metrics_server_token.lock().expect("token lock"), token.clone());
+        let old = std::mem::replace(
+            &mut *self.inner.metrics_server_token.lock().expect("token lock"),
+            token.clone(),
+        );
         self.inner.pool.set_token(&token).await.map_err(anyhow::Error::msg)?;
         let mut policy = self.inner.authority.policy();
         if let Some(user) = policy.tokens.remove(&old) {

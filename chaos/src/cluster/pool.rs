@@ -66,7 +66,9 @@ impl Pool {
                 Ok(())
             }
             Pool::Workers { workers, .. } => {
-                let request = WorkerRequest::Token { token: token.to_string() };
+                let request = WorkerRequest::Token {
+                    token: token.to_string(),
+                };
                 for worker in workers {
                     let reply = worker.call(request.clone()).await.map_err(|e| e.to_string())?;
                     if let Some(e) = reply.errors.into_iter().next() {

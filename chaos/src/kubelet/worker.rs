@@ -19,10 +19,17 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum WorkerRequest {
-    Apply { events: Vec<SimEvent> },
-    Fault { node: String, fault: Option<Fault> },
+    Apply {
+        events: Vec<SimEvent>,
+    },
+    Fault {
+        node: String,
+        fault: Option<Fault>,
+    },
     /// Accept only this bearer token from now on.
-    Token { token: String },
+    Token {
+        token: String,
+    },
     Stats,
 }
 

@@ -1,8 +1,8 @@
 //! The kubelet HTTP client: one shared keep-alive pool, a bearer token, a per-request timeout and
 //! a body size cap. Returns the raw body; parsing is `parse`'s job.
 
-use super::target::ScrapeTarget;
 use super::dns::Resolver;
+use super::target::ScrapeTarget;
 use super::token::BearerToken;
 use crate::point::Nanos;
 use bytes::Bytes;

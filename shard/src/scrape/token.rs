@@ -40,7 +40,9 @@ pub enum BearerToken {
 impl BearerToken {
     /// An inline token.
     pub fn fixed(token: &str) -> Result<BearerToken, TokenError> {
-        header(token.trim()).map(BearerToken::Fixed).ok_or(TokenError::Invalid(PathBuf::from("<inline>")))
+        header(token.trim())
+            .map(BearerToken::Fixed)
+            .ok_or(TokenError::Invalid(PathBuf::from("<inline>")))
     }
 
     /// A token file, read once now (so a missing or empty file is an error at start-up).
@@ -157,7 +159,11 @@ mod tests {
         assert_eq!(token.header(), "Bearer old");
         std::fs::write(&path, "new").unwrap();
         tokio::time::advance(REREAD_AFTER - Duration::from_secs(1)).await;
-        assert_eq!(token.header(), "Bearer old", "within the period the cached copy is used");
+        assert_eq!(
+            token.header(),
+            "Bearer old",
+            "within the period the cached copy is used"
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(token.header(), "Bearer new");
     }

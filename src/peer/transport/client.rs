@@ -14,8 +14,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
-use shard::scrape::dns::Resolver;
 use serde::de::DeserializeOwned;
+use shard::scrape::dns::Resolver;
 use std::time::Duration;
 
 /// Longest TCP connect to a peer. Replicas share a cluster network, where a live pod accepts

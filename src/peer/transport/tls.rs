@@ -98,7 +98,9 @@ impl Credentials {
     }
 
     fn reload(&self) -> anyhow::Result<()> {
-        let Some([cert, key, ca]) = &self.files else { return Ok(()) };
+        let Some([cert, key, ca]) = &self.files else {
+            return Ok(());
+        };
         let (chain, key, ca) = read_files(cert, key, ca)?;
         *self.current.write().expect("peer credentials lock") = Arc::new(Loaded::build(chain, key, ca)?);
         Ok(())
@@ -128,7 +130,8 @@ impl PeerTls {
     /// Reads the replica's PEM certificate chain and private key and the peer CA bundle.
     pub fn load(cert: &Path, key: &Path, ca: &Path) -> anyhow::Result<PeerTls> {
         let (chain, key_der, ca_certs) = read_files(cert, key, ca)?;
-        let loaded = Loaded::build(chain, key_der, ca_certs).with_context(|| format!("peer TLS from {}", cert.display()))?;
+        let loaded =
+            Loaded::build(chain, key_der, ca_certs).with_context(|| format!("peer TLS from {}", cert.display()))?;
         PeerTls::from_credentials(Credentials {
             current: RwLock::new(Arc::new(loaded)),
             files: Some([cert.to_path_buf(), key.to_path_buf(), ca.to_path_buf()]),
@@ -176,7 +179,9 @@ impl PeerTls {
 
     /// Checks the files every [`RELOAD_INTERVAL`] until every clone of `self` is dropped.
     pub fn spawn_watch(&self) {
-        let Some(files) = self.credentials.files.clone() else { return };
+        let Some(files) = self.credentials.files.clone() else {
+            return;
+        };
         let me = Arc::downgrade(&self.credentials);
         tokio::spawn(async move {
             let stamps = || files.iter().map(|f| stamp(f)).collect::<Vec<_>>();

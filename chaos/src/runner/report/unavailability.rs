@@ -77,7 +77,11 @@ pub fn measure(timeline: &Timeline, failures: &[ProxyFailure]) -> Unavailability
             .faults
             .iter()
             .rposition(|f| f.start <= failure.started)
-            .filter(|&i| timeline.faults[i].end.is_none_or(|end| failure.started <= end + AFTER_MS));
+            .filter(|&i| {
+                timeline.faults[i]
+                    .end
+                    .is_none_or(|end| failure.started <= end + AFTER_MS)
+            });
         let Some(i) = owner else {
             outside_faults += 1;
             continue;
@@ -171,7 +175,10 @@ mod tests {
     #[test]
     fn failures_are_attributed_to_their_fault_and_span_a_window() {
         let timeline = Timeline {
-            faults: vec![fault("kill-follower", 1_000, 4_000), fault("freeze-leader", 10_000, 14_000)],
+            faults: vec![
+                fault("kill-follower", 1_000, 4_000),
+                fault("freeze-leader", 10_000, 14_000),
+            ],
             replicas: vec![],
         };
         let failures = [
