@@ -2,9 +2,9 @@
 //! requests through the aggregation proxy that failed during each fault (503 from the proxy, a
 //! timeout, any other error), and the window they span, per fault and per fault kind.
 //!
-//! A failure belongs to the last fault that started at or before the request, if the request
-//! started before that fault ended plus [`AFTER_MS`] (the no-client-errors invariant's excuse:
-//! the readiness probe needs that long to take a replica out). The window of a fault runs from
+//! A failure belongs to the last fault whose span, extended by [`AFTER_MS`] past its end (the
+//! no-client-errors invariant's excuse: the readiness probe needs that long to take a replica
+//! out), overlaps the request: a request in flight when its replica was killed counts too. The window of a fault runs from
 //! the start of its first failed request to the end of its last; 0 when none failed.
 
 use super::super::checker::ProxyFailure;
@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub const AFTER_MS: RunMs = crate::runner::invariants::errors::EXCUSE_AFTER_MS;
 /// The goal for the window a client sees errors in, per fault.
 pub const GOAL_MS: RunMs = 1_000;
+/// Failed requests quoted per fault (and outside faults).
+const EXAMPLES: usize = 3;
 
 /// One fault's failures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +32,8 @@ pub struct FaultWindow {
     /// Of those, no answer within the client's timeout.
     pub timeouts: u64,
     pub window_ms: RunMs,
+    /// The first few failures: `at <ms>: <error>`.
+    pub examples: Vec<String>,
 }
 
 /// Every fault of one kind together.
@@ -52,8 +56,9 @@ pub struct Unavailability {
     pub goal_ms: RunMs,
     pub per_fault: Vec<FaultWindow>,
     pub per_kind: BTreeMap<String, KindWindow>,
-    /// Failures that belong to no fault.
+    /// Failures that belong to no fault, and the first few of them.
     pub outside_faults: u64,
+    pub outside_examples: Vec<String>,
 }
 
 pub fn measure(timeline: &Timeline, failures: &[ProxyFailure]) -> Unavailability {
@@ -68,26 +73,29 @@ pub fn measure(timeline: &Timeline, failures: &[ProxyFailure]) -> Unavailability
             unavailable: 0,
             timeouts: 0,
             window_ms: 0,
+            examples: Vec::new(),
         })
         .collect();
     let mut spans: Vec<Option<(RunMs, RunMs)>> = vec![None; per_fault.len()];
     let mut outside_faults = 0;
+    let mut outside_examples = Vec::new();
+    let example = |f: &ProxyFailure| format!("at {} ms: {}", f.started, f.error);
     for failure in failures {
-        let owner = timeline
-            .faults
-            .iter()
-            .rposition(|f| f.start <= failure.started)
-            .filter(|&i| {
-                timeline.faults[i]
-                    .end
-                    .is_none_or(|end| failure.started <= end + AFTER_MS)
-            });
+        let owner = timeline.faults.iter().rposition(|f| {
+            f.start <= failure.ended && f.end.is_none_or(|end| failure.started <= end + AFTER_MS)
+        });
         let Some(i) = owner else {
             outside_faults += 1;
+            if outside_examples.len() < EXAMPLES {
+                outside_examples.push(example(failure));
+            }
             continue;
         };
         let w = &mut per_fault[i];
         w.failed += 1;
+        if w.examples.len() < EXAMPLES {
+            w.examples.push(example(failure));
+        }
         w.unavailable += u64::from(failure.error.starts_with("503"));
         w.timeouts += u64::from(failure.error == "timed out");
         let span = spans[i].get_or_insert((failure.started, failure.ended));
@@ -118,6 +126,7 @@ pub fn measure(timeline: &Timeline, failures: &[ProxyFailure]) -> Unavailability
         per_fault,
         per_kind,
         outside_faults,
+        outside_examples,
     }
 }
 
@@ -141,6 +150,9 @@ pub fn summary(u: &Unavailability) -> String {
     }
     if u.outside_faults > 0 {
         out.push_str(&format!("  {} failed outside any fault\n", u.outside_faults));
+        for e in &u.outside_examples {
+            out.push_str(&format!("          {e}\n"));
+        }
     }
     out
 }
@@ -182,7 +194,7 @@ mod tests {
             replicas: vec![],
         };
         let failures = [
-            failed(1_100, 1_150, "503 Service Unavailable: error trying to reach service"),
+            failed(900, 1_150, "503 Service Unavailable: in flight when the fault began"),
             failed(1_600, 1_700, "503 Service Unavailable: error trying to reach service"),
             failed(6_500, 6_600, "503 Service Unavailable: late"),
             failed(10_200, 15_200, "timed out"),
@@ -191,7 +203,7 @@ mod tests {
         let u = measure(&timeline, &failures);
         assert_eq!(u.per_fault[0].failed, 3, "6.5 s is within 3 s after the kill's end");
         assert_eq!(u.per_fault[0].unavailable, 3);
-        assert_eq!(u.per_fault[0].window_ms, 6_600 - 1_100);
+        assert_eq!(u.per_fault[0].window_ms, 6_600 - 900);
         assert_eq!((u.per_fault[1].failed, u.per_fault[1].timeouts), (1, 1));
         assert_eq!(u.per_fault[1].window_ms, 5_000);
         assert_eq!(u.outside_faults, 1);
