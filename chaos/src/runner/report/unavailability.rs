@@ -81,9 +81,10 @@ pub fn measure(timeline: &Timeline, failures: &[ProxyFailure]) -> Unavailability
     let mut outside_examples = Vec::new();
     let example = |f: &ProxyFailure| format!("at {} ms: {}", f.started, f.error);
     for failure in failures {
-        let owner = timeline.faults.iter().rposition(|f| {
-            f.start <= failure.ended && f.end.is_none_or(|end| failure.started <= end + AFTER_MS)
-        });
+        let owner = timeline
+            .faults
+            .iter()
+            .rposition(|f| f.start <= failure.ended && f.end.is_none_or(|end| failure.started <= end + AFTER_MS));
         let Some(i) = owner else {
             outside_faults += 1;
             if outside_examples.len() < EXAMPLES {
