@@ -1,16 +1,17 @@
 //! Wiring and shutdown order: Kubernetes client -> informers -> shard actors (all shards with
-//! one replica; with peers, Raft and the peer channel decide which) -> HTTPS server; on SIGTERM:
-//! readyz fails, the HTTP server drains in-flight requests, scrapers stop, exit.
+//! one replica; with peers, Raft and the peer channel decide which) -> HTTPS server (HTTP/2 and
+//! HTTP/1.1); on SIGTERM: readyz fails, requests are served for `--shutdown-delay-duration`,
+//! GOAWAY, in-flight requests drain, exit (see [`serve`]).
 
 use crate::auth::Auth;
-use crate::auth::verifier::ClientChain;
 use crate::config::Config;
 use crate::health::Health;
 use crate::informer::{self, Caches};
 use crate::metrics::Metrics;
 use crate::query::Reader;
+use crate::serve::listener::{ApiServer, ListenConfig, MakeApp};
 use crate::web::{ReadinessSource, WebState, dispatch};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use shard::actor::{ShardContext, ShardSet};
 use shard::parse::Limits;
 use shard::scrape::AddressPolicy;
@@ -102,6 +103,7 @@ async fn start_ha(
         anyhow::bail!("with --peers, --peer-cert-file, --peer-key-file and --peer-ca-file are required");
     };
     let tls = crate::peer::transport::PeerTls::load(cert, key, ca)?;
+    tls.spawn_watch();
     let ha = crate::ha::start(config, shards, metrics, &tls).await?;
     let server = crate::ha::server::serve(ha.clone(), reader.clone(), (*tls.server).clone(), config.peer_workers())?;
     tokio::spawn(server);
@@ -129,30 +131,40 @@ fn follow_nodes(
     });
 }
 
+/// Serves the Metrics API until SIGTERM, then shuts down as the kube-aggregator needs it:
+/// 1. readyz fails at once (the `shutdown` check), so the kubelet's readiness probe takes the
+///    replica out of the Service's ready endpoints and the aggregator stops picking it;
+/// 2. for `--shutdown-delay-duration` every request is still served as before, new
+///    connections too: the aggregator (and kube-proxy) learn of the endpoint change only after
+///    the probe fails and the endpoints propagate, and requests sent meanwhile must not fail;
+///    with peers, this replica leaves the replica set meanwhile (its shards move);
+/// 3. the listener stops accepting and sends GOAWAY on HTTP/2 connections (HTTP/1.1 ones close
+///    after their request), so clients open new connections to other replicas instead of
+///    keeping a dead one until their ping timeout;
+/// 4. in-flight requests finish, at most `--shutdown-grace-period`; then the process exits.
 async fn serve(config: &Config, state: web::Data<WebState>, auth: &Auth) -> anyhow::Result<()> {
     let (tls, serving_cert) = crate::serve::tls::server_config(config, auth.dynamic().clone())?;
     serving_cert.spawn_watch();
+    let ip: std::net::IpAddr = config
+        .bind_address
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--bind-address {:?} is not an IP address", config.bind_address))?;
+    let listen = ListenConfig {
+        addr: std::net::SocketAddr::new(ip, config.secure_port),
+        http2: !config.disable_http2_serving,
+        http2_max_streams: config.http2_max_streams_per_connection,
+        workers: config.api_workers(),
+    };
     let shared = state.clone();
-    let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(dispatch)))
-        .on_connect(|conn, ext| {
-            use actix_tls::accept::rustls_0_23::TlsStream;
-            if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() {
-                let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
-                ext.insert(Arc::new(ClientChain::new(
-                    chain.iter().map(|c| c.clone().into_owned()).collect(),
-                )));
-            }
-        })
-        .workers(config.api_workers())
-        .disable_signals()
-        .shutdown_timeout(config.shutdown_grace_period.as_secs())
-        .bind_rustls_0_23((config.bind_address.as_str(), config.secure_port), tls)?
-        .run();
-    let handle = server.handle();
-    tracing::info!(address = %config.bind_address, port = config.secure_port, "serving the Metrics API");
-    let server = tokio::spawn(server);
+    let make_app: MakeApp = Arc::new(move || {
+        use actix_service::IntoServiceFactory;
+        let app = App::new().app_data(shared.clone()).default_service(web::to(dispatch));
+        actix_service::boxed::factory(app.into_factory())
+    });
+    let server = ApiServer::start(listen.clone(), tls, make_app).await?;
+    tracing::info!(address = %server.local_addr(), http2 = listen.http2, "serving the Metrics API");
     wait_for_signal().await;
-    tracing::info!("shutting down: readyz fails, then in-flight requests finish");
+    tracing::info!(delay = ?config.shutdown_delay_duration, "shutting down: readyz fails, requests are still served during the delay");
     state.health.shutting_down.store(true, Ordering::Relaxed);
     let leave = async {
         if let Some(ha) = &state.reader.fanout {
@@ -160,8 +172,11 @@ async fn serve(config: &Config, state: web::Data<WebState>, auth: &Auth) -> anyh
         }
     };
     tokio::join!(tokio::time::sleep(config.shutdown_delay_duration), leave);
-    handle.stop(true).await;
-    let _ = server.await;
+    tracing::info!("shutdown delay over: GOAWAY to HTTP/2 clients, draining in-flight requests");
+    let left = server.shutdown(config.shutdown_grace_period).await;
+    if left > 0 {
+        tracing::warn!(connections = left, "grace period over with connections still open");
+    }
     actix::System::current().stop();
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! The Kubernetes client and the kubelet client's credentials, both from `--kubeconfig` (or the
-//! in-cluster service account), as metrics-server uses one rest config for both.
+//! in-cluster service account), as metrics-server uses one rest config for both. A token file
+//! (kubeconfig `tokenFile:`, the in-cluster projected service-account token) is re-read as it
+//! rotates, by kube-rs for the API and by [`shard::scrape::BearerToken`] for kubelets.
 
 use crate::config::Config;
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::ExposeSecret;
-use shard::scrape::KubeletClient;
 use shard::scrape::tls::{Trust, client_config};
+use shard::scrape::{BearerToken, KubeletClient};
 
 /// The client configuration from `--kubeconfig`, or in-cluster.
 pub async fn kube_config(config: &Config) -> anyhow::Result<kube::Config> {
@@ -24,18 +26,14 @@ pub async fn kube_config(config: &Config) -> anyhow::Result<kube::Config> {
     }
 }
 
-/// The bearer token of the client configuration (inline or from its token file).
-fn bearer_token(kube: &kube::Config) -> anyhow::Result<Option<String>> {
+/// The bearer token of the client configuration: inline, or its token file (read now, and
+/// again as it rotates).
+fn bearer_token(kube: &kube::Config) -> anyhow::Result<Option<BearerToken>> {
     if let Some(token) = &kube.auth_info.token {
-        return Ok(Some(token.expose_secret().to_string()));
+        return Ok(Some(BearerToken::fixed(token.expose_secret())?));
     }
     match &kube.auth_info.token_file {
-        Some(file) => Ok(Some(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading {file}"))?
-                .trim()
-                .to_string(),
-        )),
+        Some(file) => Ok(Some(BearerToken::file(std::path::Path::new(file))?)),
         None => Ok(None),
     }
 }
@@ -73,11 +71,9 @@ pub fn kubelet_client(config: &Config, kube: &kube::Config) -> anyhow::Result<Ku
         _ => None,
     };
     let tls = client_config(trust, identity)?;
-    let token = bearer_token(kube)?;
-    Ok(KubeletClient::new(
-        tls,
-        token.as_deref(),
-        config.kubelet_request_timeout,
-        config.kubelet_max_body_bytes,
-    ))
+    let client = KubeletClient::new(tls, None, config.kubelet_request_timeout, config.kubelet_max_body_bytes);
+    Ok(match bearer_token(kube)? {
+        Some(token) => client.with_token(token),
+        None => client,
+    })
 }

@@ -1,8 +1,10 @@
 //! The deployment manifests under `deploy/`: the kustomize base (one replica) and HA overlay (three replicas)
 //! render with real `kubectl kustomize`, every object parses into its typed Kubernetes struct without losing a
 //! field (so a misspelt or misplaced field fails here, not at `kubectl apply`), the facts users rely on hold,
-//! and every container argument is accepted by the server's own flag parser. The Helm chart's Chart.yaml and
-//! values.yaml parse and agree with the kustomize manifests (Helm itself is not available to render it).
+//! and every container argument is accepted by the server's own flag parser. The cert-manager overlay wires
+//! cert-manager's serving certificate and CA injection. The Helm chart is rendered by Helm's own template engine
+//! (helm-python-sdk: Helm's Go SDK as a library; `.ci/run` installs it into `target/tools/helm-venv`) for one,
+//! three and five replicas, and the same checks hold, plus its generated CA and serving certificate.
 
 use clap::Parser;
 use ha_metrics_server::config::Config;
@@ -40,6 +42,8 @@ struct Rendered {
     pdbs: Vec<PodDisruptionBudget>,
     network_policies: Vec<NetworkPolicy>,
     api_services: Vec<APIService>,
+    /// cert-manager objects (no typed structs here), as plain data.
+    cert_manager: Vec<Value>,
     /// (kind, namespace, name) of every object, in output order.
     ids: Vec<(String, Option<String>, String)>,
 }
@@ -159,6 +163,7 @@ fn parse(yaml: &str) -> Rendered {
             ("policy/v1", "PodDisruptionBudget") => r.pdbs.push(typed(doc, &raw, &what)),
             ("networking.k8s.io/v1", "NetworkPolicy") => r.network_policies.push(typed(doc, &raw, &what)),
             ("apiregistration.k8s.io/v1", "APIService") => r.api_services.push(typed(doc, &raw, &what)),
+            ("cert-manager.io/v1", "Issuer" | "Certificate") => r.cert_manager.push(raw.clone()),
             _ => panic!("document {i}: unexpected object {what}; add its typed parse to this test"),
         }
         r.ids.push((kind, namespace, name));
@@ -264,8 +269,21 @@ fn binds_service_account(subjects: &Option<Vec<Subject>>, sa: &ServiceAccount) -
     })
 }
 
-/// Checks shared by the base and the HA overlay; returns the StatefulSet.
-fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
+/// How the aggregator trusts the Metrics API's serving certificate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Serving {
+    /// The server makes a self-signed certificate; the APIService skips verification.
+    SelfSigned,
+    /// A Secret in the manifests holds a CA and a certificate; the APIService's caBundle is the CA.
+    CaBundle,
+    /// cert-manager issues the Secret and injects the CA into the APIService.
+    Injected,
+}
+
+const SERVING_MOUNT: &str = "/etc/ha-metrics-server/serving";
+
+/// Checks shared by every install; returns the StatefulSet.
+fn check_common(r: &Rendered, replicas: i32, serving: Serving) -> &StatefulSet {
     for (kind, namespace, name) in &r.ids {
         let cluster_scoped = matches!(kind.as_str(), "ClusterRole" | "ClusterRoleBinding" | "APIService");
         if cluster_scoped {
@@ -274,14 +292,21 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
             assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{kind} {name} namespace");
         }
     }
-    assert!(r.secrets.is_empty(), "no Secret (keys) in the manifests");
+    if serving != Serving::CaBundle {
+        assert!(r.secrets.is_empty(), "no Secret (keys) in the manifests");
+    }
 
     // StatefulSet and its pod template.
     let sts = one(&r.stateful_sets, "StatefulSet");
     let spec = sts.spec.as_ref().unwrap();
     assert_eq!(sts.metadata.name.as_deref(), Some(NAME));
     assert_eq!(spec.replicas, Some(replicas), "replicas");
-    assert_eq!(spec.service_name.as_deref(), Some("ha-metrics-server-peers"));
+    if let Some(governing) = &spec.service_name {
+        assert!(
+            r.services.iter().any(|s| s.metadata.name.as_ref() == Some(governing)),
+            "serviceName {governing} is a Service of this install"
+        );
+    }
     let pod_labels = spec
         .template
         .metadata
@@ -356,7 +381,7 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
     let sc = c.security_context.as_ref().expect("container securityContext");
     assert_eq!(sc.read_only_root_filesystem, Some(true), "readOnlyRootFilesystem");
     assert_eq!(sc.run_as_non_root, Some(true), "runAsNonRoot");
-    assert_eq!(sc.run_as_user, Some(1000));
+    assert_eq!(sc.run_as_user, Some(65534), "the image's own user");
     assert_eq!(sc.allow_privilege_escalation, Some(false));
     assert_eq!(
         sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
@@ -408,7 +433,7 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
     let api_spec = api.spec.as_ref().unwrap();
     assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
     assert_eq!(api_spec.version.as_deref(), Some("v1beta1"));
-    assert_eq!(api_spec.insecure_skip_tls_verify, Some(true));
+    check_serving(r, sts, api, serving);
     assert_eq!((api_spec.group_priority_minimum, api_spec.version_priority), (100, 100));
     let target = api_spec.service.as_ref().expect("APIService service");
     assert_eq!(target.name, svc.metadata.name, "APIService points to the Service");
@@ -460,6 +485,109 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
     sts
 }
 
+/// The serving certificate: mounted and passed to the server, and trusted by the APIService as `serving` says.
+fn check_serving(r: &Rendered, sts: &StatefulSet, api: &APIService, serving: Serving) {
+    let api_spec = api.spec.as_ref().unwrap();
+    let c = server_container(sts);
+    let a = args(c);
+    if serving == Serving::SelfSigned {
+        assert_eq!(api_spec.insecure_skip_tls_verify, Some(true));
+        assert!(flag(&a, "--tls-cert-file").is_none(), "self-signed: no --tls-cert-file");
+        return;
+    }
+    assert_ne!(api_spec.insecure_skip_tls_verify, Some(true), "verified, not skipped");
+    assert_eq!(
+        flag(&a, "--tls-cert-file"),
+        Some(format!("{SERVING_MOUNT}/tls.crt").as_str())
+    );
+    assert_eq!(
+        flag(&a, "--tls-private-key-file"),
+        Some(format!("{SERVING_MOUNT}/tls.key").as_str())
+    );
+    let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == SERVING_MOUNT)
+        .expect("serving certificate mounted");
+    assert_eq!(mount.read_only, Some(true));
+    let volume = pod.volumes.iter().flatten().find(|v| v.name == mount.name).unwrap();
+    let secret = volume.secret.as_ref().expect("a Secret volume");
+    let secret_name = secret.secret_name.clone().expect("secretName");
+    let mode = secret.default_mode.unwrap_or(0o644);
+    let user = c.security_context.as_ref().and_then(|s| s.run_as_user);
+    let group = pod.security_context.as_ref().and_then(|s| s.fs_group);
+    assert!(
+        mode & 0o004 != 0 || (mode & 0o040 != 0 && group.is_some() && group == user),
+        "the key (mode {mode:o}) is readable by the container's user {user:?} (fsGroup {group:?})"
+    );
+    let service = format!("{NAME}.{NAMESPACE}.svc");
+    match serving {
+        Serving::CaBundle => {
+            let secret = named(&r.secrets, &secret_name);
+            assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+            let data = secret.data.clone().expect("Secret data");
+            let ca = &data["ca.crt"].0;
+            let bundle = api_spec.ca_bundle.as_ref().expect("APIService caBundle");
+            assert_eq!(&bundle.0, ca, "caBundle is the Secret's CA");
+            verify_serving_cert(&data["tls.crt"].0, &data["tls.key"].0, ca, &service);
+        }
+        Serving::Injected => {
+            let annotations = api.metadata.annotations.clone().unwrap_or_default();
+            let from = annotations
+                .get("cert-manager.io/inject-ca-from")
+                .expect("cert-manager CA injection annotation");
+            let (ns, cert_name) = from.split_once('/').unwrap();
+            assert_eq!(ns, NAMESPACE);
+            let cert = r
+                .cert_manager
+                .iter()
+                .find(|o| o["kind"] == "Certificate" && o["metadata"]["name"] == cert_name)
+                .unwrap_or_else(|| panic!("Certificate {cert_name} in the install"));
+            assert_eq!(
+                cert["spec"]["secretName"],
+                secret_name.as_str(),
+                "the Certificate's Secret is mounted"
+            );
+            let names = cert["spec"]["dnsNames"].as_array().expect("dnsNames");
+            assert!(names.iter().any(|n| n == service.as_str()), "{service} in {names:?}");
+            let issuer = cert["spec"]["issuerRef"]["name"].as_str().unwrap();
+            let ca_issuer = r
+                .cert_manager
+                .iter()
+                .find(|o| o["kind"] == "Issuer" && o["metadata"]["name"] == issuer)
+                .expect("the Certificate's Issuer");
+            assert!(
+                ca_issuer["spec"]["ca"]["secretName"].is_string(),
+                "issued by a CA Issuer"
+            );
+        }
+        Serving::SelfSigned => unreachable!(),
+    }
+}
+
+/// The certificate chains to the CA for `name` (as the aggregator checks it), and the key is its key.
+fn verify_serving_cert(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8], name: &str) {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let ca = CertificateDer::from_pem_slice(ca_pem).expect("ca.crt is a PEM certificate");
+    let cert = CertificateDer::from_pem_slice(cert_pem).expect("tls.crt is a PEM certificate");
+    let key = PrivateKeyDer::from_pem_slice(key_pem).expect("tls.key is a PEM key");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider.clone())
+        .build()
+        .unwrap();
+    let server_name = ServerName::try_from(name.to_string()).unwrap();
+    verifier
+        .verify_server_cert(&cert, &[], &server_name, &[], UnixTime::now())
+        .unwrap_or_else(|e| panic!("the serving certificate does not verify for {name}: {e}"));
+    rustls::sign::CertifiedKey::from_der(vec![cert], key, &provider).expect("tls.key matches tls.crt");
+}
+
 #[test]
 fn base_is_one_metrics_server_like_replica() {
     let r = parse(&kustomize("deploy/kustomize/base"));
@@ -476,8 +604,13 @@ fn base_is_one_metrics_server_like_replica() {
             "StatefulSet"
         ])
     );
-    let sts = check_common(&r, 1);
+    let sts = check_common(&r, 1, Serving::SelfSigned);
     assert_eq!(r.services.len(), 1, "no peer Service in the base");
+    assert_eq!(
+        sts.spec.as_ref().unwrap().service_name,
+        None,
+        "the base names no governing Service (only the ha overlay creates one)"
+    );
     let a = args(server_container(sts));
     for ha_only in ["--peers", "--replica-id", "--peer-port", "--replication-factor"] {
         assert!(flag(&a, ha_only).is_none(), "{ha_only} is HA-only");
@@ -490,10 +623,22 @@ fn base_is_one_metrics_server_like_replica() {
 }
 
 #[test]
+fn cert_manager_overlay_verifies_the_serving_certificate() {
+    let r = parse(&kustomize("deploy/kustomize/cert-manager"));
+    let sts = check_common(&r, 1, Serving::Injected);
+    let config = parse_flags(&args(server_container(sts)), "ha-metrics-server-0");
+    assert!(config.tls_cert_file.is_some() && !config.ha.enabled());
+}
+
+#[test]
 fn ha_overlay_is_three_sharded_replicas() {
     let r = parse(&kustomize("deploy/kustomize/ha"));
-    let sts = check_common(&r, 3);
-    let replicas = 3;
+    let sts = check_common(&r, 3, Serving::SelfSigned);
+    check_ha(&r, sts, 3);
+}
+
+/// The highly available install: peers, peer TLS, anti-affinity, PDB, NetworkPolicy, and args that parse.
+fn check_ha(r: &Rendered, sts: &StatefulSet, replicas: i32) {
     let spec = sts.spec.as_ref().unwrap();
     assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
     let pod_labels = spec
@@ -545,9 +690,10 @@ fn ha_overlay_is_three_sharded_replicas() {
     }
     let security = pod.security_context.as_ref().expect("pod securityContext");
     let mode = volume.secret.as_ref().unwrap().default_mode.unwrap_or(0o644);
+    let user = c.security_context.as_ref().and_then(|s| s.run_as_user);
     assert!(
-        mode & 0o004 != 0 || (mode & 0o040 != 0 && security.fs_group == Some(1000)),
-        "the key (mode {mode:o}) is readable by uid 1000"
+        mode & 0o004 != 0 || (mode & 0o040 != 0 && security.fs_group.is_some() && security.fs_group == user),
+        "the key (mode {mode:o}) is readable by the container's user {user:?}"
     );
 
     // The peer port: container, headless Service and flag agree.
@@ -745,72 +891,110 @@ fn helm_chart_parses_and_agrees_with_kustomize() {
         serde_json::to_value(&c.readiness_probe).unwrap(),
         "readinessProbe"
     );
+}
 
-    // The default and extra arguments, with the ones the templates add, are accepted by the server.
-    let mut chart_args: Vec<String> = values["defaultArgs"]
-        .as_array()
-        .expect("defaultArgs")
-        .iter()
-        .map(|a| a.as_str().expect("string arg").to_string())
-        .collect();
-    chart_args.extend(
-        values["args"]
-            .as_array()
-            .expect("args")
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string()),
-    );
-    chart_args.push(format!("--secure-port={}", values["securePort"]));
-    chart_args.push(format!(
-        "--metric-resolution={}",
-        values["metricResolution"].as_str().unwrap()
-    ));
-    chart_args.push(format!("--data-dir={}", values["dataDir"].as_str().unwrap()));
-    parse_flags(&chart_args, "ha-metrics-server-0");
-
-    // Templates: every action is closed, every block ends.
-    let templates = chart_dir.join("templates");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&templates)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    for required in [
-        "statefulset.yaml",
-        "service.yaml",
-        "apiservice.yaml",
-        "rbac.yaml",
-        "pdb.yaml",
-        "networkpolicy.yaml",
-    ] {
-        assert!(names.contains(&templates.join(required)), "template {required}");
-    }
-    for path in names {
-        check_template(&path.display().to_string(), &read(&path));
+/// The Python that has helm-python-sdk (Helm's template engine): `$HELM_PYTHON`, else the venv `.ci/run` makes.
+fn helm_python() -> Option<PathBuf> {
+    let python = std::env::var_os("HELM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/tools/helm-venv/bin/python"));
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import helm_python"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    match works {
+        true => Some(python),
+        // CI installs it (.ci/run); a developer without it is told how, and the Helm checks are skipped.
+        false if std::env::var_os("CI").is_some() => {
+            panic!("{} cannot import helm_python (see .ci/run)", python.display())
+        }
+        false => {
+            eprintln!(
+                "SKIPPED: Helm rendering needs helm-python-sdk: python3 -m venv target/tools/helm-venv && \
+                 target/tools/helm-venv/bin/pip install helm-python-sdk==0.2.2 (or set HELM_PYTHON)"
+            );
+            None
+        }
     }
 }
 
-/// A cheap structural check of a Go template (Helm is not available here to render it): `{{`/`}}` pair up,
-/// and `if`/`range`/`with`/`define` blocks are closed by `end`.
-fn check_template(name: &str, text: &str) {
-    let mut depth = 0i32;
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after.find("}}").unwrap_or_else(|| panic!("{name}: unclosed {{{{"));
-        let action = after[..end].trim_start_matches('-').trim_end_matches('-').trim();
-        assert!(!action.contains("{{"), "{name}: nested {{{{ in {action}");
-        let word = action.split_whitespace().next().unwrap_or_default();
-        match word {
-            "if" | "range" | "with" | "define" | "block" => depth += 1,
-            "end" => {
-                depth -= 1;
-                assert!(depth >= 0, "{name}: {{{{ end }}}} without a block");
-            }
-            _ => {}
-        }
-        rest = &after[end + 2..];
+/// `helm template` of the chart as release `ha-metrics-server` in kube-system with `values`: the manifests, or
+/// Helm's error.
+fn helm_template(python: &Path, values: Value) -> Result<String, String> {
+    let out = std::process::Command::new(python)
+        .arg(repo().join("tests/helm_render.py"))
+        .arg(repo().join("deploy/helm/ha-metrics-server"))
+        .args([NAME, NAMESPACE])
+        .arg(values.to_string())
+        .output()
+        .expect("python runs");
+    match out.status.success() {
+        true => Ok(String::from_utf8(out.stdout).unwrap()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
     }
-    assert!(!rest.contains("}}"), "{name}: stray }}}}");
-    assert_eq!(depth, 0, "{name}: unclosed block");
+}
+
+#[test]
+fn helm_chart_renders_one_and_three_and_five_replicas_that_parse() {
+    let Some(python) = helm_python() else { return };
+    for replicas in [1, 3, 5] {
+        let yaml = helm_template(&python, serde_json::json!({ "replicas": replicas }))
+            .unwrap_or_else(|e| panic!("helm template --set replicas={replicas}: {e}"));
+        let r = parse(&yaml);
+        let sts = check_common(&r, replicas, Serving::CaBundle);
+        let a = args(server_container(sts));
+        for ordinal in 0..replicas {
+            let config = parse_flags(&a, &format!("{NAME}-{ordinal}"));
+            assert_eq!(config.ha.enabled(), replicas > 1, "{replicas} replicas");
+            assert_eq!(
+                config.tls_cert_file.as_deref(),
+                Some(Path::new(&format!("{SERVING_MOUNT}/tls.crt")))
+            );
+        }
+        match replicas {
+            1 => {
+                assert!(
+                    sts.spec.as_ref().unwrap().service_name.is_none(),
+                    "no peers Service, none named"
+                );
+                assert!(r.pdbs.is_empty() && r.network_policies.is_empty());
+            }
+            n => check_ha(&r, sts, n),
+        }
+    }
+}
+
+#[test]
+fn helm_chart_skips_verification_only_when_asked() {
+    let Some(python) = helm_python() else { return };
+    let opt_in = serde_json::json!({
+        "servingTLS": {"mode": "selfSigned"},
+        "apiService": {"insecureSkipTLSVerify": true},
+    });
+    let r = parse(&helm_template(&python, opt_in).unwrap());
+    let sts = check_common(&r, 1, Serving::SelfSigned);
+    parse_flags(&args(server_container(sts)), "ha-metrics-server-0");
+
+    let unverifiable = helm_template(&python, serde_json::json!({"servingTLS": {"mode": "selfSigned"}})).unwrap_err();
+    assert!(unverifiable.contains("the APIService needs a CA"), "{unverifiable}");
+    let bad_mode = helm_template(&python, serde_json::json!({"servingTLS": {"mode": "sometimes"}})).unwrap_err();
+    assert!(bad_mode.contains("servingTLS.mode must be"), "{bad_mode}");
+
+    tracing::info!("an existing Secret with cert-manager injection: mounted, no Secret rendered");
+    let cert_manager = serde_json::json!({
+        "servingTLS": {"mode": "existingSecret", "secretName": "my-serving-tls"},
+        "apiService": {"annotations": {"cert-manager.io/inject-ca-from": "kube-system/my-serving-tls"}},
+    });
+    let r = parse(&helm_template(&python, cert_manager).unwrap());
+    assert!(r.secrets.is_empty());
+    let sts = one(&r.stateful_sets, "StatefulSet");
+    let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    assert!(
+        pod.volumes
+            .iter()
+            .flatten()
+            .any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("my-serving-tls"))
+    );
+    let api = one(&r.api_services, "APIService").spec.as_ref().unwrap();
+    assert!(api.ca_bundle.is_none() && api.insecure_skip_tls_verify != Some(true));
 }

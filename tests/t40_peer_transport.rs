@@ -528,3 +528,61 @@ fn load_reports_missing_and_empty_files() {
     assert!(PeerTls::load(&empty, &replica("key"), &pki.dir.join("peer-ca.crt")).is_err());
     assert!(PeerTls::load(&replica("crt"), &replica("key"), &pki.dir.join("peer-ca.crt")).is_ok());
 }
+
+#[actix_web::test]
+async fn rotated_peer_files_are_used_for_new_handshakes() {
+    init_tracing();
+    let pki = Pki::new("rotate");
+    let live = |ext: &str| pki.dir.join(format!("live.{ext}"));
+    let copy = |stem: &str, to: &str| std::fs::copy(pki.dir.join(stem), live(to)).unwrap();
+    copy("replica.crt", "crt");
+    copy("replica.key", "key");
+    copy("peer-ca.crt", "ca");
+    let tls = PeerTls::load(&live("crt"), &live("key"), &live("ca")).unwrap();
+    tls.spawn_watch();
+    let server = start(&tls);
+    let old = PeerClient::new(&pki.replica_tls());
+    let new = PeerClient::new(&pki.load("stranger", "stranger-ca"));
+    let echo = |client: PeerClient| {
+        let address = server.address.clone();
+        async move {
+            client
+                .call::<_, Vec<u64>>(&address, &path("echo"), &vec![5u64], DEADLINE)
+                .await
+        }
+    };
+
+    tracing::info!("before: the first CA's certificate is served and trusted, the second's is not");
+    assert_eq!(echo(old.clone()).await.unwrap(), vec![5]);
+    assert!(matches!(echo(new.clone()).await, Err(PeerError::Tls(_))));
+
+    tracing::info!("rotate certificate, key and CA on disk (as a renewed Secret): new handshakes use them");
+    copy("stranger.crt", "crt");
+    copy("stranger.key", "key");
+    copy("stranger-ca.crt", "ca");
+    let started = Instant::now();
+    loop {
+        match echo(new.clone()).await {
+            Ok(v) => break assert_eq!(v, vec![5]),
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                tracing::debug!("not reloaded yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the rotated certificate is not used after 10 s: {e}"),
+        }
+    }
+    tracing::info!(after = ?started.elapsed(), "reloaded; a new PeerClient of the old files is now refused");
+    assert!(matches!(
+        echo(PeerClient::new(&pki.replica_tls())).await,
+        Err(PeerError::Tls(_))
+    ));
+    tracing::info!("the replica's own client reloaded too: it trusts the new CA and presents the new certificate");
+    assert_eq!(echo(PeerClient::new(&tls)).await.unwrap(), vec![5]);
+
+    tracing::info!("a broken key file keeps the set in use");
+    std::fs::write(live("key"), "not a key").unwrap();
+    tokio::time::sleep(ha_metrics_server::peer::transport::tls::RELOAD_INTERVAL * 3).await;
+    assert_eq!(echo(PeerClient::new(&tls)).await.unwrap(), vec![5]);
+    assert_eq!(echo(new).await.unwrap(), vec![5]);
+    server.handle.stop(false).await;
+}

@@ -149,7 +149,7 @@ async fn kubelet_requires_credentials() {
         &cluster,
         addr,
         "/stats/summary",
-        Some(cluster.metrics_server_token()),
+        Some(cluster.metrics_server_token().as_str()),
         None,
     )
     .await

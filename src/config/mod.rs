@@ -141,6 +141,13 @@ pub struct Config {
     /// Paths served without authorization.
     #[arg(long, value_delimiter = ',', default_value = "/healthz,/readyz,/livez")]
     pub authorization_always_allow_paths: Vec<String>,
+    /// Serve HTTP/1.1 only (no ALPN `h2`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    pub disable_http2_serving: bool,
+    /// Streams a client may open at once on one HTTP/2 connection, announced in SETTINGS;
+    /// 0 means Go's default (250), as in metrics-server.
+    #[arg(long, default_value_t = 0)]
+    pub http2_max_streams_per_connection: u32,
     /// Requests in flight at once; more get 429.
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,
@@ -197,6 +204,9 @@ impl Config {
         }
         if self.tls_cert_file.is_some() != self.tls_private_key_file.is_some() {
             errors.push("--tls-cert-file and --tls-private-key-file must be set together".into());
+        }
+        if self.bind_address.parse::<std::net::IpAddr>().is_err() {
+            errors.push(format!("--bind-address {:?} must be an IP address", self.bind_address));
         }
         if self.shards == 0 || self.shards > coordinator::shard_map::MAX_SHARDS {
             errors.push(format!(

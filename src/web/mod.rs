@@ -18,7 +18,7 @@ use crate::health::{Health, HealthSource};
 use crate::metrics::{Metrics, TypeLabel};
 use crate::query::Reader;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -81,7 +81,13 @@ fn is_health(path: &str) -> Option<(&str, Option<&str>)> {
 
 /// The identity of the caller, if any.
 async fn authenticate(state: &WebState, req: &HttpRequest) -> Option<Arc<User>> {
-    let chain = req.conn_data::<Arc<ClientChain>>();
+    // The listener puts the connection's certificate chain into the request's extensions
+    // (`crate::serve::bridge`); actix's own server would put it into the connection data.
+    let chain: Option<Arc<ClientChain>> = req
+        .extensions()
+        .get::<Arc<ClientChain>>()
+        .cloned()
+        .or_else(|| req.conn_data::<Arc<ClientChain>>().cloned());
     let headers = || {
         req.headers()
             .iter()
@@ -89,7 +95,7 @@ async fn authenticate(state: &WebState, req: &HttpRequest) -> Option<Arc<User>> 
     };
     let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok());
     let creds = Credentials {
-        chain: chain.map(|c| &**c),
+        chain: chain.as_deref(),
         headers,
         authorization,
     };

@@ -14,6 +14,8 @@ pub struct Replica {
 
 pub struct Replicas {
     pub replicas: Vec<Replica>,
+    /// Whose aggregation proxy lists the replicas as endpoints.
+    cluster: chaos::Cluster,
     /// `--peers`: the first `listed` replicas.
     peers: String,
     extra: Vec<String>,
@@ -41,6 +43,7 @@ impl Replicas {
             .join(",");
         Replicas {
             replicas,
+            cluster: cluster.clone(),
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         }
@@ -76,12 +79,15 @@ impl Replicas {
         self.update_proxy(cluster);
     }
 
-    /// kill -9 of replica `i`; the proxy keeps it until its readiness probe fails, as the
-    /// aggregator's endpoints do.
+    /// kill -9 of replica `i`. Its endpoint leaves the aggregation proxy at once, as the kubelet
+    /// marks a pod whose container died not ready (kubesim does not model the kubelet's ~1 s to
+    /// notice); requests in flight to it fail.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut server) = self.replicas[i].process.take() {
             let _ = server.child.start_kill();
         }
+        let cluster = self.cluster.clone();
+        self.update_proxy(&cluster);
     }
 
     /// Points the aggregation proxy at every started replica.
@@ -99,8 +105,18 @@ impl Replicas {
         self.replicas.iter().enumerate().filter(|(_, r)| r.process.is_some())
     }
 
-    /// Sends a signal (e.g. `libc::SIGSTOP`) to replica `i`.
+    /// Sends a signal (`TERM`, `STOP`, ...) to replica `i`. `TERM` is a pod deletion: the
+    /// endpoint leaves the proxy first (a terminating pod is not a ready endpoint), then the
+    /// replica drains. Other signals leave the endpoint to the readiness probe.
     pub fn signal(&self, i: usize, signal: &str) {
+        if signal == "TERM" {
+            let others: Vec<String> = self
+                .alive()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, r)| format!("127.0.0.1:{}", r.port))
+                .collect();
+            self.cluster.set_replicas(&others);
+        }
         if let Some(pid) = self.replicas[i].process.as_ref().and_then(|p| p.child.id()) {
             let _ = std::process::Command::new("kill")
                 .args([&format!("-{signal}"), &pid.to_string()])

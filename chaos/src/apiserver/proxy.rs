@@ -1,8 +1,21 @@
-//! The aggregation proxy for `/apis/metrics.k8s.io/*`, as kube-aggregator does it: forward over
-//! HTTPS to a ready replica with the front-proxy client certificate and `X-Remote-User` /
-//! `X-Remote-Group` headers (the caller's own credentials removed), keep path, query and
-//! Accept, fail over on connection errors, and answer `503 service unavailable` (text/plain)
-//! when no replica is ready.
+//! The aggregation proxy for `/apis/metrics.k8s.io/*`, as kube-aggregator does it with
+//! `--enable-aggregator-routing=true`:
+//!
+//! - each request goes to **one ready endpoint picked at random** (the aggregator resolves the
+//!   Service's ready endpoints and picks one per request), over HTTPS with the front-proxy client
+//!   certificate and `X-Remote-User` / `X-Remote-Group` headers (the caller's own credentials
+//!   removed), keeping path, query and Accept;
+//! - over **HTTP/2** when the endpoint offers it in ALPN (Go's transport offers `h2` and
+//!   `http/1.1`), one multiplexed connection per endpoint, with Go's HTTP/2 health check (a PING
+//!   after [`H2_READ_IDLE`] without frames, the connection dropped [`H2_PING_TIMEOUT`] later);
+//! - **no retry** on another endpoint: a request whose endpoint fails (refused, reset, GOAWAY
+//!   before an answer) gets `503` with the error text, as the aggregator's proxy responder
+//!   answers; no ready endpoint at all gets `503 service unavailable`;
+//! - an endpoint is ready as the kubelet's **readiness probe** says: `GET /readyz` over HTTPS
+//!   without credentials, every [`ProbeConfig::period`], each within [`ProbeConfig::timeout`];
+//!   not ready until its first success, not ready again after
+//!   [`ProbeConfig::failure_threshold`] failures in a row (a StatefulSet's `readinessProbe`).
+//!   Endpoints leave at once when they are removed (`set_replicas`: the pod was deleted).
 
 use super::auth::UserInfo;
 use crate::http::{Body, Request, text};
@@ -10,65 +23,131 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-/// How often each replica's `/readyz` is checked.
-pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(500);
-/// A `/readyz` check fails after this long.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How the readiness probe runs (a container's `readinessProbe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// `periodSeconds`.
+    pub period: Duration,
+    /// `timeoutSeconds`.
+    pub timeout: Duration,
+    /// `failureThreshold`: consecutive failures that make a ready endpoint not ready.
+    pub failure_threshold: u32,
+}
+
+/// Default probe: every second, one second to answer, three failures (the manifests' probe is
+/// 10 s x 3; kubesim runs it faster so clusters settle in seconds).
+pub const DEFAULT_PROBE: ProbeConfig = ProbeConfig {
+    period: Duration::from_secs(1),
+    timeout: Duration::from_secs(1),
+    failure_threshold: 3,
+};
 /// A proxied request fails after this long (kube-aggregator's default proxy timeout is 60 s).
 pub const PROXY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Go's HTTP/2 health check as the aggregator's transport sets it: a PING after this long
+/// without a frame from the endpoint, and the connection closed if none comes back within
+/// [`H2_PING_TIMEOUT`].
+pub const H2_READ_IDLE: Duration = Duration::from_secs(30);
+pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest request body forwarded.
 pub const MAX_PROXY_BODY: usize = 1024 * 1024;
-/// The identity the aggregator's own availability checks use.
-const AGGREGATOR_USER: &str = "system:kube-aggregator";
+/// The probe's User-Agent, as the kubelet sends it.
+const PROBE_USER_AGENT: &str = "kube-probe/1.32";
 
-/// A registered replica (an endpoint of the APIService's Service).
+/// A registered replica (an endpoint of the APIService's Service) and its probe state.
 #[derive(Debug)]
 pub struct Replica {
     pub address: String,
-    ready: AtomicBool,
+    probe: Mutex<ProbeState>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ProbeState {
+    ready: bool,
+    /// Consecutive failed probes.
+    failures: u32,
 }
 
 impl Replica {
+    fn new(address: &str) -> Arc<Replica> {
+        Arc::new(Replica {
+            address: address.to_string(),
+            probe: Mutex::new(ProbeState::default()),
+        })
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.probe.lock().expect("probe lock").ready
+    }
+
+    /// Applies one probe result; returns the readiness if it changed.
+    fn record(&self, success: bool, threshold: u32) -> Option<bool> {
+        let mut state = self.probe.lock().expect("probe lock");
+        let before = state.ready;
+        match success {
+            true => {
+                *state = ProbeState {
+                    ready: true,
+                    failures: 0,
+                }
+            }
+            false => {
+                state.failures += 1;
+                if state.failures >= threshold.max(1) {
+                    state.ready = false;
+                }
+            }
+        }
+        (state.ready != before).then_some(state.ready)
     }
 }
 
 pub struct Proxy {
     replicas: RwLock<Vec<Arc<Replica>>>,
+    /// To the endpoints: front-proxy certificate, HTTP/2 or HTTP/1.1 by ALPN.
     client: Client<HttpsConnector<HttpConnector>, Body>,
-    next: AtomicUsize,
+    /// The kubelet's prober: no credentials, a new connection per probe.
+    prober: Client<HttpsConnector<HttpConnector>, Body>,
+    probe: ProbeConfig,
+    pick: Mutex<crate::sim::rng::Rng>,
 }
 
 impl Proxy {
-    /// A proxy presenting `client_config`'s front-proxy certificate.
-    pub fn new(client_config: rustls::ClientConfig) -> Arc<Proxy> {
-        Arc::new(Proxy {
+    /// A proxy presenting `client_config`'s front-proxy certificate, probing with `probe`.
+    pub fn new(client_config: rustls::ClientConfig, probe: ProbeConfig) -> anyhow::Result<Arc<Proxy>> {
+        let seed = crate::kubelet::server::now_ms() as u64 ^ std::process::id() as u64;
+        Ok(Arc::new(Proxy {
             replicas: RwLock::new(Vec::new()),
-            client: crate::tls::https_client(client_config),
-            next: AtomicUsize::new(0),
-        })
+            client: endpoint_client(client_config),
+            prober: probe_client(crate::tls::insecure_client(None)?),
+            probe,
+            pick: Mutex::new(crate::sim::rng::Rng::new(seed)),
+        }))
     }
 
-    /// Replaces the set of replicas (`host:port`); ones already known keep their readiness.
-    pub fn set_replicas(&self, addresses: &[String]) {
+    pub fn probe_config(&self) -> ProbeConfig {
+        self.probe
+    }
+
+    /// Replaces the set of replicas (`host:port`); ones already known keep their probe state.
+    /// Returns the new ones (not ready until their first successful probe).
+    pub fn set_replicas(&self, addresses: &[String]) -> Vec<Arc<Replica>> {
         let mut replicas = self.replicas.write().expect("replicas lock");
         let old = std::mem::take(&mut *replicas);
+        let mut added = Vec::new();
         *replicas = addresses
             .iter()
             .map(|a| {
                 old.iter().find(|r| &r.address == a).cloned().unwrap_or_else(|| {
-                    Arc::new(Replica {
-                        address: a.clone(),
-                        ready: AtomicBool::new(false),
-                    })
+                    let r = Replica::new(a);
+                    added.push(r.clone());
+                    r
                 })
             })
             .collect();
+        added
     }
 
     pub fn replicas(&self) -> Vec<(String, bool)> {
@@ -80,52 +159,62 @@ impl Proxy {
             .collect()
     }
 
-    /// Checks every replica's `/readyz` every `interval`, until the process ends.
-    pub fn spawn_health_checks(self: &Arc<Self>, interval: Duration) {
+    /// Probes every replica every period, until the process ends.
+    pub fn spawn_probes(self: &Arc<Self>) {
         let me = Arc::downgrade(self);
+        let period = self.probe.period;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
+            let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let Some(me) = me.upgrade() else { return };
-                me.check_all().await;
+                let replicas = me.replicas.read().expect("replicas lock").clone();
+                // Each probe on its own: a hanging one must not delay the others' periods.
+                for r in replicas {
+                    let me = me.clone();
+                    tokio::spawn(async move { me.probe_one(&r).await });
+                }
             }
         });
     }
 
-    /// One round of readiness checks, all replicas at once.
-    pub async fn check_all(&self) {
-        let replicas = self.replicas.read().expect("replicas lock").clone();
-        let checks = replicas.iter().map(|r| async move {
-            let ready = self.check(&r.address).await;
-            if ready != r.is_ready() {
-                tracing::info!(replica = %r.address, ready, "replica readiness changed");
-            }
-            r.ready.store(ready, Ordering::Relaxed);
-        });
-        futures::future::join_all(checks).await;
+    /// One probe of each of `replicas`, all at once (a new endpoint is probed when it appears).
+    pub async fn probe_now(&self, replicas: &[Arc<Replica>]) {
+        futures::future::join_all(replicas.iter().map(|r| self.probe_one(r))).await;
     }
 
-    async fn check(&self, address: &str) -> bool {
+    async fn probe_one(&self, replica: &Replica) {
+        let success = self.probe(&replica.address).await;
+        if let Some(ready) = replica.record(success, self.probe.failure_threshold) {
+            tracing::info!(replica = %replica.address, ready, "replica readiness changed");
+        }
+    }
+
+    async fn probe(&self, address: &str) -> bool {
         let Ok(req) = http::Request::get(format!("https://{address}/readyz"))
-            .header("X-Remote-User", AGGREGATOR_USER)
-            .header("X-Remote-Group", "system:masters")
+            .header(header::USER_AGENT, PROBE_USER_AGENT)
             .body(crate::http::empty())
         else {
             return false;
         };
-        match tokio::time::timeout(HEALTH_TIMEOUT, self.client.request(req)).await {
-            Ok(Ok(resp)) => resp.status().is_success(),
+        let call = async {
+            let resp = self.prober.request(req).await?;
+            let status = resp.status();
+            let _ = resp.into_body().collect().await;
+            Ok::<_, hyper_util::client::legacy::Error>(status)
+        };
+        match tokio::time::timeout(self.probe.timeout, call).await {
+            Ok(Ok(status)) => status.is_success() || status.is_redirection(),
             Ok(Err(e)) => {
-                tracing::debug!(replica = address, error = ?e, "readiness check failed");
+                tracing::debug!(replica = address, error = %e, "readiness probe failed");
                 false
             }
             Err(_) => false,
         }
     }
 
-    /// Forwards `req` for `user` to a ready replica.
+    /// Forwards `req` for `user` to one ready replica, picked at random; never retried elsewhere.
     pub async fn forward(&self, req: Request, user: &UserInfo) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let Some(body) = crate::http::read_body(body, MAX_PROXY_BODY).await else {
@@ -135,44 +224,82 @@ impl Proxy {
                 "request body too large",
             );
         };
-        let candidates = self.ready_in_turn();
-        for replica in candidates {
-            let upstream = match upstream_request(&parts, &replica.address, user, body.clone()) {
-                Ok(r) => r,
-                Err(e) => return super::status::bad_request(&e),
-            };
-            match tokio::time::timeout(PROXY_TIMEOUT, self.client.request(upstream)).await {
-                Ok(Ok(resp)) => return relay(resp),
-                Ok(Err(e)) if e.is_connect() => {
-                    tracing::warn!(replica = %replica.address, error = %e, "replica unreachable, trying another");
-                    replica.ready.store(false, Ordering::Relaxed);
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(replica = %replica.address, error = %e, "proxied request failed");
-                    return unavailable();
-                }
-                Err(_) => {
-                    return super::status::status(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "Timeout",
-                        "the proxied request timed out",
-                    );
-                }
+        let Some(replica) = self.pick_ready() else {
+            return unavailable();
+        };
+        let upstream = match upstream_request(&parts, &replica.address, user, body) {
+            Ok(r) => r,
+            Err(e) => return super::status::bad_request(&e),
+        };
+        match tokio::time::timeout(PROXY_TIMEOUT, self.client.request(upstream)).await {
+            Ok(Ok(resp)) => relay(resp),
+            Ok(Err(e)) => {
+                tracing::warn!(replica = %replica.address, error = %e, "error while proxying request");
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("error trying to reach service: {}\n", error_chain(&e)),
+                )
             }
+            Err(_) => super::status::status(StatusCode::GATEWAY_TIMEOUT, "Timeout", "the proxied request timed out"),
         }
-        unavailable()
     }
 
-    /// Ready replicas, starting at the next in round-robin order.
-    fn ready_in_turn(&self) -> Vec<Arc<Replica>> {
+    /// A ready replica chosen uniformly at random, if any.
+    fn pick_ready(&self) -> Option<Arc<Replica>> {
         let replicas = self.replicas.read().expect("replicas lock");
-        let ready: Vec<_> = replicas.iter().filter(|r| r.is_ready()).cloned().collect();
+        let ready: Vec<&Arc<Replica>> = replicas.iter().filter(|r| r.is_ready()).collect();
         if ready.is_empty() {
-            return ready;
+            return None;
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % ready.len();
-        ready[start..].iter().chain(&ready[..start]).cloned().collect()
+        let i = self.pick.lock().expect("pick lock").below(ready.len() as u64) as usize;
+        Some(ready[i].clone())
     }
+}
+
+/// The aggregator's transport to endpoints: ALPN h2 and http/1.1, one pooled connection per
+/// endpoint for HTTP/2, Go's HTTP/2 health check.
+fn endpoint_client(config: rustls::ClientConfig) -> Client<HttpsConnector<HttpConnector>, Body> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_all_versions()
+        .wrap_connector(http);
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(H2_READ_IDLE)
+        .http2_keep_alive_timeout(H2_PING_TIMEOUT)
+        .build(connector)
+}
+
+/// The kubelet's HTTP prober: HTTP/1.1, no keep-alive.
+fn probe_client(config: rustls::ClientConfig) -> Client<HttpsConnector<HttpConnector>, Body> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// kube-aggregator's answer when the APIService has no available endpoint.

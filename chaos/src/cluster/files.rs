@@ -66,13 +66,23 @@ impl Pki {
     }
 }
 
-/// A kubeconfig with one cluster, user and context.
+/// A kubeconfig with one cluster, user and context; the user has an inline token.
 pub fn kubeconfig(server: &str, ca: Option<&Path>, token: &str, namespace: &str) -> String {
+    kubeconfig_with_user(server, ca, &format!("token: {token}"), namespace)
+}
+
+/// A kubeconfig whose user reads its token from `token_file`, as an in-cluster service account
+/// does (clients re-read the file, so the token can rotate).
+pub fn kubeconfig_with_token_file(server: &str, ca: Option<&Path>, token_file: &Path, namespace: &str) -> String {
+    kubeconfig_with_user(server, ca, &format!("tokenFile: {}", token_file.display()), namespace)
+}
+
+fn kubeconfig_with_user(server: &str, ca: Option<&Path>, user: &str, namespace: &str) -> String {
     let ca = ca
         .map(|p| format!("\n    certificate-authority: {}", p.display()))
         .unwrap_or_default();
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n    server: {server}{ca}\nusers:\n- name: kubesim-user\n  user:\n    token: {token}\ncontexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-user\n    namespace: {namespace}\ncurrent-context: kubesim\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kubesim\n  cluster:\n    server: {server}{ca}\nusers:\n- name: kubesim-user\n  user:\n    {user}\ncontexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim-user\n    namespace: {namespace}\ncurrent-context: kubesim\n"
     )
 }
 
@@ -88,6 +98,10 @@ impl Paths {
     }
     pub fn metrics_server_kubeconfig(&self) -> PathBuf {
         self.dir.join("metrics-server.kubeconfig")
+    }
+    /// The metrics server's service-account token (rotated by `Cluster::rotate_metrics_server_token`).
+    pub fn metrics_server_token(&self) -> PathBuf {
+        self.dir.join("metrics-server.token")
     }
     pub fn ca(&self) -> PathBuf {
         self.dir.join("ca.crt")

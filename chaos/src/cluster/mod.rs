@@ -8,7 +8,7 @@ pub mod pool;
 
 use crate::apiserver::auth::{Authority, Policy, Rule, UserInfo};
 use crate::apiserver::objects;
-use crate::apiserver::proxy::{DEFAULT_HEALTH_INTERVAL, Proxy};
+use crate::apiserver::proxy::{DEFAULT_PROBE, ProbeConfig, Proxy};
 use crate::apiserver::server::{ApiServer, ApiState};
 use crate::apiserver::store::{DEFAULT_HISTORY, Kind, Store};
 use crate::kubelet::server::now_ms;
@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 pub use files::CLUSTER_CA_NAME;
 
@@ -57,7 +56,8 @@ pub struct ClusterConfig {
     /// Metrics API replicas behind the aggregation proxy (`host:port`).
     pub replicas: Vec<String>,
     pub replicas_per_deployment: u32,
-    pub health_interval: Duration,
+    /// The replicas' readiness probe, by which the aggregation proxy picks ready endpoints.
+    pub probe: ProbeConfig,
 }
 
 impl Default for ClusterConfig {
@@ -75,7 +75,7 @@ impl Default for ClusterConfig {
             kubesim_bin: None,
             replicas: Vec::new(),
             replicas_per_deployment: generate::DEFAULT_REPLICAS,
-            health_interval: DEFAULT_HEALTH_INTERVAL,
+            probe: DEFAULT_PROBE,
         }
     }
 }
@@ -104,7 +104,8 @@ pub(crate) struct Inner {
     pub api_url: OnceLock<String>,
     rng: Mutex<Rng>,
     namespaces: Mutex<BTreeSet<String>>,
-    pub metrics_server_token: String,
+    /// The current metrics-server token (the one kubelets accept).
+    pub metrics_server_token: Mutex<String>,
     pub admin_token: String,
 }
 
@@ -149,9 +150,12 @@ impl Cluster {
                 .min((config.nodes * config.pods_per_node / 10).max(2)),
         };
         let authority = Arc::new(Authority::new(default_policy(&metrics_server_token, &admin_token)));
-        let proxy = Proxy::new(crate::tls::insecure_client(Some(&pki.front_proxy_client))?);
+        let proxy = Proxy::new(
+            crate::tls::insecure_client(Some(&pki.front_proxy_client))?,
+            config.probe,
+        )?;
         proxy.set_replicas(&config.replicas);
-        proxy.spawn_health_checks(config.health_interval);
+        proxy.spawn_probes();
         let pool = start_pool(&config, &dir, &pki, &metrics_server_token).await?;
         let inner = Arc::new(Inner {
             paths: Paths { dir: dir.clone() },
@@ -166,7 +170,7 @@ impl Cluster {
             api_url: OnceLock::new(),
             rng: Mutex::new(Rng::derive(config.seed, 99)),
             namespaces: Mutex::new(BTreeSet::new()),
-            metrics_server_token,
+            metrics_server_token: Mutex::new(metrics_server_token),
             admin_token,
         });
         let cluster = Cluster { inner };
@@ -204,7 +208,8 @@ impl Cluster {
             paths.kubeconfig(),
             files::kubeconfig(&url, ca.as_deref(), &self.inner.admin_token, "default"),
         )?;
-        let ms = files::kubeconfig(&url, Some(&paths.ca()), &self.inner.metrics_server_token, "kube-system");
+        let ms =
+            files::kubeconfig_with_token_file(&url, Some(&paths.ca()), &paths.metrics_server_token(), "kube-system");
         std::fs::write(paths.metrics_server_kubeconfig(), ms)?;
         Ok(())
     }
@@ -319,11 +324,14 @@ impl Cluster {
             .map_err(ClusterError::Invalid)
     }
 
-    /// Replaces the aggregation proxy's replicas and checks their readiness at once.
+    /// Replaces the aggregation proxy's endpoints (a removed one is gone at once, as a deleted
+    /// pod's endpoint is); new ones are probed at once, then every probe period.
     pub fn set_replicas(&self, addresses: &[String]) {
-        self.inner.proxy.set_replicas(addresses);
-        let proxy = self.inner.proxy.clone();
-        tokio::spawn(async move { proxy.check_all().await });
+        let added = self.inner.proxy.set_replicas(addresses);
+        if !added.is_empty() {
+            let proxy = self.inner.proxy.clone();
+            tokio::spawn(async move { proxy.probe_now(&added).await });
+        }
     }
 
     pub async fn kubelet_stats(&self) -> BTreeMap<String, KubeletStats> {
@@ -355,8 +363,33 @@ impl Cluster {
         &self.inner.paths.dir
     }
 
-    pub fn metrics_server_token(&self) -> &str {
-        &self.inner.metrics_server_token
+    /// The token kubelets accept now.
+    pub fn metrics_server_token(&self) -> String {
+        self.inner.metrics_server_token.lock().expect("token lock").clone()
+    }
+
+    /// Rotates the metrics server's service-account token as the kubelet rotates a projected
+    /// token: a new token is written to `metrics-server.token` (atomically, by rename), and from
+    /// then on kubelets and TokenReview accept only the new one. Returns the new token.
+    pub async fn rotate_metrics_server_token(&self) -> anyhow::Result<String> {
+        // Not the seeded action rng: a rotation must not change what a seeded run does next.
+        let token = files::token(&mut Rng::new(now_ms() as u64 ^ std::process::id() as u64 ^ 0x5eed));
+        let path = self.inner.paths.metrics_server_token();
+        let staged = path.with_extension("token.new");
+        std::fs::write(&staged, &token)?;
+        std::fs::rename(&staged, &path)?;
+        let old = std::mem::replace(
+            &mut *self.inner.metrics_server_token.lock().expect("token lock"),
+            token.clone(),
+        );
+        self.inner.pool.set_token(&token).await.map_err(anyhow::Error::msg)?;
+        let mut policy = self.inner.authority.policy();
+        if let Some(user) = policy.tokens.remove(&old) {
+            policy.tokens.insert(token.clone(), user);
+        }
+        self.inner.authority.set_policy(policy);
+        tracing::info!("metrics-server token rotated");
+        Ok(token)
     }
 
     pub fn admin_token(&self) -> &str {

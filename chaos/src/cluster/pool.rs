@@ -58,6 +58,28 @@ impl Pool {
         }
     }
 
+    /// Every kubelet accepts `token` (and no longer the old one).
+    pub async fn set_token(&self, token: &str) -> Result<(), String> {
+        match self {
+            Pool::Local(host) => {
+                host.set_token(token);
+                Ok(())
+            }
+            Pool::Workers { workers, .. } => {
+                let request = WorkerRequest::Token {
+                    token: token.to_string(),
+                };
+                for worker in workers {
+                    let reply = worker.call(request.clone()).await.map_err(|e| e.to_string())?;
+                    if let Some(e) = reply.errors.into_iter().next() {
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     pub async fn stats(&self) -> BTreeMap<String, KubeletStats> {
         match self {
             Pool::Local(host) => host.stats(),

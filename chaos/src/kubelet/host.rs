@@ -40,10 +40,15 @@ pub struct HostConfig {
     pub token: String,
 }
 
+/// The bearer token every kubelet of a host accepts; replaced when the cluster rotates the
+/// metrics server's service-account token (only the new one is accepted from then on).
+pub type SharedToken = Arc<std::sync::RwLock<String>>;
+
 pub struct KubeletHost {
     world: Mutex<World>,
     kubelets: Mutex<HashMap<String, Arc<Kubelet>>>,
     config: HostConfig,
+    token: SharedToken,
     leaf_key: KeyPair,
     verifier: Arc<dyn ClientCertVerifier>,
 }
@@ -60,6 +65,7 @@ impl KubeletHost {
             world: Mutex::new(World::default()),
             kubelets: Mutex::new(HashMap::new()),
             leaf_key: KeyPair::generate()?,
+            token: Arc::new(std::sync::RwLock::new(config.token.clone())),
             config,
             verifier,
         }))
@@ -165,9 +171,14 @@ impl KubeletHost {
                 return None;
             }
         };
-        let kubelet = Kubelet::new(name.to_string(), addr, path, self.config.token.clone(), tls);
+        let kubelet = Kubelet::new(name.to_string(), addr, path, self.token.clone(), tls);
         let bound = kubelet.clone().spawn();
         Some((kubelet, bound))
+    }
+
+    /// From now on every kubelet of this host accepts `token` and no other bearer token.
+    pub fn set_token(&self, token: &str) {
+        *self.token.write().expect("token lock") = token.to_string();
     }
 
     /// Switches a kubelet's fault (`None` clears it).

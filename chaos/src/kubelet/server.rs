@@ -47,7 +47,7 @@ pub struct Kubelet {
     pub node: String,
     pub addr: SocketAddr,
     metrics_path: String,
-    token: String,
+    token: super::host::SharedToken,
     tls: Arc<rustls::ServerConfig>,
     template: RwLock<Arc<Template>>,
     fault: watch::Sender<Option<ActiveFault>>,
@@ -62,7 +62,7 @@ impl Kubelet {
         node: String,
         addr: SocketAddr,
         metrics_path: String,
-        token: String,
+        token: super::host::SharedToken,
         tls: Arc<rustls::ServerConfig>,
     ) -> Arc<Self> {
         let empty = Template::build(&Default::default(), &placeholder_node(&node));
@@ -220,7 +220,7 @@ impl Kubelet {
         client_cert
             || bearer
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| t == self.token)
+                .is_some_and(|t| *t == *self.token.read().expect("token lock"))
     }
 
     async fn handle(&self, req: Request, client_cert: bool) -> Response<Body> {

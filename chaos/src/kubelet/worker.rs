@@ -19,8 +19,17 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum WorkerRequest {
-    Apply { events: Vec<SimEvent> },
-    Fault { node: String, fault: Option<Fault> },
+    Apply {
+        events: Vec<SimEvent>,
+    },
+    Fault {
+        node: String,
+        fault: Option<Fault>,
+    },
+    /// Accept only this bearer token from now on.
+    Token {
+        token: String,
+    },
     Stats,
 }
 
@@ -61,6 +70,7 @@ pub async fn run_worker(dir: &Path) -> anyhow::Result<()> {
         match envelope.request {
             WorkerRequest::Apply { events } => reply.errors = host.apply(&events).await,
             WorkerRequest::Fault { node, fault } => reply.errors.extend(host.set_fault(&node, fault).err()),
+            WorkerRequest::Token { token } => host.set_token(&token),
             WorkerRequest::Stats => reply.stats = Some(host.stats()),
         }
         let mut out = serde_json::to_vec(&reply)?;

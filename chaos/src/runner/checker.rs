@@ -14,9 +14,19 @@ pub struct Checked {
     pub samples: Vec<ReplicaSample>,
     /// Times of failed requests (through the proxy or direct).
     pub errors: Vec<(RunMs, Target)>,
+    /// Every failed request through the aggregation proxy: what clients of the APIService saw.
+    pub proxy_failures: Vec<ProxyFailure>,
     /// (start, end) of absences of any pod from all-namespace lists.
     pub absences: Vec<(RunMs, RunMs)>,
     pub requests: BTreeMap<String, u64>,
+}
+
+/// A request through the proxy that failed: when it ran and how (status text or timeout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyFailure {
+    pub started: RunMs,
+    pub ended: RunMs,
+    pub error: String,
 }
 
 pub struct CheckerInput {
@@ -42,6 +52,7 @@ pub fn spawn(
             verdicts: Vec::new(),
             samples: Vec::new(),
             errors: Vec::new(),
+            proxy_failures: Vec::new(),
             absences: Vec::new(),
             requests: BTreeMap::new(),
         };
@@ -88,8 +99,15 @@ fn record(out: &mut Checked, obs: &Observation) {
         Observation::Replica(s) => out.samples.push(*s),
         Observation::Request(r) => {
             *out.requests.entry(format!("{:?}", r.client)).or_default() += 1;
-            if let Outcome::Err(_) = r.outcome {
+            if let Outcome::Err(error) = &r.outcome {
                 out.errors.push((r.ended, r.target));
+                if r.target == Target::Proxy {
+                    out.proxy_failures.push(ProxyFailure {
+                        started: r.started,
+                        ended: r.ended,
+                        error: error.clone(),
+                    });
+                }
             }
         }
         Observation::Scrapes { .. } => {}

@@ -39,9 +39,13 @@ impl Runner {
         self.mark(i, "down");
     }
 
-    /// SIGTERM: the replica drains and leaves; the proxy keeps it until readiness fails.
+    /// SIGTERM, as a pod deletion sends it: the endpoint leaves the aggregation proxy first (a
+    /// terminating pod is no ready endpoint), then the replica drains, leaves and exits.
     pub async fn terminate(&mut self, i: usize) {
         self.serving.lock().expect("serving lock")[i] = None;
+        let port = format!("127.0.0.1:{}", self.set.replicas[i].port);
+        let others: Vec<String> = self.set.proxy_addresses().into_iter().filter(|a| *a != port).collect();
+        self.cluster.set_replicas(&others);
         self.set.terminate(i, Duration::from_secs(25)).await;
         self.mark(i, "down");
     }

@@ -15,6 +15,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The replicas' readiness probe in a run: a fast StatefulSet `readinessProbe` (period 1 s,
+/// timeout 1 s, 2 failures), so a frozen replica leaves the proxy's endpoints within 3 s. The
+/// manifests' probe (10 s x 3, metrics-server's) would keep it there up to 31 s.
+pub const PROBE: crate::apiserver::proxy::ProbeConfig = crate::apiserver::proxy::ProbeConfig {
+    period: Duration::from_secs(1),
+    timeout: Duration::from_secs(1),
+    failure_threshold: 2,
+};
+
 /// After the faults, the replica set must be whole again within this long.
 pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 
@@ -27,6 +36,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         pods_per_node: config.pods_per_node,
         seed: config.seed,
         dir: Some(dir.clone()),
+        probe: PROBE,
         ..Default::default()
     })
     .await?;

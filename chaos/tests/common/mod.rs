@@ -83,7 +83,7 @@ pub async fn scrape(cluster: &Cluster, node: &str) -> Result<Scraped, String> {
         cluster,
         addr,
         "/metrics/resource",
-        Some(cluster.metrics_server_token()),
+        Some(cluster.metrics_server_token().as_str()),
         None,
     )
     .await

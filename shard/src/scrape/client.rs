@@ -1,12 +1,15 @@
 //! The kubelet HTTP client: one shared keep-alive pool, a bearer token, a per-request timeout and
 //! a body size cap. Returns the raw body; parsing is `parse`'s job.
 
+use super::dns::Resolver;
 use super::target::ScrapeTarget;
+use super::token::BearerToken;
 use crate::point::Nanos;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest kubelet body accepted by default (a 110-pod node with 2 containers is ~160 KiB).
@@ -48,15 +51,15 @@ pub struct Scraped {
 
 #[derive(Clone)]
 pub struct KubeletClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    authorization: Option<http::HeaderValue>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Empty<Bytes>>,
+    token: Option<Arc<BearerToken>>,
     timeout: Duration,
     max_body: usize,
 }
 
 impl KubeletClient {
     pub fn new(tls: rustls::ClientConfig, bearer_token: Option<&str>, timeout: Duration, max_body: usize) -> Self {
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(Resolver::system());
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
@@ -71,21 +74,28 @@ impl KubeletClient {
             .pool_idle_timeout(IDLE_TIMEOUT)
             .http1_max_buf_size(READ_BUFFER_MAX)
             .build(connector);
-        let authorization = bearer_token.and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok());
+        let token = bearer_token.and_then(|t| BearerToken::fixed(t).ok()).map(Arc::new);
         KubeletClient {
             client,
-            authorization,
+            token,
             timeout,
             max_body,
         }
     }
 
+    /// The same client with `token` as its bearer token (a token file is re-read as it rotates).
+    pub fn with_token(mut self, token: BearerToken) -> Self {
+        self.token = Some(Arc::new(token));
+        self
+    }
+
     /// GETs the target's metrics within the timeout.
     pub async fn scrape(&self, target: &ScrapeTarget, now: Nanos) -> Result<Scraped, ScrapeError> {
         let mut req = http::Request::get(&target.url);
-        if let Some(auth) = &self.authorization {
-            req = req.header(http::header::AUTHORIZATION, auth.clone());
+        if let Some(token) = &self.token {
+            req = req.header(http::header::AUTHORIZATION, token.header());
         }
+        let sent = tokio::time::Instant::now();
         let req = req
             .body(Empty::new())
             .map_err(|e| ScrapeError::Request(e.to_string()))?;
@@ -95,6 +105,11 @@ impl KubeletClient {
                 .request(req)
                 .await
                 .map_err(|e| ScrapeError::Request(error_chain(&e)))?;
+            if resp.status() == http::StatusCode::UNAUTHORIZED
+                && let Some(token) = &self.token
+            {
+                token.refused(sent);
+            }
             if resp.status() != http::StatusCode::OK {
                 return Err(ScrapeError::Status(resp.status().to_string()));
             }

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shard::scrape::dns::Resolver;
 use std::time::Duration;
 
 /// Longest TCP connect to a peer. Replicas share a cluster network, where a live pod accepts
@@ -63,7 +64,7 @@ pub enum PeerError {
 /// A pooled mutual-TLS HTTP/1.1 client for peers. Cheap to clone; clones share the pool.
 #[derive(Clone)]
 pub struct PeerClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -74,7 +75,8 @@ impl std::fmt::Debug for PeerClient {
 
 impl PeerClient {
     pub fn new(tls: &PeerTls) -> PeerClient {
-        let mut http = HttpConnector::new();
+        // Peer names (headless-service DNS) resolve without libc: the image is one static binary.
+        let mut http = HttpConnector::new_with_resolver(Resolver::system());
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));

@@ -1,12 +1,15 @@
-//! No client-visible error, except a request in flight to a replica that was killed, frozen or
-//! restarted (through the proxy: any replica; straight at a replica: that one).
+//! No client-visible error, except a request to a replica that was killed, frozen or restarted
+//! (through the proxy: any replica; straight at a replica: that one), while it was in flight or
+//! before the proxy's readiness probe took the replica out: the proxy, like kube-aggregator,
+//! does not retry a failed request on another replica.
 
 use super::{Context, Invariant, Tally, Verdict};
 use crate::runner::journal::{Observation, Outcome, RunMs, Target};
 use std::collections::BTreeMap;
 
-/// How long after a disruption ends a failed request is still excused: the proxy's readiness
-/// check (every 0.5 s, 2 s timeout) has to notice the replica first.
+/// How long after a disruption ends a failed request is still excused: the replicas' readiness
+/// probe in a run (`runner::setup::PROBE`: period 1 s x 2 failures + 1 s timeout) needs up to
+/// this long to take a replica out of the proxy's endpoints.
 pub const EXCUSE_AFTER_MS: RunMs = 3_000;
 
 #[derive(Default)]
@@ -22,7 +25,7 @@ impl Invariant for NoClientErrors {
     }
 
     fn rule(&self) -> &'static str {
-        "every request succeeds, except one in flight to a replica that was killed, frozen or restarted"
+        "every request succeeds, except one to a replica that was killed, frozen or restarted, in flight or before its probe took it out"
     }
 
     fn observe(&mut self, observation: &Observation, ctx: &Context) {

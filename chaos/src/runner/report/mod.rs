@@ -1,8 +1,9 @@
 //! The run's report: `report.json` (everything), `summary.txt` (what a person reads first:
-//! verdicts, faults, availability, longest gaps per fault, election times, scrape load, the
-//! reproduce command) and `timeline.svg`.
+//! verdicts, faults, availability, longest gaps per fault, election times, the client-visible
+//! error window per fault kind, scrape load, the reproduce command) and `timeline.svg`.
 
 pub mod svg;
+pub mod unavailability;
 
 use super::RunConfig;
 use super::checker::Checked;
@@ -47,6 +48,8 @@ pub struct Report {
     pub recovery: Option<Recovery>,
     pub invariants: Vec<Verdict>,
     pub elections: Vec<Election>,
+    /// What clients of the APIService saw during each fault (failed requests, their window).
+    pub unavailability: unavailability::Unavailability,
     pub requests: std::collections::BTreeMap<String, u64>,
     pub timeline: Timeline,
     #[serde(skip)]
@@ -91,6 +94,7 @@ pub fn build(
             election(f, &checked.samples, until)
         })
         .collect();
+    let unavailability = unavailability::measure(&timeline, &checked.proxy_failures);
     Report {
         seed: config.seed,
         reproduce: config.reproduce(),
@@ -107,6 +111,7 @@ pub fn build(
         recovery,
         invariants: verdicts,
         elections,
+        unavailability,
         requests: checked.requests,
         timeline,
         samples: checked.samples,
@@ -218,6 +223,7 @@ pub fn summary(r: &Report) -> String {
             .map_or("none (old leader kept or returned)".into(), |m| format!("{m} ms"));
         let _ = writeln!(out, "  {:>6.1}s {:<22} {ms}", e.at as f64 / 1000.0, e.fault);
     }
+    let _ = writeln!(out, "\n{}", unavailability::summary(&r.unavailability).trim_end());
     let _ = writeln!(out, "\nrequests by client: {:?}", r.requests);
     let _ = writeln!(out, "\nreproduce: {}", r.reproduce);
     out

@@ -44,3 +44,14 @@ Service <fullname>-peers, e.g. ha-metrics-server-0=ha-metrics-server-0.ha-metric
 {{- end -}}
 {{- join "," $peers -}}
 {{- end -}}
+
+{{/* The Secret holding the serving certificate, or "" when the server makes its own. */}}
+{{- define "ha-metrics-server.servingSecret" -}}
+{{- if eq .Values.servingTLS.mode "generate" -}}
+{{- default (printf "%s-serving-tls" (include "ha-metrics-server.fullname" .)) .Values.servingTLS.secretName -}}
+{{- else if eq .Values.servingTLS.mode "existingSecret" -}}
+{{- required "servingTLS.secretName is required with servingTLS.mode=existingSecret" .Values.servingTLS.secretName -}}
+{{- else if ne .Values.servingTLS.mode "selfSigned" -}}
+{{- fail (printf "servingTLS.mode must be generate, existingSecret or selfSigned, not %q" .Values.servingTLS.mode) -}}
+{{- end -}}
+{{- end -}}
