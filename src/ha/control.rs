@@ -87,6 +87,7 @@ pub async fn start(
         copies: Mutex::new(vec![Default::default(); shards.shards as usize]),
         outboxes: (0..shards.shards).map(|_| Default::default()).collect(),
         last_expiry: Mutex::new(Instant::now()),
+        cluster_seen: Default::default(),
         resolution: config.metric_resolution,
         formation: Default::default(),
         formation_gate: Default::default(),
@@ -149,6 +150,13 @@ async fn control_loop(ha: Arc<Ha>) {
                 true => tracing::warn!("no reachable Raft quorum: scraping the shards whose owners are unreachable"),
                 false => tracing::info!("Raft quorum reachable again: back to the shard map"),
             }
+        }
+        if degraded && ha.is_leader() {
+            // A leader that reaches no quorum commits nothing: it steps down (etcd's
+            // CheckQuorum), so nobody takes it for the set's leader, neither fresh replicas
+            // looking for a set to join nor operators.
+            tracing::warn!("leading without a reachable quorum: stepping down");
+            let _ = ha.raft.trigger().elect().await;
         }
         if ha.is_leader() {
             ha.leader_duties(&map).await;

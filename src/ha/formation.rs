@@ -213,8 +213,16 @@ pub(super) async fn peer_infos(ha: &Ha, looking: bool) -> Vec<Info> {
 
 async fn try_once(ha: &Ha) -> Result<(), String> {
     let answers = peer_infos(ha, true).await;
+    let me = (ha.id.name.as_str(), ha.me());
+    ha.cluster_seen.store(
+        answers.iter().any(|i| i.initialized),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    // A set that lost its quorum for good may still have a leader that never learnt it (a
+    // leader steps down only after the quorum-loss timeout): joining it would wait forever.
     if let Some(leader) = answers
         .iter()
+        .filter(|i| !lost_for_good(me, i, &answers))
         .find_map(|i| i.initialized.then(|| i.leader.clone()).flatten())
     {
         let request = JoinRequest {
@@ -237,10 +245,7 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
             other => Err(format!("join refused: {other:?}")),
         };
     }
-    if answers
-        .iter()
-        .any(|i| i.initialized && !lost_for_good((&ha.id.name, ha.me()), i, &answers))
-    {
+    if answers.iter().any(|i| i.initialized && !lost_for_good(me, i, &answers)) {
         return Err("a cluster exists but has no leader yet".into());
     }
     // Replicas of a set that lost its quorum for good keep their logs out of the new set; they

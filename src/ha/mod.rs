@@ -80,6 +80,10 @@ pub struct Ha {
     copies: Mutex<Vec<copies::ShardCopy>>,
     /// Each shard's replication state while this replica writes it.
     outboxes: Vec<Mutex<replicate::Outbox>>,
+    /// Whether a peer answered as a member of a replica set the last time this replica, outside
+    /// any set, looked: it then leaves writing to that set instead of writing in quorum-loss
+    /// mode itself.
+    cluster_seen: AtomicBool,
     /// When the copies of shards not scraped here were last expired.
     last_expiry: Mutex<std::time::Instant>,
     resolution: Duration,

@@ -21,7 +21,10 @@ impl Ha {
             return Wanted::Write;
         }
         let orphaned = owners.iter().find(|o| self.reachable(**o)).is_none_or(|o| *o == me);
-        if self.is_degraded() && orphaned {
+        // Outside any replica set (a fresh replica that has not joined yet), quorum-loss
+        // writing is for a replica that found no set at all: a set that exists writes.
+        let outside = !map.is_initialized() && self.cluster_seen.load(std::sync::atomic::Ordering::Relaxed);
+        if self.is_degraded() && orphaned && !outside {
             return Wanted::Write;
         }
         match owners.iter().skip(1).any(|o| *o == me) {
@@ -37,8 +40,12 @@ impl Ha {
         {
             let mut copies = self.copies.lock().expect("copies lock");
             for (shard, copy) in (0u32..).zip(copies.iter_mut()) {
+                // A claim by a replica of another set (not in this map) lapses only with a new
+                // map: this replica's set is gone, and it starts over to join the other.
+                let claimer_reachable =
+                    |c: super::copies::Claim| !map.members.contains_key(&c.by) || self.reachable(c.by);
                 if let Some(claim) = copy.claim
-                    && copy.claim_lapsed(map.epoch, self.reachable(claim.by), self.is_degraded())
+                    && copy.claim_lapsed(map.epoch, claimer_reachable(claim), self.is_degraded())
                 {
                     copy.claim = None;
                 }
