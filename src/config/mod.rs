@@ -139,6 +139,11 @@ pub struct Config {
     /// Requests in flight at once; more get 429.
     #[arg(long, default_value_t = 400)]
     pub max_requests_inflight: usize,
+    /// How long a paginated list's continue token stays valid after its first page was served;
+    /// an older one gets 410 Gone, reason Expired (the apiserver's tokens expire with etcd's
+    /// compaction, every 5 minutes by default) (Go duration).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    pub continue_token_lifetime: Duration,
     /// After SIGTERM, how long requests are still served while /readyz fails, so load balancers
     /// and the aggregator stop sending new ones (Go duration).
     #[arg(long, default_value = "1s", value_parser = go_duration)]

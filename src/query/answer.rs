@@ -1,6 +1,8 @@
 //! The owner's side of a fan-out query (its shards' rows, as wire rows, written straight from
 //! the stores) and node wire rows back into metrics (the asker's pod rows are
-//! [`super::GatheredPod`]s, joined with this replica's pod cache).
+//! [`super::GatheredPod`]s, joined with this replica's pod cache). For a page (`limit=N`) an
+//! owner sends only its first N + 1 pods after the continue key: the first N + 1 of the whole
+//! list are among them, so the asker can cut the page and tell whether more follow.
 
 use super::{ListParams, PodQuery, Reader};
 use crate::api::error::MetricsResource;
@@ -31,6 +33,7 @@ pub fn shard_answer(reader: &Reader, request: &QueryRequest) -> Result<QueryResp
                     window: m.window,
                     cpu_nanocores: m.usage.cpu_nanocores,
                     memory_bytes: m.usage.memory_bytes,
+                    swap_bytes: m.usage.swap_bytes,
                 }));
             }
         }
@@ -51,10 +54,16 @@ pub fn shard_answer(reader: &Reader, request: &QueryRequest) -> Result<QueryResp
                     timestamp: metrics.timestamp,
                     window: metrics.window,
                     containers: containers
-                        .map(|(n, u)| (n.to_string(), u.cpu_nanocores, u.memory_bytes))
+                        .map(|(n, u)| (n.to_string(), u.cpu_nanocores, u.memory_bytes, u.swap_bytes))
                         .collect(),
                 })
             });
+            if let Some(limit) = params.limit {
+                let pods = &mut response.pods;
+                pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+                pods.dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+                pods.truncate(limit.saturating_add(1));
+            }
         }
     }
     Ok(response)
@@ -67,6 +76,7 @@ pub(super) fn node_metrics(wire: &WireNode) -> NodeMetrics {
         usage: Usage {
             cpu_nanocores: wire.cpu_nanocores,
             memory_bytes: wire.memory_bytes,
+            swap_bytes: wire.swap_bytes,
         },
     }
 }
