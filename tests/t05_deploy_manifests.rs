@@ -403,17 +403,23 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
         .expect("Service port 443");
     assert_eq!(svc_port.target_port, Some(IntOrString::String("https".into())));
 
-    let api = one(&r.api_services, "APIService");
-    assert_eq!(api.metadata.name.as_deref(), Some("v1beta1.metrics.k8s.io"));
-    let api_spec = api.spec.as_ref().unwrap();
-    assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
-    assert_eq!(api_spec.version.as_deref(), Some("v1beta1"));
-    assert_eq!(api_spec.insecure_skip_tls_verify, Some(true));
-    assert_eq!((api_spec.group_priority_minimum, api_spec.version_priority), (100, 100));
-    let target = api_spec.service.as_ref().expect("APIService service");
-    assert_eq!(target.name, svc.metadata.name, "APIService points to the Service");
-    assert_eq!(target.namespace, svc.metadata.namespace);
-    assert_eq!(target.port.unwrap_or(443), svc_port.port);
+    // Both versions are registered, v1 preferred (higher versionPriority), at the same Service.
+    let mut versions: Vec<(String, i32)> = Vec::new();
+    for api in &r.api_services {
+        let api_spec = api.spec.as_ref().unwrap();
+        let version = api_spec.version.clone().unwrap();
+        assert_eq!(api.metadata.name.as_deref(), Some(format!("{version}.metrics.k8s.io").as_str()));
+        assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
+        assert_eq!(api_spec.insecure_skip_tls_verify, Some(true));
+        assert_eq!(api_spec.group_priority_minimum, 100);
+        let target = api_spec.service.as_ref().expect("APIService service");
+        assert_eq!(target.name, svc.metadata.name, "APIService points to the Service");
+        assert_eq!(target.namespace, svc.metadata.namespace);
+        assert_eq!(target.port.unwrap_or(443), svc_port.port);
+        versions.push((version, api_spec.version_priority));
+    }
+    versions.sort();
+    assert_eq!(versions, [("v1".to_string(), 200), ("v1beta1".to_string(), 100)]);
 
     // RBAC.
     let server_role = named(&r.cluster_roles, "system:ha-metrics-server");
