@@ -25,6 +25,8 @@
 //!   container whose CPU or memory is zero (missing, invalid, or only a start-time line) leaves
 //!   its whole pod out of the batch.
 //! - A series given twice: the last valid line wins.
+//! - Blanks and tabs before a line are skipped (Prometheus' parsers skip them; metrics-server's
+//!   `textparse` too).
 //! - A body whose only news is `resource_scrape_error 1` (or the older `scrape_error 1`), the
 //!   kubelet's way of saying its stats provider failed, is a failed scrape
 //!   ([`DecodeError::KubeletError`]), so the last good points stay served; metrics-server
@@ -228,6 +230,8 @@ impl<'a, 'l> Decoder<'a, 'l> {
 
     fn line(&mut self, line: &'a [u8]) {
         self.stats.lines += 1;
+        // Blanks before a line are allowed, as the Prometheus text parsers allow them.
+        let line = line::skip_blanks(line);
         let series = match line::classify(line) {
             Ok(series) => series,
             Err(skipped) => {

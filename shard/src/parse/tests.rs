@@ -597,3 +597,16 @@ fn a_body_that_is_not_metrics_text_is_an_error() {
     // A malformed line of our own series shows it is metrics text.
     assert!(decode(b"node_cpu_usage_seconds_total x\n", SENT, &Limits::default()).is_ok());
 }
+
+/// Lines indented with blanks and tabs (as in kubelet unit-test expectations, payloads 024-026)
+/// are read like any others.
+#[test]
+fn indented_lines_are_read() {
+    let body = container("p", "1", "2")
+        .lines()
+        .map(|l| format!("\t\t  \t{l}\n"))
+        .collect::<String>();
+    let batch = decode_ok(&body);
+    assert_eq!(batch.pods[0].containers[0].point, point(0, ms(2000), NANOS_PER_SECOND as u64, 2));
+    assert_eq!(decode(b"\t\tresource_scrape_error 1\n", SENT, &Limits::default()), Err(DecodeError::KubeletError));
+}
