@@ -408,7 +408,10 @@ fn check_common(r: &Rendered, replicas: i32) -> &StatefulSet {
     for api in &r.api_services {
         let api_spec = api.spec.as_ref().unwrap();
         let version = api_spec.version.clone().unwrap();
-        assert_eq!(api.metadata.name.as_deref(), Some(format!("{version}.metrics.k8s.io").as_str()));
+        assert_eq!(
+            api.metadata.name.as_deref(),
+            Some(format!("{version}.metrics.k8s.io").as_str())
+        );
         assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
         assert_eq!(api_spec.insecure_skip_tls_verify, Some(true));
         assert_eq!(api_spec.group_priority_minimum, 100);

@@ -86,7 +86,8 @@ async fn wait_pods(cluster: &chaos::Cluster, want: usize) {
     eventually(Duration::from_secs(60), "every pod served", async || {
         let out = kubectl(cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods"]).await;
         out.status.success()
-            && serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|v| v["items"].as_array().map_or(0, Vec::len) == want)
+            && serde_json::from_slice::<Value>(&out.stdout)
+                .is_ok_and(|v| v["items"].as_array().map_or(0, Vec::len) == want)
     })
     .await;
 }
@@ -105,7 +106,10 @@ async fn same_moment(cluster: &chaos::Cluster, path: &str) -> (Value, Vec<u8>) {
         let (status, content_type, pb) = api_get(cluster, path, KUBECTL_TOP_ACCEPT).await;
         let (_, _, b) = api_get(cluster, path, "application/json").await;
         assert_eq!((status, content_type.as_str()), (200, PROTOBUF));
-        let (a, b) = (strip(serde_json::from_slice(&a).unwrap()), strip(serde_json::from_slice(&b).unwrap()));
+        let (a, b) = (
+            strip(serde_json::from_slice(&a).unwrap()),
+            strip(serde_json::from_slice(&b).unwrap()),
+        );
         if a == b {
             return (a, pb);
         }
@@ -117,7 +121,12 @@ async fn same_moment(cluster: &chaos::Cluster, path: &str) -> (Value, Vec<u8>) {
 /// as Go durations), to compare with the JSON answer.
 fn as_json_list(decoded: &Value) -> Value {
     let seconds = |t: &Value| t["seconds"].as_str().and_then(|s| s.parse::<i64>().ok());
-    let rfc3339 = |s: i64| jiff::Timestamp::from_second(s).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let rfc3339 = |s: i64| {
+        jiff::Timestamp::from_second(s)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
     let items: Vec<Value> = decoded["object"]["items"]
         .as_array()
         .unwrap()
@@ -183,7 +192,10 @@ fn json_items(list: &Value) -> Value {
 async fn v1_protobuf_node_name_and_swap_through_kubectl() {
     let cluster = cluster(3, 4, 131).await;
     tracing::info!("a node whose kubelet has swap statistics, with two pods using swap in namespace swappy");
-    let added = cluster.act(chaos::cluster::actions::Action::AddNode { swap: true }).await.unwrap();
+    let added = cluster
+        .act(chaos::cluster::actions::Action::AddNode { swap: true })
+        .await
+        .unwrap();
     let swap_node = added["node"].as_str().unwrap().to_string();
     for name in ["swapper-a", "swapper-b"] {
         let request = chaos::cluster::actions::PodRequest {
@@ -194,7 +206,10 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
             swap_bytes: Some(3_866_624.0),
             ..Default::default()
         };
-        cluster.act(chaos::cluster::actions::Action::AddPod(request)).await.unwrap();
+        cluster
+            .act(chaos::cluster::actions::Action::AddPod(request))
+            .await
+            .unwrap();
     }
     let _server = start_server(&cluster, &[]).await;
     let all = running_pods(&cluster);
@@ -211,17 +226,26 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
         assert_eq!(group["groupVersion"], format!("metrics.k8s.io/{version}"));
     }
     let one = raw(&cluster, "/apis/metrics.k8s.io/v1/namespaces/swappy/pods/swapper-a").await;
-    assert_eq!((one["kind"].as_str(), one["apiVersion"].as_str()), (Some("PodMetrics"), Some("metrics.k8s.io/v1")));
+    assert_eq!(
+        (one["kind"].as_str(), one["apiVersion"].as_str()),
+        (Some("PodMetrics"), Some("metrics.k8s.io/v1"))
+    );
 
     tracing::info!("kubectl 1.27 to 1.33: top node, top pod -A, get podmetrics (v1 by discovery)");
     for version in KUBECTL_VERSIONS {
         let top = kubectl_version(&cluster, version, &["top", "node"]).await;
         let text = stdout(&top);
-        assert!(text.contains("node-0") && text.contains(&swap_node), "{version}: {text}");
+        assert!(
+            text.contains("node-0") && text.contains(&swap_node),
+            "{version}: {text}"
+        );
         let pods = stdout(&kubectl_version(&cluster, version, &["top", "pod", "-A"]).await);
         assert_eq!(pods.lines().count(), all.len() + 1, "{version}: {pods}");
         let get = stdout(&kubectl_version(&cluster, version, &["get", "podmetrics", "-n", "swappy"]).await);
-        assert!(get.contains("swapper-a") && get.contains("swapper-b"), "{version}: {get}");
+        assert!(
+            get.contains("swapper-a") && get.contains("swapper-b"),
+            "{version}: {get}"
+        );
     }
     let verbose = kubectl(&cluster, &["top", "pod", "-A", "-v=8"]).await;
     let log = String::from_utf8_lossy(&verbose.stderr);
@@ -230,7 +254,10 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
         "kubectl top was answered in protobuf"
     );
     let verbose = kubectl(&cluster, &["get", "podmetrics", "-A", "-v=6"]).await;
-    assert!(String::from_utf8_lossy(&verbose.stderr).contains("/apis/metrics.k8s.io/v1/pods"), "get prefers v1");
+    assert!(
+        String::from_utf8_lossy(&verbose.stderr).contains("/apis/metrics.k8s.io/v1/pods"),
+        "get prefers v1"
+    );
 
     tracing::info!("protobuf lists decode (Python protobuf, our .proto) to the JSON answer's values");
     for path in ["/apis/metrics.k8s.io/v1beta1/pods", "/apis/metrics.k8s.io/v1/nodes"] {
@@ -240,14 +267,27 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
         assert_eq!(decoded["kind"], json_list["kind"], "{path}");
         assert_eq!(as_json_list(&decoded), json_items(&json_list), "{path}");
     }
-    let (status, content_type, body) = api_get(&cluster, "/apis/metrics.k8s.io/v1/namespaces/swappy/pods/nope", KUBECTL_TOP_ACCEPT).await;
+    let (status, content_type, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/namespaces/swappy/pods/nope",
+        KUBECTL_TOP_ACCEPT,
+    )
+    .await;
     assert_eq!((status, content_type.as_str()), (404, PROTOBUF));
     let status = python_decode(&cluster, &body);
-    assert_eq!((status["apiVersion"].as_str(), status["kind"].as_str()), (Some("v1"), Some("Status")));
+    assert_eq!(
+        (status["apiVersion"].as_str(), status["kind"].as_str()),
+        (Some("v1"), Some("Status"))
+    );
     assert_eq!(status["object"]["code"], 404);
     assert_eq!(status["object"]["reason"], "NotFound");
     assert_eq!(status["object"]["message"], "pods \"nope\" not found");
-    let (status, _, body) = api_get(&cluster, "/apis/metrics.k8s.io/v1/pods?fieldSelector=status.phase%3DRunning", PROTOBUF).await;
+    let (status, _, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?fieldSelector=status.phase%3DRunning",
+        PROTOBUF,
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(python_decode(&cluster, &body)["object"]["reason"], "BadRequest");
 
@@ -260,9 +300,23 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
         })
     };
     for node in ["node-1", swap_node.as_str()] {
-        let list = raw(&cluster, &format!("/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName%3D{node}")).await;
-        assert_eq!(names(&list).into_iter().collect::<BTreeSet<_>>(), on_node(node), "{node}");
-        let top = stdout(&kubectl(&cluster, &["top", "pod", "-A", "--field-selector", &format!("spec.nodeName={node}")]).await);
+        let list = raw(
+            &cluster,
+            &format!("/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName%3D{node}"),
+        )
+        .await;
+        assert_eq!(
+            names(&list).into_iter().collect::<BTreeSet<_>>(),
+            on_node(node),
+            "{node}"
+        );
+        let top = stdout(
+            &kubectl(
+                &cluster,
+                &["top", "pod", "-A", "--field-selector", &format!("spec.nodeName={node}")],
+            )
+            .await,
+        );
         let shown: BTreeSet<(String, String)> = top
             .lines()
             .skip(1)
@@ -271,11 +325,27 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
                 (f[0].to_string(), f[1].to_string())
             })
             .collect();
-        assert_eq!(shown, on_node(node), "kubectl top --field-selector spec.nodeName={node}");
+        assert_eq!(
+            shown,
+            on_node(node),
+            "kubectl top --field-selector spec.nodeName={node}"
+        );
     }
-    let not_on = raw(&cluster, "/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName!%3Dnode-1").await;
+    let not_on = raw(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName!%3Dnode-1",
+    )
+    .await;
     assert_eq!(names(&not_on).len(), all.len() - on_node("node-1").len());
-    let out = kubectl(&cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1/nodes?fieldSelector=spec.nodeName%3Dx"]).await;
+    let out = kubectl(
+        &cluster,
+        &[
+            "get",
+            "--raw",
+            "/apis/metrics.k8s.io/v1/nodes?fieldSelector=spec.nodeName%3Dx",
+        ],
+    )
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a known field selector"));
 
@@ -295,11 +365,18 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
     let truth = cluster.node_truth(&swap_node, now, now).unwrap().swap_bytes.unwrap();
     assert_eq!(bytes(node["usage"]["swap"].as_str().unwrap()), truth);
     assert_eq!(truth, 4.0 * 3_866_624.0);
-    assert!(raw(&cluster, "/apis/metrics.k8s.io/v1/nodes/node-0").await["usage"].get("swap").is_none());
+    assert!(
+        raw(&cluster, "/apis/metrics.k8s.io/v1/nodes/node-0").await["usage"]
+            .get("swap")
+            .is_none()
+    );
     let table = stdout(&kubectl(&cluster, &["get", "podmetrics", "-n", "swappy"]).await);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "CPU", "MEMORY", "SWAP", "WINDOW"]);
-    assert!(table.lines().skip(1).all(|l| l.contains("7552Ki")), "two containers' swap summed: {table}");
+    assert!(
+        table.lines().skip(1).all(|l| l.contains("7552Ki")),
+        "two containers' swap summed: {table}"
+    );
     cluster.shutdown();
 }
 
@@ -341,8 +418,15 @@ async fn pages_follow_continue_tokens_and_expire() {
     let nodes = raw(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes?limit=2").await;
     assert_eq!(names(&nodes).len(), 2);
     let next = nodes["metadata"]["continue"].as_str().unwrap();
-    let rest = raw(&cluster, &format!("/apis/metrics.k8s.io/v1beta1/nodes?limit=2&continue={next}")).await;
-    assert_eq!(names(&rest).iter().map(|n| n.1.as_str()).collect::<Vec<_>>(), ["node-2"]);
+    let rest = raw(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1beta1/nodes?limit=2&continue={next}"),
+    )
+    .await;
+    assert_eq!(
+        names(&rest).iter().map(|n| n.1.as_str()).collect::<Vec<_>>(),
+        ["node-2"]
+    );
     assert!(rest["metadata"].get("continue").is_none());
 
     tracing::info!("a token older than --continue-token-lifetime: 410 Expired, with a fresh token that works");
@@ -353,14 +437,37 @@ async fn pages_follow_continue_tokens_and_expire() {
     let (status, _, body) = api_get(&cluster, &path, "application/json").await;
     assert_eq!(status, 410);
     let expired: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((expired["reason"].as_str(), expired["code"].as_i64()), (Some("Expired"), Some(410)));
-    assert!(expired["message"].as_str().unwrap().starts_with("The provided continue parameter is too old"));
+    assert_eq!(
+        (expired["reason"].as_str(), expired["code"].as_i64()),
+        (Some("Expired"), Some(410))
+    );
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The provided continue parameter is too old")
+    );
     let fresh = expired["metadata"]["continue"].as_str().unwrap();
-    let resumed = raw(&cluster, &format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={fresh}")).await;
-    assert_eq!(names(&resumed)[0], names(&raw(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=6").await)[5]);
+    let resumed = raw(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={fresh}"),
+    )
+    .await;
+    assert_eq!(
+        names(&resumed)[0],
+        names(&raw(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=6").await)[5]
+    );
     let out = kubectl(&cluster, &["get", "--raw", &path]).await;
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Expired"), "kubectl names the reason");
-    let (status, _, body) = api_get(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=5&continue=garbage", "application/json").await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Expired"),
+        "kubectl names the reason"
+    );
+    let (status, _, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?limit=5&continue=garbage",
+        "application/json",
+    )
+    .await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     cluster.shutdown();
 }
@@ -369,11 +476,14 @@ async fn pages_follow_continue_tokens_and_expire() {
 /// is ready (metrics-server v0.9 stays unready and takes the API down), nodes have no metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelets_without_node_series_leave_pods_served_and_readiness_green() {
-    use chaos::kubelet::faults::{Fault, Family};
+    use chaos::kubelet::faults::{Family, Fault};
     let cluster = cluster(2, 3, 139).await;
     for node in ["node-0", "node-1"] {
         let families = vec![Family::NodeCpuUsageSecondsTotal, Family::NodeMemoryWorkingSetBytes];
-        cluster.set_fault(node, Some(Fault::MissingSeries { families })).await.unwrap();
+        cluster
+            .set_fault(node, Some(Fault::MissingSeries { families }))
+            .await
+            .unwrap();
     }
     let server = start_server(&cluster, &[]).await;
     let all = running_pods(&cluster);

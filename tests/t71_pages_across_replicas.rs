@@ -27,7 +27,10 @@ fn keys(body: &str) -> (Vec<(String, String)>, Option<String>) {
         .iter()
         .map(|p| {
             let meta = &p["metadata"];
-            (meta["namespace"].as_str().unwrap().to_string(), meta["name"].as_str().unwrap().to_string())
+            (
+                meta["namespace"].as_str().unwrap().to_string(),
+                meta["name"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     (items, list["metadata"]["continue"].as_str().map(String::from))
@@ -97,7 +100,12 @@ async fn continue_tokens_work_on_any_replica_and_across_an_epoch_change() {
         let mut page = keys(&get_on(&cluster, port, &path).await);
         for _ in 0..60 {
             let last = seen.last().cloned();
-            let expected: Vec<_> = all.iter().filter(|k| Some(*k) > last.as_ref()).take(7).cloned().collect();
+            let expected: Vec<_> = all
+                .iter()
+                .filter(|k| Some(*k) > last.as_ref())
+                .take(7)
+                .cloned()
+                .collect();
             if page.0 == expected {
                 break;
             }
@@ -107,7 +115,11 @@ async fn continue_tokens_work_on_any_replica_and_across_an_epoch_change() {
         seen.extend(page.0);
         token = page.1;
     }
-    assert_eq!(seen, all.iter().cloned().collect::<Vec<_>>(), "the whole list, in order, after the epoch change");
+    assert_eq!(
+        seen,
+        all.iter().cloned().collect::<Vec<_>>(),
+        "the whole list, in order, after the epoch change"
+    );
 
     tracing::info!("spec.nodeName through the proxy: exactly that node's pods, from its shard's owners");
     for node in ["node-0", "node-3", "node-5"] {

@@ -74,7 +74,12 @@ fn parse_line(raw: &str) -> Option<Line> {
         Some(t) => Some(t.parse().ok()?),
         None => None,
     };
-    Some(Line { name, labels, value, ts })
+    Some(Line {
+        name,
+        labels,
+        value,
+        ts,
+    })
 }
 
 /// The body of the second replay: counters, working sets and timestamps moved on; every other
@@ -100,7 +105,11 @@ fn advanced(body: &str) -> String {
             _ => line.value,
         };
         let labels: Vec<String> = line.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        let labels = if line.labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
+        let labels = if line.labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
         let ts = line.ts.map_or(String::new(), |t| format!(" {}", t + STEP_MS));
         let newline = if raw.ends_with('\n') { "\n" } else { "" };
         out.push_str(&format!("{indent}{}{labels} {value}{ts}{newline}", line.name));
@@ -167,7 +176,11 @@ fn expected(body: &str) -> Expected {
     let mut kubelet_error = false;
     for raw in body.lines() {
         let Some(line) = parse_line(raw) else { continue };
-        let key = match (line.labels.get("namespace"), line.labels.get("pod"), line.labels.get("container")) {
+        let key = match (
+            line.labels.get("namespace"),
+            line.labels.get("pod"),
+            line.labels.get("container"),
+        ) {
             (Some(ns), Some(pod), Some(c)) => Some((ns.clone(), pod.clone(), c.clone())),
             _ => None,
         };
@@ -258,14 +271,28 @@ fn joined(files: &[&str]) -> (String, String) {
 }
 
 fn usage_of(v: &Value, key: &str) -> Option<f64> {
-    v["usage"][key].as_str().map(|q| if key == "cpu" { cores(q) * 1e9 } else { bytes(q) })
+    v["usage"][key]
+        .as_str()
+        .map(|q| if key == "cpu" { cores(q) * 1e9 } else { bytes(q) })
 }
 
 fn check_container(label: &str, what: &str, got: &Value, want: &Want) {
     let cpu = usage_of(got, "cpu").unwrap();
-    assert!((cpu - want.cpu_nanocores).abs() <= 2.0, "{label} {what}: cpu {cpu} nanocores, want {}", want.cpu_nanocores);
-    assert_eq!(usage_of(got, "memory"), Some(want.memory as f64), "{label} {what}: memory");
-    assert_eq!(usage_of(got, "swap"), want.swap.map(|s| s as f64), "{label} {what}: swap");
+    assert!(
+        (cpu - want.cpu_nanocores).abs() <= 2.0,
+        "{label} {what}: cpu {cpu} nanocores, want {}",
+        want.cpu_nanocores
+    );
+    assert_eq!(
+        usage_of(got, "memory"),
+        Some(want.memory as f64),
+        "{label} {what}: memory"
+    );
+    assert_eq!(
+        usage_of(got, "swap"),
+        want.swap.map(|s| s as f64),
+        "{label} {what}: swap"
+    );
 }
 
 /// Replays `bodies` (one kubesim node each), waits for two scrapes of each, checks the answers.
@@ -290,13 +317,21 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
             bodies: vec![body.clone(), advanced(body)],
         };
         cluster.set_fault(&node, Some(fault)).await.unwrap();
-        tracing::info!(label, node, pods = want.pods.len(), node_served = want.node.is_some(), "replaying");
+        tracing::info!(
+            label,
+            node,
+            pods = want.pods.len(),
+            node_served = want.node.is_some(),
+            "replaying"
+        );
         plans.push((label.clone(), node, want));
     }
     let _server = start_server(&cluster, &[]).await;
-    eventually(Duration::from_secs(60), "every kubelet scraped at least three times", async || {
-        cluster.kubelet_stats().await.values().all(|s| s.scrapes >= 3)
-    })
+    eventually(
+        Duration::from_secs(60),
+        "every kubelet scraped at least three times",
+        async || cluster.kubelet_stats().await.values().all(|s| s.scrapes >= 3),
+    )
     .await;
     let pods = raw(&cluster, "/apis/metrics.k8s.io/v1/pods").await;
     let nodes = raw(&cluster, "/apis/metrics.k8s.io/v1/nodes").await;
@@ -306,7 +341,13 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
         .iter()
         .map(|p| {
             let m = &p["metadata"];
-            ((m["namespace"].as_str().unwrap().into(), m["name"].as_str().unwrap().into()), p)
+            (
+                (
+                    m["namespace"].as_str().unwrap().into(),
+                    m["name"].as_str().unwrap().into(),
+                ),
+                p,
+            )
         })
         .collect();
     for (label, node, want) in &plans {
@@ -320,13 +361,25 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
                 .iter()
                 .map(|c| (c["name"].as_str().unwrap().to_string(), c))
                 .collect();
-            assert_eq!(got.keys().collect::<Vec<_>>(), containers.keys().collect::<Vec<_>>(), "{label} {key:?}");
+            assert_eq!(
+                got.keys().collect::<Vec<_>>(),
+                containers.keys().collect::<Vec<_>>(),
+                "{label} {key:?}"
+            );
             for (name, want) in containers {
                 check_container(label, name, got[name], want);
             }
-            assert_eq!(window_ms(pod["window"].as_str().unwrap()), STEP_MS, "{label} {key:?} window");
+            assert_eq!(
+                window_ms(pod["window"].as_str().unwrap()),
+                STEP_MS,
+                "{label} {key:?} window"
+            );
         }
-        let got = nodes["items"].as_array().unwrap().iter().find(|n| n["metadata"]["name"] == *node);
+        let got = nodes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["metadata"]["name"] == *node);
         match (&want.node, got) {
             (Some(want), Some(got)) => check_container(label, "node", got, want),
             (None, None) => {}
@@ -345,7 +398,11 @@ fn the_test_reads_the_files_as_index_md_describes_them() {
     let served = |l: &str| (by_label[l].pods.len(), by_label[l].node.is_some());
     assert_eq!(served("001"), (0, false), "1.18.0's names without _total are not read");
     assert_eq!(served("002"), (70, true), "the full 70-pod response");
-    assert_eq!(served("003"), (0, false), "start times only, one with a negative timestamp");
+    assert_eq!(
+        served("003"),
+        (0, false),
+        "start times only, one with a negative timestamp"
+    );
     assert_eq!(served("004"), (0, true), "node only");
     assert_eq!(served("019"), (0, true), "no container families");
     assert_eq!(served("020"), (0, false), "node swap only");
@@ -355,7 +412,10 @@ fn the_test_reads_the_files_as_index_md_describes_them() {
     assert_eq!(pod_a["container_a"].swap, Some(1000));
     assert_eq!(pod_a["container_b"].swap, None);
     let joined = expected(&joined(&["010", "011"]).1);
-    assert!(joined.node.as_ref().is_none_or(|n| n.swap.is_none()), "a wrapped swap count is no swap");
+    assert!(
+        joined.node.as_ref().is_none_or(|n| n.swap.is_none()),
+        "a wrapped swap count is no swap"
+    );
     assert!(by_label.values().map(|e| e.pods.len()).sum::<usize>() > 100);
 }
 

@@ -146,13 +146,26 @@ async fn proxy_forwards_with_front_proxy_identity_and_fails_over() {
     assert_eq!(echoed["groups"], json!(["system:masters", "system:authenticated"]));
 
     tracing::info!("metrics.k8s.io/v1 is discovered (preferred) and forwarded like v1beta1, protobuf Accept kept");
-    let (_, _, body) = api_get(&format!("{}/apis/metrics.k8s.io", cluster.api_url()), None, "application/json").await;
+    let (_, _, body) = api_get(
+        &format!("{}/apis/metrics.k8s.io", cluster.api_url()),
+        None,
+        "application/json",
+    )
+    .await;
     let group: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(group["preferredVersion"]["version"], "v1");
-    let versions: Vec<&str> = group["versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    let versions: Vec<&str> = group["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
     assert_eq!(versions, ["v1", "v1beta1"]);
     let protobuf = "application/vnd.kubernetes.protobuf, */*";
-    let v1 = format!("{}/apis/metrics.k8s.io/v1/nodes?fieldSelector=metadata.name%3Dx", cluster.api_url());
+    let v1 = format!(
+        "{}/apis/metrics.k8s.io/v1/nodes?fieldSelector=metadata.name%3Dx",
+        cluster.api_url()
+    );
     let (status, _, body) = api_get(&v1, None, protobuf).await;
     assert_eq!(status, StatusCode::OK);
     let echoed: Value = serde_json::from_slice(&body).unwrap();

@@ -37,7 +37,11 @@ async fn payload_parses_and_matches_ground_truth() {
             assert!(families.contains(&f), "{f} present");
             assert!(scrape.docs.contains_key(f), "{f} has HELP");
         }
-        for f in ["container_swap_usage_bytes", "node_swap_usage_bytes", "pod_swap_usage_bytes"] {
+        for f in [
+            "container_swap_usage_bytes",
+            "node_swap_usage_bytes",
+            "pod_swap_usage_bytes",
+        ] {
             assert!(!families.contains(&f), "{f}: a node without swap statistics has none");
         }
 
@@ -149,7 +153,11 @@ async fn a_swap_node_reports_the_swap_families() {
         assert_eq!(*value, expected, "{key}");
     }
     let pods = common::samples(&scrape, "pod_swap_usage_bytes");
-    assert!(pods.iter().any(|(k, v, _)| k.ends_with("swapper") && *v == 2.0 * 3_866_624.0), "{pods:?}");
+    assert!(
+        pods.iter()
+            .any(|(k, v, _)| k.ends_with("swapper") && *v == 2.0 * 3_866_624.0),
+        "{pods:?}"
+    );
     let node_swap = common::samples(&scrape, "node_swap_usage_bytes")[0].clone();
     assert_eq!(node_swap.1, 2.0 * 3_866_624.0);
     // The node booted just now, so its truth is asked for now (the swap use is constant).

@@ -431,8 +431,14 @@ impl Serialize for PodCells<'_, '_> {
         let sum = |quantities: &mut dyn Iterator<Item = Quantity>, format| {
             Quantity::sum(quantities).unwrap_or(Quantity::zero(format))
         };
-        let cpu_sum = sum(&mut pod.containers.iter().map(|c| cpu(c.cpu_nanocores)), Format::DecimalSi);
-        let memory_sum = sum(&mut pod.containers.iter().map(|c| memory(c.memory_bytes)), Format::BinarySi);
+        let cpu_sum = sum(
+            &mut pod.containers.iter().map(|c| cpu(c.cpu_nanocores)),
+            Format::DecimalSi,
+        );
+        let memory_sum = sum(
+            &mut pod.containers.iter().map(|c| memory(c.memory_bytes)),
+            Format::BinarySi,
+        );
         let swaps = &mut pod.containers.iter().filter_map(|c| c.swap_bytes).map(memory);
         let swap = self.swap.then(|| sum(swaps, Format::BinarySi));
         UsageCells {

@@ -315,9 +315,8 @@ impl Reader {
                     visit(shard, ns, name, meta, metrics);
                 }
             };
-            let in_scope = |ns: &str, name: &str| {
-                query.namespace.is_none_or(|n| n == ns) && query.name.is_none_or(|n| n == name)
-            };
+            let in_scope =
+                |ns: &str, name: &str| query.namespace.is_none_or(|n| n == ns) && query.name.is_none_or(|n| n == name);
             match (&on_nodes, query.namespace, query.name) {
                 (Some(nodes), _, _) => nodes
                     .iter()
@@ -449,9 +448,13 @@ impl Reader {
     /// Whether this replica's stores pass `metric-storage-ready` together (see
     /// [`shard::store::Readiness`]: what the kubelets report must be servable).
     pub fn ready(&self) -> bool {
-        let readiness = self.shards.stores.iter().fold(shard::store::Readiness::default(), |r, store| {
-            r.merge(store.read().expect("store lock").readiness())
-        });
+        let readiness = self
+            .shards
+            .stores
+            .iter()
+            .fold(shard::store::Readiness::default(), |r, store| {
+                r.merge(store.read().expect("store lock").readiness())
+            });
         readiness.ready()
     }
 }

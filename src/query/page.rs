@@ -61,9 +61,7 @@ impl ContinueToken {
         if text.len() > MAX_TOKEN_LEN {
             return Err(invalid("too long"));
         }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| invalid("not base64url"))?;
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid("not base64url"))?;
         let token: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| invalid("not a continue token"))?;
         if token.v != TOKEN_VERSION {
             return Err(invalid("unknown version"));
@@ -127,7 +125,10 @@ mod tests {
     fn tokens_round_trip_and_reject_what_we_did_not_write() {
         let token = ContinueToken::new(MetricsResource::Pods, 1_700_000_000_000, "ns", "web-1");
         let text = token.encode();
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(ContinueToken::decode(&text, MetricsResource::Pods).unwrap(), token);
         let wrong_list = ContinueToken::decode(&text, MetricsResource::Nodes).unwrap_err();
         assert_eq!(wrong_list.status_code(), 400);

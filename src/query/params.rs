@@ -152,7 +152,10 @@ mod tests {
         ));
         let on_node = ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Pods).unwrap();
         assert_eq!(on_node.node_names(), Some(vec!["n1"]));
-        let two = ListParams::parse("fieldSelector=spec.nodeName%3Dn1,spec.nodeName%3Dn2", MetricsResource::Pods);
+        let two = ListParams::parse(
+            "fieldSelector=spec.nodeName%3Dn1,spec.nodeName%3Dn2",
+            MetricsResource::Pods,
+        );
         assert_eq!(two.unwrap().node_names(), Some(vec![]));
         let not = ListParams::parse("fieldSelector=spec.nodeName!%3Dn1", MetricsResource::Pods).unwrap();
         assert_eq!(not.node_names(), None);
@@ -165,11 +168,22 @@ mod tests {
             Err(ApiError::MethodNotSupported { .. })
         ));
         assert!(ListParams::parse("watch=false", MetricsResource::Nodes).is_ok());
-        assert_eq!(ListParams::parse("limit=500", MetricsResource::Pods).unwrap().limit, Some(500));
+        assert_eq!(
+            ListParams::parse("limit=500", MetricsResource::Pods).unwrap().limit,
+            Some(500)
+        );
         assert_eq!(ListParams::parse("limit=0", MetricsResource::Pods).unwrap().limit, None);
-        assert_eq!(ListParams::parse("limit=-3", MetricsResource::Pods).unwrap().limit, None);
+        assert_eq!(
+            ListParams::parse("limit=-3", MetricsResource::Pods).unwrap().limit,
+            None
+        );
         assert!(ListParams::parse("limit=x", MetricsResource::Pods).is_err());
-        assert!(ListParams::parse("continue=", MetricsResource::Pods).unwrap().continue_token.is_none());
+        assert!(
+            ListParams::parse("continue=", MetricsResource::Pods)
+                .unwrap()
+                .continue_token
+                .is_none()
+        );
         assert!(ListParams::parse("continue=bogus", MetricsResource::Pods).is_err());
         assert!(matches!(
             ListParams::parse(&"a".repeat(MAX_QUERY_LEN + 1), MetricsResource::Nodes),

@@ -79,7 +79,11 @@ impl Read<'_> {
 
     /// The token of the next page, issued when the list's first page was.
     fn next_token(&self, resource: MetricsResource, next: Option<(String, String)>) -> Option<String> {
-        let issued = self.params.continue_token.as_ref().map_or(now() / 1_000_000, |t| t.issued);
+        let issued = self
+            .params
+            .continue_token
+            .as_ref()
+            .map_or(now() / 1_000_000, |t| t.issued);
         next.map(|(ns, name)| ContinueToken::new(resource, issued, &ns, &name).encode())
     }
 
@@ -190,11 +194,7 @@ impl Read<'_> {
 
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
         let query = self.req.query_string();
-        let rows = self
-            .state
-            .reader
-            .get_pod(namespace, name, &self.params, query)
-            .await?;
+        let rows = self.state.reader.get_pod(namespace, name, &self.params, query).await?;
         self.pods_response(&rows, true, None)
     }
 }
@@ -217,10 +217,7 @@ pub fn openapi(rest: &[&str]) -> HttpResponse {
         ["v2"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v2_json()),
         ["v3"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_index_json()),
         ["v3", "apis", "metrics.k8s.io", version] => match ApiVersion::parse(version) {
-            Some(version) => bytes(
-                json::CONTENT_TYPE_JSON,
-                openapi::openapi_v3_group_version_json(version),
-            ),
+            Some(version) => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_group_version_json(version)),
             None => not_found(),
         },
         _ => not_found(),

@@ -182,7 +182,12 @@ pub async fn format_cost(
     accept: &str,
     n: usize,
 ) -> anyhow::Result<FormatCost> {
-    let ticks = || -> u64 { pids.iter().filter_map(|&p| crate::procstat::process(p)).map(|u| u.cpu_ticks).sum() };
+    let ticks = || -> u64 {
+        pids.iter()
+            .filter_map(|&p| crate::procstat::process(p))
+            .map(|u| u.cpu_ticks)
+            .sum()
+    };
     let before = ticks();
     let mut times = Vec::with_capacity(n);
     let mut bytes = 0;

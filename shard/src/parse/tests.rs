@@ -492,13 +492,22 @@ fn wrapped_byte_counts_are_invalid() {
 fn swap_is_read_for_containers_and_nodes_without_deciding_completeness() {
     let labels = r#"{container="c",namespace="ns",pod="p"}"#;
     let swap = format!("container_swap_usage_bytes{labels} 3.866624e+06 9000\n");
-    let body = [container("p", "1", "1"), swap.clone(), NODE.to_string(), "node_swap_usage_bytes 0 9000\n".into()].concat();
+    let body = [
+        container("p", "1", "1"),
+        swap.clone(),
+        NODE.to_string(),
+        "node_swap_usage_bytes 0 9000\n".into(),
+    ]
+    .concat();
     let batch = decode_ok(&body);
     let point = batch.pods[0].containers[0].point;
     assert_eq!(point.swap, Some(3_866_624));
     assert_eq!(point.timestamp, ms(2000), "swap lines leave the timestamp alone");
     assert_eq!(batch.node.unwrap().swap, Some(0));
-    assert_eq!(decode_ok(&container("p", "1", "1")).pods[0].containers[0].point.swap, None);
+    assert_eq!(
+        decode_ok(&container("p", "1", "1")).pods[0].containers[0].point.swap,
+        None
+    );
     let only_swap = decode_ok(&swap);
     assert!(only_swap.pods.is_empty(), "swap alone is no sample of a container");
     assert_eq!(only_swap.stats.dropped_pods, 1);
@@ -510,7 +519,10 @@ fn swap_is_read_for_containers_and_nodes_without_deciding_completeness() {
 fn a_kubelet_scrape_error_is_a_failed_scrape() {
     let error = "# HELP resource_scrape_error [STABLE] 1 if there was an error\n\
                  # TYPE resource_scrape_error gauge\nresource_scrape_error 1\nscrape_error 1\n";
-    assert_eq!(decode(error.as_bytes(), SENT, &Limits::default()), Err(DecodeError::KubeletError));
+    assert_eq!(
+        decode(error.as_bytes(), SENT, &Limits::default()),
+        Err(DecodeError::KubeletError)
+    );
     assert!(decode_ok("resource_scrape_error 0\n").pods.is_empty());
     let with_data = format!("{}resource_scrape_error 1\n", container("p", "1", "1"));
     assert_eq!(decode_ok(&with_data).pods.len(), 1);
@@ -607,6 +619,12 @@ fn indented_lines_are_read() {
         .map(|l| format!("\t\t  \t{l}\n"))
         .collect::<String>();
     let batch = decode_ok(&body);
-    assert_eq!(batch.pods[0].containers[0].point, point(0, ms(2000), NANOS_PER_SECOND as u64, 2));
-    assert_eq!(decode(b"\t\tresource_scrape_error 1\n", SENT, &Limits::default()), Err(DecodeError::KubeletError));
+    assert_eq!(
+        batch.pods[0].containers[0].point,
+        point(0, ms(2000), NANOS_PER_SECOND as u64, 2)
+    );
+    assert_eq!(
+        decode(b"\t\tresource_scrape_error 1\n", SENT, &Limits::default()),
+        Err(DecodeError::KubeletError)
+    );
 }

@@ -107,7 +107,10 @@ fn v3_is_a_consistent_openapi_document() {
             metadata["allOf"][0]["$ref"],
             format!("#/components/schemas/{OBJECT_META}")
         );
-        let path = format!("/apis/{}/namespaces/{{namespace}}/pods/{{name}}", version.group_version());
+        let path = format!(
+            "/apis/{}/namespaces/{{namespace}}/pods/{{name}}",
+            version.group_version()
+        );
         let get = &doc["paths"][path]["get"];
         assert_eq!(
             get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],

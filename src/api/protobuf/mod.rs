@@ -49,9 +49,12 @@ pub fn node_metrics(item: &NodeUsage<'_>, version: ApiVersion, now_ns: i64) -> V
 
 /// `GET .../nodes`.
 pub fn node_list(items: &[NodeUsage<'_>], version: ApiVersion, meta: ListMeta<'_>, now_ns: i64) -> Vec<u8> {
-    envelope(version.group_version(), "NodeMetricsList", 64 + 256 * items.len(), |o| {
-        metrics::node_list(o, items, meta, created_s(now_ns))
-    })
+    envelope(
+        version.group_version(),
+        "NodeMetricsList",
+        64 + 256 * items.len(),
+        |o| metrics::node_list(o, items, meta, created_s(now_ns)),
+    )
 }
 
 /// `GET .../namespaces/{ns}/pods/{name}`.

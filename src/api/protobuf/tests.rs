@@ -30,7 +30,10 @@ fn quantity(s: &str) -> messages::Quantity {
 }
 
 fn labels() -> BTreeMap<String, String> {
-    BTreeMap::from([("app".to_string(), "web".to_string()), ("tier".to_string(), "".to_string())])
+    BTreeMap::from([
+        ("app".to_string(), "web".to_string()),
+        ("tier".to_string(), "".to_string()),
+    ])
 }
 
 fn pod<'a>(name: &'a str, labels: &'a BTreeMap<String, String>, containers: Vec<ContainerUsage<'a>>) -> PodUsage<'a> {
@@ -70,15 +73,24 @@ fn a_pod_list_decodes_to_the_values_of_its_json() {
     };
     let body = pod_list(&pods, ApiVersion::V1, meta, NOW);
     let (api_version, kind, raw) = open(&body);
-    assert_eq!((api_version.as_str(), kind.as_str()), ("metrics.k8s.io/v1", "PodMetricsList"));
+    assert_eq!(
+        (api_version.as_str(), kind.as_str()),
+        ("metrics.k8s.io/v1", "PodMetricsList")
+    );
     let list = messages::PodMetricsList::decode(&raw[..]).unwrap();
     assert_eq!(list.metadata.unwrap().r#continue.as_deref(), Some("abc"));
     assert_eq!(list.items.len(), 2);
     let first = &list.items[0];
     let meta = first.metadata.as_ref().unwrap();
-    assert_eq!((meta.name.as_deref(), meta.namespace.as_deref()), (Some("web-0"), Some("team-1")));
+    assert_eq!(
+        (meta.name.as_deref(), meta.namespace.as_deref()),
+        (Some("web-0"), Some("team-1"))
+    );
     assert_eq!(meta.labels, labels);
-    assert_eq!(meta.creation_timestamp.as_ref().unwrap().seconds, Some(NOW / 1_000_000_000));
+    assert_eq!(
+        meta.creation_timestamp.as_ref().unwrap().seconds,
+        Some(NOW / 1_000_000_000)
+    );
     let timestamp = first.timestamp.as_ref().unwrap();
     assert_eq!((timestamp.seconds, timestamp.nanos), (Some(1_754_301_598), Some(0)));
     assert_eq!(first.window.as_ref().unwrap().duration, Some(14_998_000_000));
@@ -96,7 +108,11 @@ fn a_pod_list_decodes_to_the_values_of_its_json() {
     assert!(!first.containers[1].usage.contains_key("swap"));
     let empty = &list.items[1];
     assert!(empty.containers.is_empty());
-    assert_eq!(empty.timestamp, Some(messages::Time::default()), "Go's zero time: an empty Time");
+    assert_eq!(
+        empty.timestamp,
+        Some(messages::Time::default()),
+        "Go's zero time: an empty Time"
+    );
     assert_eq!(empty.window.as_ref().unwrap().duration, Some(0));
 }
 
@@ -156,7 +172,11 @@ fn status_errors_decode_with_message_reason_details_and_code() {
     assert_eq!(status.code, Some(404));
     let details = status.details.unwrap();
     assert_eq!(
-        (details.name.as_deref(), details.group.as_deref(), details.kind.as_deref()),
+        (
+            details.name.as_deref(),
+            details.group.as_deref(),
+            details.kind.as_deref()
+        ),
         (Some("default/web-1"), Some("metrics.k8s.io"), Some("podmetrics"))
     );
     let bad = ApiError::unknown_field_selector("status.phase", MetricsResource::Pods);

@@ -186,7 +186,10 @@ fn negotiates_table_or_json() {
         ),
         (Some("application/vnd.kubernetes.protobuf, */*"), Protobuf),
         (Some("application/vnd.kubernetes.protobuf,application/json"), Protobuf),
-        (Some("application/json;q=0.9,application/vnd.kubernetes.protobuf"), Protobuf),
+        (
+            Some("application/json;q=0.9,application/vnd.kubernetes.protobuf"),
+            Protobuf,
+        ),
         (Some("application/json,application/vnd.kubernetes.protobuf"), Json),
         (Some("application/json, */*"), Json),
         (Some("application/json"), Json),

@@ -28,7 +28,11 @@ fn node_metrics_matches_the_reference_example() {
         memory_bytes: 732_212 * 1024,
         swap_bytes: None,
     };
-    let got = text(node_metrics_json(&node, ApiVersion::V1beta1, ns("2026-08-04T10:00:03.5Z")));
+    let got = text(node_metrics_json(
+        &node,
+        ApiVersion::V1beta1,
+        ns("2026-08-04T10:00:03.5Z"),
+    ));
     let want = concat!(
         r#"{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
         r#""metadata":{"name":"node-1","creationTimestamp":"2026-08-04T10:00:03Z","#,
@@ -83,7 +87,12 @@ fn lists_have_empty_metadata_and_untyped_items() {
         memory_bytes: 1 << 30,
         swap_bytes: None,
     };
-    let got = text(node_list_json(&[node], ApiVersion::V1beta1, ListMeta::default(), ns("2026-08-04T10:00:00Z")));
+    let got = text(node_list_json(
+        &[node],
+        ApiVersion::V1beta1,
+        ListMeta::default(),
+        ns("2026-08-04T10:00:00Z"),
+    ));
     let want = concat!(
         r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":["#,
         r#"{"metadata":{"name":"n1","creationTimestamp":"2026-08-04T10:00:00Z"},"#,

@@ -34,9 +34,21 @@ fn not_ready_while_reported_pods_wait_for_a_second_point() {
     let node = |t, cpu| point(START, at(t), cpu * CORE_SECOND, 2 * MIB);
     let long_running = |t| [("c", point(START, at(t), t as u64 * CORE_SECOND, MIB))];
     store_scrape(&mut s, "node1", Some(node(10, 10)), &[], at(10));
-    store_scrape(&mut s, "node1", Some(node(20, 20)), &[("pod1", &long_running(200))], at(20));
+    store_scrape(
+        &mut s,
+        "node1",
+        Some(node(20, 20)),
+        &[("pod1", &long_running(200))],
+        at(20),
+    );
     assert!(s.readiness().nodes_servable && !s.ready());
-    store_scrape(&mut s, "node1", Some(node(30, 30)), &[("pod1", &long_running(210))], at(30));
+    store_scrape(
+        &mut s,
+        "node1",
+        Some(node(30, 30)),
+        &[("pod1", &long_running(210))],
+        at(30),
+    );
     assert!(s.ready());
 }
 
