@@ -82,6 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         auth: auth.clone(),
         always_allow: config.authorization_always_allow_paths.clone(),
         inflight: Semaphore::new(config.max_requests_inflight),
+        continue_token_lifetime: config.continue_token_lifetime,
     });
     serve(&config, state, &auth).await
 }

@@ -428,17 +428,27 @@ fn check_common(r: &Rendered, replicas: i32, serving: Serving) -> &StatefulSet {
         .expect("Service port 443");
     assert_eq!(svc_port.target_port, Some(IntOrString::String("https".into())));
 
-    let api = one(&r.api_services, "APIService");
-    assert_eq!(api.metadata.name.as_deref(), Some("v1beta1.metrics.k8s.io"));
-    let api_spec = api.spec.as_ref().unwrap();
-    assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
-    assert_eq!(api_spec.version.as_deref(), Some("v1beta1"));
-    check_serving(r, sts, api, serving);
-    assert_eq!((api_spec.group_priority_minimum, api_spec.version_priority), (100, 100));
-    let target = api_spec.service.as_ref().expect("APIService service");
-    assert_eq!(target.name, svc.metadata.name, "APIService points to the Service");
-    assert_eq!(target.namespace, svc.metadata.namespace);
-    assert_eq!(target.port.unwrap_or(443), svc_port.port);
+    // Both versions are registered, v1 preferred (higher versionPriority), at the same Service,
+    // verified or not as `serving` says.
+    let mut versions: Vec<(String, i32)> = Vec::new();
+    for api in &r.api_services {
+        let api_spec = api.spec.as_ref().unwrap();
+        let version = api_spec.version.clone().unwrap();
+        assert_eq!(
+            api.metadata.name.as_deref(),
+            Some(format!("{version}.metrics.k8s.io").as_str())
+        );
+        assert_eq!(api_spec.group.as_deref(), Some("metrics.k8s.io"));
+        check_serving(r, sts, api, serving);
+        assert_eq!(api_spec.group_priority_minimum, 100);
+        let target = api_spec.service.as_ref().expect("APIService service");
+        assert_eq!(target.name, svc.metadata.name, "APIService points to the Service");
+        assert_eq!(target.namespace, svc.metadata.namespace);
+        assert_eq!(target.port.unwrap_or(443), svc_port.port);
+        versions.push((version, api_spec.version_priority));
+    }
+    versions.sort();
+    assert_eq!(versions, [("v1".to_string(), 200), ("v1beta1".to_string(), 100)]);
 
     // RBAC.
     let server_role = named(&r.cluster_roles, "system:ha-metrics-server");
@@ -995,6 +1005,9 @@ fn helm_chart_skips_verification_only_when_asked() {
             .flatten()
             .any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("my-serving-tls"))
     );
-    let api = one(&r.api_services, "APIService").spec.as_ref().unwrap();
-    assert!(api.ca_bundle.is_none() && api.insecure_skip_tls_verify != Some(true));
+    assert_eq!(r.api_services.len(), 2, "v1 and v1beta1");
+    for api in &r.api_services {
+        let api = api.spec.as_ref().unwrap();
+        assert!(api.ca_bundle.is_none() && api.insecure_skip_tls_verify != Some(true));
+    }
 }

@@ -54,6 +54,7 @@ fn ghost_copy(received: i64) -> NodeSnapshot {
         timestamp: t,
         cumulative_cpu: cpu,
         memory: 1 << 20,
+        swap: None,
     };
     NodeSnapshot {
         received,

@@ -167,6 +167,33 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
     assert_eq!(echoed["user"], json!(["kubesim-admin"]));
     assert_eq!(echoed["groups"], json!(["system:masters", "system:authenticated"]));
 
+    tracing::info!("metrics.k8s.io/v1 is discovered (preferred) and forwarded like v1beta1, protobuf Accept kept");
+    let (_, _, body) = api_get(
+        &format!("{}/apis/metrics.k8s.io", cluster.api_url()),
+        None,
+        "application/json",
+    )
+    .await;
+    let group: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(group["preferredVersion"]["version"], "v1");
+    let versions: Vec<&str> = group["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["v1", "v1beta1"]);
+    let protobuf = "application/vnd.kubernetes.protobuf, */*";
+    let v1 = format!(
+        "{}/apis/metrics.k8s.io/v1/nodes?fieldSelector=metadata.name%3Dx",
+        cluster.api_url()
+    );
+    let (status, _, body) = api_get(&v1, None, protobuf).await;
+    assert_eq!(status, StatusCode::OK);
+    let echoed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["path"], "/apis/metrics.k8s.io/v1/nodes");
+    assert_eq!(echoed["accept"], json!([protobuf]));
+
     tracing::info!("a bearer token becomes the token's user; the token itself is not forwarded");
     let (_, _, body) = api_get(
         &metrics,

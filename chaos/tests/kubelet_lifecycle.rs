@@ -30,6 +30,7 @@ fn container(name: &str, kind: ContainerKind) -> ContainerSpec {
         },
         cpu_request_millis: 250,
         memory_request_bytes: 64 << 20,
+        swap: None,
     }
 }
 
@@ -159,7 +160,7 @@ async fn node_lifecycle() {
     act(Action::RemoveNode { node: "node-1".into() }).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
-    let added = act(Action::AddNode {}).await.unwrap();
+    let added = act(Action::AddNode { swap: false }).await.unwrap();
     assert_eq!(added["node"], "node-1", "the lowest free name is reused");
     let fresh = payload(&cluster, "node-1").await;
     assert!(

@@ -33,11 +33,16 @@ async fn payload_parses_and_matches_ground_truth() {
             "pod_cpu_usage_seconds_total",
             "pod_memory_working_set_bytes",
             "resource_scrape_error",
-            "container_swap_usage_bytes",
-            "node_swap_usage_bytes",
         ] {
             assert!(families.contains(&f), "{f} present");
             assert!(scrape.docs.contains_key(f), "{f} has HELP");
+        }
+        for f in [
+            "container_swap_usage_bytes",
+            "node_swap_usage_bytes",
+            "pod_swap_usage_bytes",
+        ] {
+            assert!(!families.contains(&f), "{f}: a node without swap statistics has none");
         }
 
         let cpu = common::samples(&scrape, "container_cpu_usage_seconds_total");
@@ -115,6 +120,51 @@ async fn payload_parses_and_matches_ground_truth() {
             .cpu_cores;
         assert!((rate - expected).abs() < 1e-6, "{key}: rate {rate} vs truth {expected}");
     }
+    cluster.shutdown();
+}
+
+/// A node whose kubelet has swap statistics reports every container's swap, the pods' sums and
+/// the node's total, as the ground truth has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_node_reports_the_swap_families() {
+    use chaos::cluster::actions::{Action, PodRequest};
+    let cluster = common::cluster(1, 1, 5).await;
+    let added = cluster.act(Action::AddNode { swap: true }).await.unwrap();
+    let node = added["node"].as_str().unwrap().to_string();
+    for (name, swap) in [("swapper", 3_866_624.0), ("nonswapper", 0.0)] {
+        let request = PodRequest {
+            node: Some(node.clone()),
+            name: Some(name.into()),
+            containers: Some(2),
+            swap_bytes: Some(swap),
+            ..Default::default()
+        };
+        cluster.act(Action::AddPod(request)).await.unwrap();
+    }
+    let scrape = common::parse(&common::scrape(&cluster, &node).await.unwrap().body.unwrap());
+    let swaps = common::samples(&scrape, "container_swap_usage_bytes");
+    assert_eq!(swaps.len(), 4, "{swaps:?}");
+    for (key, value, ts) in &swaps {
+        let p: Vec<&str> = key.split('/').collect();
+        let truth = cluster.pod_truth(p[0], p[1], *ts, *ts).unwrap();
+        let c = truth.containers.iter().find(|c| c.name == p[2]).unwrap();
+        assert_eq!(c.usage.swap_bytes, Some(*value), "{key}");
+        let expected = if p[1] == "swapper" { 3_866_624.0 } else { 0.0 };
+        assert_eq!(*value, expected, "{key}");
+    }
+    let pods = common::samples(&scrape, "pod_swap_usage_bytes");
+    assert!(
+        pods.iter()
+            .any(|(k, v, _)| k.ends_with("swapper") && *v == 2.0 * 3_866_624.0),
+        "{pods:?}"
+    );
+    let node_swap = common::samples(&scrape, "node_swap_usage_bytes")[0].clone();
+    assert_eq!(node_swap.1, 2.0 * 3_866_624.0);
+    // The node booted just now, so its truth is asked for now (the swap use is constant).
+    let now = chaos::kubelet::server::now_ms();
+    let truth = cluster.node_truth(&node, now, now).unwrap();
+    assert_eq!(truth.swap_bytes, Some(node_swap.1));
+    assert_eq!(cluster.node_truth("node-0", now, now).unwrap().swap_bytes, None);
     cluster.shutdown();
 }
 

@@ -106,6 +106,7 @@ fn point(ts: Nanos, round: i64, i: usize) -> MetricsPoint {
         timestamp: ts,
         cumulative_cpu: cpu,
         memory: 50 << 20,
+        swap: None,
     }
 }
 

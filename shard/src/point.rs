@@ -1,4 +1,5 @@
 //! The data that flows from the parser to the store: one sample of a node or container.
+//! Besides metrics-server's four values it carries swap, when the kubelet reports it.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,4 +29,9 @@ pub struct MetricsPoint {
     pub cumulative_cpu: u64,
     /// Working set in bytes.
     pub memory: u64,
+    /// Swap in use, in bytes (`container_swap_usage_bytes` / `node_swap_usage_bytes`); `None`
+    /// when the kubelet did not report it (no swap statistics on that node) or reported a
+    /// value that is not a byte count (a wrapped `uint64`).
+    #[serde(default)]
+    pub swap: Option<u64>,
 }

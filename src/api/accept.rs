@@ -1,11 +1,12 @@
-//! `Accept` header parsing for content negotiation: Table vs plain JSON on data requests
-//! ([`crate::api::table::negotiate`]) and aggregated vs legacy discovery
+//! `Accept` header parsing for content negotiation: protobuf, Table or plain JSON on data
+//! requests ([`crate::api::table::negotiate`]) and aggregated vs legacy discovery
 //! ([`crate::api::discovery::negotiate_discovery`]).
 //!
 //! Media ranges are ordered as Go's `goautoneg.ParseAccept` orders them for the apiserver:
 //! higher `q` first, then concrete types before wildcards; ties keep the client's order. `q=0`
-//! ranges are dropped. We never answer protobuf or YAML, so callers skip those ranges and fall
-//! through to the next one (kubectl `top` sends `application/vnd.kubernetes.protobuf, */*`).
+//! ranges are dropped. Data requests are answered in protobuf when that comes first (kubectl
+//! `top` sends `application/vnd.kubernetes.protobuf, */*`); discovery and OpenAPI are JSON
+//! only, and YAML is never answered, so callers skip those ranges and fall through to the next.
 
 /// One media range of an `Accept` header, e.g. `application/json;as=Table;v=v1;g=meta.k8s.io`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,11 @@ impl<'a> MediaRange<'a> {
         (self.kind == "*" && any_subtype)
             || (self.kind.eq_ignore_ascii_case("application")
                 && (any_subtype || self.subtype.eq_ignore_ascii_case("json")))
+    }
+
+    /// `application/vnd.kubernetes.protobuf` (with any parameters).
+    pub fn is_protobuf(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("application") && self.subtype.eq_ignore_ascii_case("vnd.kubernetes.protobuf")
     }
 
     /// Whether the range carries `g`, `v` and `as` with exactly these values.

@@ -6,9 +6,12 @@
 //!   [`AGGREGATED_DISCOVERY_V2_CONTENT_TYPE`] (kubectl ignores an aggregated body under plain
 //!   `application/json`). A client that asks only for `v2beta1` (kubectl 1.27, 1.29) gets legacy
 //!   JSON: apiserver 0.36, which metrics-server v0.9 builds on, no longer serves v2beta1.
-//! - `/apis/metrics.k8s.io`: `APIGroup`; `/apis/metrics.k8s.io/v1beta1`: `APIResourceList`
-//!   with `nodes` (NodeMetrics, cluster-scoped) and `pods` (PodMetrics, namespaced), verbs
-//!   get and list, `"singularName": ""`, no short names (reference §1.1, §1.2).
+//! - `/apis/metrics.k8s.io`: `APIGroup` with both served versions, `v1` first and preferred
+//!   (KEP-5207: clients that know `v1` pick it from discovery; kubectl `top` 1.27-1.33 looks
+//!   for `v1beta1` among the versions and still finds it);
+//!   `/apis/metrics.k8s.io/{v1,v1beta1}`: `APIResourceList` with `nodes` (NodeMetrics,
+//!   cluster-scoped) and `pods` (PodMetrics, namespaced), verbs get and list,
+//!   `"singularName": ""`, no short names (reference §1.1, §1.2).
 //! - `/version`: the generic apiserver's `version.Info`, pretty-printed as it is there.
 //!
 //! The static bodies are built once on first use and returned as `&'static [u8]`.
@@ -19,7 +22,7 @@ use serde::Serialize;
 
 use super::accept::parse_accept;
 use super::json;
-use super::types::{EmptyObject, GROUP, GROUP_VERSION, VERSION};
+use super::types::{ApiVersion, EmptyObject, GROUP};
 
 /// `Content-Type` of an aggregated discovery v2 answer; kubectl requires exactly this.
 pub const AGGREGATED_DISCOVERY_V2_CONTENT_TYPE: &str =
@@ -91,9 +94,9 @@ pub fn api_group_json() -> &'static [u8] {
     &BODY
 }
 
-/// `/apis/metrics.k8s.io/v1beta1`: `APIResourceList`.
-pub fn api_resource_list_json() -> &'static [u8] {
-    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// `/apis/metrics.k8s.io/{version}`: `APIResourceList`.
+pub fn api_resource_list_json(version: ApiVersion) -> &'static [u8] {
+    fn build(version: ApiVersion) -> Vec<u8> {
         let resources = RESOURCES.map(|r| ResourceJson {
             name: r.name,
             singular_name: "",
@@ -104,35 +107,43 @@ pub fn api_resource_list_json() -> &'static [u8] {
         json::to_vec(&ResourceListJson {
             kind: "APIResourceList",
             api_version: "v1",
-            group_version: GROUP_VERSION,
+            group_version: version.group_version(),
             resources,
         })
-    });
-    &BODY
+    }
+    static V1: LazyLock<Vec<u8>> = LazyLock::new(|| build(ApiVersion::V1));
+    static V1BETA1: LazyLock<Vec<u8>> = LazyLock::new(|| build(ApiVersion::V1beta1));
+    match version {
+        ApiVersion::V1 => &V1,
+        ApiVersion::V1beta1 => &V1BETA1,
+    }
 }
 
-/// `/apis`, aggregated: `APIGroupDiscoveryList` v2 with the group's one version, `Current`.
+/// `/apis`, aggregated: `APIGroupDiscoveryList` v2 with the group's versions, preferred first,
+/// each `Current`.
 pub fn aggregated_discovery_json() -> &'static [u8] {
     static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let resources = RESOURCES.map(|r| DiscoveredResourceJson {
-            resource: r.name,
-            response_kind: GvkJson {
-                group: "",
-                version: "",
-                kind: r.kind,
-            },
-            scope: if r.namespaced { "Namespaced" } else { "Cluster" },
-            singular_resource: "",
-            verbs: VERBS,
-        });
-        let version = DiscoveredVersionJson {
-            version: VERSION,
-            resources,
-            freshness: "Current",
+        let resources = || {
+            RESOURCES.map(|r| DiscoveredResourceJson {
+                resource: r.name,
+                response_kind: GvkJson {
+                    group: "",
+                    version: "",
+                    kind: r.kind,
+                },
+                scope: if r.namespaced { "Namespaced" } else { "Cluster" },
+                singular_resource: "",
+                verbs: VERBS,
+            })
         };
+        let versions = ApiVersion::ALL.map(|v| DiscoveredVersionJson {
+            version: v.version(),
+            resources: resources(),
+            freshness: "Current",
+        });
         let item = DiscoveredGroupJson {
             metadata: NameOnlyJson { name: GROUP },
-            versions: [version],
+            versions,
         };
         json::to_vec(&DiscoveryListJson {
             kind: "APIGroupDiscoveryList",
@@ -220,14 +231,14 @@ const RESOURCES: [Resource; 2] = [
 const VERBS: [&str; 2] = ["get", "list"];
 
 fn group() -> GroupJson {
-    let version = GroupVersionJson {
-        group_version: GROUP_VERSION,
-        version: VERSION,
-    };
+    let versions = ApiVersion::ALL.map(|v| GroupVersionJson {
+        group_version: v.group_version(),
+        version: v.version(),
+    });
     GroupJson {
         name: GROUP,
-        versions: [version],
-        preferred_version: version,
+        versions,
+        preferred_version: versions[0],
     }
 }
 
@@ -242,7 +253,7 @@ struct GroupVersionJson {
 #[serde(rename_all = "camelCase")]
 struct GroupJson {
     name: &'static str,
-    versions: [GroupVersionJson; 1],
+    versions: [GroupVersionJson; 2],
     preferred_version: GroupVersionJson,
 }
 
@@ -314,7 +325,7 @@ struct NameOnlyJson {
 #[derive(Serialize)]
 struct DiscoveredGroupJson {
     metadata: NameOnlyJson,
-    versions: [DiscoveredVersionJson; 1],
+    versions: [DiscoveredVersionJson; 2],
 }
 
 #[derive(Serialize)]

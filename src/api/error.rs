@@ -4,8 +4,9 @@
 //! (apimachinery `pkg/api/errors`, apiserver `endpoints/handlers/responsewriters`).
 //!
 //! Handlers return [`ApiError`]; the HTTP layer answers `status_code()` with `to_status_json()`
-//! as `application/json` (and a `Retry-After` header when [`ApiError::retry_after_seconds`] is
-//! set).
+//! as `application/json`, or with `to_status_protobuf()` when the request asked for protobuf
+//! first (the apiserver negotiates error bodies like any other), and a `Retry-After` header
+//! when [`ApiError::retry_after_seconds`] is set.
 //!
 //! NotFound texts (metrics-server v0.9 `pkg/api/{node,pod,install}.go`, reference §1.1): the
 //! REST storages are built with `metrics.Resource("nodemetrics")` / `("podmetrics")`, so "known
@@ -17,7 +18,14 @@
 use serde::Serialize;
 
 use super::json;
-use super::types::{EmptyObject, GROUP};
+use super::types::{GROUP, ListMeta};
+
+/// apiserver's `inconsistentContinue` (storage `etcd3`): the message of a 410 for a continue
+/// token past its lifetime, answered with a fresh token in the Status' list metadata.
+const INCONSISTENT_CONTINUE: &str = "The provided continue parameter is too old to display a consistent list result. \
+You can start a new list without the continue parameter, or use the continue token in this response to retrieve the \
+remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were \
+created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 /// A Metrics API resource, as named in paths and RBAC rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,14 +119,23 @@ pub enum ApiError {
     /// 503: this replica cannot serve yet (starting, shutting down). Worth retrying.
     #[error("{message}")]
     ServiceUnavailable { message: String },
+    /// 410: a continue token older than its lifetime. Retry with `continue_token` (the same
+    /// position, issued now) or start the list again.
+    #[error("{INCONSISTENT_CONTINUE}")]
+    ContinueExpired { continue_token: String },
 }
 
 impl ApiError {
-    /// 400 for a field selector on anything but `metadata.name` / `metadata.namespace`
-    /// (apimachinery `DefaultMetaV1FieldSelectorConversion`).
-    pub fn unknown_field_selector(field: &str) -> Self {
+    /// 400 for a field selector on a field `resource` does not support: metrics-server's
+    /// `metadata.name` and `metadata.namespace` (apimachinery
+    /// `DefaultMetaV1FieldSelectorConversion`), and for pods also `spec.nodeName`.
+    pub fn unknown_field_selector(field: &str, resource: MetricsResource) -> Self {
+        let extra = match resource {
+            MetricsResource::Nodes => "",
+            MetricsResource::Pods => ", \"spec.nodeName\"",
+        };
         let message = format!(
-            "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+            "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"{extra}",
             go_quote(field)
         );
         ApiError::BadRequest { message }
@@ -157,6 +174,7 @@ impl ApiError {
             ApiError::Timeout { .. } => 504,
             ApiError::Internal { .. } => 500,
             ApiError::ServiceUnavailable { .. } => 503,
+            ApiError::ContinueExpired { .. } => 410,
         }
     }
 
@@ -177,6 +195,7 @@ impl ApiError {
             ApiError::Timeout { .. } => "Timeout",
             ApiError::Internal { .. } => "InternalError",
             ApiError::ServiceUnavailable { .. } => "ServiceUnavailable",
+            ApiError::ContinueExpired { .. } => "Expired",
         }
     }
 
@@ -197,7 +216,7 @@ impl ApiError {
         let status = StatusJson {
             kind: "Status",
             api_version: "v1",
-            metadata: EmptyObject {},
+            metadata: self.list_meta(),
             status: "Failure",
             message: &message,
             reason: self.reason(),
@@ -205,6 +224,39 @@ impl ApiError {
             code: self.status_code(),
         };
         json::to_vec(&status)
+    }
+
+    /// The `Status` as protobuf: `k8s\0` + `runtime.Unknown` (`v1`, `Status`) around
+    /// `meta.v1.Status`, every field written as gogo writes it.
+    pub fn to_status_protobuf(&self) -> Vec<u8> {
+        use super::protobuf::{envelope, wire};
+        let message = self.to_string();
+        let details = self.details();
+        envelope("v1", "Status", 128 + message.len(), |o| {
+            let meta = self.list_meta();
+            wire::message(o, 1, |m| {
+                wire::string(m, 1, "");
+                wire::string(m, 2, "");
+                wire::string(m, 3, meta.continue_token.unwrap_or(""));
+            });
+            wire::string(o, 2, "Failure");
+            wire::string(o, 3, &message);
+            wire::string(o, 4, self.reason());
+            if let Some(d) = &details {
+                wire::message(o, 5, |m| d.write_protobuf(m));
+            }
+            wire::varint(o, 6, u64::from(self.status_code()));
+        })
+    }
+
+    /// `Status.metadata`: empty, but for an expired continue token the fresh one.
+    fn list_meta(&self) -> ListMeta<'_> {
+        match self {
+            ApiError::ContinueExpired { continue_token } => ListMeta {
+                continue_token: Some(continue_token),
+            },
+            _ => ListMeta::default(),
+        }
     }
 
     /// `Status.details`, as each apimachinery constructor fills it.
@@ -340,7 +392,7 @@ struct StatusJson<'a> {
     kind: &'static str,
     #[serde(rename = "apiVersion")]
     api_version: &'static str,
-    metadata: EmptyObject,
+    metadata: ListMeta<'a>,
     status: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     message: &'a str,
@@ -373,6 +425,23 @@ struct CauseJson<'a> {
 }
 
 impl<'a> DetailsJson<'a> {
+    /// `meta.v1.StatusDetails` fields: name, group, kind, causes, retryAfterSeconds, uid.
+    fn write_protobuf(&self, out: &mut Vec<u8>) {
+        use super::protobuf::wire;
+        wire::string(out, 1, &self.name);
+        wire::string(out, 2, self.group);
+        wire::string(out, 3, self.kind);
+        for cause in &self.causes {
+            wire::message(out, 4, |c| {
+                wire::string(c, 1, "");
+                wire::string(c, 2, cause.message);
+                wire::string(c, 3, "");
+            });
+        }
+        wire::varint(out, 5, u64::from(self.retry_after_seconds));
+        wire::string(out, 6, "");
+    }
+
     /// The details of an object error: name, group, kind (the resource, as apimachinery fills it).
     fn object(name: std::borrow::Cow<'a, str>, group: &'a str, kind: &'a str) -> Self {
         DetailsJson {

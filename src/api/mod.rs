@@ -3,7 +3,8 @@
 //! No IO and no actix here; the handlers (`routes.rs`) call these and move bytes.
 //!
 //! - [`types`]: `NodeMetrics` / `PodMetrics` objects and lists as JSON;
-//! - [`table`]: `meta.k8s.io` Table output and `Accept` negotiation for it;
+//! - [`table`]: `meta.k8s.io` Table output and `Accept` negotiation (JSON, Table, protobuf);
+//! - [`protobuf`]: the Kubernetes protobuf envelope around the same objects and `Status`;
 //! - [`discovery`]: `/apis`, `/apis/metrics.k8s.io[/v1beta1]` (legacy and aggregated v2), `/version`;
 //! - [`openapi`]: `/openapi/v2`, `/openapi/v3` and the v3 group-version document;
 //! - [`error`]: every failure as a Kubernetes `Status`;
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod error;
 pub mod json;
 pub mod openapi;
+pub mod protobuf;
 pub mod quantity;
 pub mod table;
 pub mod types;

@@ -1,11 +1,12 @@
-//! OpenAPI documents for the Metrics API: `/openapi/v2` (Swagger 2.0), `/openapi/v3` (the index)
-//! and `/openapi/v3/apis/metrics.k8s.io/v1beta1` (OpenAPI 3.0). The kube-aggregator downloads
-//! them from the APIService and merges them into kube-apiserver's; `kubectl explain podmetrics`
-//! reads the result.
+//! OpenAPI documents for the Metrics API: `/openapi/v2` (Swagger 2.0, both served versions),
+//! `/openapi/v3` (the index) and `/openapi/v3/apis/metrics.k8s.io/{v1,v1beta1}` (OpenAPI 3.0,
+//! one per group version). The kube-aggregator downloads them from the APIService and merges
+//! them into kube-apiserver's; `kubectl explain podmetrics` reads the result.
 //!
 //! Static JSON built once. The title stays metrics-server's, `Kubernetes metrics-server`, for
 //! drop-in compatibility; the version is `v` + the crate version (metrics-server uses its
-//! `gitVersion`). Definitions follow `k8s.io/metrics` `v1beta1` (names, descriptions, required
+//! `gitVersion`). Definitions follow `k8s.io/metrics` `v1beta1`, and the same again under `v1`
+//! for the `v1` version (names, descriptions, required
 //! fields, `x-kubernetes-group-version-kind`, `x-kubernetes-list-type`), plus the meta types
 //! they use; `ObjectMeta` lists only the fields we serve, so the aggregator renames our copy
 //! rather than replacing kube-apiserver's. Only GET paths exist, and only JSON is produced.
@@ -15,17 +16,26 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 use super::json as go_json;
-use super::types::{GROUP, GROUP_VERSION, VERSION};
+use super::types::{ApiVersion, GROUP};
 
-/// The OpenAPI v3 document path of the group version (also the index key, without `/openapi/v3/`).
-pub const OPENAPI_V3_GROUP_VERSION_PATH: &str = "/openapi/v3/apis/metrics.k8s.io/v1beta1";
+/// The OpenAPI v3 document path of a group version (also the index key, without
+/// `/openapi/v3/`).
+pub fn openapi_v3_group_version_path(version: ApiVersion) -> String {
+    format!("/openapi/v3/apis/{}", version.group_version())
+}
 
 const TITLE: &str = "Kubernetes metrics-server";
-const NODE_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics";
-const NODE_METRICS_LIST: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetricsList";
-const POD_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics";
-const POD_METRICS_LIST: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetricsList";
-const CONTAINER_METRICS: &str = "io.k8s.metrics.pkg.apis.metrics.v1beta1.ContainerMetrics";
+const NODE_METRICS: &str = "NodeMetrics";
+const NODE_METRICS_LIST: &str = "NodeMetricsList";
+const POD_METRICS: &str = "PodMetrics";
+const POD_METRICS_LIST: &str = "PodMetricsList";
+const CONTAINER_METRICS: &str = "ContainerMetrics";
+
+/// The definition name of a metrics kind in `version`, e.g.
+/// `io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics`.
+pub fn definition(version: ApiVersion, kind: &str) -> String {
+    format!("io.k8s.metrics.pkg.apis.metrics.{}.{kind}", version.version())
+}
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
 const TIME: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Time";
@@ -39,31 +49,48 @@ const API_VERSION_DOC: &str = "APIVersion defines the versioned schema of this r
 const TIMESTAMP_DOC: &str = "The following fields define time interval from which metrics were collected from the interval [Timestamp-Window, Timestamp].";
 const USAGE_DOC: &str = "The memory usage is the memory working set.";
 
-/// `/openapi/v2`.
+/// `/openapi/v2`: both versions' paths and definitions in one document.
 pub fn openapi_v2_json() -> &'static [u8] {
-    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V2)));
+    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V2, &ApiVersion::ALL)));
     &BODY
 }
 
-/// `/openapi/v3/apis/metrics.k8s.io/v1beta1`.
-pub fn openapi_v3_group_version_json() -> &'static [u8] {
-    static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V3)));
-    &BODY
+/// `/openapi/v3/apis/metrics.k8s.io/{version}`.
+pub fn openapi_v3_group_version_json(version: ApiVersion) -> &'static [u8] {
+    static V1: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V3, &[ApiVersion::V1])));
+    static V1BETA1: LazyLock<Vec<u8>> = LazyLock::new(|| to_bytes(&document(Version::V3, &[ApiVersion::V1beta1])));
+    match version {
+        ApiVersion::V1 => &V1,
+        ApiVersion::V1beta1 => &V1BETA1,
+    }
 }
 
-/// The `hash` query value of the v3 document; a request carrying it may be cached forever
+/// The `hash` query value of a v3 document; a request carrying it may be cached forever
 /// (`Cache-Control: public, immutable`), as the apiserver does.
-pub fn openapi_v3_hash() -> &'static str {
-    static HASH: LazyLock<String> = LazyLock::new(|| content_hash(openapi_v3_group_version_json()));
-    &HASH
+pub fn openapi_v3_hash(version: ApiVersion) -> &'static str {
+    static V1: LazyLock<String> = LazyLock::new(|| content_hash(openapi_v3_group_version_json(ApiVersion::V1)));
+    static V1BETA1: LazyLock<String> =
+        LazyLock::new(|| content_hash(openapi_v3_group_version_json(ApiVersion::V1beta1)));
+    match version {
+        ApiVersion::V1 => &V1,
+        ApiVersion::V1beta1 => &V1BETA1,
+    }
 }
 
-/// `/openapi/v3`: `{"paths":{"apis/metrics.k8s.io/v1beta1":{"serverRelativeURL":"...?hash=..."}}}`.
+/// `/openapi/v3`: `{"paths":{"apis/metrics.k8s.io/v1":{"serverRelativeURL":"...?hash=..."},
+/// "apis/metrics.k8s.io/v1beta1":{...}}}`.
 pub fn openapi_v3_index_json() -> &'static [u8] {
     static BODY: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let url = format!("{OPENAPI_V3_GROUP_VERSION_PATH}?hash={}", openapi_v3_hash());
-        let key = OPENAPI_V3_GROUP_VERSION_PATH.trim_start_matches("/openapi/v3/");
-        to_bytes(&json!({ "paths": { key: { "serverRelativeURL": url } } }))
+        let paths: Map<String, Value> = ApiVersion::ALL
+            .iter()
+            .map(|&v| {
+                let path = openapi_v3_group_version_path(v);
+                let url = format!("{path}?hash={}", openapi_v3_hash(v));
+                let key = path.trim_start_matches("/openapi/v3/").to_string();
+                (key, json!({ "serverRelativeURL": url }))
+            })
+            .collect();
+        to_bytes(&json!({ "paths": paths }))
     });
     &BODY
 }
@@ -90,19 +117,19 @@ enum Version {
     V3,
 }
 
-fn document(version: Version) -> Value {
+fn document(version: Version, api: &[ApiVersion]) -> Value {
     let info = json!({ "title": TITLE, "version": concat!("v", env!("CARGO_PKG_VERSION")) });
     let security_scheme = json!({
         "description": "Bearer Token authentication", "type": "apiKey", "name": "authorization", "in": "header"
     });
     match version {
         Version::V2 => json!({
-            "swagger": "2.0", "info": info, "paths": paths(version), "definitions": schemas(version),
+            "swagger": "2.0", "info": info, "paths": paths(version, api), "definitions": schemas(version, api),
             "securityDefinitions": { "BearerToken": security_scheme }, "security": [{ "BearerToken": [] }],
         }),
         Version::V3 => json!({
-            "openapi": "3.0.0", "info": info, "paths": paths(version),
-            "components": { "schemas": schemas(version), "securitySchemes": { "BearerToken": security_scheme } },
+            "openapi": "3.0.0", "info": info, "paths": paths(version, api),
+            "components": { "schemas": schemas(version, api), "securitySchemes": { "BearerToken": security_scheme } },
             "security": [{ "BearerToken": [] }],
         }),
     }
@@ -141,9 +168,12 @@ fn gvk(group: &str, version: &str, kind: &str) -> Value {
     json!([{ "group": group, "kind": kind, "version": version }])
 }
 
-fn schemas(version: Version) -> Map<String, Value> {
-    let mut out = metrics_schemas(version);
-    out.extend(list_schemas(version));
+fn schemas(version: Version, api: &[ApiVersion]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for &v in api {
+        out.extend(metrics_schemas(version, v));
+        out.extend(list_schemas(version, v));
+    }
     out.extend(value_schemas(version));
     out.extend(meta_schemas(version));
     out.extend(discovery_schemas(version));
@@ -178,8 +208,10 @@ fn type_meta() -> Map<String, Value> {
     ])
 }
 
-fn metrics_schemas(version: Version) -> Map<String, Value> {
+fn metrics_schemas(version: Version, api: ApiVersion) -> Map<String, Value> {
     let r = |name| reference(version, name);
+    let d = |kind| definition(api, kind);
+    let api_version = api.version();
     let timestamp = described_reference(version, TIME, TIMESTAMP_DOC, None);
     let mut node = type_and_meta(version, OBJECT_META);
     node.extend([
@@ -189,7 +221,7 @@ fn metrics_schemas(version: Version) -> Map<String, Value> {
     ]);
     let mut pod = type_and_meta(version, OBJECT_META);
     let containers = json!({ "description": "Metrics for all containers are collected within the same time window.",
-        "type": "array", "items": r(CONTAINER_METRICS), "x-kubernetes-list-type": "atomic" });
+        "type": "array", "items": reference(version, &d(CONTAINER_METRICS)), "x-kubernetes-list-type": "atomic" });
     pod.extend([
         ("timestamp".into(), timestamp),
         ("window".into(), r(DURATION)),
@@ -199,19 +231,19 @@ fn metrics_schemas(version: Version) -> Map<String, Value> {
         "type": "string", "default": "" });
     Map::from_iter([
         (
-            NODE_METRICS.into(),
+            d(NODE_METRICS),
             json!({ "description": "NodeMetrics sets resource usage metrics of a node.",
             "type": "object", "required": ["timestamp", "window", "usage"], "properties": node,
-            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "NodeMetrics") }),
+            "x-kubernetes-group-version-kind": gvk(GROUP, api_version, "NodeMetrics") }),
         ),
         (
-            POD_METRICS.into(),
+            d(POD_METRICS),
             json!({ "description": "PodMetrics sets resource usage metrics of a pod.",
             "type": "object", "required": ["timestamp", "window", "containers"], "properties": pod,
-            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, "PodMetrics") }),
+            "x-kubernetes-group-version-kind": gvk(GROUP, api_version, "PodMetrics") }),
         ),
         (
-            CONTAINER_METRICS.into(),
+            d(CONTAINER_METRICS),
             json!({ "description": "ContainerMetrics sets resource usage metrics of a container.",
             "type": "object", "required": ["name", "usage"],
             "properties": { "name": container_name, "usage": usage(version) } }),
@@ -219,19 +251,20 @@ fn metrics_schemas(version: Version) -> Map<String, Value> {
     ])
 }
 
-fn list_schemas(version: Version) -> Map<String, Value> {
+fn list_schemas(version: Version, api: ApiVersion) -> Map<String, Value> {
     let lists = [
         (NODE_METRICS_LIST, "NodeMetrics", NODE_METRICS, "node"),
         (POD_METRICS_LIST, "PodMetrics", POD_METRICS, "pod"),
     ];
     Map::from_iter(lists.map(|(name, kind, item, what)| {
         let mut properties = type_and_meta(version, LIST_META);
-        let items = json!({ "description": format!("List of {what} metrics."), "type": "array", "items": reference(version, item) });
+        let items = json!({ "description": format!("List of {what} metrics."), "type": "array",
+            "items": reference(version, &definition(api, item)) });
         properties.insert("items".into(), items);
         let schema = json!({ "description": format!("{kind}List is a list of {kind}."), "type": "object",
             "required": ["items"], "properties": properties,
-            "x-kubernetes-group-version-kind": gvk(GROUP, VERSION, &format!("{kind}List")) });
-        (name.to_string(), schema)
+            "x-kubernetes-group-version-kind": gvk(GROUP, api.version(), &format!("{kind}List")) });
+        (definition(api, name), schema)
     }))
 }
 
@@ -272,7 +305,7 @@ fn meta_schemas(version: Version) -> Map<String, Value> {
         "description": "ListMeta describes metadata that synthetic resources must have, including lists and various status objects. A resource may have only one of {ObjectMeta, ListMeta}.",
         "type": "object",
         "properties": {
-            "continue": string("continue may be set if the user set a limit on the number of items returned. Never set by this server."),
+            "continue": string("continue may be set if the user set a limit on the number of items returned, and indicates that the server has more data available. The value is opaque and may be used to issue another request to the endpoint that served this list to retrieve the next set of available objects. It expires after a while (410 Gone, reason Expired)."),
             "remainingItemCount": { "description": "remainingItemCount is the number of subsequent items in the list which are not included in this list response. Never set by this server.",
                 "type": "integer", "format": "int64" },
             "resourceVersion": string("String that identifies the server's internal version of this object. Never set by this server."),
@@ -321,53 +354,56 @@ fn discovery_schemas(version: Version) -> Map<String, Value> {
     ])
 }
 
-/// The GET paths: suffix after `/apis/metrics.k8s.io/v1beta1`, operationId, kind, response.
-/// The action, description and parameters follow from the operationId and the path.
-const PATHS: [(&str, &str, &str, &str); 6] = [
-    ("/", "getMetricsV1beta1APIResources", "", RESOURCE_LIST),
+/// The GET paths: suffix after `/apis/metrics.k8s.io/{version}`, operationId (after
+/// `get`/`list`/`read` + `Metrics` + the version), kind, response kind (a metrics kind, or the
+/// discovery list). The action, description and parameters follow from the operationId and the
+/// path.
+const PATHS: [(&str, &str, &str, &str, &str); 6] = [
+    ("/", "get", "APIResources", "", RESOURCE_LIST),
     (
         "/namespaces/{namespace}/pods",
-        "listMetricsV1beta1NamespacedPodMetrics",
+        "list",
+        "NamespacedPodMetrics",
         "PodMetrics",
         POD_METRICS_LIST,
     ),
     (
         "/namespaces/{namespace}/pods/{name}",
-        "readMetricsV1beta1NamespacedPodMetrics",
+        "read",
+        "NamespacedPodMetrics",
         "PodMetrics",
         POD_METRICS,
     ),
-    (
-        "/nodes",
-        "listMetricsV1beta1NodeMetrics",
-        "NodeMetrics",
-        NODE_METRICS_LIST,
-    ),
-    (
-        "/nodes/{name}",
-        "readMetricsV1beta1NodeMetrics",
-        "NodeMetrics",
-        NODE_METRICS,
-    ),
+    ("/nodes", "list", "NodeMetrics", "NodeMetrics", NODE_METRICS_LIST),
+    ("/nodes/{name}", "read", "NodeMetrics", "NodeMetrics", NODE_METRICS),
     (
         "/pods",
-        "listMetricsV1beta1PodMetricsForAllNamespaces",
+        "list",
+        "PodMetricsForAllNamespaces",
         "PodMetrics",
         POD_METRICS_LIST,
     ),
 ];
 
-fn paths(version: Version) -> Map<String, Value> {
-    PATHS
-        .iter()
-        .map(|&(suffix, operation_id, kind, response)| {
-            let op = operation(version, suffix, operation_id, kind, response);
-            (format!("/apis/{GROUP_VERSION}{suffix}"), json!({ "get": op }))
-        })
-        .collect()
+fn paths(version: Version, api: &[ApiVersion]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for &v in api {
+        let mut title = v.version().to_string();
+        title[..1].make_ascii_uppercase();
+        for &(suffix, action, name, kind, response) in &PATHS {
+            let operation_id = format!("{action}Metrics{title}{name}");
+            let response = match response {
+                RESOURCE_LIST => RESOURCE_LIST.to_string(),
+                metrics_kind => definition(v, metrics_kind),
+            };
+            let op = operation(version, v, suffix, &operation_id, kind, &response);
+            out.insert(format!("/apis/{}{suffix}", v.group_version()), json!({ "get": op }));
+        }
+    }
+    out
 }
 
-fn operation(version: Version, path: &str, operation_id: &str, kind: &str, response: &str) -> Value {
+fn operation(version: Version, api: ApiVersion, path: &str, operation_id: &str, kind: &str, response: &str) -> Value {
     let action = if operation_id.starts_with("list") {
         Some("list")
     } else {
@@ -384,7 +420,7 @@ fn operation(version: Version, path: &str, operation_id: &str, kind: &str, respo
         Version::V3 => json!({ "description": "OK", "content": { "application/json": { "schema": schema } } }),
     };
     let mut op = json!({
-        "description": description, "tags": [format!("metrics_{VERSION}")], "operationId": operation_id,
+        "description": description, "tags": [format!("metrics_{}", api.version())], "operationId": operation_id,
         "parameters": parameters(version, path, kind, action == Some("list")),
         "responses": { "200": ok, "401": { "description": "Unauthorized" } },
     });
@@ -395,7 +431,7 @@ fn operation(version: Version, path: &str, operation_id: &str, kind: &str, respo
     }
     if let Some(action) = action {
         op["x-kubernetes-action"] = action.into();
-        op["x-kubernetes-group-version-kind"] = gvk(GROUP, VERSION, kind)[0].clone();
+        op["x-kubernetes-group-version-kind"] = gvk(GROUP, api.version(), kind)[0].clone();
     }
     op
 }
@@ -431,18 +467,26 @@ fn parameters(version: Version, path: &str, kind: &str, list: bool) -> Value {
 }
 
 const LIST_PARAMETERS: [(&str, &str, &str); 7] = [
-    ("continue", "string", "Ignored: lists are never paginated."),
+    (
+        "continue",
+        "string",
+        "The continue option should be set when retrieving more results from the server. Since this value is server defined, clients may only use the continue value from a previous query result with identical query parameters (except for the value of continue), on any replica. A token older than the server's continue-token lifetime gets 410 Gone (reason Expired).",
+    ),
     (
         "fieldSelector",
         "string",
-        "A selector to restrict the list of returned objects by their fields. Only metadata.name and metadata.namespace are supported.",
+        "A selector to restrict the list of returned objects by their fields. metadata.name and metadata.namespace are supported, and spec.nodeName for pods.",
     ),
     (
         "labelSelector",
         "string",
         "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
     ),
-    ("limit", "integer", "Ignored: the full list is always returned."),
+    (
+        "limit",
+        "integer",
+        "limit is a maximum number of responses to return for a list call. If more items exist, the server will set the `continue` field on the list metadata to a value that can be used with the same initial query to retrieve the next set of results.",
+    ),
     (
         "resourceVersion",
         "string",

@@ -7,9 +7,10 @@
 //! [`pod_table_json`] with the same [`NodeUsage`] / [`PodUsage`] views.
 //!
 //! Go's behaviour, kept on purpose:
-//! - columns: `Name`, then the usage keys of the first item, sorted (`cpu`, `memory`), then
-//!   `Window`; for pods the first item *with containers* (Go recomputes the columns while its
-//!   key list is still empty), so rows before it have only name and window;
+//! - columns: `Name`, then the usage keys of the first item, sorted (`cpu`, `memory`, and
+//!   `swap` when that item reports swap), then `Window`; for pods the first item *with
+//!   containers* (Go recomputes the columns while its key list is still empty), so rows before
+//!   it have only name and window; a row without a column's key shows Go's zero quantity, `0`;
 //! - an empty list has `"columnDefinitions":null,"rows":null` (nil slices in Go);
 //! - `metadata` is `{}`: the list's empty `resourceVersion` is `omitempty`;
 //! - pod cells are sums over containers (Quantity addition); window cells are Go durations;
@@ -23,7 +24,8 @@ use super::error::ApiError;
 use super::json;
 use super::quantity::{Format, Quantity};
 use super::types::{
-    EmptyObject, GoDurationJson, Labels, NodeJson, NodeUsage, ObjectMetaJson, PodJson, PodUsage, Rfc3339Seconds,
+    ApiVersion, GoDurationJson, Labels, ListMeta, NodeJson, NodeUsage, ObjectMetaJson, PodJson, PodUsage,
+    Rfc3339Seconds,
 };
 
 /// Which `meta.k8s.io` version of Table the client asked for.
@@ -58,32 +60,43 @@ pub enum ResponseFormat {
     Json,
     /// A Table.
     Table(TableVersion),
+    /// The plain object or list in the Kubernetes protobuf envelope.
+    Protobuf,
 }
 
-/// Chooses the response format from an `Accept` header: the best range we can serve wins;
-/// protobuf, YAML and unknown ranges are skipped; nothing servable (or no header) means JSON,
-/// never 406.
+impl ResponseFormat {
+    /// Whether errors go out as protobuf `Status` bodies (the apiserver negotiates them like the
+    /// object; a Table request gets JSON errors).
+    pub fn is_protobuf(self) -> bool {
+        self == ResponseFormat::Protobuf
+    }
+}
+
+/// Chooses the response format from an `Accept` header: the best range we can serve wins
+/// (plain protobuf, a JSON Table, plain JSON); protobuf Tables, YAML and unknown ranges are
+/// skipped; nothing servable (or no header) means JSON, never 406.
 pub fn negotiate(accept: Option<&str>) -> ResponseFormat {
-    accept
-        .and_then(wants_table)
-        .map_or(ResponseFormat::Json, ResponseFormat::Table)
-}
-
-/// `Some(version)` when the best servable range of `accept` is a JSON Table
-/// (`application/json;as=Table;v=v1|v1beta1;g=meta.k8s.io`), `None` when it is plain JSON.
-pub fn wants_table(accept: &str) -> Option<TableVersion> {
-    for range in parse_accept(accept).iter().filter(|r| r.accepts_json()) {
+    for range in parse_accept(accept.unwrap_or("")) {
+        if range.is_protobuf() {
+            if range.param("as").is_none() {
+                return ResponseFormat::Protobuf;
+            }
+            continue;
+        }
+        if !range.accepts_json() {
+            continue;
+        }
         match range.param("as") {
-            None => return None,
+            None => return ResponseFormat::Json,
             Some("Table") if range.param("g") == Some("meta.k8s.io") => match range.param("v") {
-                Some("v1") => return Some(TableVersion::V1),
-                Some("v1beta1") => return Some(TableVersion::V1beta1),
+                Some("v1") => return ResponseFormat::Table(TableVersion::V1),
+                Some("v1beta1") => return ResponseFormat::Table(TableVersion::V1beta1),
                 _ => {}
             },
             Some(_) => {}
         }
     }
-    None
+    ResponseFormat::Json
 }
 
 /// The `includeObject` query parameter.
@@ -115,29 +128,34 @@ impl IncludeObject {
 pub struct TableOptions {
     pub version: TableVersion,
     pub include_object: IncludeObject,
+    /// The metrics version of the request: the `apiVersion` of full row objects.
+    pub api: ApiVersion,
 }
 
 /// A Table of nodes (a list, or one node for a named get). `now_ns` is the build time, used for
-/// `creationTimestamp` in row objects.
-pub fn node_table_json(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+/// `creationTimestamp` in row objects; `meta` is the list's (its `continue` is copied).
+pub fn node_table_json(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions, meta: ListMeta<'_>) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
-    let columns = (!items.is_empty()).then_some(&USAGE_COLUMNS[..]);
+    let swap = items.first().is_some_and(|n| n.swap_bytes.is_some());
+    let columns = (!items.is_empty()).then(|| usage_columns(swap));
     let rows = (!items.is_empty()).then_some(NodeRows {
         items,
         options,
         created: &created,
+        swap,
     });
-    let table = TableJson::new(options.version, columns, rows);
+    let table = TableJson::new(options.version, meta, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 300 * items.len())
 }
 
 /// A Table of pods (a list, or one pod for a named get); usage cells are container sums.
-pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions, meta: ListMeta<'_>) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let first_with_usage = items.iter().position(|pod| !pod.containers.is_empty());
+    let swap = first_with_usage.is_some_and(|i| items[i].containers.iter().any(|c| c.swap_bytes.is_some()));
     let columns = match first_with_usage {
         _ if items.is_empty() => None,
-        Some(_) => Some(&USAGE_COLUMNS[..]),
+        Some(_) => Some(usage_columns(swap)),
         None => Some(&WINDOW_ONLY_COLUMNS[..]),
     };
     let rows = (!items.is_empty()).then_some(PodRows {
@@ -145,27 +163,38 @@ pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions
         options,
         created: &created,
         first_with_usage,
+        swap,
     });
-    let table = TableJson::new(options.version, columns, rows);
+    let table = TableJson::new(options.version, meta, columns, rows);
     json::to_vec_with_capacity(&table, 256 + 320 * items.len())
 }
 
-/// The rows of a node Table.
+/// `Name`, the usage keys, `Window`.
+fn usage_columns(swap: bool) -> &'static [ColumnJson] {
+    match swap {
+        true => &USAGE_SWAP_COLUMNS,
+        false => &USAGE_COLUMNS,
+    }
+}
+
+/// The rows of a node Table; `swap` adds the swap cell.
 struct NodeRows<'a, 'b> {
     items: &'b [NodeUsage<'a>],
     options: TableOptions,
     created: &'b str,
+    swap: bool,
 }
 
 impl Serialize for NodeRows<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.items.iter().map(|item| {
-            let cells = (
-                item.name,
-                cpu(item.cpu_nanocores),
-                memory(item.memory_bytes),
-                GoDurationJson(item.window_ns),
-            );
+            let cells = UsageCells {
+                name: item.name,
+                cpu: cpu(item.cpu_nanocores),
+                memory: memory(item.memory_bytes),
+                swap: self.swap.then(|| memory(item.swap_bytes.unwrap_or(0))),
+                window: item.window_ns,
+            };
             let object = match self.options.include_object {
                 IncludeObject::None => None,
                 IncludeObject::Metadata => Some(RowObject::Partial(partial(
@@ -178,7 +207,7 @@ impl Serialize for NodeRows<'_, '_> {
                 IncludeObject::Object => Some(RowObject::Node(NodeJson {
                     item,
                     created: self.created,
-                    typed: true,
+                    typed: Some(self.options.api),
                 })),
             };
             RowJson { cells, object }
@@ -186,12 +215,14 @@ impl Serialize for NodeRows<'_, '_> {
     }
 }
 
-/// The rows of a pod Table; rows before `first_with_usage` have only name and window cells.
+/// The rows of a pod Table; rows before `first_with_usage` have only name and window cells;
+/// `swap` adds the swap cell.
 struct PodRows<'a, 'b> {
     items: &'b [PodUsage<'a>],
     options: TableOptions,
     created: &'b str,
     first_with_usage: Option<usize>,
+    swap: bool,
 }
 
 impl Serialize for PodRows<'_, '_> {
@@ -210,11 +241,15 @@ impl Serialize for PodRows<'_, '_> {
                 IncludeObject::Object => Some(RowObject::Pod(PodJson {
                     item,
                     created: self.created,
-                    typed: true,
+                    typed: Some(self.options.api),
                 })),
             };
             RowJson {
-                cells: PodCells { item, with_usage },
+                cells: PodCells {
+                    item,
+                    with_usage,
+                    swap: self.swap,
+                },
                 object,
             }
         }))
@@ -249,7 +284,7 @@ fn partial<'a>(
 }
 
 /// `metav1.TableColumnDefinition`; every field is written, even when empty.
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct ColumnJson {
     name: &'static str,
     #[serde(rename = "type")]
@@ -291,29 +326,66 @@ const USAGE_COLUMNS: [ColumnJson; 4] = [
     },
     WINDOW_COLUMN,
 ];
+const USAGE_SWAP_COLUMNS: [ColumnJson; 5] = [
+    NAME_COLUMN,
+    USAGE_COLUMNS[1],
+    USAGE_COLUMNS[2],
+    ColumnJson {
+        name: "swap",
+        kind: "string",
+        format: "quantity",
+        description: "",
+        priority: 0,
+    },
+    WINDOW_COLUMN,
+];
 const WINDOW_ONLY_COLUMNS: [ColumnJson; 2] = [NAME_COLUMN, WINDOW_COLUMN];
 
 /// `metav1.Table`: kind, apiVersion, metadata, columnDefinitions, rows.
 #[derive(Serialize)]
-struct TableJson<C: Serialize, R: Serialize> {
+struct TableJson<'m, C: Serialize, R: Serialize> {
     kind: &'static str,
     #[serde(rename = "apiVersion")]
     api_version: &'static str,
-    metadata: EmptyObject,
+    metadata: ListMeta<'m>,
     #[serde(rename = "columnDefinitions")]
     column_definitions: Option<C>,
     rows: Option<R>,
 }
 
-impl<C: Serialize, R: Serialize> TableJson<C, R> {
-    fn new(version: TableVersion, column_definitions: Option<C>, rows: Option<R>) -> Self {
+impl<'m, C: Serialize, R: Serialize> TableJson<'m, C, R> {
+    fn new(version: TableVersion, metadata: ListMeta<'m>, column_definitions: Option<C>, rows: Option<R>) -> Self {
         Self {
             kind: "Table",
             api_version: version.api_version(),
-            metadata: EmptyObject {},
+            metadata,
             column_definitions,
             rows,
         }
+    }
+}
+
+/// A row's cells with usage: name, cpu, memory, swap (when the columns have it), window.
+struct UsageCells<'a> {
+    name: &'a str,
+    cpu: Quantity,
+    memory: Quantity,
+    swap: Option<Quantity>,
+    window: i64,
+}
+
+impl Serialize for UsageCells<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        seq.serialize_element(self.name)?;
+        seq.serialize_element(&self.cpu)?;
+        seq.serialize_element(&self.memory)?;
+        if let Some(swap) = &self.swap {
+            seq.serialize_element(swap)?;
+        }
+        seq.serialize_element(&GoDurationJson(self.window))?;
+        seq.end()
     }
 }
 
@@ -341,24 +413,42 @@ struct PartialJson<'a> {
     metadata: ObjectMetaJson<'a>,
 }
 
-/// A pod row's cells: name, summed cpu and memory (when the columns have them), window.
+/// A pod row's cells: name, summed cpu, memory and swap (when the columns have them), window.
 struct PodCells<'a, 'b> {
     item: &'b PodUsage<'a>,
     with_usage: bool,
+    swap: bool,
 }
 
 impl Serialize for PodCells<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let pod = self.item;
-        let window = GoDurationJson(if pod.containers.is_empty() { 0 } else { pod.window_ns });
+        let window = if pod.containers.is_empty() { 0 } else { pod.window_ns };
         if !self.with_usage {
-            return (pod.name, window).serialize(serializer);
+            return (pod.name, GoDurationJson(window)).serialize(serializer);
         }
         // Sums of u64 usages stay far below the quantity range; zero is an unreachable fallback.
-        let cpu_sum = Quantity::sum(pod.containers.iter().map(|c| cpu(c.cpu_nanocores)));
-        let memory_sum = Quantity::sum(pod.containers.iter().map(|c| memory(c.memory_bytes)));
-        let zero = Quantity::zero(Format::DecimalSi);
-        (pod.name, cpu_sum.unwrap_or(zero), memory_sum.unwrap_or(zero), window).serialize(serializer)
+        let sum = |quantities: &mut dyn Iterator<Item = Quantity>, format| {
+            Quantity::sum(quantities).unwrap_or(Quantity::zero(format))
+        };
+        let cpu_sum = sum(
+            &mut pod.containers.iter().map(|c| cpu(c.cpu_nanocores)),
+            Format::DecimalSi,
+        );
+        let memory_sum = sum(
+            &mut pod.containers.iter().map(|c| memory(c.memory_bytes)),
+            Format::BinarySi,
+        );
+        let swaps = &mut pod.containers.iter().filter_map(|c| c.swap_bytes).map(memory);
+        let swap = self.swap.then(|| sum(swaps, Format::BinarySi));
+        UsageCells {
+            name: pod.name,
+            cpu: cpu_sum,
+            memory: memory_sum,
+            swap,
+            window,
+        }
+        .serialize(serializer)
     }
 }
 

@@ -1,5 +1,6 @@
-//! `metrics.k8s.io/v1beta1` objects (`NodeMetrics`, `PodMetrics`, their lists and
-//! `ContainerMetrics`) written straight to JSON bytes exactly as metrics-server serialises them.
+//! `metrics.k8s.io` objects (`NodeMetrics`, `PodMetrics`, their lists and `ContainerMetrics`) of
+//! either served version ([`ApiVersion`]: `v1` and `v1beta1`, identical but for the name)
+//! written straight to JSON bytes exactly as metrics-server serialises them.
 //!
 //! Sits at the end of the read path: handlers gather [`NodeUsage`] / [`PodUsage`] views (store
 //! values plus labels from the Node and pod metadata caches), sort them, and call
@@ -10,7 +11,9 @@
 //! Shapes, with Go's field order:
 //! - object: `kind`, `apiVersion`, `metadata {name, namespace?, creationTimestamp, labels?}`,
 //!   `timestamp`, `window`, `usage {cpu, memory}` / `containers [{name, usage}]`;
-//! - list: `kind`, `apiVersion`, `metadata: {}`, `items` (items carry no kind/apiVersion);
+//! - list: `kind`, `apiVersion`, `metadata: {}` (or `{"continue": ...}` for a page that has a
+//!   next one), `items` (items carry no kind/apiVersion);
+//! - `usage` holds `cpu` and `memory`, and `swap` when the kubelet reported it;
 //! - `creationTimestamp` is the response build time; times are RFC 3339 in UTC with whole
 //!   seconds (truncated); `window` is a Go duration string; labels are omitted when empty.
 
@@ -31,10 +34,57 @@ pub use list::{PodItem, pod_list};
 
 /// The API group served.
 pub const GROUP: &str = "metrics.k8s.io";
-/// The only version served.
-pub const VERSION: &str = "v1beta1";
-/// `apiVersion` of every metrics object.
-pub const GROUP_VERSION: &str = "metrics.k8s.io/v1beta1";
+
+/// A served version of the group. Both have the same resources, kinds, fields and handlers
+/// (KEP-5207: `v1` is `v1beta1` under a GA name); only `apiVersion` differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApiVersion {
+    V1,
+    V1beta1,
+}
+
+impl ApiVersion {
+    /// Every served version, the preferred (`v1`) first, as discovery lists them.
+    pub const ALL: [ApiVersion; 2] = [ApiVersion::V1, ApiVersion::V1beta1];
+
+    /// `v1` or `v1beta1`.
+    pub fn version(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1",
+            ApiVersion::V1beta1 => "v1beta1",
+        }
+    }
+
+    /// `metrics.k8s.io/v1` or `metrics.k8s.io/v1beta1`: the `apiVersion` of its objects.
+    pub fn group_version(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "metrics.k8s.io/v1",
+            ApiVersion::V1beta1 => "metrics.k8s.io/v1beta1",
+        }
+    }
+
+    /// The version named by a path segment, if served.
+    pub fn parse(segment: &str) -> Option<ApiVersion> {
+        ApiVersion::ALL.into_iter().find(|v| v.version() == segment)
+    }
+}
+
+/// A list's `metadata` (`metav1.ListMeta`): empty, or the token of the next page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListMeta<'a> {
+    /// `continue`: set when a `limit` cut the list and more items follow.
+    pub continue_token: Option<&'a str>,
+}
+
+impl Serialize for ListMeta<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(token) = self.continue_token {
+            map.serialize_entry("continue", token)?;
+        }
+        map.end()
+    }
+}
 
 /// Labels of a Node or pod, borrowed from wherever the caches keep them. Keys should be sorted
 /// and unique (Go writes map keys sorted); `Map` always is.
@@ -97,6 +147,8 @@ pub struct NodeUsage<'a> {
     pub window_ns: i64,
     pub cpu_nanocores: u64,
     pub memory_bytes: u64,
+    /// Swap in bytes, when the kubelet reports it (`node_swap_usage_bytes`).
+    pub swap_bytes: Option<u64>,
 }
 
 /// One container's usage inside a [`PodUsage`].
@@ -105,6 +157,8 @@ pub struct ContainerUsage<'a> {
     pub name: &'a str,
     pub cpu_nanocores: u64,
     pub memory_bytes: u64,
+    /// Swap in bytes, when the kubelet reports it (`container_swap_usage_bytes`).
+    pub swap_bytes: Option<u64>,
 }
 
 /// One pod's usage, as the store and the pod metadata cache know it.
@@ -166,53 +220,53 @@ pub fn sort_pods(items: &mut [PodUsage<'_>]) {
 }
 
 /// `GET .../nodes/{name}`: one `NodeMetrics`. `now_ns` is the build time (Unix ns).
-pub fn node_metrics_json(item: &NodeUsage<'_>, now_ns: i64) -> Vec<u8> {
+pub fn node_metrics_json(item: &NodeUsage<'_>, version: ApiVersion, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     json::to_vec(&NodeJson {
         item,
         created: &created,
-        typed: true,
+        typed: Some(version),
     })
 }
 
 /// `GET .../nodes`: a `NodeMetricsList` of `items` in the given order (see [`sort_nodes`]).
-pub fn node_list_json(items: &[NodeUsage<'_>], now_ns: i64) -> Vec<u8> {
+pub fn node_list_json(items: &[NodeUsage<'_>], version: ApiVersion, meta: ListMeta<'_>, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let capacity = 128 + 320 * items.len();
     let items = Items::new(items, |item| NodeJson {
         item,
         created: &created,
-        typed: false,
+        typed: None,
     });
-    json::to_vec_with_capacity(&ListJson::new("NodeMetricsList", items), capacity)
+    json::to_vec_with_capacity(&ListJson::new("NodeMetricsList", version, meta, items), capacity)
 }
 
 /// `GET .../namespaces/{ns}/pods/{name}`: one `PodMetrics`.
-pub fn pod_metrics_json(item: &PodUsage<'_>, now_ns: i64) -> Vec<u8> {
+pub fn pod_metrics_json(item: &PodUsage<'_>, version: ApiVersion, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     json::to_vec(&PodJson {
         item,
         created: &created,
-        typed: true,
+        typed: Some(version),
     })
 }
 
 /// `GET .../pods` and `.../namespaces/{ns}/pods`: a `PodMetricsList` of `items` in the given
 /// order (see [`sort_pods`]).
-pub fn pod_list_json(items: &[PodUsage<'_>], now_ns: i64) -> Vec<u8> {
-    list::pod_list(items, now_ns)
+pub fn pod_list_json(items: &[PodUsage<'_>], version: ApiVersion, meta: ListMeta<'_>, now_ns: i64) -> Vec<u8> {
+    list::pod_list(items, version, meta, now_ns)
 }
 
 /// [`pod_list_json`] through serde, the reference the direct writer is tested against.
 #[cfg(test)]
-fn pod_list_json_serde(items: &[PodUsage<'_>], now_ns: i64) -> Vec<u8> {
+fn pod_list_json_serde(items: &[PodUsage<'_>], version: ApiVersion, meta: ListMeta<'_>, now_ns: i64) -> Vec<u8> {
     let created = Rfc3339Seconds(now_ns).to_string();
     let items = Items::new(items, |item| PodJson {
         item,
         created: &created,
-        typed: false,
+        typed: None,
     });
-    json::to_vec(&ListJson::new("PodMetricsList", items))
+    json::to_vec(&ListJson::new("PodMetricsList", version, meta, items))
 }
 
 /// A Unix time in nanoseconds that displays as `metav1.Time` marshals: RFC 3339, UTC, whole
@@ -285,36 +339,40 @@ pub(crate) struct ObjectMetaJson<'a> {
     pub labels: Labels<'a>,
 }
 
-/// `usage`: exactly `cpu` and `memory`, in Go's sorted map-key order.
+/// `usage`: `cpu`, `memory` and, when reported, `swap`, in Go's sorted map-key order.
 #[derive(Serialize)]
 struct UsageJson {
     cpu: Quantity,
     memory: Quantity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    swap: Option<Quantity>,
 }
 
 impl UsageJson {
-    fn new(cpu_nanocores: u64, memory_bytes: u64) -> Self {
+    fn new(cpu_nanocores: u64, memory_bytes: u64, swap_bytes: Option<u64>) -> Self {
         Self {
             cpu: Quantity::cpu_from_nanocores(cpu_nanocores),
             memory: Quantity::memory_from_bytes(memory_bytes),
+            swap: swap_bytes.map(Quantity::memory_from_bytes),
         }
     }
 }
 
-/// A `NodeMetrics`; `typed` adds `kind` and `apiVersion` (top-level objects, not list items).
+/// A `NodeMetrics`; `typed` adds `kind` and that version's `apiVersion` (top-level objects, not
+/// list items).
 pub(crate) struct NodeJson<'a, 'b> {
     pub item: &'b NodeUsage<'a>,
     pub created: &'b str,
-    pub typed: bool,
+    pub typed: Option<ApiVersion>,
 }
 
 impl Serialize for NodeJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let item = self.item;
         let mut s = serializer.serialize_struct("NodeMetrics", 6)?;
-        if self.typed {
+        if let Some(version) = self.typed {
             s.serialize_field("kind", "NodeMetrics")?;
-            s.serialize_field("apiVersion", GROUP_VERSION)?;
+            s.serialize_field("apiVersion", version.group_version())?;
         }
         let meta = ObjectMetaJson {
             name: item.name,
@@ -325,25 +383,26 @@ impl Serialize for NodeJson<'_, '_> {
         s.serialize_field("metadata", &meta)?;
         s.serialize_field("timestamp", &Rfc3339Seconds(item.timestamp_ns))?;
         s.serialize_field("window", &GoDurationJson(item.window_ns))?;
-        s.serialize_field("usage", &UsageJson::new(item.cpu_nanocores, item.memory_bytes))?;
+        let usage = UsageJson::new(item.cpu_nanocores, item.memory_bytes, item.swap_bytes);
+        s.serialize_field("usage", &usage)?;
         s.end()
     }
 }
 
-/// A `PodMetrics`; `typed` adds `kind` and `apiVersion`.
+/// A `PodMetrics`; `typed` adds `kind` and that version's `apiVersion`.
 pub(crate) struct PodJson<'a, 'b> {
     pub item: &'b PodUsage<'a>,
     pub created: &'b str,
-    pub typed: bool,
+    pub typed: Option<ApiVersion>,
 }
 
 impl Serialize for PodJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let item = self.item;
         let mut s = serializer.serialize_struct("PodMetrics", 6)?;
-        if self.typed {
+        if let Some(version) = self.typed {
             s.serialize_field("kind", "PodMetrics")?;
-            s.serialize_field("apiVersion", GROUP_VERSION)?;
+            s.serialize_field("apiVersion", version.group_version())?;
         }
         let meta = ObjectMetaJson {
             name: item.name,
@@ -371,7 +430,8 @@ impl Serialize for ContainerJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("ContainerMetrics", 2)?;
         s.serialize_field("name", self.0.name)?;
-        s.serialize_field("usage", &UsageJson::new(self.0.cpu_nanocores, self.0.memory_bytes))?;
+        let usage = UsageJson::new(self.0.cpu_nanocores, self.0.memory_bytes, self.0.swap_bytes);
+        s.serialize_field("usage", &usage)?;
         s.end()
     }
 }
@@ -387,20 +447,20 @@ impl Serialize for GoDurationJson {
 
 /// `{"kind":..., "apiVersion":"metrics.k8s.io/v1beta1", "metadata":{}, "items":[...]}`.
 #[derive(Serialize)]
-struct ListJson<I: Serialize> {
+struct ListJson<'m, I: Serialize> {
     kind: &'static str,
     #[serde(rename = "apiVersion")]
     api_version: &'static str,
-    metadata: EmptyObject,
+    metadata: ListMeta<'m>,
     items: I,
 }
 
-impl<I: Serialize> ListJson<I> {
-    fn new(kind: &'static str, items: I) -> Self {
+impl<'m, I: Serialize> ListJson<'m, I> {
+    fn new(kind: &'static str, version: ApiVersion, metadata: ListMeta<'m>, items: I) -> Self {
         Self {
             kind,
-            api_version: GROUP_VERSION,
-            metadata: EmptyObject {},
+            api_version: version.group_version(),
+            metadata,
             items,
         }
     }

@@ -1,17 +1,16 @@
 //! What a request asks to do, as the apiserver's `RequestInfoFactory` reads it: resource
-//! attributes under `/apis/metrics.k8s.io/v1beta1/...` (namespace, resource, name, verb
-//! get/list/watch), non-resource attributes (path, lower-case method) for everything else.
+//! attributes under `/apis/metrics.k8s.io/{v1,v1beta1}/...` (version, namespace, resource, name,
+//! verb get/list/watch), non-resource attributes (path, lower-case method) for everything else.
 //! Pure and borrowing: building attributes allocates nothing.
 
-use crate::api::types::GROUP;
-
-/// The API version of the Metrics API.
-pub const VERSION: &str = "v1beta1";
+use crate::api::types::{ApiVersion, GROUP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attributes<'a> {
     Resource {
         verb: &'static str,
+        /// `v1` or `v1beta1`.
+        version: &'static str,
         namespace: &'a str,
         resource: &'a str,
         subresource: &'a str,
@@ -67,9 +66,9 @@ impl<'a> Attributes<'a> {
             .strip_prefix("apis/")
             .and_then(|r| r.strip_prefix(GROUP))
             .and_then(|r| r.strip_prefix('/'))
-            .and_then(|r| r.strip_prefix(VERSION))
-            .and_then(|r| r.strip_prefix('/'));
-        let Some(rest) = rest.filter(|r| !r.is_empty()) else {
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(version, rest)| Some((ApiVersion::parse(version)?, rest)));
+        let Some((version, rest)) = rest.filter(|(_, r)| !r.is_empty()) else {
             return Attributes::NonResource {
                 verb: non_resource_verb(method),
                 path,
@@ -94,6 +93,7 @@ impl<'a> Attributes<'a> {
         let name = name.unwrap_or_default();
         Attributes::Resource {
             verb: resource_verb(method, !name.is_empty(), query),
+            version: version.version(),
             namespace,
             resource,
             subresource: subresource.unwrap_or_default(),
@@ -112,11 +112,12 @@ impl<'a> Attributes<'a> {
         match *self {
             Attributes::Resource {
                 verb,
+                version,
                 namespace,
                 resource,
                 subresource,
                 name,
-            } => ["r", verb, namespace, resource, subresource, name],
+            } => [version, verb, namespace, resource, subresource, name],
             Attributes::NonResource { verb, path } => ["n", verb, path, "", "", ""],
         }
     }
@@ -134,6 +135,7 @@ mod tests {
     ) -> Attributes<'static> {
         Attributes::Resource {
             verb,
+            version: "v1beta1",
             namespace,
             resource,
             subresource: "",
@@ -160,6 +162,19 @@ mod tests {
             Attributes::of("DELETE", "/apis/metrics.k8s.io/v1beta1/nodes", ""),
             r("deletecollection", "", "nodes", "")
         );
+        let v1 = Attributes::of("GET", "/apis/metrics.k8s.io/v1/namespaces/team-1/pods", "");
+        assert_eq!(
+            v1,
+            Attributes::Resource {
+                verb: "list",
+                version: "v1",
+                namespace: "team-1",
+                resource: "pods",
+                subresource: "",
+                name: "",
+            }
+        );
+        assert_ne!(v1.parts(), r("list", "team-1", "pods", "").parts(), "cached apart");
     }
 
     #[test]
@@ -170,6 +185,7 @@ mod tests {
             "/metrics",
             "/openapi/v2",
             "/apis/metrics.k8s.io/v1",
+            "/apis/metrics.k8s.io/v2/nodes",
         ] {
             assert_eq!(
                 Attributes::of("GET", path, ""),

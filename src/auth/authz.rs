@@ -4,7 +4,7 @@
 //! `--authorization-webhook-cache-unauthorized-ttl`. A cache hit takes one mutex and one hash
 //! and allocates only the reason's `Arc` clone.
 
-use super::attributes::{Attributes, VERSION};
+use super::attributes::Attributes;
 use super::cache::TtlCache;
 use super::user::User;
 use crate::api::error::{ApiError, Forbidden, ForbiddenTarget};
@@ -118,6 +118,7 @@ fn spec(user: &User, attrs: &Attributes<'_>) -> SubjectAccessReviewSpec {
     match *attrs {
         Attributes::Resource {
             verb,
+            version,
             namespace,
             resource,
             subresource,
@@ -125,7 +126,7 @@ fn spec(user: &User, attrs: &Attributes<'_>) -> SubjectAccessReviewSpec {
         } => {
             spec.resource_attributes = Some(ResourceAttributes {
                 group: Some(GROUP.into()),
-                version: Some(VERSION.into()),
+                version: Some(version.into()),
                 verb: Some(verb.into()),
                 namespace: opt(namespace),
                 resource: opt(resource),

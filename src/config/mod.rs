@@ -163,6 +163,11 @@ pub struct Config {
     /// are built and encoded off the workers, so pings and Raft messages do not wait behind them.
     #[arg(long, default_value_t = 0)]
     pub peer_workers: usize,
+    /// How long a paginated list's continue token stays valid after its first page was served;
+    /// an older one gets 410 Gone, reason Expired (the apiserver's tokens expire with etcd's
+    /// compaction, every 5 minutes by default) (Go duration).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    pub continue_token_lifetime: Duration,
     /// After SIGTERM, how long requests are still served while /readyz fails, so load balancers
     /// and the aggregator stop sending new ones (Go duration).
     #[arg(long, default_value = "1s", value_parser = go_duration)]

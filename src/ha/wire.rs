@@ -209,8 +209,8 @@ pub struct WirePod {
     pub name: String,
     pub timestamp: i64,
     pub window: i64,
-    /// `(name, nanocores, bytes)`, sorted by name.
-    pub containers: Vec<(String, u64, u64)>,
+    /// `(name, nanocores, bytes, swap bytes)`, sorted by name.
+    pub containers: Vec<(String, u64, u64, Option<u64>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -221,4 +221,5 @@ pub struct WireNode {
     pub window: i64,
     pub cpu_nanocores: u64,
     pub memory_bytes: u64,
+    pub swap_bytes: Option<u64>,
 }

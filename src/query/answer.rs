@@ -1,6 +1,8 @@
 //! The owner's side of a fan-out query (its shards' rows, as wire rows, written straight from
 //! the stores) and node wire rows back into metrics (the asker's pod rows are
-//! [`super::GatheredPod`]s, joined with this replica's pod cache).
+//! [`super::GatheredPod`]s, joined with this replica's pod cache). For a page (`limit=N`) an
+//! owner sends only its first N + 1 pods after the continue key: the first N + 1 of the whole
+//! list are among them, so the asker can cut the page and tell whether more follow.
 
 use super::{ListParams, PodQuery, Reader};
 use crate::api::error::MetricsResource;
@@ -58,6 +60,17 @@ pub(crate) fn answer_within(
             _ => node_rows(reader, shard, &mut response.nodes),
         };
     }
+    if let Some(limit) = params.as_ref().and_then(|p| p.limit) {
+        // A page: only the first N + 1 pods after the continue key can be on it.
+        let pods = &mut response.pods;
+        pods.sort_by(|a, b| {
+            (&a.namespace, &a.name)
+                .cmp(&(&b.namespace, &b.name))
+                .then(b.timestamp.cmp(&a.timestamp))
+        });
+        pods.dedup_by(|later, kept| later.namespace == kept.namespace && later.name == kept.name);
+        pods.truncate(limit.saturating_add(1));
+    }
     Ok(response)
 }
 
@@ -65,10 +78,10 @@ pub(crate) fn answer_within(
 fn pod_rows(reader: &Reader, shard: u32, query: &PodQuery<'_>, out: &mut Vec<WirePod>) -> usize {
     let mut size = 0;
     reader.visit_local_pods(&[shard], query, |shard, ns, name, _, metrics| {
-        let containers: Vec<(String, u64, u64)> = metrics
+        let containers: Vec<(String, u64, u64, Option<u64>)> = metrics
             .containers
             .iter()
-            .map(|(n, u)| (n.to_string(), u.cpu_nanocores, u.memory_bytes))
+            .map(|(n, u)| (n.to_string(), u.cpu_nanocores, u.memory_bytes, u.swap_bytes))
             .collect();
         size += ROW_OVERHEAD + ns.len() + name.len() + containers.iter().map(|c| c.0.len() + 24).sum::<usize>();
         out.push(WirePod {
@@ -96,6 +109,7 @@ fn node_rows(reader: &Reader, shard: u32, out: &mut Vec<WireNode>) -> usize {
             window: m.window,
             cpu_nanocores: m.usage.cpu_nanocores,
             memory_bytes: m.usage.memory_bytes,
+            swap_bytes: m.usage.swap_bytes,
         }
     }));
     size
@@ -111,6 +125,7 @@ pub(super) fn node_metrics(wire: &WireNode) -> NodeMetrics {
         usage: Usage {
             cpu_nanocores: wire.cpu_nanocores,
             memory_bytes: wire.memory_bytes,
+            swap_bytes: wire.swap_bytes,
         },
     }
 }

@@ -1,9 +1,12 @@
 //! Answering Metrics API reads: selectors, the Running-pod filter, NotFound rules and ordering,
-//! as metrics-server does. With one replica every shard is read from this replica's stores;
+//! as metrics-server does, plus pages (`limit`/`continue`, [`page`]) and `spec.nodeName`,
+//! answered from the one shard that node belongs to. With one replica every shard is read from
+//! this replica's stores;
 //! with peers, [`crate::ha::Ha::gather`] fans out to the owners of the shards (see `answer.rs`
 //! for the owner's side and the rows coming back).
 
 mod answer;
+pub mod page;
 pub mod params;
 
 use crate::api::error::ApiError;
@@ -60,6 +63,7 @@ impl PodItem for PodRow {
             name,
             cpu_nanocores: usage.cpu_nanocores,
             memory_bytes: usage.memory_bytes,
+            swap_bytes: usage.swap_bytes,
         }
     }
 }
@@ -97,11 +101,12 @@ impl PodItem for GatheredPod {
     }
 
     fn container(&self, i: usize) -> ContainerUsage<'_> {
-        let (name, cpu_nanocores, memory_bytes) = &self.wire.containers[i];
+        let (name, cpu_nanocores, memory_bytes, swap_bytes) = &self.wire.containers[i];
         ContainerUsage {
             name,
             cpu_nanocores: *cpu_nanocores,
             memory_bytes: *memory_bytes,
+            swap_bytes: *swap_bytes,
         }
     }
 }
@@ -138,6 +143,12 @@ impl PodRows {
     }
 }
 
+/// A page of a pod list: the rows and, when more follow, the key of the last one.
+pub struct PodList {
+    pub rows: PodRows,
+    pub next: Option<(String, String)>,
+}
+
 /// A node row owned outside any lock.
 pub struct NodeRow {
     pub name: Arc<str>,
@@ -154,6 +165,7 @@ impl NodeRow {
             window_ns: self.metrics.window,
             cpu_nanocores: self.metrics.usage.cpu_nanocores,
             memory_bytes: self.metrics.usage.memory_bytes,
+            swap_bytes: self.metrics.usage.swap_bytes,
         }
     }
 }
@@ -169,10 +181,19 @@ pub struct Reader {
     pub fanout: Option<Arc<crate::ha::Ha>>,
 }
 
-fn pod_fields_match(fields: &FieldSelector, namespace: &str, name: &str) -> bool {
+/// Whether a pod matches the field selector; `node` gives the node that reported it (looked up
+/// only if the selector names `spec.nodeName`).
+fn pod_fields_match<'v>(
+    fields: &FieldSelector,
+    namespace: &'v str,
+    name: &'v str,
+    node_of: impl Fn() -> Option<&'v str>,
+) -> bool {
+    let node = std::cell::OnceCell::new();
     fields.matches(|f| match f {
         "metadata.name" => Some(name),
         "metadata.namespace" => Some(namespace),
+        params::NODE_NAME_FIELD => *node.get_or_init(&node_of),
         _ => None,
     })
 }
@@ -213,12 +234,15 @@ impl Reader {
     }
 
     /// Nodes in the cache that match, with servable metrics, sorted by name.
-    pub async fn list_nodes(&self, params: &ListParams) -> Vec<NodeRow> {
+    /// One page of them with `limit`.
+    pub async fn list_nodes(&self, params: &ListParams) -> page::Page<NodeRow> {
         let metrics = self.node_metrics(self.all_shards()).await;
         let nodes = self.caches.nodes.read().expect("nodes lock");
+        let after = params.after().map(|(_, name)| name);
         let mut rows: Vec<NodeRow> = nodes
             .nodes
             .values()
+            .filter(|n| after.is_none_or(|after| &*n.name > after))
             .filter(|n| params.labels.matches(&n.labels) && self.node_selector.matches(&n.labels))
             .filter(|n| params.fields.matches(|f| (f == "metadata.name").then_some(&*n.name)))
             .filter_map(|n| {
@@ -230,7 +254,7 @@ impl Reader {
             })
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));
-        rows
+        page::cut(rows, params.limit, |r| ("", &*r.name))
     }
 
     /// One node: `NodeNotFound` if the cache has no such node, `NodeMetricsNotFound` if it has
@@ -271,6 +295,8 @@ impl Reader {
 
     /// Calls `visit` with every matching pod of `shards` this replica holds, as `(shard,
     /// namespace, name, cached metadata, metrics)`, under the cache's and the store's read locks.
+    /// A page after a continue token visits only the pods after its key; `spec.nodeName=NODE`
+    /// visits only the pods that node's scrape reported.
     pub fn visit_local_pods(
         &self,
         shards: &[u32],
@@ -278,38 +304,68 @@ impl Reader {
         mut visit: impl FnMut(u32, &Arc<str>, &Arc<str>, &PodMeta, PodMetrics),
     ) {
         let pods = self.caches.pods.read().expect("pods lock");
+        let after = query.params.after();
+        let on_nodes = query.params.node_names();
         for &shard in shards {
             let store = self.shards.stores[shard as usize].read().expect("store lock");
             let mut one = |ns: &str, name: &str, metrics: PodMetrics| {
+                if after.is_some_and(|after| (ns, name) <= after) {
+                    return;
+                }
                 let Some((ns, name, meta)) = pods.get(ns, name) else {
                     return;
                 };
-                if query.params.labels.matches(meta) && pod_fields_match(&query.params.fields, ns, name) {
+                let node_of = || store.node_of(ns, name);
+                if query.params.labels.matches(meta) && pod_fields_match(&query.params.fields, ns, name, node_of) {
                     visit(shard, ns, name, meta, metrics);
                 }
             };
-            match (query.namespace, query.name) {
-                (Some(ns), Some(name)) => {
+            let in_scope =
+                |ns: &str, name: &str| query.namespace.is_none_or(|n| n == ns) && query.name.is_none_or(|n| n == name);
+            match (&on_nodes, query.namespace, query.name) {
+                (Some(nodes), _, _) => nodes
+                    .iter()
+                    .flat_map(|node| store.pods_on(node))
+                    .filter(|(ns, name, _)| in_scope(ns, name))
+                    .for_each(|(ns, name, m)| one(ns, name, m)),
+                (None, Some(ns), Some(name)) => {
                     if let Some(m) = store.pod(ns, name) {
                         one(ns, name, m)
                     }
                 }
-                (Some(ns), None) => store.pods_in(ns).for_each(|(name, m)| one(ns, name, m)),
-                (None, _) => store.pods().for_each(|(ns, name, m)| one(ns, name, m)),
+                (None, Some(ns), None) => store.pods_in(ns).for_each(|(name, m)| one(ns, name, m)),
+                (None, None, _) => store.pods().for_each(|(ns, name, m)| one(ns, name, m)),
             }
         }
     }
 
-    async fn pods(&self, query: &PodQuery<'_>) -> PodRows {
+    /// The shards a pod read asks: the one of the node `spec.nodeName=NODE` names (the pods of a
+    /// node are stored with its shard), none if the selector names two nodes, else all.
+    fn pod_shards(&self, query: &PodQuery<'_>) -> Vec<u32> {
+        match query.params.node_names() {
+            Some(nodes) => nodes.iter().map(|n| self.shards.shard_of(n)).collect(),
+            None => self.all_shards(),
+        }
+    }
+
+    async fn pods(&self, query: &PodQuery<'_>) -> PodList {
+        let shards = self.pod_shards(query);
+        if shards.is_empty() {
+            return PodList {
+                rows: PodRows::Local(Vec::new()),
+                next: None,
+            };
+        }
+        let limit = query.params.limit;
         match &self.fanout {
             None => {
-                let mut rows: Vec<PodRow> = self
-                    .local_pods(&self.all_shards(), query)
-                    .into_iter()
-                    .map(|(_, r)| r)
-                    .collect();
+                let mut rows: Vec<PodRow> = self.local_pods(&shards, query).into_iter().map(|(_, r)| r).collect();
                 PodRows::sort_and_dedup(&mut rows);
-                PodRows::Local(rows)
+                let page = page::cut(rows, limit, |r| (&*r.namespace, &*r.name));
+                PodList {
+                    rows: PodRows::Local(page.items),
+                    next: page.next,
+                }
             }
             Some(ha) => {
                 let target = crate::ha::wire::QueryTarget::Pods {
@@ -317,24 +373,35 @@ impl Reader {
                     name: query.name.map(String::from),
                     query: query.query.to_string(),
                 };
-                let answer = ha.gather(self, self.all_shards(), target).await;
-                let mut rows: Vec<GatheredPod> = {
+                let mut answer = ha.gather(self, shards, target).await;
+                answer
+                    .pods
+                    .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+                answer
+                    .pods
+                    .dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+                // Cut before the cache filter below: the owners' rows decide whether more follow.
+                let page = page::cut(answer.pods, limit, |w| (&*w.namespace, &*w.name));
+                let rows: Vec<GatheredPod> = {
                     let pods = self.caches.pods.read().expect("pods lock");
                     let known = |wire: WirePod| {
                         let (_, _, meta) = pods.get(&wire.namespace, &wire.name)?;
                         let labels = meta.labels.clone();
                         Some(GatheredPod { labels, wire })
                     };
-                    answer.pods.into_iter().filter_map(known).collect()
+                    page.items.into_iter().filter_map(known).collect()
                 };
-                PodRows::sort_and_dedup(&mut rows);
-                PodRows::Gathered(rows)
+                PodList {
+                    rows: PodRows::Gathered(rows),
+                    next: page.next,
+                }
             }
         }
     }
 
-    /// Running pods that match, with servable metrics, sorted by namespace and name.
-    pub async fn list_pods(&self, namespace: Option<&str>, params: &ListParams, query: &str) -> PodRows {
+    /// Running pods that match, with servable metrics, sorted by namespace and name; one page
+    /// of them with `limit`.
+    pub async fn list_pods(&self, namespace: Option<&str>, params: &ListParams, query: &str) -> PodList {
         self.pods(&PodQuery {
             namespace,
             name: None,
@@ -372,7 +439,8 @@ impl Reader {
                 params,
                 query,
             })
-            .await;
+            .await
+            .rows;
         match rows.is_empty() {
             true => Err(ApiError::PodMetricsNotFound {
                 namespace: namespace.to_string(),
@@ -382,18 +450,17 @@ impl Reader {
         }
     }
 
-    /// Whether this replica's stores can serve at least one node and one pod (readiness).
+    /// Whether this replica's stores pass `metric-storage-ready` together (see
+    /// [`shard::store::Readiness`]: what the kubelets report must be servable).
     pub fn ready(&self) -> bool {
-        let (mut nodes, mut pods) = (false, false);
-        for store in &self.shards.stores {
-            let (n, c) = store.read().expect("store lock").servable_counts();
-            nodes |= n > 0;
-            pods |= c > 0;
-            if nodes && pods {
-                return true;
-            }
-        }
-        false
+        let readiness = self
+            .shards
+            .stores
+            .iter()
+            .fold(shard::store::Readiness::default(), |r, store| {
+                r.merge(store.read().expect("store lock").readiness())
+            });
+        readiness.ready()
     }
 }
 

@@ -1,19 +1,28 @@
-//! Query parameters of Metrics API reads: `labelSelector`, `fieldSelector` (only
-//! `metadata.name` and `metadata.namespace`), `watch` (refused), `includeObject`; `limit`,
-//! `continue`, `resourceVersion`, `timeoutSeconds` are accepted and ignored, as metrics-server
-//! ignores them.
+//! Query parameters of Metrics API reads: `labelSelector`, `fieldSelector` (`metadata.name`
+//! and `metadata.namespace` as metrics-server, and `spec.nodeName` for pods), `limit` and
+//! `continue` (pagination, see [`super::page`]; metrics-server ignores them), `watch` (refused),
+//! `includeObject`; `resourceVersion`, `resourceVersionMatch` and `timeoutSeconds` are accepted
+//! and ignored, as metrics-server ignores them.
 
+use super::page::ContinueToken;
 use crate::api::error::{ApiError, MetricsResource};
-use shard::selector::{FieldSelector, LabelSelector};
+use shard::selector::{FieldOp, FieldSelector, LabelSelector};
 
 /// Longest query string accepted.
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
+
+/// The pod field selector for the node a pod runs on (known from the scrape that reported it).
+pub const NODE_NAME_FIELD: &str = "spec.nodeName";
 
 #[derive(Debug, Default)]
 pub struct ListParams {
     pub labels: LabelSelector,
     pub fields: FieldSelector,
     pub include_object: Option<String>,
+    /// `limit`: at most this many items per page; `None` (absent or 0) for the whole list.
+    pub limit: Option<usize>,
+    /// `continue`: where the previous page ended.
+    pub continue_token: Option<ContinueToken>,
 }
 
 fn decode(value: &str) -> String {
@@ -62,26 +71,60 @@ impl ListParams {
                     params.labels =
                         LabelSelector::parse(&value).map_err(|e| ApiError::BadRequest { message: e.to_string() })?
                 }
-                "fieldSelector" => params.fields = field_selector(&value)?,
+                "fieldSelector" => params.fields = field_selector(&value, resource)?,
                 "watch" if matches!(value.as_str(), "true" | "1") => {
                     return Err(ApiError::watch_not_supported(resource));
                 }
                 "includeObject" => params.include_object = Some(value),
+                "limit" => params.limit = limit(&value)?,
+                "continue" if !value.is_empty() => {
+                    params.continue_token = Some(ContinueToken::decode(&value, resource)?)
+                }
                 _ => {}
             }
         }
         Ok(params)
     }
+
+    /// The nodes an `spec.nodeName=NODE` (or `==`) requirement restricts a pod list to: `None`
+    /// without one; two different names select nothing (`Some` of an empty list).
+    pub fn node_names(&self) -> Option<Vec<&str>> {
+        let mut names: Vec<&str> = self
+            .fields
+            .requirements()
+            .iter()
+            .filter(|r| r.field == NODE_NAME_FIELD && r.op == FieldOp::Eq)
+            .map(|r| r.value.as_str())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        names.dedup();
+        Some(if names.len() == 1 { names } else { Vec::new() })
+    }
+
+    /// The key after which this page starts, if it continues a list.
+    pub fn after(&self) -> Option<(&str, &str)> {
+        self.continue_token.as_ref().map(ContinueToken::after)
+    }
 }
 
-fn field_selector(value: &str) -> Result<FieldSelector, ApiError> {
+/// `limit`: a non-negative integer; 0 means no limit, as in the apiserver.
+fn limit(value: &str) -> Result<Option<usize>, ApiError> {
+    let n: i64 = value.parse().map_err(|_| ApiError::BadRequest {
+        message: format!("invalid limit {}: not an integer", crate::api::error::go_quote(value)),
+    })?;
+    Ok(usize::try_from(n).ok().filter(|&n| n > 0))
+}
+
+fn field_selector(value: &str, resource: MetricsResource) -> Result<FieldSelector, ApiError> {
     let fields = FieldSelector::parse(value).map_err(|e| ApiError::BadRequest { message: e.to_string() })?;
-    if let Some(bad) = fields
-        .requirements()
-        .iter()
-        .find(|r| r.field != "metadata.name" && r.field != "metadata.namespace")
-    {
-        return Err(ApiError::unknown_field_selector(&bad.field));
+    let known = |field: &str| match resource {
+        MetricsResource::Nodes => matches!(field, "metadata.name" | "metadata.namespace"),
+        MetricsResource::Pods => matches!(field, "metadata.name" | "metadata.namespace" | NODE_NAME_FIELD),
+    };
+    if let Some(bad) = fields.requirements().iter().find(|r| !known(&r.field)) {
+        return Err(ApiError::unknown_field_selector(&bad.field, resource));
     }
     Ok(fields)
 }
@@ -100,9 +143,22 @@ mod tests {
         assert_eq!(p.labels.to_string(), "app=web,tier in (a,b)");
         assert_eq!(p.fields.requirements().len(), 1);
         assert!(matches!(
-            ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Pods),
+            ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Nodes),
             Err(ApiError::BadRequest { .. })
         ));
+        assert!(matches!(
+            ListParams::parse("fieldSelector=status.phase%3DRunning", MetricsResource::Pods),
+            Err(ApiError::BadRequest { .. })
+        ));
+        let on_node = ListParams::parse("fieldSelector=spec.nodeName%3Dn1", MetricsResource::Pods).unwrap();
+        assert_eq!(on_node.node_names(), Some(vec!["n1"]));
+        let two = ListParams::parse(
+            "fieldSelector=spec.nodeName%3Dn1,spec.nodeName%3Dn2",
+            MetricsResource::Pods,
+        );
+        assert_eq!(two.unwrap().node_names(), Some(vec![]));
+        let not = ListParams::parse("fieldSelector=spec.nodeName!%3Dn1", MetricsResource::Pods).unwrap();
+        assert_eq!(not.node_names(), None);
         assert!(matches!(
             ListParams::parse("labelSelector=a+in+%28", MetricsResource::Pods),
             Err(ApiError::BadRequest { .. })
@@ -112,6 +168,23 @@ mod tests {
             Err(ApiError::MethodNotSupported { .. })
         ));
         assert!(ListParams::parse("watch=false", MetricsResource::Nodes).is_ok());
+        assert_eq!(
+            ListParams::parse("limit=500", MetricsResource::Pods).unwrap().limit,
+            Some(500)
+        );
+        assert_eq!(ListParams::parse("limit=0", MetricsResource::Pods).unwrap().limit, None);
+        assert_eq!(
+            ListParams::parse("limit=-3", MetricsResource::Pods).unwrap().limit,
+            None
+        );
+        assert!(ListParams::parse("limit=x", MetricsResource::Pods).is_err());
+        assert!(
+            ListParams::parse("continue=", MetricsResource::Pods)
+                .unwrap()
+                .continue_token
+                .is_none()
+        );
+        assert!(ListParams::parse("continue=bogus", MetricsResource::Pods).is_err());
         assert!(matches!(
             ListParams::parse(&"a".repeat(MAX_QUERY_LEN + 1), MetricsResource::Nodes),
             Err(ApiError::RequestUriTooLong { .. })

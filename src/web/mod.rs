@@ -1,14 +1,17 @@
 //! The Metrics API's HTTP layer (actix-web): one dispatcher that checks input caps,
 //! authenticates, bounds concurrency, authorises and routes by path to discovery, OpenAPI,
-//! health, self-metrics and the metrics.k8s.io reads. Response bodies come from the pure `api`
-//! module.
+//! health, self-metrics and the metrics.k8s.io reads (`v1` and `v1beta1`, same handlers).
+//! Response bodies come from the pure `api` module; errors are `Status` bodies in JSON, or in
+//! protobuf when the request asked for protobuf first.
 
 mod body;
 pub mod limits;
 mod reads;
 
 use crate::api::error::ApiError;
-use crate::api::{discovery, json};
+use crate::api::table::{self, ResponseFormat};
+use crate::api::types::ApiVersion;
+use crate::api::{discovery, json, protobuf};
 use crate::auth::Auth;
 use crate::auth::attributes::Attributes;
 use crate::auth::authn::Credentials;
@@ -30,6 +33,8 @@ pub struct WebState {
     pub auth: Arc<Auth>,
     pub always_allow: Vec<String>,
     pub inflight: Semaphore,
+    /// `--continue-token-lifetime`.
+    pub continue_token_lifetime: std::time::Duration,
 }
 
 /// Readiness facts from the caches, the stores and (with peers) the replica set.
@@ -60,13 +65,30 @@ impl HealthSource for ReadinessSource {
     }
 }
 
+/// `e` as a JSON `Status`.
 pub fn error_response(e: &ApiError) -> HttpResponse {
+    error_response_as(e, ResponseFormat::Json)
+}
+
+/// `e` as a `Status` in the request's format: protobuf when it asked for protobuf first, else
+/// JSON.
+pub fn error_response_as(e: &ApiError, format: ResponseFormat) -> HttpResponse {
     let mut resp =
         HttpResponse::build(StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if let Some(secs) = e.retry_after_seconds() {
         resp.insert_header(("Retry-After", secs.to_string()));
     }
-    resp.content_type(json::CONTENT_TYPE_JSON).body(e.to_status_json())
+    match format.is_protobuf() {
+        true => resp
+            .content_type(protobuf::CONTENT_TYPE_PROTOBUF)
+            .body(e.to_status_protobuf()),
+        false => resp.content_type(json::CONTENT_TYPE_JSON).body(e.to_status_json()),
+    }
+}
+
+/// The format the request's `Accept` header asks for.
+fn requested_format(req: &HttpRequest) -> ResponseFormat {
+    table::negotiate(req.headers().get("accept").and_then(|v| v.to_str().ok()))
 }
 
 fn bytes(content_type: &str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
@@ -112,6 +134,8 @@ fn always_allowed(state: &WebState, path: &str) -> bool {
 /// The single entry point for every request: caps, authentication, concurrency,
 /// authorization, then health or the API.
 pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let format = requested_format(&req);
+    let error_response = |e: &ApiError| error_response_as(e, format);
     if let Err(e) = limits::check(&req) {
         tracing::debug!(path = %req.path(), "{e}");
         return error_response(&e);
@@ -156,8 +180,13 @@ async fn route(state: &WebState, req: &HttpRequest, path: &str) -> HttpResponse 
             bytes(format.content_type(), format.apis_body())
         }
         ["apis", "metrics.k8s.io"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_group_json()),
-        ["apis", "metrics.k8s.io", "v1beta1"] => bytes(json::CONTENT_TYPE_JSON, discovery::api_resource_list_json()),
-        ["apis", "metrics.k8s.io", "v1beta1", rest @ ..] => reads::read(state, req, rest).await,
+        ["apis", "metrics.k8s.io", version, rest @ ..] => match ApiVersion::parse(version) {
+            Some(version) if rest.is_empty() => {
+                bytes(json::CONTENT_TYPE_JSON, discovery::api_resource_list_json(version))
+            }
+            Some(version) => reads::read(state, req, version, rest).await,
+            None => not_found(),
+        },
         ["version"] => bytes(
             json::CONTENT_TYPE_JSON,
             discovery::version_json(&discovery::VersionInfo::current()),

@@ -1,103 +1,202 @@
-//! metrics.k8s.io reads: node and pod get and list, as JSON or Table, and the OpenAPI documents.
+//! metrics.k8s.io reads: node and pod get and list in either served version, as JSON, Table or
+//! protobuf, one page at a time with `limit`; and the OpenAPI documents.
 
-use super::{WebState, body, bytes, error_response, not_found};
+use super::{WebState, body, bytes, error_response_as, not_found};
 use crate::api::error::{ApiError, MetricsResource};
 use crate::api::table::{self, IncludeObject, ResponseFormat, TableOptions};
-use crate::api::types::PodItem;
-use crate::api::{json, types};
-use crate::query::{ListParams, NodeRow, PodRows};
+use crate::api::types::{ApiVersion, ListMeta, PodItem};
+use crate::api::{json, protobuf, types};
+use crate::query::page::ContinueToken;
+use crate::query::{ListParams, NodeRow, PodList, PodRows};
 use actix_web::{HttpRequest, HttpResponse};
 
-/// Routes the segments after `/apis/metrics.k8s.io/v1beta1/`.
-pub async fn read(state: &WebState, req: &HttpRequest, rest: &[&str]) -> HttpResponse {
-    let result = match rest {
-        ["nodes"] => list_nodes(state, req).await,
-        ["nodes", name] => get_node(state, req, name).await,
-        ["pods"] => list_pods(state, req, None).await,
-        ["namespaces", ns, "pods"] => list_pods(state, req, Some(ns)).await,
-        ["namespaces", ns, "pods", name] => get_pod(state, req, ns, name).await,
+/// One read: the request, its version and format, and its parsed query.
+struct Read<'r> {
+    state: &'r WebState,
+    req: &'r HttpRequest,
+    version: ApiVersion,
+    format: ResponseFormat,
+    params: ListParams,
+}
+
+/// Routes the segments after `/apis/metrics.k8s.io/{version}/`.
+pub async fn read(state: &WebState, req: &HttpRequest, version: ApiVersion, rest: &[&str]) -> HttpResponse {
+    let format = table::negotiate(req.headers().get("accept").and_then(|v| v.to_str().ok()));
+    let resource = match rest {
+        ["nodes"] | ["nodes", _] => MetricsResource::Nodes,
+        ["pods"] | ["namespaces", _, "pods"] | ["namespaces", _, "pods", _] => MetricsResource::Pods,
         _ => return not_found(),
     };
-    result.unwrap_or_else(|e| error_response(&e))
-}
-
-fn format(req: &HttpRequest, params: &ListParams) -> Result<ResponseFormat, ApiError> {
-    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
-    let format = table::negotiate(accept);
-    IncludeObject::parse(params.include_object.as_deref())?;
-    Ok(format)
-}
-
-fn table_options(version: table::TableVersion, params: &ListParams) -> Result<TableOptions, ApiError> {
-    Ok(TableOptions {
-        version,
-        include_object: IncludeObject::parse(params.include_object.as_deref())?,
-    })
+    let read = match ListParams::parse(req.query_string(), resource) {
+        Ok(params) => Read {
+            state,
+            req,
+            version,
+            format,
+            params,
+        },
+        Err(e) => return error_response_as(&e, format),
+    };
+    let result = match rest {
+        ["nodes"] => read.list_nodes().await,
+        ["nodes", name] => read.get_node(name).await,
+        ["pods"] => read.list_pods(None).await,
+        ["namespaces", ns, "pods"] => read.list_pods(Some(ns)).await,
+        ["namespaces", ns, "pods", name] => read.get_pod(ns, name).await,
+        _ => return not_found(),
+    };
+    result.unwrap_or_else(|e| error_response_as(&e, format))
 }
 
 fn now() -> i64 {
     shard::point::now_nanos()
 }
 
-fn observe_freshness(state: &WebState, timestamps: impl Iterator<Item = i64>) {
-    let now = now();
-    for ts in timestamps.filter(|&t| t > 0) {
-        state.metrics.freshness.observe((now - ts) as f64 / 1e9);
+impl Read<'_> {
+    fn table_options(&self, version: table::TableVersion) -> Result<TableOptions, ApiError> {
+        Ok(TableOptions {
+            version,
+            include_object: IncludeObject::parse(self.params.include_object.as_deref())?,
+            api: self.version,
+        })
     }
-}
 
-fn nodes_response(
-    state: &WebState,
-    req: &HttpRequest,
-    rows: &[NodeRow],
-    single: bool,
-) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
-    observe_freshness(state, rows.iter().map(|r| r.metrics.timestamp));
-    let items: Vec<_> = rows.iter().map(NodeRow::usage).collect();
-    Ok(match format(req, &params)? {
-        ResponseFormat::Table(v) => bytes(
-            v.content_type(),
-            table::node_table_json(&items, now(), table_options(v, &params)?),
-        ),
-        ResponseFormat::Json if single => bytes(json::CONTENT_TYPE_JSON, types::node_metrics_json(&items[0], now())),
-        ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::node_list_json(&items, now())),
-    })
-}
-
-fn pods_response(state: &WebState, req: &HttpRequest, rows: &PodRows, single: bool) -> Result<HttpResponse, ApiError> {
-    match rows {
-        PodRows::Local(rows) => pods_response_of(state, req, rows, single),
-        PodRows::Gathered(rows) => pods_response_of(state, req, rows, single),
+    fn observe_freshness(&self, timestamps: impl Iterator<Item = i64>) {
+        let now = now();
+        for ts in timestamps.filter(|&t| t > 0) {
+            self.state.metrics.freshness.observe((now - ts) as f64 / 1e9);
+        }
     }
-}
 
-/// JSON lists are written straight from the rows; Tables and single objects go through the
-/// API layer's [`types::PodUsage`] views.
-fn pods_response_of<P: PodItem>(
-    state: &WebState,
-    req: &HttpRequest,
-    rows: &[P],
-    single: bool,
-) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    observe_freshness(state, rows.iter().map(P::timestamp_ns));
-    let format = format(req, &params)?;
-    if let (ResponseFormat::Json, false) = (format, single) {
-        return Ok(body::list(json::CONTENT_TYPE_JSON, types::pod_list(rows, now())));
+    /// A continued list's token must still be fresh (checked here, by the replica the client
+    /// asked; owners answering a fan-out only read its position).
+    fn check_continue(&self) -> Result<(), ApiError> {
+        match &self.params.continue_token {
+            Some(token) => token.check_fresh(now() / 1_000_000, self.state.continue_token_lifetime.as_millis() as i64),
+            None => Ok(()),
+        }
     }
-    let containers: Vec<Vec<_>> = rows
-        .iter()
-        .map(|r| (0..r.container_count()).map(|i| r.container(i)).collect())
-        .collect();
-    let items: Vec<_> = rows.iter().zip(&containers).map(|(r, c)| usage(r, c)).collect();
-    Ok(match format {
-        ResponseFormat::Table(v) => bytes(
-            v.content_type(),
-            table::pod_table_json(&items, now(), table_options(v, &params)?),
-        ),
-        ResponseFormat::Json => bytes(json::CONTENT_TYPE_JSON, types::pod_metrics_json(&items[0], now())),
-    })
+
+    /// The token of the next page, issued when the list's first page was.
+    fn next_token(&self, resource: MetricsResource, next: Option<(String, String)>) -> Option<String> {
+        let issued = self
+            .params
+            .continue_token
+            .as_ref()
+            .map_or(now() / 1_000_000, |t| t.issued);
+        next.map(|(ns, name)| ContinueToken::new(resource, issued, &ns, &name).encode())
+    }
+
+    fn nodes_response(&self, rows: &[NodeRow], single: bool, token: Option<&str>) -> Result<HttpResponse, ApiError> {
+        self.observe_freshness(rows.iter().map(|r| r.metrics.timestamp));
+        let items: Vec<_> = rows.iter().map(NodeRow::usage).collect();
+        let meta = ListMeta { continue_token: token };
+        let (version, now) = (self.version, now());
+        Ok(match self.format {
+            ResponseFormat::Table(v) => bytes(
+                v.content_type(),
+                table::node_table_json(&items, now, self.table_options(v)?, meta),
+            ),
+            ResponseFormat::Json if single => bytes(
+                json::CONTENT_TYPE_JSON,
+                types::node_metrics_json(&items[0], version, now),
+            ),
+            ResponseFormat::Json => body::list(
+                json::CONTENT_TYPE_JSON,
+                types::node_list_json(&items, version, meta, now),
+            ),
+            ResponseFormat::Protobuf if single => bytes(
+                protobuf::CONTENT_TYPE_PROTOBUF,
+                protobuf::node_metrics(&items[0], version, now),
+            ),
+            ResponseFormat::Protobuf => body::list(
+                protobuf::CONTENT_TYPE_PROTOBUF,
+                protobuf::node_list(&items, version, meta, now),
+            ),
+        })
+    }
+
+    fn pods_response(&self, rows: &PodRows, single: bool, token: Option<&str>) -> Result<HttpResponse, ApiError> {
+        match rows {
+            PodRows::Local(rows) => self.pods_response_of(rows, single, token),
+            PodRows::Gathered(rows) => self.pods_response_of(rows, single, token),
+        }
+    }
+
+    /// JSON and protobuf lists are written straight from the rows; Tables and single JSON
+    /// objects go through the API layer's [`types::PodUsage`] views.
+    fn pods_response_of<P: PodItem>(
+        &self,
+        rows: &[P],
+        single: bool,
+        token: Option<&str>,
+    ) -> Result<HttpResponse, ApiError> {
+        self.observe_freshness(rows.iter().map(P::timestamp_ns));
+        let meta = ListMeta { continue_token: token };
+        let (version, now) = (self.version, now());
+        match (self.format, single) {
+            (ResponseFormat::Json, false) => {
+                return Ok(body::list(
+                    json::CONTENT_TYPE_JSON,
+                    types::pod_list(rows, version, meta, now),
+                ));
+            }
+            (ResponseFormat::Protobuf, false) => {
+                return Ok(body::list(
+                    protobuf::CONTENT_TYPE_PROTOBUF,
+                    protobuf::pod_list(rows, version, meta, now),
+                ));
+            }
+            (ResponseFormat::Protobuf, true) => {
+                return Ok(bytes(
+                    protobuf::CONTENT_TYPE_PROTOBUF,
+                    protobuf::pod_metrics(&rows[0], version, now),
+                ));
+            }
+            _ => {}
+        }
+        let containers: Vec<Vec<_>> = rows
+            .iter()
+            .map(|r| (0..r.container_count()).map(|i| r.container(i)).collect())
+            .collect();
+        let items: Vec<_> = rows.iter().zip(&containers).map(|(r, c)| usage(r, c)).collect();
+        Ok(match self.format {
+            ResponseFormat::Table(v) => bytes(
+                v.content_type(),
+                table::pod_table_json(&items, now, self.table_options(v)?, meta),
+            ),
+            _ => bytes(
+                json::CONTENT_TYPE_JSON,
+                types::pod_metrics_json(&items[0], version, now),
+            ),
+        })
+    }
+
+    async fn list_nodes(&self) -> Result<HttpResponse, ApiError> {
+        self.check_continue()?;
+        let page = self.state.reader.list_nodes(&self.params).await;
+        let token = self.next_token(MetricsResource::Nodes, page.next);
+        self.nodes_response(&page.items, false, token.as_deref())
+    }
+
+    async fn get_node(&self, name: &str) -> Result<HttpResponse, ApiError> {
+        let row = self.state.reader.get_node(name).await?;
+        self.nodes_response(std::slice::from_ref(&row), true, None)
+    }
+
+    async fn list_pods(&self, namespace: Option<&str>) -> Result<HttpResponse, ApiError> {
+        self.check_continue()?;
+        let query = self.req.query_string();
+        let PodList { rows, next } = self.state.reader.list_pods(namespace, &self.params, query).await;
+        let token = self.next_token(MetricsResource::Pods, next);
+        self.pods_response(&rows, false, token.as_deref())
+    }
+
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
+        let query = self.req.query_string();
+        let rows = self.state.reader.get_pod(namespace, name, &self.params, query).await?;
+        self.pods_response(&rows, true, None)
+    }
 }
 
 fn usage<'a, P: PodItem>(row: &'a P, containers: &'a [types::ContainerUsage<'a>]) -> types::PodUsage<'a> {
@@ -111,42 +210,16 @@ fn usage<'a, P: PodItem>(row: &'a P, containers: &'a [types::ContainerUsage<'a>]
     }
 }
 
-async fn list_nodes(state: &WebState, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
-    let rows = state.reader.list_nodes(&params).await;
-    nodes_response(state, req, &rows, false)
-}
-
-async fn get_node(state: &WebState, req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
-    ListParams::parse(req.query_string(), MetricsResource::Nodes)?;
-    let row = state.reader.get_node(name).await?;
-    nodes_response(state, req, std::slice::from_ref(&row), true)
-}
-
-async fn list_pods(state: &WebState, req: &HttpRequest, namespace: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let rows = state.reader.list_pods(namespace, &params, req.query_string()).await;
-    pods_response(state, req, &rows, false)
-}
-
-async fn get_pod(state: &WebState, req: &HttpRequest, namespace: &str, name: &str) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::parse(req.query_string(), MetricsResource::Pods)?;
-    let rows = state
-        .reader
-        .get_pod(namespace, name, &params, req.query_string())
-        .await?;
-    pods_response(state, req, &rows, true)
-}
-
-/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/apis/metrics.k8s.io/v1beta1`.
+/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/apis/metrics.k8s.io/{v1,v1beta1}`.
 pub fn openapi(rest: &[&str]) -> HttpResponse {
     use crate::api::openapi;
     match rest {
         ["v2"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v2_json()),
         ["v3"] => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_index_json()),
-        ["v3", "apis", "metrics.k8s.io", "v1beta1"] => {
-            bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_group_version_json())
-        }
+        ["v3", "apis", "metrics.k8s.io", version] => match ApiVersion::parse(version) {
+            Some(version) => bytes(json::CONTENT_TYPE_JSON, openapi::openapi_v3_group_version_json(version)),
+            None => not_found(),
+        },
         _ => not_found(),
     }
 }

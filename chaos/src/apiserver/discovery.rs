@@ -1,15 +1,19 @@
 //! Legacy discovery documents (`/version`, `/api`, `/apis`, group and group-version resource
 //! lists), which every kubectl version understands. Aggregated discovery is not offered: kubectl
 //! asks for it first and falls back to these.
+//!
+//! `metrics.k8s.io` lists the versions of both APIServices a metrics server registers, `v1`
+//! first (the higher `versionPriority`, so the preferred version, as kube-aggregator orders
+//! them) and `v1beta1`; the proxy forwards both.
 
 use super::objects::KUBE_VERSION;
 use serde_json::{Value, json};
 
-/// The groups served besides the core group, with their one version.
-const GROUPS: &[(&str, &str)] = &[
-    ("authentication.k8s.io", "v1"),
-    ("authorization.k8s.io", "v1"),
-    ("metrics.k8s.io", "v1beta1"),
+/// The groups served besides the core group, with their versions, preferred first.
+const GROUPS: &[(&str, &[&str])] = &[
+    ("authentication.k8s.io", &["v1"]),
+    ("authorization.k8s.io", &["v1"]),
+    ("metrics.k8s.io", &["v1", "v1beta1"]),
 ];
 
 pub fn version() -> Value {
@@ -24,9 +28,10 @@ pub fn core_versions(server_address: &str) -> Value {
            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
 }
 
-fn group(name: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{name}/{version}"), "version": version});
-    json!({"name": name, "versions": [gv.clone()], "preferredVersion": gv})
+fn group(name: &str, versions: &[&str]) -> Value {
+    let gv = |version: &str| json!({"groupVersion": format!("{name}/{version}"), "version": version});
+    let all: Vec<Value> = versions.iter().map(|v| gv(v)).collect();
+    json!({"name": name, "versions": all, "preferredVersion": gv(versions[0])})
 }
 
 pub fn group_list() -> Value {

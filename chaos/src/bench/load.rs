@@ -30,7 +30,12 @@ impl Http {
     }
 
     async fn get(&self, url: String) -> anyhow::Result<Bytes> {
+        self.get_as(url, "application/json").await
+    }
+
+    async fn get_as(&self, url: String, accept: &str) -> anyhow::Result<Bytes> {
         let req = http::Request::get(&url)
+            .header("Accept", accept)
             .header("X-Remote-User", "bench")
             .header("X-Remote-Group", "system:masters")
             .body(crate::http::empty())?;
@@ -45,6 +50,11 @@ impl Http {
 
     pub async fn get_replica(&self, port: u16, path: &str) -> anyhow::Result<Bytes> {
         self.get(format!("https://127.0.0.1:{port}{path}")).await
+    }
+
+    /// GET straight at a replica with an `Accept` header (JSON or protobuf).
+    pub async fn get_replica_as(&self, port: u16, path: &str, accept: &str) -> anyhow::Result<Bytes> {
+        self.get_as(format!("https://127.0.0.1:{port}{path}"), accept).await
     }
 
     pub async fn get_proxy(&self, path: &str) -> anyhow::Result<Bytes> {
@@ -151,4 +161,47 @@ pub async fn sequential(http: &Http, ports: &[u16], path: &str, n: usize) -> any
         }
     }
     Ok((times, items))
+}
+
+/// One all-namespace LIST format measured on its own: latencies (seconds), the replicas' CPU per
+/// LIST (ms, from `/proc`) and the body size.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FormatCost {
+    pub p50: f64,
+    pub p99: f64,
+    pub cpu_ms_per_list: f64,
+    pub bytes: usize,
+}
+
+/// `n` sequential LISTs of `path` with `accept`, round-robin over the replicas `pids` serve.
+pub async fn format_cost(
+    http: &Http,
+    ports: &[u16],
+    pids: &[u32],
+    path: &str,
+    accept: &str,
+    n: usize,
+) -> anyhow::Result<FormatCost> {
+    let ticks = || -> u64 {
+        pids.iter()
+            .filter_map(|&p| crate::procstat::process(p))
+            .map(|u| u.cpu_ticks)
+            .sum()
+    };
+    let before = ticks();
+    let mut times = Vec::with_capacity(n);
+    let mut bytes = 0;
+    for i in 0..n {
+        let started = Instant::now();
+        bytes = http.get_replica_as(ports[i % ports.len()], path, accept).await?.len();
+        times.push(started.elapsed().as_secs_f64());
+    }
+    let cpu_ms = (ticks() - before) as f64 * 1000.0 / crate::procstat::TICKS_PER_SECOND;
+    let (p50, p99) = super::measure::percentiles(times);
+    Ok(FormatCost {
+        p50,
+        p99,
+        cpu_ms_per_list: cpu_ms / n as f64,
+        bytes,
+    })
 }

@@ -42,6 +42,9 @@ pub struct Row {
     /// (p50, p99) in seconds and item counts.
     pub ns_list: (f64, f64, usize),
     pub all_list: (f64, f64, usize),
+    /// The all-namespace LIST in JSON and in protobuf, each measured alone.
+    pub all_list_json: load::FormatCost,
+    pub all_list_protobuf: load::FormatCost,
     /// Latencies the load saw through the proxy: (p50, p99, errors).
     pub hpa_load: (f64, f64, u64),
     pub top_load: (f64, f64, u64),
@@ -116,6 +119,10 @@ pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
     let (n50, n99) = measure::percentiles(times);
     let (times, all_items) = load::sequential(&http, &procs.ports, load::ALL_PODS, (s.requests / 10).max(6)).await?;
     let (a50, a99) = measure::percentiles(times);
+    let (pids, n) = (procs.replica_pids(), (s.requests / 10).max(6));
+    let all_list_json = load::format_cost(&http, &procs.ports, &pids, load::ALL_PODS, "application/json", n).await?;
+    let protobuf = "application/vnd.kubernetes.protobuf, */*";
+    let all_list_protobuf = load::format_cost(&http, &procs.ports, &pids, load::ALL_PODS, protobuf, n).await?;
     let rss_after_queries = procs.replica_pids().iter().map(|&p| measure::hwm(p)).collect();
     procs.stop().await;
     let fanouts = f1.1 - f0.1;
@@ -127,6 +134,8 @@ pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
         scrapes_per_interval: per_interval,
         ns_list: (n50, n99, ns_items),
         all_list: (a50, a99, all_items),
+        all_list_json,
+        all_list_protobuf,
         hpa_load,
         top_load,
         fanout: (

@@ -182,6 +182,15 @@ fn human(r: &Row) -> String {
         r.all_list.0 * 1e3,
         r.all_list.1 * 1e3
     );
+    for (format, c) in [("JSON", &r.all_list_json), ("protobuf", &r.all_list_protobuf)] {
+        out += &format!(
+            "  all-namespace LIST as {format}: p50/p99 {:.0}/{:.0} ms, server CPU {:.0} ms per LIST, {:.1} MB\n",
+            c.p50 * 1e3,
+            c.p99 * 1e3,
+            c.cpu_ms_per_list,
+            c.bytes as f64 / 1e6
+        );
+    }
     out += &format!(
         "  kubesim (excluded): {:.0} mCPU, RSS {:.0} MiB\n",
         r.kubesim.mcpu,

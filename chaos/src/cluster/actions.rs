@@ -20,8 +20,12 @@ pub enum Action {
     ClearFault {
         node: String,
     },
-    /// A new node (named `node-<next index>`) with no pods.
-    AddNode {},
+    /// A new node (named `node-<next index>`) with no pods; `swap`: its kubelet has swap
+    /// statistics (reports the swap families).
+    AddNode {
+        #[serde(default)]
+        swap: bool,
+    },
     RemoveNode {
         node: String,
     },
@@ -76,8 +80,11 @@ pub fn plan(action: Action, world: &World, shape: &Shape, rng: &mut Rng, now: Mi
         Action::ClearFault { node } => return Ok(Plan::Fault(node, None)),
         Action::SetReplicas { addresses } => return Ok(Plan::Replicas(addresses)),
         Action::DropWatches {} => return Ok(Plan::DropWatches),
-        Action::AddNode {} => vec![SimEvent::AddNode {
-            node: new_node(world, shape, now),
+        Action::AddNode { swap } => vec![SimEvent::AddNode {
+            node: crate::sim::NodeSpec {
+                swap,
+                ..new_node(world, shape, now)
+            },
         }],
         Action::RemoveNode { node } => vec![SimEvent::RemoveNode { node, at: now }],
         Action::RebootNode { node } => vec![SimEvent::RebootNode { node, at: now }],
@@ -145,6 +152,8 @@ pub struct PodRequest {
     pub containers: Option<u32>,
     /// Created Pending (started later with `startPod`).
     pub pending: bool,
+    /// Each container's constant swap use in bytes (reported on a node with swap statistics).
+    pub swap_bytes: Option<f64>,
 }
 
 fn new_pod(world: &World, rng: &mut Rng, now: Millis, req: PodRequest) -> Result<PodSpec, String> {
@@ -164,11 +173,10 @@ fn new_pod(world: &World, rng: &mut Rng, now: Millis, req: PodRequest) -> Result
     let count = req.containers.unwrap_or(1).clamp(1, 10);
     let containers = (0..count)
         .map(|i| {
-            generate::container(
-                rng,
-                &if i == 0 { name.clone() } else { format!("c{i}") },
-                ContainerKind::Regular,
-            )
+            let name = if i == 0 { name.clone() } else { format!("c{i}") };
+            let container = generate::container(rng, &name, ContainerKind::Regular);
+            let swap = req.swap_bytes.map(|value| crate::sim::Profile::Constant { value });
+            crate::sim::model::ContainerSpec { swap, ..container }
         })
         .collect();
     let labels = req

@@ -59,6 +59,10 @@ pub enum Fault {
     /// Stats are reported as of `by_ms` before now: timestamps go back (out of order).
     #[serde(rename_all = "camelCase")]
     TimestampsBackwards { by_ms: i64 },
+    /// `200 OK` with recorded bodies instead of the simulation's: the n-th scrape after the
+    /// fault is set gets `bodies[n]`, and every later one the last body (a real kubelet's
+    /// payload replayed, then replayed with its counters advanced).
+    Replay { bodies: Vec<String> },
 }
 
 fn default_oversized() -> u64 {

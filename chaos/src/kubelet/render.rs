@@ -102,6 +102,14 @@ const HELP: &[(Family, &str, &str)] = &[
 ];
 
 impl Family {
+    /// A swap family: written only by a kubelet with swap statistics.
+    pub fn is_swap(self) -> bool {
+        matches!(
+            self,
+            Family::ContainerSwapUsageBytes | Family::NodeSwapUsageBytes | Family::PodSwapUsageBytes
+        )
+    }
+
     /// The metric name as the kubelet writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -203,9 +211,10 @@ impl Template {
     pub fn render(&self, ts: Millis, mods: &Mods, out: &mut Vec<u8>) {
         let cpu = |c: &ContainerRow, t: Millis| c.spec.cpu.integral(secs_since(c.start, t));
         let mem = |c: &ContainerRow, t: Millis| c.spec.memory.value(secs_since(c.start, t)).round();
+        let swap = |c: &ContainerRow, t: Millis| c.spec.swap_bytes(secs_since(c.start, t));
         let factor = mods.cpu_factor.unwrap_or(1.0);
         for &(family, help, kind) in HELP {
-            if mods.missing.contains(&family) {
+            if mods.missing.contains(&family) || (family.is_swap() && !self.node.spec.swap) {
                 continue;
             }
             let empty = match family {
@@ -233,7 +242,7 @@ impl Template {
                         sample(out, name, &c.labels, c.start as f64 / 1000.0, None);
                     }
                 }
-                Family::ContainerSwapUsageBytes => self.each_container(out, name, ts, mods, |_, _| 0.0),
+                Family::ContainerSwapUsageBytes => self.each_container(out, name, ts, &Mods::default(), swap),
                 Family::NodeCpuUsageSecondsTotal => sample(
                     out,
                     name,
@@ -244,7 +253,11 @@ impl Template {
                 Family::NodeMemoryWorkingSetBytes => {
                     sample(out, name, b"", value(mods, self.node.memory_at(ts)), Some(ts))
                 }
-                Family::NodeSwapUsageBytes => sample(out, name, b"", 0.0, Some(ts)),
+                Family::NodeSwapUsageBytes => {
+                    let t = |c: &ContainerRow| ts.max(c.start);
+                    let total = self.containers.iter().map(|c| swap(c, t(c))).sum();
+                    sample(out, name, b"", total, Some(ts))
+                }
                 Family::PodCpuUsageSecondsTotal => self.each_pod(out, name, ts, mods, |p| {
                     (p.retired_cpu
                         + p.containers
@@ -259,7 +272,12 @@ impl Template {
                         .map(|&i| mem(&self.containers[i], ts.max(self.containers[i].start)))
                         .sum()
                 }),
-                Family::PodSwapUsageBytes => self.each_pod(out, name, ts, mods, |_| 0.0),
+                Family::PodSwapUsageBytes => self.each_pod(out, name, ts, &Mods::default(), |p| {
+                    p.containers
+                        .iter()
+                        .map(|&i| swap(&self.containers[i], ts.max(self.containers[i].start)))
+                        .sum()
+                }),
                 Family::ResourceScrapeError => sample(out, name, b"", 0.0, None),
             }
         }

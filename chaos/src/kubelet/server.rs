@@ -55,6 +55,8 @@ pub struct Kubelet {
     scrapes: AtomicU64,
     unauthorized: AtomicU64,
     last_scrape_ms: AtomicI64,
+    /// Scrapes answered since the fault was last set ([`Fault::Replay`] picks its body by it).
+    since_fault: AtomicU64,
 }
 
 impl Kubelet {
@@ -78,6 +80,7 @@ impl Kubelet {
             scrapes: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
             last_scrape_ms: AtomicI64::new(0),
+            since_fault: AtomicU64::new(0),
         })
     }
 
@@ -86,8 +89,10 @@ impl Kubelet {
     }
 
     pub fn set_fault(&self, fault: Option<Fault>) {
-        self.fault
-            .send_replace(fault.map(|fault| ActiveFault { fault, since: now_ms() }));
+        self.fault.send_modify(|active| {
+            self.since_fault.store(0, Ordering::Relaxed);
+            *active = fault.map(|fault| ActiveFault { fault, since: now_ms() });
+        });
     }
 
     pub fn stop(&self) {
@@ -242,6 +247,15 @@ impl Kubelet {
         let now = now_ms();
         self.last_scrape_ms.store(now, Ordering::Relaxed);
         let active = self.fault.borrow().clone();
+        let nth = self.since_fault.fetch_add(1, Ordering::Relaxed);
+        if let Some(ActiveFault {
+            fault: Fault::Replay { bodies },
+            ..
+        }) = &active
+        {
+            let body = bodies.get(nth as usize).or(bodies.last()).cloned().unwrap_or_default();
+            return metrics(body.into_bytes());
+        }
         self.faulty_response(active, now).await
     }
 
@@ -270,6 +284,7 @@ impl Kubelet {
             Fault::CounterBackwards { factor } => mods.cpu_factor = Some(factor),
             Fault::StaleStats => ts = since,
             Fault::TimestampsBackwards { by_ms } => ts = now - by_ms,
+            Fault::Replay { .. } => unreachable!("replays are answered before the simulation renders"),
         }
         metrics(self.render(ts, &mods))
     }
@@ -302,6 +317,7 @@ fn placeholder_node(name: &str) -> crate::sim::model::NodeState {
         boot: 0,
         system_cpu: Profile::Constant { value: 0.0 },
         system_memory: Profile::Constant { value: 0.0 },
+        swap: false,
     })
 }
 

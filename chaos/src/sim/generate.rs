@@ -102,6 +102,7 @@ pub fn node_spec(shape: &Shape, index: u32) -> NodeSpec {
         system_memory: Profile::Constant {
             value: (rng.range_f64(300.0, 800.0) * MIB).round(),
         },
+        swap: false,
     }
 }
 
@@ -202,6 +203,7 @@ pub fn container(rng: &mut Rng, name: &str, kind: ContainerKind) -> ContainerSpe
         memory: memory_profile(rng, mem_base),
         cpu_request_millis: (cpu_base * 1000.0).ceil() as u64,
         memory_request_bytes: mem_base as u64,
+        swap: None,
     }
 }
 

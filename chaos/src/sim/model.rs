@@ -36,6 +36,11 @@ pub struct NodeSpec {
     pub system_cpu: Profile,
     /// Memory (bytes) used on the node outside pods.
     pub system_memory: Profile,
+    /// The kubelet has swap statistics (Linux, cgroup v2): it reports the swap families, each
+    /// container's from [`ContainerSpec::swap`] and the node's as their sum. Without, it leaves
+    /// them out (cgroup v1, Windows), as a real kubelet does.
+    #[serde(default)]
+    pub swap: bool,
 }
 
 /// Where a container runs in the pod's life.
@@ -60,6 +65,16 @@ pub struct ContainerSpec {
     pub memory: Profile,
     pub cpu_request_millis: u64,
     pub memory_request_bytes: u64,
+    /// Swap in use in bytes, on a node with swap statistics; none is 0 there.
+    #[serde(default)]
+    pub swap: Option<Profile>,
+}
+
+impl ContainerSpec {
+    /// Swap bytes `secs` seconds into an incarnation (0 without a swap profile).
+    pub fn swap_bytes(&self, secs: f64) -> f64 {
+        self.swap.as_ref().map_or(0.0, |p| p.value(secs).round())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +165,12 @@ impl ContainerState {
     pub fn memory_at(&self, t: Millis) -> Option<f64> {
         let inc = self.incarnation_at(t)?;
         Some(self.spec.memory.value(secs_since(inc.start, t)).round())
+    }
+
+    /// Swap bytes at `t` (see [`ContainerSpec::swap`]).
+    pub fn swap_at(&self, t: Millis) -> Option<f64> {
+        let inc = self.incarnation_at(t)?;
+        Some(self.spec.swap_bytes(secs_since(inc.start, t)))
     }
 
     /// CPU seconds used by one incarnation up to `t` (or its end).
@@ -308,6 +329,15 @@ impl NodeState {
             .map(|e| e.container.memory.value(secs_since(e.inc.start, t)).round())
             .sum();
         self.spec.system_memory.value(secs_since(self.boot, t)).round() + pods
+    }
+
+    /// Swap bytes of the node at `t`: its live containers' (the system uses none); `None` on a
+    /// node without swap statistics.
+    pub fn swap_at(&self, t: Millis) -> Option<f64> {
+        let live = self.ledger.iter().filter(|e| e.inc.live_at(t));
+        self.spec
+            .swap
+            .then(|| live.map(|e| e.container.swap_bytes(secs_since(e.inc.start, t))).sum())
     }
 
     /// Whether `cpu_seconds_at(t)` is exact (not before the boot or folded history).

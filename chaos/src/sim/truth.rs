@@ -15,6 +15,9 @@ pub struct Usage {
     pub memory_bytes: f64,
     /// Cumulative CPU seconds at `end`, as the kubelet reports it.
     pub cpu_seconds: f64,
+    /// Swap in use at `end`, in bytes; `None` on a node without swap statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_bytes: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,11 +46,15 @@ impl PodTruth {
             cpu_cores: 0.0,
             memory_bytes: 0.0,
             cpu_seconds: 0.0,
+            swap_bytes: None,
         };
         for c in &self.containers {
             u.cpu_cores += c.usage.cpu_cores;
             u.memory_bytes += c.usage.memory_bytes;
             u.cpu_seconds += c.usage.cpu_seconds;
+            if let Some(swap) = c.usage.swap_bytes {
+                u.swap_bytes = Some(u.swap_bytes.unwrap_or(0.0) + swap);
+            }
         }
         u
     }
@@ -68,6 +75,7 @@ impl World {
             cpu_cores,
             memory_bytes: n.memory_at(end),
             cpu_seconds: c2,
+            swap_bytes: n.swap_at(end),
         })
     }
 
@@ -75,6 +83,7 @@ impl World {
     /// the part of the window since its incarnation started.
     pub fn pod_truth(&self, namespace: &str, name: &str, start: Millis, end: Millis) -> Option<PodTruth> {
         let pod = self.pods.get(&(namespace.to_string(), name.to_string()))?;
+        let swap = self.nodes.get(&pod.spec.node).is_some_and(|n| n.spec.swap);
         let containers = pod
             .reported_containers()
             .filter_map(|c| {
@@ -91,6 +100,7 @@ impl World {
                     cpu_cores,
                     memory_bytes: c.memory_at(end)?,
                     cpu_seconds: c2,
+                    swap_bytes: if swap { c.swap_at(end) } else { None },
                 };
                 Some(ContainerTruth {
                     name: c.spec.name.clone(),

@@ -164,6 +164,7 @@ pub(super) fn set(point: &mut MetricsPoint, series: Series, value: u64, timestam
             point.timestamp = timestamp;
         }
         Series::ContainerStart => point.start_time = value as Nanos,
+        Series::ContainerSwap | Series::NodeSwap => point.swap = Some(value),
     }
 }
 
@@ -173,5 +174,6 @@ pub(super) fn clear(point: &mut MetricsPoint, series: Series) {
         Series::ContainerCpu | Series::NodeCpu => point.cumulative_cpu = 0,
         Series::ContainerMemory | Series::NodeMemory => point.memory = 0,
         Series::ContainerStart => point.start_time = 0,
+        Series::ContainerSwap | Series::NodeSwap => point.swap = None,
     }
 }

@@ -6,14 +6,16 @@ use super::labels::{self, Labels};
 use super::value;
 use crate::point::{NANOS_PER_MILLI, Nanos};
 
-/// The five series metrics-server reads.
+/// The five series metrics-server reads, and the two swap series we read besides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Series {
     ContainerCpu,
     ContainerMemory,
     ContainerStart,
+    ContainerSwap,
     NodeCpu,
     NodeMemory,
+    NodeSwap,
 }
 
 impl Series {
@@ -22,15 +24,17 @@ impl Series {
             Series::ContainerCpu => b"container_cpu_usage_seconds_total",
             Series::ContainerMemory => b"container_memory_working_set_bytes",
             Series::ContainerStart => b"container_start_time_seconds",
+            Series::ContainerSwap => b"container_swap_usage_bytes",
             Series::NodeCpu => b"node_cpu_usage_seconds_total",
             Series::NodeMemory => b"node_memory_working_set_bytes",
+            Series::NodeSwap => b"node_swap_usage_bytes",
         }
     }
 
     pub(super) fn is_container(self) -> bool {
         matches!(
             self,
-            Series::ContainerCpu | Series::ContainerMemory | Series::ContainerStart
+            Series::ContainerCpu | Series::ContainerMemory | Series::ContainerStart | Series::ContainerSwap
         )
     }
 }
@@ -84,20 +88,22 @@ pub(super) struct Sample<'a> {
 /// Which of our series `line` is a sample of. The name must be followed by `{`, a blank or
 /// the end of the line: `container_cpu_usage_seconds_total_extra` is another series.
 pub(super) fn classify(line: &[u8]) -> Result<Series, Skipped> {
-    // Pick the only candidate by one byte ("container_" and "node_" are 10 and 5 long), then
-    // compare the whole name once.
+    // Pick the only candidate by one or two bytes ("container_" and "node_" are 10 and 5
+    // long), then compare the whole name once.
     let series = match line {
         [] => return Err(Skipped::Blank),
         [b'#', ..] => return Err(Skipped::Comment),
-        [b'c', ..] => match line.get(10) {
-            Some(b'c') => Series::ContainerCpu,
-            Some(b'm') => Series::ContainerMemory,
-            Some(b's') => Series::ContainerStart,
+        [b'c', ..] => match (line.get(10), line.get(11)) {
+            (Some(b'c'), _) => Series::ContainerCpu,
+            (Some(b'm'), _) => Series::ContainerMemory,
+            (Some(b's'), Some(b't')) => Series::ContainerStart,
+            (Some(b's'), Some(b'w')) => Series::ContainerSwap,
             _ => return Err(Skipped::Other),
         },
         [b'n', ..] => match line.get(5) {
             Some(b'c') => Series::NodeCpu,
             Some(b'm') => Series::NodeMemory,
+            Some(b's') => Series::NodeSwap,
             _ => return Err(Skipped::Other),
         },
         _ => return Err(Skipped::Other),
@@ -105,6 +111,17 @@ pub(super) fn classify(line: &[u8]) -> Result<Series, Skipped> {
     let name = series.name();
     let named = line.starts_with(name) && matches!(line.get(name.len()), None | Some(b'{' | b' ' | b'\t'));
     if named { Ok(series) } else { Err(Skipped::Other) }
+}
+
+/// Whether `line` is `resource_scrape_error` or `scrape_error` (no labels) with the value 1.
+pub(super) fn is_scrape_error(line: &[u8]) -> bool {
+    let rest = match line {
+        [b'r', ..] => line.strip_prefix(b"resource_scrape_error".as_slice()),
+        [b's', ..] => line.strip_prefix(b"scrape_error".as_slice()),
+        _ => None,
+    };
+    rest.filter(|r| matches!(r.first(), Some(b' ' | b'\t')))
+        .is_some_and(|r| matches!(reading(r), Ok((v, _)) if v == 1.0))
 }
 
 /// Whether a line that is not ours starts like a sample: a metric name followed by `{`, a

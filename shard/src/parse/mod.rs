@@ -7,13 +7,17 @@
 //!
 //! Follows metrics-server's `pkg/scraper/client/resource/decode.go` (reference section 3.2):
 //!
-//! - Only five series are read: `node_cpu_usage_seconds_total`,
+//! - Five series are read as metrics-server reads them: `node_cpu_usage_seconds_total`,
 //!   `node_memory_working_set_bytes`, `container_cpu_usage_seconds_total`,
 //!   `container_memory_working_set_bytes` and `container_start_time_seconds`, matched by exact
-//!   name. Comments, `pod_*`, `*swap*` and the scrape-error gauges are skipped unparsed.
-//! - CPU seconds x 1e9 are nanocore-seconds, memory is bytes, start time seconds x 1e9 are
-//!   Unix ns; each is rounded to the nearest integer (metrics-server truncates, so it can be
-//!   one unit lower).
+//!   name; and two more, `container_swap_usage_bytes` and `node_swap_usage_bytes` (swap, which
+//!   metrics-server ignores; a swap line never decides whether a point is complete, nor its
+//!   timestamp). Comments, `pod_*`, `container_swap_limit_bytes` and the rest are skipped
+//!   unparsed.
+//! - CPU seconds x 1e9 are nanocore-seconds, memory and swap are bytes, start time seconds x
+//!   1e9 are Unix ns; each is rounded to the nearest integer (metrics-server truncates, so it
+//!   can be one unit lower). A byte count of 2^63 or more is a wrapped `uint64`, not data
+//!   ([`MAX_BYTES_END`]).
 //! - A sample's time is its millisecond timestamp, or `default_timestamp` when it has none.
 //!   The CPU and the memory line both set a point's timestamp, so the later one wins: with the
 //!   kubelet's sorted output that is the memory sample's time, as in metrics-server.
@@ -21,6 +25,12 @@
 //!   container whose CPU or memory is zero (missing, invalid, or only a start-time line) leaves
 //!   its whole pod out of the batch.
 //! - A series given twice: the last valid line wins.
+//! - Blanks and tabs before a line are skipped (Prometheus' parsers skip them; metrics-server's
+//!   `textparse` too).
+//! - A body whose only news is `resource_scrape_error 1` (or the older `scrape_error 1`), the
+//!   kubelet's way of saying its stats provider failed, is a failed scrape
+//!   ([`DecodeError::KubeletError`]), so the last good points stay served; metrics-server
+//!   stores the empty batch and hides the node's pods.
 //!
 //! Deliberate improvements (DESIGN.md): a malformed line or an invalid value (negative, NaN,
 //! infinite, out of range) drops that series only, never the whole node, and is counted in
@@ -58,6 +68,7 @@ use line::{Reading, Series, Skipped};
 use std::borrow::Cow;
 
 pub use line::LineError;
+pub use value::MAX_BYTES_END;
 
 /// Default for [`Limits::max_series`]: far above a real node (110 pods of a few containers
 /// give a few hundred series) and small enough to bound memory per scrape.
@@ -161,6 +172,10 @@ pub enum DecodeError {
     /// The body is longer than [`MAX_BODY_LEN`].
     #[error("kubelet body of {len} bytes is longer than {MAX_BODY_LEN}")]
     TooLarge { len: usize },
+    /// The kubelet reported `resource_scrape_error 1` (or `scrape_error 1`) and no sample of a
+    /// series we read: its stats provider failed this time.
+    #[error("kubelet reported a scrape error (resource_scrape_error 1) and no samples")]
+    KubeletError,
 }
 
 /// Parses a kubelet `/metrics/resource` body. `default_timestamp` (Unix ns) is the time of
@@ -199,6 +214,8 @@ struct Decoder<'a, 'l> {
     recognised: bool,
     /// Some non-blank line was neither.
     unrecognised: bool,
+    /// A scrape-error gauge said 1.
+    kubelet_error: bool,
 }
 
 impl<'a, 'l> Decoder<'a, 'l> {
@@ -211,14 +228,20 @@ impl<'a, 'l> Decoder<'a, 'l> {
             container_lines: 0,
             recognised: false,
             unrecognised: false,
+            kubelet_error: false,
         }
     }
 
     fn line(&mut self, line: &'a [u8]) {
         self.stats.lines += 1;
+        // Blanks before a line are allowed, as the Prometheus text parsers allow them.
+        let line = line::skip_blanks(line);
         let series = match line::classify(line) {
             Ok(series) => series,
-            Err(skipped) => return self.skip(skipped, line),
+            Err(skipped) => {
+                self.kubelet_error |= skipped == Skipped::Other && line::is_scrape_error(line);
+                return self.skip(skipped, line);
+            }
         };
         self.recognised = true;
         if series.is_container() && !self.count_container_line() {
@@ -307,6 +330,9 @@ impl<'a, 'l> Decoder<'a, 'l> {
         if self.unrecognised && !self.recognised {
             let lines = self.stats.lines;
             return Err(DecodeError::NotMetricsText { lines });
+        }
+        if self.kubelet_error && self.stats.samples == 0 {
+            return Err(DecodeError::KubeletError);
         }
         let (node, pods) = self.builder.finish(&mut self.stats);
         Ok(ScrapeBatch {

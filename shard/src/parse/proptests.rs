@@ -184,8 +184,8 @@ const NOISE: &[&str] = &[
     "# TYPE container_cpu_usage_seconds_total counter\n",
     "\n",
     "pod_cpu_usage_seconds_total{namespace=\"ns\",pod=\"p\"} 1 1\n",
-    "container_swap_usage_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 0 1\n",
-    "node_swap_usage_bytes 0 1\n",
+    "container_swap_limit_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 0 1\n",
+    "pod_swap_usage_bytes{namespace=\"ns\",pod=\"p\"} 0 1\n",
     "container_cpu_usage_seconds_total_extra{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1\n",
     "resource_scrape_error 0\n",
 ];
@@ -285,6 +285,7 @@ fn expected(model: &Model, events: &[Event]) -> Expected {
         timestamp: node_ts,
         cumulative_cpu: model.node_cpu.unwrap_or(0),
         memory: model.node_memory.unwrap_or(0),
+        swap: None,
     };
     let node = (node.cumulative_cpu != 0 && node.memory != 0).then_some(node);
     let mut order: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -320,6 +321,7 @@ fn expected_pod(pod: &PodModel, order: &[usize]) -> Option<ExpectedPod> {
             timestamp,
             cumulative_cpu: cpu,
             memory,
+            swap: None,
         };
         containers.push((m.name.clone(), point));
     }

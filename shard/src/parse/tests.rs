@@ -80,6 +80,7 @@ fn point(start_ns: Nanos, timestamp: Nanos, cpu: u64, memory: u64) -> MetricsPoi
         timestamp,
         cumulative_cpu: cpu,
         memory,
+        swap: None,
     }
 }
 
@@ -97,7 +98,10 @@ const NODE: &str = "node_cpu_usage_seconds_total 1 3000\nnode_memory_working_set
 #[test]
 fn real_kubelet_body() {
     let batch = decode_ok(KUBELET);
-    let coredns = point(1_633_253_717_720_094_208, ms(1633253812126), 967_393_000, 12_537_856);
+    let coredns = MetricsPoint {
+        swap: Some(0),
+        ..point(1_633_253_717_720_094_208, ms(1633253812126), 967_393_000, 12_537_856)
+    };
     let etcd = point(
         1_633_253_700 * NANOS_PER_SECOND,
         ms(1633253811012),
@@ -118,10 +122,13 @@ fn real_kubelet_body() {
         ),
     ];
     assert_eq!(pods(&batch), expected);
-    let node = point(0, ms(1633253809721), 357_354_910_000, 1_137_475_584);
+    let node = MetricsPoint {
+        swap: Some(0),
+        ..point(0, ms(1633253809721), 357_354_910_000, 1_137_475_584)
+    };
     assert_eq!(batch.node, Some(node));
     let stats = &batch.stats;
-    assert_eq!((stats.lines, stats.samples), (KUBELET.lines().count() as u32, 14));
+    assert_eq!((stats.lines, stats.samples), (KUBELET.lines().count() as u32, 16));
     assert_eq!(
         (stats.malformed_lines, stats.invalid_values, stats.dropped_pods),
         (0, 0, 0)
@@ -311,9 +318,9 @@ fn names_match_exactly_not_by_prefix() {
                 node_cpu_usage_seconds_totals 1 1\nnode_memory_working_set_bytes_total 1 1\n\
                 container_start_time_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1\n\
                 pod_cpu_usage_seconds_total{namespace=\"ns\",pod=\"p\"} 1 1\n\
-                container_swap_usage_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1\n\
+                container_swap_usage_bytes_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1\n\
                 container_swap_limit_bytes{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1\n\
-                node_swap_usage_bytes 1 1\nscrape_error 0\nresource_scrape_error 1\n\
+                node_swap_usage_bytesx 1 1\nscrape_error 0\nresource_scrape_error 0\n\
                 xcontainer_cpu_usage_seconds_total{container=\"c\",namespace=\"ns\",pod=\"p\"} 1 1\n";
     let batch = decode_ok(body);
     assert!(batch.pods.is_empty() && batch.node.is_none());
@@ -460,10 +467,65 @@ fn invalid_values_drop_their_series() {
 
 #[test]
 fn large_values_in_range() {
-    let body = container("p", "1.8446744073709e+10", "1.8446744073709550e+19");
+    let body = container("p", "1.8446744073709e+10", "9.2233720368547e+18");
     let got = decode_ok(&body).pods[0].containers[0].point;
     assert_eq!(got.cumulative_cpu, 18_446_744_073_708_998_656); // the nearest f64
-    assert_eq!(got.memory, 18_446_744_073_709_549_568);
+    assert_eq!(got.memory, 9_223_372_036_854_700_032);
+}
+
+/// A byte count at or past 2^63 is a `uint64` that wrapped below zero in the kubelet: bad
+/// data, dropped like a negative value (real payload 011: `node_swap_usage_bytes
+/// 1.8446743709127774e+19`).
+#[test]
+fn wrapped_byte_counts_are_invalid() {
+    let body = container("p", "1", "1.8446743709127774e+19");
+    let batch = decode_ok(&body);
+    assert!(batch.pods.is_empty());
+    assert_eq!(batch.stats.invalid_values, 1);
+    let wrapped = format!("{}node_swap_usage_bytes 1.8446743709127774e+19 3000\n", NODE);
+    let batch = decode_ok(&wrapped);
+    assert_eq!(batch.node.unwrap().swap, None, "the node is served, without swap");
+    assert_eq!(batch.stats.invalid_values, 1);
+}
+
+#[test]
+fn swap_is_read_for_containers_and_nodes_without_deciding_completeness() {
+    let labels = r#"{container="c",namespace="ns",pod="p"}"#;
+    let swap = format!("container_swap_usage_bytes{labels} 3.866624e+06 9000\n");
+    let body = [
+        container("p", "1", "1"),
+        swap.clone(),
+        NODE.to_string(),
+        "node_swap_usage_bytes 0 9000\n".into(),
+    ]
+    .concat();
+    let batch = decode_ok(&body);
+    let point = batch.pods[0].containers[0].point;
+    assert_eq!(point.swap, Some(3_866_624));
+    assert_eq!(point.timestamp, ms(2000), "swap lines leave the timestamp alone");
+    assert_eq!(batch.node.unwrap().swap, Some(0));
+    assert_eq!(
+        decode_ok(&container("p", "1", "1")).pods[0].containers[0].point.swap,
+        None
+    );
+    let only_swap = decode_ok(&swap);
+    assert!(only_swap.pods.is_empty(), "swap alone is no sample of a container");
+    assert_eq!(only_swap.stats.dropped_pods, 1);
+}
+
+/// The kubelet's own failure (only the scrape-error gauges, set to 1) is a failed scrape, so
+/// the last good points stay; a 0, or samples beside a 1, are data (real payload 024).
+#[test]
+fn a_kubelet_scrape_error_is_a_failed_scrape() {
+    let error = "# HELP resource_scrape_error [STABLE] 1 if there was an error\n\
+                 # TYPE resource_scrape_error gauge\nresource_scrape_error 1\nscrape_error 1\n";
+    assert_eq!(
+        decode(error.as_bytes(), SENT, &Limits::default()),
+        Err(DecodeError::KubeletError)
+    );
+    assert!(decode_ok("resource_scrape_error 0\n").pods.is_empty());
+    let with_data = format!("{}resource_scrape_error 1\n", container("p", "1", "1"));
+    assert_eq!(decode_ok(&with_data).pods.len(), 1);
 }
 
 #[test]
@@ -538,7 +600,7 @@ fn a_body_that_is_not_metrics_text_is_an_error() {
         "",
         "\n\n",
         "# HELP x\n",
-        "resource_scrape_error 1\n",
+        "resource_scrape_error 0\n",
         "pod_x{a=\"b\"} 1\n<html>\n",
     ] {
         let batch = decode(body.as_bytes(), SENT, &Limits::default()).unwrap();
@@ -572,5 +634,24 @@ fn samples_stamped_far_after_the_request_are_dropped() {
     assert_eq!(
         batch.stats.first_malformed.map(|m| m.reason),
         Some(LineError::TimestampAhead)
+    );
+}
+
+/// Lines indented with blanks and tabs (as in kubelet unit-test expectations, payloads 024-026)
+/// are read like any others.
+#[test]
+fn indented_lines_are_read() {
+    let body = container("p", "1", "2")
+        .lines()
+        .map(|l| format!("\t\t  \t{l}\n"))
+        .collect::<String>();
+    let batch = decode_ok(&body);
+    assert_eq!(
+        batch.pods[0].containers[0].point,
+        point(0, ms(2000), NANOS_PER_SECOND as u64, 2)
+    );
+    assert_eq!(
+        decode(b"\t\tresource_scrape_error 1\n", SENT, &Limits::default()),
+        Err(DecodeError::KubeletError)
     );
 }

@@ -8,13 +8,23 @@ use crate::point::NANOS_PER_SECOND;
 const U64_END: f64 = 18_446_744_073_709_551_616.0;
 const I64_END: f64 = 9_223_372_036_854_775_808.0;
 
+/// The first byte count (memory, swap) taken as bad data: 2^63 bytes (8 EiB) is beyond any
+/// machine and beyond `resource.Quantity`'s `int64`. What reaches it is a `uint64` counter that
+/// wrapped below zero in the kubelet, such as `node_swap_usage_bytes 1.8446743709127774e+19`
+/// in a real 1.28 payload (the stats summary beside it said `swapUsageBytes:
+/// 18446743709127774000`).
+pub const MAX_BYTES_END: f64 = I64_END;
+
 /// The value in the point's unit, rounded to the nearest integer: nanocore-seconds for CPU,
-/// bytes for memory, Unix ns for a start time (which always fits `i64`). `None` for a value
-/// that is negative, NaN, infinite or does not fit.
+/// bytes for memory and swap, Unix ns for a start time (which always fits `i64`). `None` for a
+/// value that is negative, NaN, infinite or does not fit (bytes: at or past
+/// [`MAX_BYTES_END`]).
 pub(super) fn convert(series: Series, value: f64) -> Option<u64> {
     let per_second = NANOS_PER_SECOND as f64;
     let (scaled, end) = match series {
-        Series::ContainerMemory | Series::NodeMemory => (value, U64_END),
+        Series::ContainerMemory | Series::NodeMemory | Series::ContainerSwap | Series::NodeSwap => {
+            (value, MAX_BYTES_END)
+        }
         Series::ContainerCpu | Series::NodeCpu => (value * per_second, U64_END),
         Series::ContainerStart => (value * per_second, I64_END),
     };

@@ -8,9 +8,8 @@
 //! # Rules kept from metrics-server
 //!
 //! Node rule, container rule with the fresh-container shortcut and restart detection, rate maths,
-//! "every container needs a previous point or the pod is omitted", "a container whose rate fails is
-//! skipped but the pod is served", pod timestamp and window from the container with the earliest
-//! newer point, `storage_points` counts and readiness (≥ 1 node and ≥ 1 pod with a previous point).
+//! "every container needs a previous point or the pod is omitted", pod timestamp and window from
+//! the container with the earliest newer point, `storage_points` counts.
 //!
 //! # Deliberate differences
 //!
@@ -34,8 +33,11 @@
 //! - metrics-server's out-of-order branch can pair a container that has no previous point of its
 //!   own with Go's zero point (year 1) when a sibling container has one; here it gets none.
 //! - A start time of 0 means unknown and never takes the fresh-container shortcut.
-//! - A pod whose every rate fails is served with no containers and timestamp and window 0
-//!   (metrics-server: Go's zero time, rendered `"timestamp": null`, `"window": "0s"`).
+//! - Whole-pod accuracy (metrics-server PR #1781): a pod one of whose containers' rate fails, or
+//!   that lacks a container its previous report had, is omitted (metrics-server serves it
+//!   without that container, under-reported).
+//! - Readiness ([`Readiness`]): each kind must be servable only if a kubelet reports it
+//!   (metrics-server: ≥ 1 node AND ≥ 1 pod with a previous point).
 //! - Rate errors are not logged here (metrics-server logs one on every read).
 
 mod node;
@@ -57,6 +59,7 @@ use node::NodeEntry;
 use pod::PodEntry;
 
 pub use rate::{Rate, RateError, Usage, rate};
+pub use read::Readiness;
 pub use snapshot::{ContainerSnapshot, Missing, NodeSnapshot, PodSnapshot, ShardSnapshot};
 
 /// A container at least this old (and younger than the resolution) is served after one scrape.

@@ -32,6 +32,11 @@ pub(super) struct ContainerEntry {
     pub prev: Option<MetricsPoint>,
     /// Reported by the scrape being applied; false between scrapes.
     seen: bool,
+    /// Absent from the pod's last report though in the one before: kept one report longer,
+    /// without a previous point, so the pod is not served for a window that has no sample of
+    /// it (whole-pod accuracy); forgotten if the next report lacks it too. Its `last` pairs
+    /// with its next point if it comes back.
+    missing: bool,
 }
 
 impl ContainerEntry {
@@ -41,14 +46,29 @@ impl ContainerEntry {
             last,
             prev,
             seen: false,
+            missing: false,
         }
+    }
+
+    /// Keeps a container the report being applied lacks, once (see `missing`).
+    fn keep_if_just_missing(&mut self) -> bool {
+        if std::mem::take(&mut self.seen) {
+            self.missing = false;
+            return true;
+        }
+        if self.missing {
+            return false;
+        }
+        (self.missing, self.prev) = (true, None);
+        true
     }
 }
 
 impl PodEntry {
-    /// Applies a scrape's containers: the container rule for each, in place; containers the scrape
-    /// does not report are forgotten; a name repeated within the scrape keeps its first point.
-    /// A container it did not have takes its name from `names` (allocated if new there).
+    /// Applies a scrape's containers: the container rule for each, in place; a container the
+    /// scrape does not report is kept without a previous point for one report (the pod is not
+    /// served meanwhile), then forgotten; a name repeated within the scrape keeps its first
+    /// point. A container it did not have takes its name from `names` (allocated if new there).
     pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos, names: &mut HashSet<Arc<str>>) {
         self.containers
             .reserve_exact(containers.len().saturating_sub(self.containers.len()));
@@ -72,7 +92,7 @@ impl PodEntry {
                 }
             }
         }
-        self.containers.retain_mut(|c| std::mem::take(&mut c.seen));
+        self.containers.retain_mut(ContainerEntry::keep_if_just_missing);
         if added {
             self.containers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         }
@@ -89,10 +109,13 @@ impl PodEntry {
         self.containers.iter().filter(|c| c.prev.is_some()).count()
     }
 
-    /// The pod's metrics: `None` unless every container has a previous point. A container whose
-    /// rate fails is left out, the pod is still served (possibly with no containers, then with
-    /// timestamp and window 0). Timestamp and window are those of the container with the earliest
-    /// newer point; on a tie, the first by name.
+    /// The pod's metrics: `None` unless every container has a previous point and a rate
+    /// (whole-pod accuracy, metrics-server PR #1781: a pod one of whose containers has no valid
+    /// sample this window, missing, restarted or with a counter that went back, is left out, not
+    /// under-reported, since the HPA treats a missing pod conservatively and an under-reported one
+    /// as idle).
+    /// Timestamp and window are those of the container with the earliest newer point; on a tie,
+    /// the first by name.
     pub fn metrics(&self) -> Option<PodMetrics> {
         if self.containers.is_empty() {
             return None;
@@ -103,9 +126,7 @@ impl PodEntry {
             containers: Vec::with_capacity(self.containers.len()),
         };
         for c in &self.containers {
-            let Ok(rate) = rate(&c.last, c.prev.as_ref()?) else {
-                continue;
-            };
+            let rate = rate(&c.last, c.prev.as_ref()?).ok()?;
             if pod.containers.is_empty() || rate.timestamp < pod.timestamp {
                 (pod.timestamp, pod.window) = (rate.timestamp, rate.window);
             }

@@ -2,7 +2,7 @@
 //! metrics-server's `resourceUsage` (`pkg/storage/types.go`, reference §3.5).
 //!
 //! CPU is `(last.cpu - prev.cpu) / (last.ts - prev.ts)` in integer nanocores, rounded down;
-//! memory is the newer point's working set. Unlike metrics-server, which divides in `float64`,
+//! memory is the newer point's working set, swap the newer point's swap (when it has one). Unlike metrics-server, which divides in `float64`,
 //! the division is exact (`u128`), so a whole-number rate is never truncated one nanocore low,
 //! and it saturates at `u64::MAX` instead of overflowing.
 
@@ -17,6 +17,8 @@ pub struct Usage {
     pub cpu_nanocores: u64,
     /// Working set in bytes, from the newer point.
     pub memory_bytes: u64,
+    /// Swap in bytes, from the newer point; `None` when its kubelet reports no swap.
+    pub swap_bytes: Option<u64>,
 }
 
 /// What two points of one node or container give: usage over `[timestamp - window, timestamp]`.
@@ -65,6 +67,7 @@ pub fn rate(last: &MetricsPoint, prev: &MetricsPoint) -> Result<Rate, RateError>
     let usage = Usage {
         cpu_nanocores: nanocores(cpu, window.unsigned_abs()),
         memory_bytes: last.memory,
+        swap_bytes: last.swap,
     };
     Ok(Rate {
         usage,

@@ -5,6 +5,46 @@
 use super::pod::PodEntry;
 use super::{NodeMetrics, PodMetrics, Store};
 
+/// What some stores hold and can serve, for readiness (`metric-storage-ready`).
+///
+/// metrics-server v0.9 is ready when at least one node AND one pod have a previous point. That
+/// took its whole API down on k3s, whose kubelets can report pods but no `node_*` series
+/// (k3s#14554): pods were servable, readiness stayed red, the APIService went unavailable. Here
+/// each kind must be servable only if some kubelet reports it: ready when something is servable,
+/// node metrics are servable unless no kubelet reported a node point, and pod metrics are
+/// servable unless no pod is held. So a fresh replica still waits for both kinds (as v0.9), and a
+/// cluster whose kubelets report no node series (or that runs no pods) is ready with what it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Some node's last scrape had a node point.
+    pub node_points: bool,
+    /// Some node has a previous point.
+    pub nodes_servable: bool,
+    /// Some pod is held.
+    pub pods_held: bool,
+    /// Some pod has a previous point.
+    pub pods_servable: bool,
+}
+
+impl Readiness {
+    /// The readiness of several stores together.
+    pub fn merge(self, other: Readiness) -> Readiness {
+        Readiness {
+            node_points: self.node_points || other.node_points,
+            nodes_servable: self.nodes_servable || other.nodes_servable,
+            pods_held: self.pods_held || other.pods_held,
+            pods_servable: self.pods_servable || other.pods_servable,
+        }
+    }
+
+    /// Whether `metric-storage-ready` passes.
+    pub fn ready(self) -> bool {
+        (self.nodes_servable || self.pods_servable)
+            && (self.nodes_servable || !self.node_points)
+            && (self.pods_servable || !self.pods_held)
+    }
+}
+
 impl Store {
     /// A node's metrics: `None` for an unknown node, one without a previous point, or one whose
     /// rate fails (e.g. its CPU counter went backwards).
@@ -65,10 +105,19 @@ impl Store {
         (nodes, containers)
     }
 
-    /// `metric-storage-ready`: at least one node and one pod have a previous point (metrics-server
-    /// v0.9: node AND pod).
+    /// `metric-storage-ready` for this store alone (see [`Readiness`]).
     pub fn ready(&self) -> bool {
-        self.nodes.values().any(|node| node.has_prev()) && self.all_pods().any(PodEntry::has_prev)
+        self.readiness().ready()
+    }
+
+    /// What this store holds and can serve, for `metric-storage-ready`.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            node_points: self.nodes.values().any(|node| node.last.is_some()),
+            nodes_servable: self.nodes.values().any(|node| node.has_prev()),
+            pods_held: !self.namespaces.is_empty(),
+            pods_servable: self.all_pods().any(PodEntry::has_prev),
+        }
     }
 
     /// Nodes and pods held, servable or not: `(nodes, pods)`.

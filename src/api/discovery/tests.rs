@@ -44,7 +44,11 @@ fn negotiates_like_the_apiserver() {
 
 #[test]
 fn legacy_bodies_are_exact() {
-    let group = r#"{"name":"metrics.k8s.io","versions":[{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}],"preferredVersion":{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}}"#;
+    let group = concat!(
+        r#"{"name":"metrics.k8s.io","versions":[{"groupVersion":"metrics.k8s.io/v1","version":"v1"},"#,
+        r#"{"groupVersion":"metrics.k8s.io/v1beta1","version":"v1beta1"}],"#,
+        r#""preferredVersion":{"groupVersion":"metrics.k8s.io/v1","version":"v1"}}"#
+    );
     assert_eq!(
         text(api_group_list_json()),
         format!("{{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[{group}]}}\n")
@@ -54,29 +58,34 @@ fn legacy_bodies_are_exact() {
         format!("{{\"kind\":\"APIGroup\",\"apiVersion\":\"v1\",{}\n", &group[1..])
     );
     assert_eq!(text(DiscoveryFormat::Legacy.apis_body()), text(api_group_list_json()));
-    assert_eq!(
-        text(api_resource_list_json()),
-        concat!(
-            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":["#,
-            r#"{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]},"#,
-            r#"{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#,
-            "\n"
-        )
-    );
+    for version in ApiVersion::ALL {
+        assert_eq!(
+            text(api_resource_list_json(version)),
+            format!(
+                "{}{}{}{}\n",
+                r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"#,
+                format_args!("\"{}\",\"resources\":[", version.group_version()),
+                r#"{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]},"#,
+                r#"{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#,
+            )
+        );
+    }
 }
 
 #[test]
 fn aggregated_body_is_exact() {
+    let resources = concat!(
+        r#""resources":[{"resource":"nodes","responseKind":{"group":"","version":"","kind":"NodeMetrics"},"#,
+        r#""scope":"Cluster","singularResource":"","verbs":["get","list"]},"#,
+        r#"{"resource":"pods","responseKind":{"group":"","version":"","kind":"PodMetrics"},"scope":"Namespaced","#,
+        r#""singularResource":"","verbs":["get","list"]}],"freshness":"Current""#
+    );
     assert_eq!(
         text(aggregated_discovery_json()),
-        concat!(
+        format!(
+            "{}{}{{\"version\":\"v1\",{resources}}},{{\"version\":\"v1beta1\",{resources}}}]}}]}}\n",
             r#"{"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},"items":["#,
-            r#"{"metadata":{"name":"metrics.k8s.io"},"versions":[{"version":"v1beta1","resources":["#,
-            r#"{"resource":"nodes","responseKind":{"group":"","version":"","kind":"NodeMetrics"},"scope":"Cluster","#,
-            r#""singularResource":"","verbs":["get","list"]},"#,
-            r#"{"resource":"pods","responseKind":{"group":"","version":"","kind":"PodMetrics"},"scope":"Namespaced","#,
-            r#""singularResource":"","verbs":["get","list"]}],"freshness":"Current"}]}]}"#,
-            "\n"
+            r#"{"metadata":{"name":"metrics.k8s.io"},"versions":["#,
         )
     );
     let etag = aggregated_discovery_etag();

@@ -57,7 +57,7 @@ fn pod_not_found_texts() {
 
 #[test]
 fn bad_requests_have_no_details() {
-    let error = ApiError::unknown_field_selector("spec.nodeName");
+    let error = ApiError::unknown_field_selector("spec.nodeName", MetricsResource::Nodes);
     assert_eq!(error.status_code(), 400);
     assert_eq!(
         body(&error),

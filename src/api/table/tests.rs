@@ -1,6 +1,14 @@
 use std::collections::BTreeMap;
 
 use super::*;
+
+fn node_table(items: &[NodeUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+    node_table_json(items, now_ns, options, ListMeta::default())
+}
+
+fn pod_table(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions) -> Vec<u8> {
+    pod_table_json(items, now_ns, options, ListMeta::default())
+}
 use crate::api::types::{ContainerUsage, tests::ns};
 
 const KUBECTL_GET: &str =
@@ -14,6 +22,7 @@ const COLUMNS: &str = concat!(
 const V1: TableOptions = TableOptions {
     version: TableVersion::V1,
     include_object: IncludeObject::Metadata,
+    api: ApiVersion::V1beta1,
 };
 
 fn text(bytes: Vec<u8>) -> String {
@@ -28,12 +37,13 @@ fn node(name: &str) -> NodeUsage<'_> {
         window_ns: 10_500_000_000,
         cpu_nanocores: 1_250_000_000,
         memory_bytes: 4 << 30,
+        swap_bytes: None,
     }
 }
 
 #[test]
 fn node_table_matches_metrics_server() {
-    let got = text(node_table_json(&[node("node-1")], ns("2026-08-04T10:00:03Z"), V1));
+    let got = text(node_table(&[node("node-1")], ns("2026-08-04T10:00:03Z"), V1));
     let want = format!(
         "{}{COLUMNS},{}\n",
         r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{},"#,
@@ -48,8 +58,8 @@ fn node_table_matches_metrics_server() {
 #[test]
 fn empty_tables_have_no_column_definitions() {
     let want = "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{},\"columnDefinitions\":null,\"rows\":null}\n";
-    assert_eq!(text(node_table_json(&[], 0, V1)), want);
-    assert_eq!(text(pod_table_json(&[], 0, V1)), want);
+    assert_eq!(text(node_table(&[], 0, V1)), want);
+    assert_eq!(text(pod_table(&[], 0, V1)), want);
 }
 
 fn pod<'a>(name: &'a str, containers: &'a [ContainerUsage<'a>], labels: Labels<'a>) -> PodUsage<'a> {
@@ -68,18 +78,20 @@ const TWO: [ContainerUsage<'static>; 2] = [
         name: "a",
         cpu_nanocores: 250_000_000,
         memory_bytes: 5 << 20,
+        swap_bytes: None,
     },
     ContainerUsage {
         name: "b",
         cpu_nanocores: 250_000_000,
         memory_bytes: 5 << 20,
+        swap_bytes: None,
     },
 ];
 
 #[test]
 fn pod_rows_sum_containers_and_carry_the_namespace() {
     let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
-    let got = text(pod_table_json(
+    let got = text(pod_table(
         &[pod("web-1", &TWO, Labels::Map(&labels))],
         ns("2026-08-04T10:00:03Z"),
         V1,
@@ -107,8 +119,9 @@ fn pods_without_containers_follow_gos_column_quirk() {
     let options = TableOptions {
         version: TableVersion::V1,
         include_object: IncludeObject::None,
+        api: ApiVersion::V1beta1,
     };
-    let got = text(pod_table_json(&pods, 0, options));
+    let got = text(pod_table(&pods, 0, options));
     let want = format!(
         "{}{COLUMNS},{}\n",
         r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{},"#,
@@ -119,7 +132,7 @@ fn pods_without_containers_follow_gos_column_quirk() {
         )
     );
     assert_eq!(got, want);
-    let only_empty = text(pod_table_json(&pods[..1], 0, options));
+    let only_empty = text(pod_table(&pods[..1], 0, options));
     assert!(only_empty.contains(concat!(
         r#""columnDefinitions":[{"name":"Name","type":"string","format":"name","description":"Name of the resource","priority":0},"#,
         r#"{"name":"Window","type":"string","format":"duration","description":"","priority":0}],"#,
@@ -132,8 +145,9 @@ fn include_object_and_v1beta1() {
     let options = TableOptions {
         version: TableVersion::V1beta1,
         include_object: IncludeObject::Object,
+        api: ApiVersion::V1beta1,
     };
-    let got = text(node_table_json(&[node("n")], ns("2026-08-04T10:00:03Z"), options));
+    let got = text(node_table(&[node("n")], ns("2026-08-04T10:00:03Z"), options));
     assert!(
         got.starts_with(r#"{"kind":"Table","apiVersion":"meta.k8s.io/v1beta1","metadata":{},"#),
         "{got}"
@@ -150,13 +164,14 @@ fn include_object_and_v1beta1() {
     let metadata = TableOptions {
         version: TableVersion::V1beta1,
         include_object: IncludeObject::Metadata,
+        api: ApiVersion::V1beta1,
     };
-    let got = text(pod_table_json(&[pod("p", &TWO, Labels::None)], 0, metadata));
+    let got = text(pod_table(&[pod("p", &TWO, Labels::None)], 0, metadata));
     assert!(
         got.contains(r#""object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","#),
         "{got}"
     );
-    let pods = text(pod_table_json(&[pod("p", &TWO, Labels::None)], 0, options));
+    let pods = text(pod_table(&[pod("p", &TWO, Labels::None)], 0, options));
     assert!(pods.contains(r#""object":{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"p","namespace":"ns","#), "{pods}");
 }
 
@@ -169,8 +184,13 @@ fn negotiates_table_or_json() {
             Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io"),
             Table(TableVersion::V1beta1),
         ),
-        (Some("application/vnd.kubernetes.protobuf, */*"), Json),
-        (Some("application/vnd.kubernetes.protobuf,application/json"), Json),
+        (Some("application/vnd.kubernetes.protobuf, */*"), Protobuf),
+        (Some("application/vnd.kubernetes.protobuf,application/json"), Protobuf),
+        (
+            Some("application/json;q=0.9,application/vnd.kubernetes.protobuf"),
+            Protobuf,
+        ),
+        (Some("application/json,application/vnd.kubernetes.protobuf"), Json),
         (Some("application/json, */*"), Json),
         (Some("application/json"), Json),
         (Some(""), Json),

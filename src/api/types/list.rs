@@ -7,7 +7,7 @@
 //! The all-namespace LIST (`kubectl top pods -A`) is the largest and most frequent body; callers
 //! hand their own rows in through [`PodItem`], so nothing is copied out of them first.
 
-use super::{ContainerUsage, GROUP_VERSION, Labels, PodUsage, Rfc3339Seconds};
+use super::{ApiVersion, ContainerUsage, Labels, ListMeta, PodUsage, Rfc3339Seconds};
 use crate::api::duration::GoDuration;
 use crate::api::json;
 use crate::api::quantity::{push_cpu_nanocores, push_memory_bytes};
@@ -59,7 +59,7 @@ impl PodItem for PodUsage<'_> {
 /// Bytes a list item takes besides its strings (field names, times, quantities), a little more
 /// than the usual, so that most lists never grow their buffer.
 const ITEM_OVERHEAD: usize = 160;
-const CONTAINER_OVERHEAD: usize = 56;
+const CONTAINER_OVERHEAD: usize = 72;
 
 /// An upper estimate of the body's size, from the strings' lengths.
 fn estimate<P: PodItem>(items: &[P]) -> usize {
@@ -73,11 +73,13 @@ fn estimate<P: PodItem>(items: &[P]) -> usize {
 
 /// A `PodMetricsList` of `items` in the given order, ending with a newline; `now_ns` is the
 /// build time (every item's `creationTimestamp`).
-pub fn pod_list<P: PodItem>(items: &[P], now_ns: i64) -> Vec<u8> {
+pub fn pod_list<P: PodItem>(items: &[P], version: ApiVersion, meta: ListMeta<'_>, now_ns: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(estimate(items));
     out.extend_from_slice(b"{\"kind\":\"PodMetricsList\",\"apiVersion\":\"");
-    out.extend_from_slice(GROUP_VERSION.as_bytes());
-    out.extend_from_slice(b"\",\"metadata\":{},\"items\":[");
+    out.extend_from_slice(version.group_version().as_bytes());
+    out.extend_from_slice(b"\",\"metadata\":");
+    json::write(&mut out, &meta);
+    out.extend_from_slice(b",\"items\":[");
     let created = Rfc3339Seconds(now_ns).to_ascii();
     let mut times = TimeCache::default();
     for (i, item) in items.iter().enumerate() {
@@ -152,6 +154,10 @@ fn push_item<P: PodItem>(out: &mut Vec<u8>, item: &P, created: &[u8; 20], times:
         push_cpu_nanocores(out, c.cpu_nanocores);
         out.extend_from_slice(b"\",\"memory\":\"");
         push_memory_bytes(out, c.memory_bytes);
+        if let Some(swap) = c.swap_bytes {
+            out.extend_from_slice(b"\",\"swap\":\"");
+            push_memory_bytes(out, swap);
+        }
         out.extend_from_slice(b"\"}}");
     }
     out.extend_from_slice(b"]}");

@@ -26,8 +26,13 @@ fn node_metrics_matches_the_reference_example() {
         window_ns: 15_012_000_000,
         cpu_nanocores: 487_558_164,
         memory_bytes: 732_212 * 1024,
+        swap_bytes: None,
     };
-    let got = text(node_metrics_json(&node, ns("2026-08-04T10:00:03.5Z")));
+    let got = text(node_metrics_json(
+        &node,
+        ApiVersion::V1beta1,
+        ns("2026-08-04T10:00:03.5Z"),
+    ));
     let want = concat!(
         r#"{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
         r#""metadata":{"name":"node-1","creationTimestamp":"2026-08-04T10:00:03Z","#,
@@ -44,6 +49,7 @@ fn coredns_containers() -> Vec<ContainerUsage<'static>> {
         name: "coredns",
         cpu_nanocores: 1_723_946,
         memory_bytes: 12240 * 1024,
+        swap_bytes: None,
     }]
 }
 
@@ -58,7 +64,7 @@ fn pod_metrics_matches_the_reference_example() {
         window_ns: 14_998_000_000,
         containers: coredns_containers().into(),
     };
-    let got = text(pod_metrics_json(&pod, ns("2026-08-04T10:00:03Z")));
+    let got = text(pod_metrics_json(&pod, ApiVersion::V1beta1, ns("2026-08-04T10:00:03Z")));
     let want = concat!(
         r#"{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
         r#""metadata":{"name":"coredns-558bd4d5db-4dpjz","namespace":"kube-system","#,
@@ -79,8 +85,14 @@ fn lists_have_empty_metadata_and_untyped_items() {
         window_ns: 60_000_000_000,
         cpu_nanocores: 1_000_000_000,
         memory_bytes: 1 << 30,
+        swap_bytes: None,
     };
-    let got = text(node_list_json(&[node], ns("2026-08-04T10:00:00Z")));
+    let got = text(node_list_json(
+        &[node],
+        ApiVersion::V1beta1,
+        ListMeta::default(),
+        ns("2026-08-04T10:00:00Z"),
+    ));
     let want = concat!(
         r#"{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":["#,
         r#"{"metadata":{"name":"n1","creationTimestamp":"2026-08-04T10:00:00Z"},"#,
@@ -88,12 +100,12 @@ fn lists_have_empty_metadata_and_untyped_items() {
         "\n"
     );
     assert_eq!(got, want);
-    let empty = text(pod_list_json(&[], 0));
+    let empty = text(pod_list_json(&[], ApiVersion::V1beta1, ListMeta::default(), 0));
     assert_eq!(
         empty,
         "{\"kind\":\"PodMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
     );
-    let empty = text(node_list_json(&[], 0));
+    let empty = text(node_list_json(&[], ApiVersion::V1beta1, ListMeta::default(), 0));
     assert_eq!(
         empty,
         "{\"kind\":\"NodeMetricsList\",\"apiVersion\":\"metrics.k8s.io/v1beta1\",\"metadata\":{},\"items\":[]}\n"
@@ -108,11 +120,13 @@ fn pod_list_items_carry_namespace_and_shared_labels() {
             name: "a",
             cpu_nanocores: 500_000_000,
             memory_bytes: 5 << 20,
+            swap_bytes: None,
         },
         ContainerUsage {
             name: "b",
             cpu_nanocores: 0,
             memory_bytes: 1000,
+            swap_bytes: None,
         },
     ];
     let pod = PodUsage {
@@ -123,7 +137,7 @@ fn pod_list_items_carry_namespace_and_shared_labels() {
         window_ns: 10_500_000_000,
         containers: containers[..].into(),
     };
-    let got = text(pod_list_json(&[pod], 1));
+    let got = text(pod_list_json(&[pod], ApiVersion::V1beta1, ListMeta::default(), 1));
     let want = concat!(
         r#"{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":["#,
         r#"{"metadata":{"name":"web-1","namespace":"ns","creationTimestamp":"1970-01-01T00:00:00Z","#,
@@ -147,7 +161,7 @@ fn pod_without_containers_has_null_timestamp_and_zero_window() {
         window_ns: 15_000_000_000,
         containers: Vec::new().into(),
     };
-    let got = text(pod_metrics_json(&pod, ns("2026-08-04T10:00:00Z")));
+    let got = text(pod_metrics_json(&pod, ApiVersion::V1beta1, ns("2026-08-04T10:00:00Z")));
     let want = concat!(
         r#"{"kind":"PodMetrics","apiVersion":"metrics.k8s.io/v1beta1","#,
         r#""metadata":{"name":"p","namespace":"ns","creationTimestamp":"2026-08-04T10:00:00Z"},"#,
@@ -166,6 +180,7 @@ fn sorts_like_metrics_server() {
         window_ns: 0,
         cpu_nanocores: 0,
         memory_bytes: 0,
+        swap_bytes: None,
     };
     let mut nodes = vec![node("b"), node("a"), node("c")];
     sort_nodes(&mut nodes);
@@ -224,7 +239,7 @@ fn large_pod_list_is_valid_json() {
             containers: containers[..].into(),
         })
         .collect();
-    let body = pod_list_json(&pods, 0);
+    let body = pod_list_json(&pods, ApiVersion::V1beta1, ListMeta::default(), 0);
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(value["items"].as_array().unwrap().len(), 2000);
     assert_eq!(value["items"][1999]["metadata"]["name"], "pod-01999");
@@ -245,17 +260,24 @@ proptest! {
                 proptest::collection::vec((tricky_string(), tricky_string()), 0..3),
                 any::<i64>(),
                 any::<i64>(),
-                proptest::collection::vec((tricky_string(), any::<u64>(), any::<u64>()), 0..3),
+                proptest::collection::vec((tricky_string(), any::<u64>(), any::<u64>(), any::<Option<u64>>()), 0..3),
             ),
             0..4,
         ),
         now in any::<i64>(),
+        token in proptest::option::of(tricky_string()),
+        v1 in any::<bool>(),
     ) {
         let containers: Vec<Vec<ContainerUsage<'_>>> = pods
             .iter()
             .map(|p| {
                 p.5.iter()
-                    .map(|(name, cpu, mem)| ContainerUsage { name, cpu_nanocores: *cpu, memory_bytes: *mem })
+                    .map(|(name, cpu, mem, swap)| ContainerUsage {
+                        name,
+                        cpu_nanocores: *cpu,
+                        memory_bytes: *mem,
+                        swap_bytes: *swap,
+                    })
                     .collect()
             })
             .collect();
@@ -271,6 +293,11 @@ proptest! {
                 containers: c[..].into(),
             })
             .collect();
-        prop_assert_eq!(text(pod_list_json(&items, now)), text(pod_list_json_serde(&items, now)));
+        let version = if v1 { ApiVersion::V1 } else { ApiVersion::V1beta1 };
+        let meta = ListMeta { continue_token: token.as_deref() };
+        prop_assert_eq!(
+            text(pod_list_json(&items, version, meta, now)),
+            text(pod_list_json_serde(&items, version, meta, now))
+        );
     }
 }

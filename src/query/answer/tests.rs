@@ -54,6 +54,7 @@ fn reader(shards: u32, pods: usize) -> Reader {
                 timestamp: at,
                 cumulative_cpu: (round as u64 + 1) * 1_000_000_000,
                 memory: 1 << 20,
+                swap: None,
             };
             let containers = [("app", point)];
             let scrape: Vec<PodScrape> = names

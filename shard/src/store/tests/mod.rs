@@ -37,6 +37,7 @@ pub fn point(start_time: Nanos, timestamp: Nanos, cumulative_cpu: u64, memory: u
         timestamp,
         cumulative_cpu,
         memory,
+        swap: None,
     }
 }
 
@@ -44,6 +45,7 @@ pub fn usage(cpu_nanocores: u64, memory_bytes: u64) -> Usage {
     Usage {
         cpu_nanocores,
         memory_bytes,
+        swap_bytes: None,
     }
 }
 

@@ -133,14 +133,7 @@ fn start_time_going_backwards_after_a_move_skips_the_container() {
     // Reported by node2 with an older start time (a StatefulSet pod from an old node).
     let stale = [("c", point(at(-4000), at(10), 2000 * CORE_SECOND, MIB))];
     store_scrape(&mut s, "node2", None, &[("pod1", &stale)], at(10));
-    assert_eq!(
-        s.pod("ns", "pod1"),
-        Some(PodMetrics {
-            timestamp: 0,
-            window: 0,
-            containers: vec![]
-        })
-    );
+    assert_eq!(s.pod("ns", "pod1"), None, "whole-pod accuracy: no container, no pod");
 }
 
 #[test]
@@ -203,18 +196,33 @@ fn containers_are_sorted_by_name_and_names_are_not_reallocated() {
 }
 
 #[test]
-fn containers_no_longer_reported_are_dropped_and_new_ones_hide_the_pod() {
+fn a_missing_container_hides_its_pod_for_one_window_then_is_forgotten() {
     let mut s = Store::new(INTERVAL);
     let both = |t| [("app", busy(t)), ("sidecar", busy(t))];
+    let app = |t| [("app", busy(t))];
     store_scrape(&mut s, "node1", None, &[("pod1", &both(0))], at(0));
     store_scrape(&mut s, "node1", None, &[("pod1", &both(15))], at(15));
     assert_eq!(names(&s.pod("ns", "pod1").unwrap()), ["app", "sidecar"]);
 
-    store_scrape(&mut s, "node1", None, &[("pod1", &[("app", busy(30))])], at(30));
+    // This window has no sample of the sidecar: left out, not served as the app alone.
+    store_scrape(&mut s, "node1", None, &[("pod1", &app(30))], at(30));
+    assert_eq!(s.pod("ns", "pod1"), None);
+    assert_eq!(s.servable_counts().1, 1, "the app still has its previous point");
+
+    // Back again: its last point (15 s) pairs with the new one, over the gap.
+    store_scrape(&mut s, "node1", None, &[("pod1", &both(45))], at(45));
+    let pod = s.pod("ns", "pod1").unwrap();
+    assert_eq!(names(&pod), ["app", "sidecar"]);
+    assert_eq!((pod.timestamp, pod.window), (at(45), secs(15)));
+
+    // Gone for good (a finished container): one window out, then the pod as it now is.
+    store_scrape(&mut s, "node1", None, &[("pod1", &app(60))], at(60));
+    assert_eq!(s.pod("ns", "pod1"), None);
+    store_scrape(&mut s, "node1", None, &[("pod1", &app(75))], at(75));
     assert_eq!(names(&s.pod("ns", "pod1").unwrap()), ["app"]);
 
     // A container the pod did not have has no previous point: the whole pod waits a scrape.
-    store_scrape(&mut s, "node1", None, &[("pod1", &both(45))], at(45));
+    store_scrape(&mut s, "node1", None, &[("pod1", &both(90))], at(90));
     assert_eq!(s.pod("ns", "pod1"), None);
 }
 

@@ -1,0 +1,499 @@
+//! Issue 13 end to end, one replica behind kubesim's aggregation proxy: `metrics.k8s.io/v1`
+//! beside `v1beta1` with kubectl 1.27 to 1.33, protobuf bodies decoded by an independent
+//! implementation (Python `protobuf` with `tests/proto/k8s_metrics.proto`), `spec.nodeName`
+//! field selectors, `limit`/`continue` pages and their expiry, swap, and a kubelet without
+//! `node_*` series.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::*;
+
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+/// What kubectl `top` sends.
+const KUBECTL_TOP_ACCEPT: &str = "application/vnd.kubernetes.protobuf, */*";
+const KUBECTL_VERSIONS: [&str; 7] = ["1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33"];
+
+/// GET through kubesim's apiserver (its aggregation proxy for metrics paths) with `accept`.
+async fn api_get(cluster: &chaos::Cluster, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let req = http::Request::get(format!("{}{path}", cluster.api_url()))
+        .header("Accept", accept)
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, content_type, body)
+}
+
+/// A protobuf body decoded by `tests/proto/decode.py`: `{"apiVersion", "kind", "object"}`.
+fn python_decode(cluster: &chaos::Cluster, body: &[u8]) -> Value {
+    let file = cluster.dir().join(format!("body-{}.pb", free_port()));
+    std::fs::write(&file, body).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proto/decode.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "decode.py failed (.ci/run installs protobuf and grpcio-tools): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// kubectl of one minor version, fresh cache.
+async fn kubectl_version(cluster: &chaos::Cluster, version: &str, args: &[&str]) -> std::process::Output {
+    let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}");
+    let out = tokio::process::Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(cluster.paths().kubeconfig())
+        .arg("--cache-dir")
+        .arg(cluster.dir().join(format!("kubectl-cache-{}", free_port())))
+        .args(args)
+        .output()
+        .await
+        .expect("kubectl runs");
+    tracing::info!(version, ?args, status = ?out.status, stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
+    out
+}
+
+fn names(list: &Value) -> Vec<(String, String)> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let ns = i["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+            (ns, i["metadata"]["name"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+async fn wait_pods(cluster: &chaos::Cluster, want: usize) {
+    eventually(Duration::from_secs(60), "every pod served", async || {
+        let out = kubectl(cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods"]).await;
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout)
+                .is_ok_and(|v| v["items"].as_array().map_or(0, Vec::len) == want)
+    })
+    .await;
+}
+
+/// A JSON list and its protobuf twin from the same moment: fetched JSON, protobuf, JSON until
+/// the two JSON answers agree (no scrape landed in between).
+async fn same_moment(cluster: &chaos::Cluster, path: &str) -> (Value, Vec<u8>) {
+    for _ in 0..20 {
+        let strip = |mut v: Value| {
+            for item in v["items"].as_array_mut().into_iter().flatten() {
+                item["metadata"]["creationTimestamp"] = Value::Null;
+            }
+            v
+        };
+        let (_, _, a) = api_get(cluster, path, "application/json").await;
+        let (status, content_type, pb) = api_get(cluster, path, KUBECTL_TOP_ACCEPT).await;
+        let (_, _, b) = api_get(cluster, path, "application/json").await;
+        assert_eq!((status, content_type.as_str()), (200, PROTOBUF));
+        let (a, b) = (
+            strip(serde_json::from_slice(&a).unwrap()),
+            strip(serde_json::from_slice(&b).unwrap()),
+        );
+        if a == b {
+            return (a, pb);
+        }
+    }
+    panic!("the answers never held still");
+}
+
+/// The protobuf decoding of a metrics list, in JSON's terms (times as RFC 3339 seconds, windows
+/// as Go durations), to compare with the JSON answer.
+fn as_json_list(decoded: &Value) -> Value {
+    let seconds = |t: &Value| t["seconds"].as_str().and_then(|s| s.parse::<i64>().ok());
+    let rfc3339 = |s: i64| {
+        jiff::Timestamp::from_second(s)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let items: Vec<Value> = decoded["object"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let usage = |u: &Value| -> Value {
+                u.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, q)| (k.clone(), q["string"].clone()))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            };
+            let mut meta = json!({"name": i["metadata"]["name"], "creationTimestamp": null});
+            if let Some(ns) = i["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty()) {
+                meta["namespace"] = json!(ns);
+            }
+            if let Some(labels) = i["metadata"].get("labels") {
+                meta["labels"] = labels.clone();
+            }
+            let window_ns = i["window"]["duration"].as_str().unwrap_or("0").parse::<i64>().unwrap();
+            let mut out = json!({
+                "metadata": meta,
+                "timestamp": seconds(&i["timestamp"]).map(rfc3339),
+                "window": format!("{}", chaos_duration(window_ns)),
+            });
+            match i.get("containers") {
+                Some(cs) => {
+                    let cs: Vec<Value> = cs
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| json!({"name": c["name"], "usage": usage(&c["usage"])}))
+                        .collect();
+                    out["containers"] = json!(cs);
+                }
+                None if i.get("usage").is_some() => out["usage"] = usage(&i["usage"]),
+                None => out["containers"] = json!([]),
+            }
+            out
+        })
+        .collect();
+    json!(items)
+}
+
+/// A Go duration string of `ns` nanoseconds (the windows served are seconds with milliseconds).
+fn chaos_duration(ns: i64) -> String {
+    let ms = ns / 1_000_000;
+    let (s, frac) = (ms / 1000, ms % 1000);
+    if frac == 0 {
+        format!("{s}s")
+    } else {
+        format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
+
+/// JSON items as `as_json_list` writes them (key order does not matter to `Value`).
+fn json_items(list: &Value) -> Value {
+    list["items"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_protobuf_node_name_and_swap_through_kubectl() {
+    let cluster = cluster(3, 4, 131).await;
+    tracing::info!("a node whose kubelet has swap statistics, with two pods using swap in namespace swappy");
+    let added = cluster
+        .act(chaos::cluster::actions::Action::AddNode { swap: true })
+        .await
+        .unwrap();
+    let swap_node = added["node"].as_str().unwrap().to_string();
+    for name in ["swapper-a", "swapper-b"] {
+        let request = chaos::cluster::actions::PodRequest {
+            node: Some(swap_node.clone()),
+            namespace: Some("swappy".into()),
+            name: Some(name.into()),
+            containers: Some(2),
+            swap_bytes: Some(3_866_624.0),
+            ..Default::default()
+        };
+        cluster
+            .act(chaos::cluster::actions::Action::AddPod(request))
+            .await
+            .unwrap();
+    }
+    let _server = start_server(&cluster, &[]).await;
+    let all = running_pods(&cluster);
+    wait_pods(&cluster, all.len()).await;
+
+    tracing::info!("v1 and v1beta1 serve the same objects under their own apiVersion");
+    for version in ["v1", "v1beta1"] {
+        let nodes = raw(&cluster, &format!("/apis/metrics.k8s.io/{version}/nodes")).await;
+        assert_eq!(nodes["apiVersion"], format!("metrics.k8s.io/{version}"));
+        assert_eq!(names(&nodes).len(), 4);
+        let pods = raw(&cluster, &format!("/apis/metrics.k8s.io/{version}/pods")).await;
+        assert_eq!(names(&pods).into_iter().collect::<BTreeSet<_>>(), all);
+        let group = raw(&cluster, &format!("/apis/metrics.k8s.io/{version}")).await;
+        assert_eq!(group["groupVersion"], format!("metrics.k8s.io/{version}"));
+    }
+    let one = raw(&cluster, "/apis/metrics.k8s.io/v1/namespaces/swappy/pods/swapper-a").await;
+    assert_eq!(
+        (one["kind"].as_str(), one["apiVersion"].as_str()),
+        (Some("PodMetrics"), Some("metrics.k8s.io/v1"))
+    );
+
+    tracing::info!("kubectl 1.27 to 1.33: top node, top pod -A, get podmetrics (v1 by discovery)");
+    for version in KUBECTL_VERSIONS {
+        let top = kubectl_version(&cluster, version, &["top", "node"]).await;
+        let text = stdout(&top);
+        assert!(
+            text.contains("node-0") && text.contains(&swap_node),
+            "{version}: {text}"
+        );
+        let pods = stdout(&kubectl_version(&cluster, version, &["top", "pod", "-A"]).await);
+        assert_eq!(pods.lines().count(), all.len() + 1, "{version}: {pods}");
+        let get = stdout(&kubectl_version(&cluster, version, &["get", "podmetrics", "-n", "swappy"]).await);
+        assert!(
+            get.contains("swapper-a") && get.contains("swapper-b"),
+            "{version}: {get}"
+        );
+    }
+    let verbose = kubectl(&cluster, &["top", "pod", "-A", "-v=8"]).await;
+    let log = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        log.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+        "kubectl top was answered in protobuf"
+    );
+    let verbose = kubectl(&cluster, &["get", "podmetrics", "-A", "-v=6"]).await;
+    assert!(
+        String::from_utf8_lossy(&verbose.stderr).contains("/apis/metrics.k8s.io/v1/pods"),
+        "get prefers v1"
+    );
+
+    tracing::info!("protobuf lists decode (Python protobuf, our .proto) to the JSON answer's values");
+    for path in ["/apis/metrics.k8s.io/v1beta1/pods", "/apis/metrics.k8s.io/v1/nodes"] {
+        let (json_list, pb) = same_moment(&cluster, path).await;
+        let decoded = python_decode(&cluster, &pb);
+        assert_eq!(decoded["apiVersion"], json_list["apiVersion"], "{path}");
+        assert_eq!(decoded["kind"], json_list["kind"], "{path}");
+        assert_eq!(as_json_list(&decoded), json_items(&json_list), "{path}");
+    }
+    let (status, content_type, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/namespaces/swappy/pods/nope",
+        KUBECTL_TOP_ACCEPT,
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (404, PROTOBUF));
+    let status = python_decode(&cluster, &body);
+    assert_eq!(
+        (status["apiVersion"].as_str(), status["kind"].as_str()),
+        (Some("v1"), Some("Status"))
+    );
+    assert_eq!(status["object"]["code"], 404);
+    assert_eq!(status["object"]["reason"], "NotFound");
+    assert_eq!(status["object"]["message"], "pods \"nope\" not found");
+    let (status, _, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?fieldSelector=status.phase%3DRunning",
+        PROTOBUF,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(python_decode(&cluster, &body)["object"]["reason"], "BadRequest");
+
+    tracing::info!("spec.nodeName: the pods that node's kubelet reports, through kubectl top too");
+    let on_node = |node: &str| -> BTreeSet<(String, String)> {
+        cluster.with_world(|w| {
+            w.running_pods(&w.nodes[node])
+                .map(|p| (p.spec.namespace.clone(), p.spec.name.clone()))
+                .collect()
+        })
+    };
+    for node in ["node-1", swap_node.as_str()] {
+        let list = raw(
+            &cluster,
+            &format!("/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName%3D{node}"),
+        )
+        .await;
+        assert_eq!(
+            names(&list).into_iter().collect::<BTreeSet<_>>(),
+            on_node(node),
+            "{node}"
+        );
+        let top = stdout(
+            &kubectl(
+                &cluster,
+                &["top", "pod", "-A", "--field-selector", &format!("spec.nodeName={node}")],
+            )
+            .await,
+        );
+        let shown: BTreeSet<(String, String)> = top
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0].to_string(), f[1].to_string())
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            on_node(node),
+            "kubectl top --field-selector spec.nodeName={node}"
+        );
+    }
+    let not_on = raw(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName!%3Dnode-1",
+    )
+    .await;
+    assert_eq!(names(&not_on).len(), all.len() - on_node("node-1").len());
+    let out = kubectl(
+        &cluster,
+        &[
+            "get",
+            "--raw",
+            "/apis/metrics.k8s.io/v1/nodes?fieldSelector=spec.nodeName%3Dx",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a known field selector"));
+
+    tracing::info!("swap: the kubelet's values for the swap node's containers and the node, absent elsewhere");
+    let pods = raw(&cluster, "/apis/metrics.k8s.io/v1/pods").await;
+    for item in pods["items"].as_array().unwrap() {
+        let ns = item["metadata"]["namespace"].as_str().unwrap();
+        for c in item["containers"].as_array().unwrap() {
+            match ns {
+                "swappy" => assert_eq!(c["usage"]["swap"], "3776Ki", "{item}"),
+                _ => assert!(c["usage"].get("swap").is_none(), "{item}"),
+            }
+        }
+    }
+    let node = raw(&cluster, &format!("/apis/metrics.k8s.io/v1/nodes/{swap_node}")).await;
+    let now = chaos::kubelet::server::now_ms();
+    let truth = cluster.node_truth(&swap_node, now, now).unwrap().swap_bytes.unwrap();
+    assert_eq!(bytes(node["usage"]["swap"].as_str().unwrap()), truth);
+    assert_eq!(truth, 4.0 * 3_866_624.0);
+    assert!(
+        raw(&cluster, "/apis/metrics.k8s.io/v1/nodes/node-0").await["usage"]
+            .get("swap")
+            .is_none()
+    );
+    let table = stdout(&kubectl(&cluster, &["get", "podmetrics", "-n", "swappy"]).await);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "CPU", "MEMORY", "SWAP", "WINDOW"]);
+    assert!(
+        table.lines().skip(1).all(|l| l.contains("7552Ki")),
+        "two containers' swap summed: {table}"
+    );
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_continue_tokens_and_expire() {
+    let cluster = cluster(3, 5, 137).await;
+    let _server = start_server(&cluster, &["--continue-token-lifetime=3s"]).await;
+    let all = running_pods(&cluster);
+    wait_pods(&cluster, all.len()).await;
+
+    tracing::info!("limit=4 pages: every pod once, in order, the last page without a token");
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &token {
+            Some(t) => format!("/apis/metrics.k8s.io/v1/pods?limit=4&continue={t}"),
+            None => "/apis/metrics.k8s.io/v1/pods?limit=4".to_string(),
+        };
+        let page = raw(&cluster, &path).await;
+        let items = names(&page);
+        assert!(items.len() <= 4);
+        seen.extend(items);
+        pages += 1;
+        match page["metadata"]["continue"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, all.len().div_ceil(4));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages follow the list order");
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), all);
+
+    tracing::info!("kubectl get pages with --chunk-size and shows every pod; nodes page too");
+    let table = stdout(&kubectl(&cluster, &["get", "podmetrics", "-A", "--chunk-size=3"]).await);
+    assert_eq!(table.lines().count(), all.len() + 1, "{table}");
+    let nodes = raw(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes?limit=2").await;
+    assert_eq!(names(&nodes).len(), 2);
+    let next = nodes["metadata"]["continue"].as_str().unwrap();
+    let rest = raw(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1beta1/nodes?limit=2&continue={next}"),
+    )
+    .await;
+    assert_eq!(
+        names(&rest).iter().map(|n| n.1.as_str()).collect::<Vec<_>>(),
+        ["node-2"]
+    );
+    assert!(rest["metadata"].get("continue").is_none());
+
+    tracing::info!("a token older than --continue-token-lifetime: 410 Expired, with a fresh token that works");
+    let first = raw(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=5").await;
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let path = format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={token}");
+    let (status, _, body) = api_get(&cluster, &path, "application/json").await;
+    assert_eq!(status, 410);
+    let expired: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (expired["reason"].as_str(), expired["code"].as_i64()),
+        (Some("Expired"), Some(410))
+    );
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The provided continue parameter is too old")
+    );
+    let fresh = expired["metadata"]["continue"].as_str().unwrap();
+    let resumed = raw(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={fresh}"),
+    )
+    .await;
+    assert_eq!(
+        names(&resumed)[0],
+        names(&raw(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=6").await)[5]
+    );
+    let out = kubectl(&cluster, &["get", "--raw", &path]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Expired"),
+        "kubectl names the reason"
+    );
+    let (status, _, body) = api_get(
+        &cluster,
+        "/apis/metrics.k8s.io/v1/pods?limit=5&continue=garbage",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    cluster.shutdown();
+}
+
+/// k3s#14554: kubelets that report pods but no `node_*` series. The pods are served, the replica
+/// is ready (metrics-server v0.9 stays unready and takes the API down), nodes have no metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelets_without_node_series_leave_pods_served_and_readiness_green() {
+    use chaos::kubelet::faults::{Family, Fault};
+    let cluster = cluster(2, 3, 139).await;
+    for node in ["node-0", "node-1"] {
+        let families = vec![Family::NodeCpuUsageSecondsTotal, Family::NodeMemoryWorkingSetBytes];
+        cluster
+            .set_fault(node, Some(Fault::MissingSeries { families }))
+            .await
+            .unwrap();
+    }
+    let server = start_server(&cluster, &[]).await;
+    let all = running_pods(&cluster);
+    wait_pods(&cluster, all.len()).await;
+    let (code, body) = direct_get(&cluster, server.port, "/readyz?verbose").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("[+]metric-storage-ready ok"), "{body}");
+    let top = stdout(&kubectl(&cluster, &["top", "pod", "-A"]).await);
+    assert_eq!(top.lines().count(), all.len() + 1);
+    let out = kubectl(&cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1/nodes/node-0"]).await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+    cluster.shutdown();
+}
