@@ -214,7 +214,7 @@ async fn errors_pod_phases_and_restarts() {
         &[
             "get",
             "--raw",
-            "/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=spec.nodeName%3Dnode-0",
+            "/apis/metrics.k8s.io/v1beta1/pods?fieldSelector=status.podIP%3D10.0.0.1",
         ],
     )
     .await;

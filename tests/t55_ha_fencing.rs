@@ -213,6 +213,7 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
     let ahead = now_nanos() + 3600 * NANOS_PER_SECOND;
     let copy = ShardSnapshot {
         nodes: vec![("ghost".into(), ghost_copy(ahead))],
+        ..Default::default()
     };
     let accepted: PushAck = client
         .call(

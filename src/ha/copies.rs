@@ -20,8 +20,9 @@ pub enum Role {
     /// Neither writing nor following. `released`: when the shard left this replica; its points
     /// are kept a while for readers' contests and for the next writer's pull.
     Idle { released: Option<Instant> },
-    /// Pulling the other holders' copies before writing (map epoch of the takeover).
-    Taking { epoch: u64 },
+    /// Pulling the other holders' copies before writing (map epoch of the takeover);
+    /// `whole`: this replica's own copy held everything the shard's writer had published.
+    Taking { epoch: u64, whole: bool },
     /// Scraping and replicating the shard, since map epoch `epoch`.
     Writer { epoch: u64 },
     /// Holding the writer's copy.
@@ -55,6 +56,9 @@ pub struct ShardCopy {
     pub claim: Option<Claim>,
     /// A role change (takeover, stop) is under way: the control loop starts no other.
     pub busy: bool,
+    /// Released after a clean stop as the shard's writer: the copy holds everything this
+    /// replica published, until the next writer has pulled it once.
+    pub whole: bool,
 }
 
 impl Default for ShardCopy {
@@ -63,6 +67,7 @@ impl Default for ShardCopy {
             role: Role::Idle { released: None },
             claim: None,
             busy: false,
+            whole: false,
         }
     }
 }
@@ -102,6 +107,18 @@ impl ShardCopy {
         }
     }
 
+    /// Whether the copy holds everything the shard's writer has published (so a takeover may
+    /// start from it): the writer's own, an in-sync follower's (not just after a freeze), or a
+    /// writer's released copy not yet pulled.
+    pub fn holds_whole(&self, settled: bool) -> bool {
+        match self.role {
+            Role::Writer { .. } => self.claim.is_none(),
+            Role::Follower(f) => f.in_sync && settled,
+            Role::Idle { .. } => self.whole,
+            Role::Taking { .. } => false,
+        }
+    }
+
     /// The claim is over: this replica's map moved past it, or (`claimer_reachable` false) the
     /// claimer is gone while this replica runs without a quorum.
     pub fn claim_lapsed(&self, map_epoch: u64, claimer_reachable: bool, degraded: bool) -> bool {
@@ -112,6 +129,7 @@ impl ShardCopy {
     /// The role to take for `wanted`, if it differs and needs no IO (following or idling); a
     /// move to or from writing is a transition of its own (takeover, stop).
     pub fn settle_without_io(&mut self, wanted: Wanted, now: Instant) -> bool {
+        self.whole &= matches!(self.role, Role::Idle { .. }) && wanted == Wanted::Nothing;
         let next = match (&self.role, wanted) {
             (Role::Writer { .. } | Role::Taking { .. }, _) | (_, Wanted::Write) => return false,
             (Role::Follower(f), Wanted::Follow(writer)) if f.writer == writer => return false,
@@ -161,7 +179,7 @@ mod tests {
             "the map has a new primary: its full copy has not come yet"
         );
         let taking = ShardCopy {
-            role: Role::Taking { epoch: 5 },
+            role: Role::Taking { epoch: 5, whole: true },
             ..Default::default()
         };
         assert!(!taking.authoritative(Some(W), true));

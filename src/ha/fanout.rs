@@ -2,9 +2,10 @@
 //! this replica's own copies read in process. Each shard is asked of its primary first (the
 //! writer). When that answer is not authoritative (see `copies.rs`) or does not come, every
 //! other source that answers pings is asked at once, then the others; per pod the newest
-//! authoritative copy wins, and only a shard nobody answers for authoritatively is served from
-//! the newest stale copies. Shards nobody answers for within the deadline are left out (a
-//! partial answer, counted and logged), never an error.
+//! authoritative copy wins. A stale copy is never served: it may be older than what the set
+//! served before (the serving rule, docs/architecture.md). Shards nobody answers for
+//! authoritatively within the deadline are left out (a partial answer, counted and logged),
+//! never an error.
 //!
 //! A round is planned ([`Plan::round`]), asked, and its answers taken ([`Taken::take`]);
 //! `gather` runs rounds until every shard has an authoritative answer, no source is left, or
@@ -97,39 +98,27 @@ impl Plan {
     }
 }
 
-/// How a row ranks against other copies of the same pod or node: from an authoritative copy
-/// first, then the newest, then from the better-placed source.
+/// How a row ranks against other copies of the same pod or node: the newest, then from the
+/// better-placed source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct RowKey {
-    warm: bool,
     timestamp: i64,
     rank: Reverse<usize>,
 }
 
-/// The best copy of each pod and node of one shard so far.
+/// The best copy of each pod and node of one shard, from its authoritative answers.
 #[derive(Default)]
 struct ShardRows {
-    /// An authoritative answer arrived: stale rows no longer count.
-    warm: bool,
     pods: HashMap<(String, String), (RowKey, WirePod)>,
     nodes: HashMap<String, (RowKey, WireNode)>,
 }
 
 impl ShardRows {
-    /// Takes one source's rows of this shard. Rows are compared one by one, not copy by copy: a
-    /// source that never held one of the shard's nodes must not hide that node's pods.
-    fn offer(&mut self, warm: bool, rank: usize, pods: Vec<WirePod>, nodes: Vec<WireNode>) {
-        if self.warm && !warm {
-            return;
-        }
-        if warm && !self.warm {
-            // The stale rows taken so far may hold pods the writer has forgotten.
-            self.pods.clear();
-            self.nodes.clear();
-            self.warm = true;
-        }
+    /// Takes one authoritative source's rows of this shard. Rows are compared one by one, not
+    /// copy by copy: a source that never held one of the shard's nodes must not hide that
+    /// node's pods.
+    fn offer(&mut self, rank: usize, pods: Vec<WirePod>, nodes: Vec<WireNode>) {
         let key = |timestamp| RowKey {
-            warm,
             timestamp,
             rank: Reverse(rank),
         };
@@ -193,22 +182,22 @@ impl Taken {
                     plan.ask_again(shard, source);
                     continue;
                 }
-                let warm = !cold.contains(&shard);
+                if cold.contains(&shard) {
+                    continue;
+                }
                 let rows = self.shards.entry(shard).or_default();
                 let (p, n) = (
                     pods.remove(&shard).unwrap_or_default(),
                     nodes.remove(&shard).unwrap_or_default(),
                 );
-                rows.offer(warm, plan.rank(shard, source), p, n);
-                if warm {
-                    done.insert(shard);
-                }
+                rows.offer(plan.rank(shard, source), p, n);
+                done.insert(shard);
             }
         }
         plan.pending.retain(|shard, _| !done.contains(shard));
     }
 
-    /// The winners, and how many shards of `asked` nobody answered for at all.
+    /// The winners, and how many shards of `asked` nobody answered for authoritatively.
     fn finish(self, asked: usize) -> (QueryResponse, usize) {
         let mut out = QueryResponse::default();
         let answered = self.shards.len();

@@ -63,7 +63,11 @@ impl Ha {
                         stop.push(shard);
                     }
                     (_, Wanted::Write) => {
-                        copy.role = Role::Taking { epoch: map.epoch };
+                        let whole = copy.holds_whole(!self.unsettled());
+                        copy.role = Role::Taking {
+                            epoch: map.epoch,
+                            whole,
+                        };
                         copy.busy = true;
                         take.push(shard);
                     }

@@ -233,8 +233,9 @@ impl Ha {
             .read()
             .expect("store lock")
             .snapshot();
-        full.nodes
-            .retain(|(n, _)| !forget.contains(n) && !nodes.iter().any(|(m, _)| m == n));
+        let staged = |n: &String| nodes.iter().any(|(m, _)| m == n);
+        full.nodes.retain(|(n, _)| !forget.contains(n) && !staged(n));
+        full.stale.retain(|n| !forget.contains(n) && !staged(n));
         full.nodes.extend(nodes);
         full
     }

@@ -17,7 +17,7 @@ use super::wire::{MAX_ANSWER_BYTES, PullRequest, PullResponse, PushAck, PushBody
 use coordinator::shard_map::MemberId;
 use shard::point::now_nanos;
 use shard::store::{Missing, ShardSnapshot};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,21 +29,52 @@ pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Ha {
     /// Takes `shards` over at map epoch `epoch` (their roles are `Taking`): pulls every
-    /// reachable holder's copy, keeps the best per node, then writes those not refused.
+    /// reachable holder's copy, keeps the best per node, then writes those not refused. A node
+    /// that no whole copy had (see [`ShardCopy::holds_whole`]) may be older than what the last
+    /// writer served: it is marked stale, not served until this replica has scraped it (at once).
+    ///
+    /// [`ShardCopy::holds_whole`]: super::copies::ShardCopy::holds_whole
     pub(super) async fn take_over(self: Arc<Self>, shards: Vec<u32>, epoch: u64) {
         let started = Instant::now();
         let mut refused = BTreeSet::new();
+        // Per shard, the nodes some whole copy had: this replica's own copy first.
+        let mut covered: HashMap<u32, HashSet<String>> = HashMap::new();
+        {
+            let copies = self.copies.lock().expect("copies lock");
+            for &shard in &shards {
+                if copies[shard as usize].role == (Role::Taking { epoch, whole: true }) {
+                    let store = self.shards.stores[shard as usize].read().expect("store lock");
+                    let fresh = store.node_names().filter(|n| !store.is_stale(n)).map(String::from);
+                    covered.entry(shard).or_default().extend(fresh);
+                }
+            }
+        }
         let targets = self.pull_targets();
         let pulls = targets.iter().map(|address| self.pull_from(address, &shards, epoch));
         for answer in futures::future::join_all(pulls).await.into_iter().flatten() {
             refused.extend(answer.refused.iter().copied());
             let shift = now_nanos() - answer.taken_at;
-            for (shard, mut copy) in answer.copies {
+            for (shard, mut copy, whole) in answer.copies {
                 copy.shift_received(shift);
-                if let Some(store) = self.shards.stores.get(shard as usize) {
-                    store.write().expect("store lock").replace_from(copy, Missing::Keep);
+                let Some(store) = self.shards.stores.get(shard as usize) else {
+                    continue;
+                };
+                if whole {
+                    let fresh = copy.nodes.iter().map(|(n, _)| n).filter(|n| !copy.stale.contains(n));
+                    covered.entry(shard).or_default().extend(fresh.cloned());
                 }
+                store.write().expect("store lock").replace_from(copy, Missing::Keep);
             }
+        }
+        for &shard in &shards {
+            let mut store = self.shards.stores[shard as usize].write().expect("store lock");
+            let whole = covered.remove(&shard).unwrap_or_default();
+            let stale: Vec<String> = store
+                .node_names()
+                .filter(|n| !whole.contains(*n))
+                .map(String::from)
+                .collect();
+            store.mark_stale(stale.iter().map(String::as_str));
         }
         let mut writing = Vec::new();
         {
@@ -51,7 +82,7 @@ impl Ha {
             for &shard in &shards {
                 let copy = &mut copies[shard as usize];
                 copy.busy = false;
-                if copy.role != (Role::Taking { epoch }) {
+                if !matches!(copy.role, Role::Taking { epoch: e, .. } if e == epoch) {
                     continue;
                 }
                 if copy.claim.is_some() || refused.contains(&shard) {
@@ -137,6 +168,7 @@ impl Ha {
             ..Default::default()
         };
         let mut yielded = Vec::new();
+        let settled = !self.unsettled();
         {
             let mut copies = self.copies.lock().expect("copies lock");
             for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
@@ -155,6 +187,7 @@ impl Ha {
                     response.refused.push(shard);
                     continue;
                 }
+                let whole = copy.holds_whole(settled);
                 copy.claim = Some(Claim {
                     by: puller,
                     epoch: request.epoch.max(map.epoch),
@@ -167,7 +200,9 @@ impl Ha {
                         released: Some(Instant::now()),
                     };
                 }
-                yielded.push(shard);
+                // Whole for this puller only: once it writes, this copy falls behind.
+                copy.whole = false;
+                yielded.push((shard, whole));
             }
         }
         for drained in stopped {
@@ -175,9 +210,9 @@ impl Ha {
         }
         response.taken_at = now_nanos();
         let mut size = 0;
-        for (i, &shard) in yielded.iter().enumerate() {
+        for (i, &(shard, whole)) in yielded.iter().enumerate() {
             if size > MAX_ANSWER_BYTES {
-                response.deferred.extend(&yielded[i..]);
+                response.deferred.extend(yielded[i..].iter().map(|(s, _)| *s));
                 break;
             }
             let copy = self.shards.stores[shard as usize]
@@ -186,7 +221,7 @@ impl Ha {
                 .snapshot();
             if !copy.nodes.is_empty() {
                 size += bincode::serialized_size(&copy).unwrap_or(0) as usize;
-                response.copies.push((shard, copy));
+                response.copies.push((shard, copy, whole));
             }
         }
         tracing::debug!(from = %puller, yielded = yielded.len(), refused = response.refused.len(), "answered a pull");
@@ -210,6 +245,9 @@ impl Ha {
         let copy = &mut copies[shard as usize];
         copy.busy = false;
         if copy.is_writer() {
+            // A clean stop: every staged copy was published, so this copy is everything this
+            // replica served as the shard's writer, for the next writer's pull.
+            copy.whole = copy.claim.is_none();
             copy.role = Role::Idle {
                 released: Some(Instant::now()),
             };

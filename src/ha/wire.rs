@@ -157,8 +157,9 @@ pub struct PullResponse {
     pub epoch: u64,
     /// The holder's wall clock when the copies were taken (see [`ShardPush::taken_at`]).
     pub taken_at: i64,
-    /// Copies of the shards it held (shards it held nothing of are left out).
-    pub copies: Vec<(u32, ShardSnapshot)>,
+    /// Copies of the shards it held (shards it held nothing of are left out), each with whether
+    /// it holds everything the shard's writer had published (`copies.rs`, `holds_whole`).
+    pub copies: Vec<(u32, ShardSnapshot, bool)>,
     /// Shards it did not yield: its map or its own takeover is newer.
     pub refused: Vec<u32>,
     /// Shards yielded but left out to keep the answer under [`MAX_ANSWER_BYTES`]: pulled again.
@@ -190,8 +191,8 @@ pub enum QueryTarget {
 pub struct QueryResponse {
     pub pods: Vec<WirePod>,
     pub nodes: Vec<WireNode>,
-    /// Shards asked for whose copy here is stale (see `copies.rs`): their rows, if any, are
-    /// used only when no authoritative copy answers.
+    /// Shards asked for whose copy here is stale (see `copies.rs`): no rows are sent for them,
+    /// the asker tries another source.
     pub cold: Vec<u32>,
     /// Shards not answered because the answer would have passed [`MAX_ANSWER_BYTES`]: asked
     /// again in another request.

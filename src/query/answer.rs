@@ -11,7 +11,7 @@ use shard::store::{NodeMetrics, Usage};
 use std::collections::HashSet;
 
 /// Answers a query from this replica's stores: the rows of every shard asked for (`stale`
-/// ones are listed as `cold`), shard by shard until the answer passes [`MAX_ANSWER_BYTES`];
+/// ones are listed as `cold`, without rows), shard by shard until the answer passes [`MAX_ANSWER_BYTES`];
 /// the shards left over are listed as `deferred`, to be asked again.
 pub fn shard_answer(reader: &Reader, request: &QueryRequest, stale: &HashSet<u32>) -> Result<QueryResponse, String> {
     answer_within(reader, request, stale, MAX_ANSWER_BYTES)
@@ -46,6 +46,10 @@ pub(crate) fn answer_within(
             response.deferred.extend(&shards[i..]);
             response.cold.retain(|s| !response.deferred.contains(s));
             break;
+        }
+        if stale.contains(&shard) {
+            // Named as stale, its rows not sent: a stale copy is never served.
+            continue;
         }
         size += match (&request.target, &params) {
             (QueryTarget::Pods { namespace, name, query }, Some(params)) => {

@@ -37,6 +37,10 @@ pub async fn read(state: &WebState, req: &HttpRequest, version: ApiVersion, rest
         },
         Err(e) => return error_response_as(&e, format),
     };
+    // An invalid includeObject is refused whatever the format (as before Tables were asked for).
+    if let Err(e) = IncludeObject::parse(read.params.include_object.as_deref()) {
+        return error_response_as(&e, format);
+    }
     let result = match rest {
         ["nodes"] => read.list_nodes().await,
         ["nodes", name] => read.get_node(name).await,

@@ -61,7 +61,7 @@ async fn malformed_input_is_refused_and_healthy_nodes_stay_correct() {
         (format!("{PODS}?labelSelector=a+in+%28"), vec![], 400),
         (long_selector, vec![], 400),
         (format!("{PODS}?labelSelector=%ff%fe%zz"), vec![], 400),
-        (format!("{PODS}?fieldSelector=spec.nodeName%3Dx"), vec![], 400),
+        (format!("{PODS}?fieldSelector=status.podIP%3Dx"), vec![], 400),
         (format!("{PODS}?includeObject=Everything"), vec![], 400),
         (format!("{NODES}?watch=true"), vec![], 405),
     ];

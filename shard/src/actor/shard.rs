@@ -215,11 +215,15 @@ impl Actor for ShardActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // A shard taken over while the set runs, with nothing to serve (every copy was lost),
-        // is scraped at once: its pods are missing until two scrapes give a rate. Otherwise the
-        // first tick keeps the shards' phases spread over the resolution.
+        // A shard taken over while the set runs with nothing to serve (every copy was lost, or
+        // the copies left may be older than what was served: stale nodes) is scraped at once:
+        // its pods are missing until a scrape renews them. Otherwise the first tick keeps the
+        // shards' phases spread over the resolution.
         let running = self.ctx.last_tick.load(Ordering::Relaxed) != 0;
-        let empty = self.store.read().expect("store lock").held_counts().0 == 0;
+        let empty = {
+            let store = self.store.read().expect("store lock");
+            store.held_counts().0 == 0 || store.has_stale()
+        };
         let delay = if running && empty {
             Duration::ZERO
         } else {

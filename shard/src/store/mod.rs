@@ -120,6 +120,10 @@ pub struct Store {
     names: HashSet<Arc<str>>,
     /// Incremented by every `insert_node`.
     seq: u64,
+    /// Nodes whose points came from a copy that may be older than what the replica set served
+    /// (taken over from holders none of which had the writer's whole copy): not served until
+    /// this store's next scrape or update of the node renews them (see `stage.rs`).
+    stale: HashSet<Arc<str>>,
     /// Scrapes staged by the shard's writer and not yet published (see `stage.rs`): a read
     /// waits until none is left, so it never misses points a standby may already serve.
     pending: usize,
@@ -136,6 +140,7 @@ impl Store {
             namespaces: HashMap::new(),
             names: HashSet::new(),
             seq: 0,
+            stale: HashSet::new(),
             pending: 0,
             scratch: Vec::new(),
         }
@@ -150,6 +155,7 @@ impl Store {
     /// time and no longer reports are forgotten.
     pub fn insert_node(&mut self, node: &str, scrape: NodeScrape<'_>, now: Nanos) {
         self.seq += 1;
+        self.stale.remove(node);
         let (node, entry) = intern(&mut self.nodes, node);
         entry.update(scrape.node, now);
         let mut reported = std::mem::take(&mut self.scratch);
@@ -168,6 +174,8 @@ impl Store {
     pub fn expire(&mut self, now: Nanos, max_age: Nanos) {
         let cutoff = now.saturating_sub(max_age);
         self.nodes.retain(|_, node| node.received >= cutoff);
+        let nodes = &self.nodes;
+        self.stale.retain(|n| nodes.contains_key(n));
         self.namespaces.retain(|_, pods| {
             pods.retain(|_, pod| pod.received >= cutoff);
             !pods.is_empty()
@@ -177,6 +185,7 @@ impl Store {
 
     /// Forgets a node and the pods it reported (node deleted, or its shard handed away).
     pub fn remove_node(&mut self, node: &str) {
+        self.stale.remove(node);
         if let Some(entry) = self.nodes.remove(node) {
             self.forget_owned(node, &entry.pods, None);
         }

@@ -49,26 +49,29 @@ impl Store {
     /// A node's metrics: `None` for an unknown node, one without a previous point, or one whose
     /// rate fails (e.g. its CPU counter went backwards).
     pub fn node(&self, node: &str) -> Option<NodeMetrics> {
-        self.nodes.get(node)?.metrics()
+        let (name, entry) = self.nodes.get_key_value(node)?;
+        self.fresh_node(name).then(|| entry.metrics())?
     }
 
     /// Every servable node.
     pub fn nodes(&self) -> impl Iterator<Item = (&str, NodeMetrics)> + '_ {
         self.nodes
             .iter()
+            .filter(|(name, _)| self.fresh_node(name))
             .filter_map(|(name, node)| Some((&**name, node.metrics()?)))
     }
 
     /// A pod's metrics: `None` for an unknown pod or one with a container that has no previous
     /// point. A container whose rate fails is left out of `containers`.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<PodMetrics> {
-        self.entry(namespace, name)?.metrics()
+        self.entry(namespace, name).filter(|p| self.fresh(p))?.metrics()
     }
 
     /// Every servable pod of one namespace, as `(name, metrics)`.
     pub fn pods_in<'s>(&'s self, namespace: &str) -> impl Iterator<Item = (&'s str, PodMetrics)> + use<'s> {
         let pods = self.namespaces.get(namespace).into_iter().flatten();
-        pods.filter_map(|(name, pod)| Some((&**name, pod.metrics()?)))
+        pods.filter(|(_, pod)| self.fresh(pod))
+            .filter_map(|(name, pod)| Some((&**name, pod.metrics()?)))
     }
 
     /// Every servable pod, as `(namespace, name, metrics)`.
@@ -77,7 +80,8 @@ impl Store {
             .namespaces
             .iter()
             .flat_map(|(ns, pods)| pods.iter().map(move |(name, pod)| (ns, name, pod)));
-        pods.filter_map(|(ns, name, pod)| Some((&**ns, &**name, pod.metrics()?)))
+        pods.filter(|(_, _, pod)| self.fresh(pod))
+            .filter_map(|(ns, name, pod)| Some((&**ns, &**name, pod.metrics()?)))
     }
 
     /// Every servable pod last reported by `node`, as `(namespace, name, metrics)`.
@@ -87,7 +91,9 @@ impl Store {
             .into_iter()
             .flat_map(|(node, entry)| entry.pods.iter().map(move |key| (node, key)));
         listed.filter_map(|(node, (ns, name))| {
-            let pod = self.entry(ns, name).filter(|pod| pod.node == *node)?;
+            let pod = self
+                .entry(ns, name)
+                .filter(|pod| pod.node == *node && self.fresh(pod))?;
             Some((&**ns, &**name, pod.metrics()?))
         })
     }
@@ -123,6 +129,16 @@ impl Store {
     /// Nodes and pods held, servable or not: `(nodes, pods)`.
     pub fn held_counts(&self) -> (usize, usize) {
         (self.nodes.len(), self.namespaces.values().map(|pods| pods.len()).sum())
+    }
+
+    /// Whether a node's points may be served (not marked stale).
+    fn fresh_node(&self, node: &str) -> bool {
+        self.stale.is_empty() || !self.stale.contains(node)
+    }
+
+    /// Whether a pod's points may be served: the node that reported it last is not stale.
+    fn fresh(&self, pod: &PodEntry) -> bool {
+        self.fresh_node(&pod.node)
     }
 
     fn entry(&self, namespace: &str, name: &str) -> Option<&PodEntry> {

@@ -132,6 +132,9 @@ pub enum Missing {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSnapshot {
     pub nodes: Vec<(String, NodeSnapshot)>,
+    /// Nodes not to be served until renewed (see `Store::mark_stale`).
+    #[serde(default)]
+    pub stale: Vec<String>,
 }
 
 impl ShardSnapshot {
@@ -162,7 +165,8 @@ impl Store {
             .keys()
             .filter_map(|node| Some((node.to_string(), self.snapshot_node(node)?)))
             .collect();
-        ShardSnapshot { nodes }
+        let stale = self.stale.iter().map(|n| n.to_string()).collect();
+        ShardSnapshot { nodes, stale }
     }
 
     /// Takes a holder's copy of the shard: nodes it has replace ours unless ours are newer (so
@@ -184,6 +188,7 @@ impl Store {
         for node in &gone {
             self.remove_node(node);
         }
+        let stale: std::collections::HashSet<String> = snapshot.stale.into_iter().collect();
         for (node, incoming) in snapshot.nodes {
             // A servable copy beats a lone point, then the newer copy wins. A lone first point
             // (a new primary's first scrape racing the hand-over, or a replica back from a
@@ -191,6 +196,9 @@ impl Store {
             // never served, so keeping or taking the servable copy moves nothing back.
             if self.takes(&node, &incoming) {
                 self.restore_node(&node, incoming);
+                if stale.contains(&node) {
+                    self.mark_stale([node.as_str()]);
+                }
             }
         }
         gone

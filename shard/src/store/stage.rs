@@ -40,6 +40,27 @@ impl Store {
         }
     }
 
+    /// Marks nodes whose points must not be served until renewed: after a takeover, the nodes
+    /// no holder with the previous writer's whole copy had (their points may be older than what
+    /// that writer served). The node's next scrape or update clears the mark.
+    pub fn mark_stale<'n>(&mut self, nodes: impl IntoIterator<Item = &'n str>) {
+        for node in nodes {
+            if let Some((name, _)) = self.nodes.get_key_value(node) {
+                self.stale.insert(name.clone());
+            }
+        }
+    }
+
+    /// Whether `node` is marked stale.
+    pub fn is_stale(&self, node: &str) -> bool {
+        self.stale.contains(node)
+    }
+
+    /// Whether some node is marked stale.
+    pub fn has_stale(&self) -> bool {
+        !self.stale.is_empty()
+    }
+
     /// Staged copies not yet published or dropped.
     pub fn pending(&self) -> usize {
         self.pending

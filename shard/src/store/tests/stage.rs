@@ -84,3 +84,51 @@ fn shifting_received_moves_every_time() {
     assert_eq!(node.received, at(100) - 40);
     assert_eq!(node.pods[0].received, at(100) - 40);
 }
+
+#[test]
+fn a_stale_node_is_not_served_until_its_next_scrape_and_travels_with_copies() {
+    let mut s = Store::new(secs(15));
+    let pod = |t: i64| [("app", point(at(-3600), at(t), (t as u64 + 1) * CORE_SECOND, MIB))];
+    for t in [0, 15] {
+        store_scrape(
+            &mut s,
+            "n1",
+            Some(point(0, at(t), (t as u64 + 1) * CORE_SECOND, MIB)),
+            &[("p", &pod(t))],
+            at(t),
+        );
+        store_scrape(
+            &mut s,
+            "n2",
+            Some(point(0, at(t), (t as u64 + 1) * CORE_SECOND, MIB)),
+            &[("q", &pod(t))],
+            at(t),
+        );
+    }
+    assert!(s.pod("ns", "p").is_some() && s.node("n1").is_some());
+    s.mark_stale(["n1"]);
+    assert_eq!(s.pod("ns", "p"), None, "the stale node's pods are not served");
+    assert_eq!(s.node("n1"), None);
+    assert_eq!(s.pods().count(), 1);
+    assert_eq!(s.nodes().count(), 1);
+    assert!(s.pod("ns", "q").is_some(), "other nodes are untouched");
+
+    let mut copy = Store::new(secs(15));
+    copy.replace_from(s.snapshot(), Missing::Forget);
+    assert_eq!(copy.pod("ns", "p"), None, "the mark travels with a whole copy");
+    assert!(copy.pod("ns", "q").is_some());
+
+    store_scrape(
+        &mut s,
+        "n1",
+        Some(point(0, at(30), 31 * CORE_SECOND, MIB)),
+        &[("p", &pod(30))],
+        at(30),
+    );
+    assert!(!s.has_stale());
+    assert_eq!(
+        s.pod("ns", "p").map(|p| p.timestamp),
+        Some(at(30)),
+        "the next scrape renews it"
+    );
+}
