@@ -72,6 +72,7 @@ fn init(members: &[u64]) -> Command {
         shard_count: 8,
         replication_factor: 2,
         members: members.iter().copied().map(member).collect(),
+        epoch_floor: 0,
     }
 }
 

@@ -88,6 +88,7 @@ pub async fn start(
         outboxes: (0..shards.shards).map(|_| Default::default()).collect(),
         last_expiry: Mutex::new(Instant::now()),
         cluster_seen: Default::default(),
+        formation_floor: Default::default(),
         resolution: config.metric_resolution,
         formation: Default::default(),
         formation_gate: Default::default(),
@@ -124,6 +125,7 @@ async fn ping_loop(ha: Arc<Ha>) {
 async fn control_loop(ha: Arc<Ha>) {
     let mut changes = ha.map.clone();
     let mut lost_since: Option<Instant> = Some(Instant::now());
+    let mut stepped_down = false;
     loop {
         tokio::select! {
             _ = changes.changed() => {}
@@ -145,20 +147,25 @@ async fn control_loop(ha: Arc<Ha>) {
             false => Some(lost_since.unwrap_or_else(Instant::now)),
         };
         let degraded = lost_since.is_some_and(|t| t.elapsed() >= ha.config.quorum_loss_timeout);
+        stepped_down &= degraded;
         if ha.degraded.swap(degraded, Ordering::Relaxed) != degraded {
             match degraded {
                 true => tracing::warn!("no reachable Raft quorum: scraping the shards whose owners are unreachable"),
                 false => tracing::info!("Raft quorum reachable again: back to the shard map"),
             }
         }
-        if degraded && ha.is_leader() {
+        if degraded && !stepped_down && ha.is_leader() {
+            stepped_down = true;
             // A leader that reaches no quorum commits nothing: it steps down (etcd's
             // CheckQuorum), so nobody takes it for the set's leader, neither fresh replicas
             // looking for a set to join nor operators.
             tracing::warn!("leading without a reachable quorum: stepping down");
             let _ = ha.raft.trigger().elect().await;
         }
-        if ha.is_leader() {
+        // Without a quorum nothing the leader proposes commits: waiting out each proposal's
+        // timeout would hold up reconciling (quorum-loss writing) for seconds. (`Init` is
+        // proposed before the map names any member to ping, so it always is.)
+        if ha.is_leader() && (quorum || !map.is_initialized()) {
             ha.leader_duties(&map).await;
         }
         // Without a quorum (and before quorum-loss mode) the map may be stale, for example
@@ -173,7 +180,7 @@ async fn control_loop(ha: Arc<Ha>) {
 
 impl Ha {
     /// Whether a leader and a majority of voters (this replica included) are reachable.
-    fn has_quorum(&self) -> bool {
+    pub(super) fn has_quorum(&self) -> bool {
         let metrics = self.raft.metrics().borrow().clone();
         let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
         let reachable = voters.iter().filter(|v| self.reachable(MemberId(**v))).count();
@@ -297,7 +304,10 @@ impl Ha {
             member: self.me().0.to_string(),
         };
         m.member_info.get_or_create(&member).set(1);
-        m.is_leader.set(i64::from(raft.current_leader == Some(self.me().0)));
+        // Leading counts only with a reachable quorum: a leader that reaches none commits
+        // nothing (and steps down), while a new set may already have a leader of its own.
+        m.is_leader
+            .set(i64::from(raft.current_leader == Some(self.me().0) && self.has_quorum()));
         m.term.set(raft.current_term as i64);
         m.epoch.set(map.epoch as i64);
         m.degraded.set(i64::from(self.is_degraded()));

@@ -87,6 +87,7 @@ impl Ha {
             term: metrics.current_term,
             epoch: map.epoch,
             degraded: self.is_degraded(),
+            quorum: self.has_quorum(),
             primaries: primaries.len() as u32,
             standbys: standbys.len() as u32,
             nodes: primaries
@@ -222,7 +223,7 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
     // leader steps down only after the quorum-loss timeout): joining it would wait forever.
     if let Some(leader) = answers
         .iter()
-        .filter(|i| !lost_for_good(me, i, &answers))
+        .filter(|i| i.quorum && !lost_for_good(me, i, &answers))
         .find_map(|i| i.initialized.then(|| i.leader.clone()).flatten())
     {
         let request = JoinRequest {
@@ -249,7 +250,15 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
         return Err("a cluster exists but has no leader yet".into());
     }
     // Replicas of a set that lost its quorum for good keep their logs out of the new set; they
-    // start over and join it once it has a leader.
+    // start over and join it once it has a leader. The new set's epochs start above the old
+    // one's, so its takeovers win over the old set's writers by epoch.
+    let floor = answers
+        .iter()
+        .filter(|i| i.initialized)
+        .map(|i| i.map.epoch)
+        .max()
+        .unwrap_or(0);
+    ha.formation_floor.store(floor, std::sync::atomic::Ordering::Relaxed);
     let answers: Vec<Info> = answers.into_iter().filter(|i| !i.initialized).collect();
     // Nobody answering belongs to a cluster: the first of --peers among us may form one.
     let first = ha
@@ -334,6 +343,7 @@ pub async fn propose_init(ha: &Ha) {
         shard_count: ha.shard_count,
         replication_factor: ha.config.replication_factor,
         members,
+        epoch_floor: ha.formation_floor.load(std::sync::atomic::Ordering::Relaxed),
     })
     .await;
 }
@@ -364,6 +374,7 @@ mod tests {
             term: 0,
             epoch: 0,
             degraded: true,
+            quorum: false,
             primaries: 0,
             standbys: 0,
             nodes: 0,

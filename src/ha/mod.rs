@@ -84,6 +84,8 @@ pub struct Ha {
     /// any set, looked: it then leaves writing to that set instead of writing in quorum-loss
     /// mode itself.
     cluster_seen: AtomicBool,
+    /// The highest epoch of the lost sets seen while forming (see `Command::Init`).
+    formation_floor: std::sync::atomic::AtomicU64,
     /// When the copies of shards not scraped here were last expired.
     last_expiry: Mutex<std::time::Instant>,
     resolution: Duration,

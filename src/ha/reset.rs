@@ -15,6 +15,7 @@ impl Ha {
     pub(super) fn foreign_leader<'a>(&self, answers: &'a [Info]) -> Option<&'a Info> {
         answers.iter().find(|info| {
             info.initialized
+                && info.quorum
                 && info
                     .leader
                     .as_ref()

@@ -152,6 +152,7 @@ mod tests {
             term: 3,
             epoch: 4,
             degraded: false,
+            quorum: true,
             primaries: 0,
             standbys: 0,
             nodes: 0,

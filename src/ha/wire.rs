@@ -41,6 +41,9 @@ pub struct Info {
     pub term: u64,
     pub epoch: u64,
     pub degraded: bool,
+    /// Whether it reaches its set's leader and a majority of its voters: a set whose leader
+    /// reaches no quorum is not joined, and does not count as a set that formed without us.
+    pub quorum: bool,
     /// Shards it scrapes and shards it holds as standby.
     pub primaries: u32,
     pub standbys: u32,

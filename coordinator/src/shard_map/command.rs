@@ -25,6 +25,11 @@ pub enum Command {
         replication_factor: u8,
         /// The initial members, distinct ids.
         members: Vec<Member>,
+        /// The highest epoch of a replica set this one replaces (one whose voters lost their
+        /// data): the new map starts above it, so epochs rise across sets too and a replica of
+        /// the old set yields to the new one by epoch alone.
+        #[serde(default)]
+        epoch_floor: u64,
     },
     /// A new member (a new replica or a new incarnation of one), Up or Down.
     AddMember(Member),
@@ -87,7 +92,12 @@ impl ShardMap {
                 shard_count,
                 replication_factor,
                 members,
-            } => self.init(shard_count, replication_factor, members)?,
+                epoch_floor,
+            } => {
+                self.init(shard_count, replication_factor, members)?;
+                self.epoch = self.epoch.max(epoch_floor);
+                true
+            }
             _ if !self.is_initialized() => return Err(ApplyError::NotInitialized),
             Command::AddMember(member) => self.add_member(member)?,
             Command::RemoveMember(id) => self.remove_member(id)?,

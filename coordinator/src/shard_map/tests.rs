@@ -23,6 +23,7 @@ fn formed() -> ShardMap {
         shard_count: 16,
         replication_factor: 2,
         members,
+        epoch_floor: 0,
     })
     .unwrap();
     map

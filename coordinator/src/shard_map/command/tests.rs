@@ -19,6 +19,7 @@ fn init(shards: u32, members: u64) -> Command {
         shard_count: shards,
         replication_factor: 2,
         members: (1..=members).map(member).collect(),
+        epoch_floor: 0,
     }
 }
 
@@ -64,6 +65,7 @@ fn init_is_validated() {
         shard_count,
         replication_factor,
         members,
+        epoch_floor: 0,
     };
     assert_eq!(rejected(&mut map, bad(0, 2, vec![])), ApplyError::InvalidShardCount(0));
     assert_eq!(
@@ -300,6 +302,7 @@ fn command(step: &Step) -> Command {
             shard_count: shards,
             replication_factor: rf,
             members: vec![member(1)],
+            epoch_floor: 0,
         },
         Step::Add(id, up) => Command::AddMember(Member {
             state: state(up),
@@ -331,4 +334,19 @@ proptest! {
             prop_assert_eq!(map.assignment.len(), map.shard_count as usize);
         }
     }
+}
+
+#[test]
+fn a_set_formed_to_replace_a_lost_one_starts_above_its_epoch() {
+    let mut map = ShardMap::default();
+    let response = map
+        .apply(Command::Init {
+            shard_count: 4,
+            replication_factor: 2,
+            members: (1..=2).map(member).collect(),
+            epoch_floor: 41,
+        })
+        .unwrap();
+    assert_eq!(response.epoch, 42, "above the lost set's 41");
+    assert_eq!(formed(4, 2).epoch, 1, "a first formation starts at 1");
 }
