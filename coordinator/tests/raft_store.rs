@@ -73,6 +73,7 @@ fn init(members: &[u64]) -> Command {
         replication_factor: 2,
         members: members.iter().copied().map(member).collect(),
         epoch_floor: 0,
+        term_floor: 0,
     }
 }
 

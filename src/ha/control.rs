@@ -89,6 +89,7 @@ pub async fn start(
         last_expiry: Mutex::new(Instant::now()),
         cluster_seen: Default::default(),
         formation_floor: Default::default(),
+        formation_term_floor: Default::default(),
         resolution: config.metric_resolution,
         formation: Default::default(),
         formation_gate: Default::default(),
@@ -308,7 +309,7 @@ impl Ha {
         // nothing (and steps down), while a new set may already have a leader of its own.
         m.is_leader
             .set(i64::from(raft.current_leader == Some(self.me().0) && self.has_quorum()));
-        m.term.set(raft.current_term as i64);
+        m.term.set((raft.current_term + map.term_floor) as i64);
         m.epoch.set(map.epoch as i64);
         m.degraded.set(i64::from(self.is_degraded()));
         m.set_shards(primaries.len() as i64, standbys.len() as i64);

@@ -84,7 +84,7 @@ impl Ha {
             address: self.id.address.clone(),
             initialized: self.in_cluster(),
             leader,
-            term: metrics.current_term,
+            term: metrics.current_term + map.term_floor,
             epoch: map.epoch,
             degraded: self.is_degraded(),
             quorum: self.has_quorum(),
@@ -259,6 +259,14 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
         .max()
         .unwrap_or(0);
     ha.formation_floor.store(floor, std::sync::atomic::Ordering::Relaxed);
+    let term_floor = answers
+        .iter()
+        .filter(|i| i.initialized)
+        .map(|i| i.term)
+        .max()
+        .unwrap_or(0);
+    ha.formation_term_floor
+        .store(term_floor, std::sync::atomic::Ordering::Relaxed);
     let answers: Vec<Info> = answers.into_iter().filter(|i| !i.initialized).collect();
     // Nobody answering belongs to a cluster: the first of --peers among us may form one.
     let first = ha
@@ -344,6 +352,7 @@ pub async fn propose_init(ha: &Ha) {
         replication_factor: ha.config.replication_factor,
         members,
         epoch_floor: ha.formation_floor.load(std::sync::atomic::Ordering::Relaxed),
+        term_floor: ha.formation_term_floor.load(std::sync::atomic::Ordering::Relaxed),
     })
     .await;
 }

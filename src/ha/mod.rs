@@ -86,6 +86,7 @@ pub struct Ha {
     cluster_seen: AtomicBool,
     /// The highest epoch of the lost sets seen while forming (see `Command::Init`).
     formation_floor: std::sync::atomic::AtomicU64,
+    formation_term_floor: std::sync::atomic::AtomicU64,
     /// When the copies of shards not scraped here were last expired.
     last_expiry: Mutex<std::time::Instant>,
     resolution: Duration,

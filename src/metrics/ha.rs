@@ -64,7 +64,7 @@ impl HaMetrics {
         );
         registry.register(
             "ha_metrics_server_coordinator_term",
-            "Current Raft term.",
+            "Current Raft term, counted across replica sets (a set formed to replace a lost one starts above its terms).",
             m.term.clone(),
         );
         registry.register(

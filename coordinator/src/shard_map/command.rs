@@ -30,6 +30,9 @@ pub enum Command {
         /// the old set yields to the new one by epoch alone.
         #[serde(default)]
         epoch_floor: u64,
+        /// Likewise for the reported Raft terms ([`ShardMap::term_floor`]).
+        #[serde(default)]
+        term_floor: u64,
     },
     /// A new member (a new replica or a new incarnation of one), Up or Down.
     AddMember(Member),
@@ -93,9 +96,11 @@ impl ShardMap {
                 replication_factor,
                 members,
                 epoch_floor,
+                term_floor,
             } => {
                 self.init(shard_count, replication_factor, members)?;
                 self.epoch = self.epoch.max(epoch_floor);
+                self.term_floor = term_floor;
                 true
             }
             _ if !self.is_initialized() => return Err(ApplyError::NotInitialized),

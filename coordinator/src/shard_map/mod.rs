@@ -30,6 +30,10 @@ pub struct ShardMap {
     pub shard_count: u32,
     /// Wanted owners per shard (primary plus standbys), fixed by [`Command::Init`].
     pub replication_factor: u8,
+    /// Added to this set's Raft terms when they are reported: a set formed to replace a lost
+    /// one starts above the lost set's terms, so terms (like epochs) rise across sets.
+    #[serde(default)]
+    pub term_floor: u64,
     /// Every known member, Up or Down, by id.
     pub members: BTreeMap<MemberId, Member>,
     /// `assignment[shard] = [primary, standby, ...]`: `min(replication_factor, Up members)`

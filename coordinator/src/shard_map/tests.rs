@@ -24,6 +24,7 @@ fn formed() -> ShardMap {
         replication_factor: 2,
         members,
         epoch_floor: 0,
+        term_floor: 0,
     })
     .unwrap();
     map

@@ -20,6 +20,7 @@ fn init(shards: u32, members: u64) -> Command {
         replication_factor: 2,
         members: (1..=members).map(member).collect(),
         epoch_floor: 0,
+        term_floor: 0,
     }
 }
 
@@ -66,6 +67,7 @@ fn init_is_validated() {
         replication_factor,
         members,
         epoch_floor: 0,
+        term_floor: 0,
     };
     assert_eq!(rejected(&mut map, bad(0, 2, vec![])), ApplyError::InvalidShardCount(0));
     assert_eq!(
@@ -303,6 +305,7 @@ fn command(step: &Step) -> Command {
             replication_factor: rf,
             members: vec![member(1)],
             epoch_floor: 0,
+            term_floor: 0,
         },
         Step::Add(id, up) => Command::AddMember(Member {
             state: state(up),
@@ -345,6 +348,7 @@ fn a_set_formed_to_replace_a_lost_one_starts_above_its_epoch() {
             replication_factor: 2,
             members: (1..=2).map(member).collect(),
             epoch_floor: 41,
+            term_floor: 0,
         })
         .unwrap();
     assert_eq!(response.epoch, 42, "above the lost set's 41");
