@@ -30,14 +30,15 @@ async fn timed_get(cluster: &chaos::Cluster, path: &str) -> (Duration, Value) {
     })
     .await
     .expect("the API answers within 1 s");
-    (started.elapsed(), serde_json::from_slice(&resp).unwrap())
+    // Not JSON (the proxy's 503 text while no replica is ready): `Null`, which lists nothing.
+    (started.elapsed(), serde_json::from_slice(&resp).unwrap_or_default())
 }
 
 fn node_names(list: &Value) -> BTreeSet<String> {
     list["items"]
         .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
+        .flatten()
         .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
         .collect()
 }
@@ -116,6 +117,66 @@ async fn faulty_kubelets_do_not_disturb_the_rest() {
     eventually(Duration::from_secs(30), "all nodes back", async || {
         let (_, nodes) = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await;
         node_names(&nodes).len() == 5
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubelet_whose_clock_runs_ahead_is_not_served_and_no_served_timestamp_is_in_the_future() {
+    init_tracing();
+    let cluster = chaos::Cluster::start(chaos::ClusterConfig {
+        nodes: 3,
+        pods_per_node: 2,
+        seed: 104,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let _server = start_server(&cluster, &[]).await;
+    let all = |list: &Value| node_names(list).len() == 3;
+    eventually(Duration::from_secs(30), "three nodes served", async || {
+        all(&timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await.1)
+    })
+    .await;
+
+    tracing::info!("node-0's kubelet stamps its stats ten minutes ahead");
+    cluster
+        .set_fault("node-0", Some(Fault::TimestampsAhead { by_ms: 600_000 }))
+        .await
+        .unwrap();
+    let on_node_0: BTreeSet<String> = cluster.with_world(|w| {
+        w.pods
+            .values()
+            .filter(|p| p.spec.node == "node-0")
+            .map(|p| p.spec.name.clone())
+            .collect()
+    });
+    eventually(Duration::from_secs(30), "node-0 and its pods dropped", async || {
+        let nodes = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await.1;
+        let pods = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/pods").await.1;
+        let served = node_names(&pods);
+        nodes["items"].is_array() && !node_names(&nodes).contains("node-0") && served.is_disjoint(&on_node_0)
+    })
+    .await;
+
+    tracing::info!("no timestamp served by any list is in the future, then node-0 comes back");
+    let check_times = |list: &Value| {
+        let now_ms = shard::point::now_nanos() / 1_000_000;
+        for item in list["items"].as_array().unwrap() {
+            let ts = millis(item["timestamp"].as_str().unwrap());
+            assert!(
+                ts <= now_ms + 1_000,
+                "a served timestamp {ts} is ahead of now {now_ms}: {item}"
+            );
+        }
+    };
+    check_times(&timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await.1);
+    check_times(&timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/pods").await.1);
+    cluster.set_fault("node-0", None).await.unwrap();
+    eventually(Duration::from_secs(30), "node-0 served again", async || {
+        let nodes = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await.1;
+        check_times(&nodes);
+        node_names(&nodes).contains("node-0")
     })
     .await;
 }

@@ -59,6 +59,9 @@ pub enum Fault {
     /// Stats are reported as of `by_ms` before now: timestamps go back (out of order).
     #[serde(rename_all = "camelCase")]
     TimestampsBackwards { by_ms: i64 },
+    /// Stats are stamped `by_ms` after now: a kubelet whose clock runs ahead (or that lies).
+    #[serde(rename_all = "camelCase")]
+    TimestampsAhead { by_ms: i64 },
     /// `200 OK` with recorded bodies instead of the simulation's: the n-th scrape after the
     /// fault is set gets `bodies[n]`, and every later one the last body (a real kubelet's
     /// payload replayed, then replayed with its counters advanced).

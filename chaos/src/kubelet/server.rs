@@ -284,6 +284,7 @@ impl Kubelet {
             Fault::CounterBackwards { factor } => mods.cpu_factor = Some(factor),
             Fault::StaleStats => ts = since,
             Fault::TimestampsBackwards { by_ms } => ts = now - by_ms,
+            Fault::TimestampsAhead { by_ms } => ts = now + by_ms,
             Fault::Replay { .. } => unreachable!("replays are answered before the simulation renders"),
         }
         metrics(self.render(ts, &mods))

@@ -154,11 +154,13 @@ impl Runner {
                 3 => Fault::Garbage,
                 _ => Fault::Truncated,
             },
-            _ => match variant % 4 {
+            _ => match variant % 5 {
                 0 => Fault::ZeroValues,
                 1 => Fault::CounterBackwards { factor: 0.5 },
                 2 => Fault::StaleStats,
-                _ => Fault::TimestampsBackwards { by_ms: 3 * res as i64 },
+                3 => Fault::TimestampsBackwards { by_ms: 3 * res as i64 },
+                // Ten minutes ahead: far past what the parser accepts.
+                _ => Fault::TimestampsAhead { by_ms: 600_000 },
             },
         };
         let lying = kind == FaultKind::KubeletLying;
