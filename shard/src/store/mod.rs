@@ -39,6 +39,11 @@
 //! - Readiness ([`Readiness`]): each kind must be servable only if a kubelet reports it
 //!   (metrics-server: ≥ 1 node AND ≥ 1 pod with a previous point).
 //! - Rate errors are not logged here (metrics-server logs one on every read).
+//! - **A point older than the stored last point is ignored** (a kubelet whose clock went back):
+//!   the last two points stay as they are and keep being served. metrics-server stores it as the
+//!   new last point, so the served timestamp goes back (or the pod disappears when the point is
+//!   older than the previous one too); a timestamp that goes back makes the VPA drop the sample
+//!   and the HPA reuse a window (docs/architecture.md, "The serving rule").
 
 mod node;
 mod pod;
@@ -203,8 +208,13 @@ impl Store {
         if entry.node != *node {
             entry.node = node.clone();
         }
-        (entry.received, entry.seen) = (now, seq);
-        entry.update(pod.containers, resolution, &mut self.names);
+        entry.seen = seq;
+        // A report all of whose points are older than the stored ones (a kubelet whose clock
+        // went back) changes nothing, not even when the pod was last seen: a kubelet stuck in the
+        // past lets its pods expire.
+        if entry.update(pod.containers, resolution, &mut self.names) {
+            entry.received = now;
+        }
         Some((namespace, name))
     }
 

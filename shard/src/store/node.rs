@@ -21,8 +21,14 @@ pub(super) struct NodeEntry {
 }
 
 impl NodeEntry {
-    /// Applies the node rule to a newly scraped point.
+    /// Applies the node rule to a newly scraped point; a point older than the last one is
+    /// ignored (see the store's deliberate differences).
     pub fn update(&mut self, new: Option<MetricsPoint>, now: Nanos) {
+        if let (Some(new), Some(last)) = (new, self.last)
+            && new.timestamp < last.timestamp
+        {
+            return;
+        }
         self.prev = new.and_then(|new| next_prev(&new, self.last.as_ref(), self.prev.as_ref()));
         self.last = new;
         self.received = now;

@@ -68,18 +68,27 @@ impl PodEntry {
     /// Applies a scrape's containers: the container rule for each, in place; a container the
     /// scrape does not report is kept without a previous point for one report (the pod is not
     /// served meanwhile), then forgotten; a name repeated within the scrape keeps its first
-    /// point. A container it did not have takes its name from `names` (allocated if new there).
-    pub fn update(&mut self, containers: &[(&str, MetricsPoint)], resolution: Nanos, names: &mut HashSet<Arc<str>>) {
+    /// point; a point older than the container's last one is ignored (see the store's deliberate
+    /// differences). A container it did not have takes its name from `names` (allocated if new
+    /// there). Returns whether some container took a new point.
+    pub fn update(
+        &mut self,
+        containers: &[(&str, MetricsPoint)],
+        resolution: Nanos,
+        names: &mut HashSet<Arc<str>>,
+    ) -> bool {
         self.containers
             .reserve_exact(containers.len().saturating_sub(self.containers.len()));
-        let mut added = false;
+        let (mut added, mut changed) = (false, false);
         for (name, new) in containers {
             match self.containers.iter_mut().find(|c| &*c.name == *name) {
                 Some(c) if c.seen => {}
+                Some(c) if new.timestamp < c.last.timestamp => c.seen = true,
                 Some(c) => {
                     c.prev = container_prev(new, Some(c), resolution);
                     c.last = *new;
                     c.seen = true;
+                    changed = true;
                 }
                 None => {
                     let prev = container_prev(new, None, resolution);
@@ -88,7 +97,7 @@ impl PodEntry {
                         seen: true,
                         ..ContainerEntry::new(name, *new, prev)
                     });
-                    added = true;
+                    (added, changed) = (true, true);
                 }
             }
         }
@@ -96,6 +105,7 @@ impl PodEntry {
         if added {
             self.containers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         }
+        changed
     }
 
     /// Whether the pod counts as having a previous point (metrics-server's `prev` map holds a pod

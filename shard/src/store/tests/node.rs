@@ -74,9 +74,15 @@ fn should_handle_metrics_older_than_prev() {
     let mut s = Store::new(RESOLUTION);
     store_node(&mut s, point(START, at(15), 10 * CORE_SECOND, 3 * MIB));
     store_node(&mut s, point(START, at(35), 50 * CORE_SECOND, 5 * MIB));
-    // A point older than the previous one: the previous point is dropped.
+    // A point older than the previous one. metrics-server drops the previous point and hides
+    // the node; here the point is ignored and the node keeps its last two points.
     store_node(&mut s, point(START, at(5), 6 * CORE_SECOND, 2 * MIB));
-    assert_eq!(s.node("node1"), None);
+    let kept = NodeMetrics {
+        timestamp: at(35),
+        window: secs(20),
+        usage: usage(2 * CORE_SECOND, 5 * MIB),
+    };
+    assert_eq!(s.node("node1"), Some(kept));
 }
 
 #[test]
@@ -84,12 +90,13 @@ fn should_handle_metrics_prev_older_than_new_older_than_last() {
     let mut s = Store::new(RESOLUTION);
     store_node(&mut s, point(START, at(15), 10 * CORE_SECOND, MIB));
     store_node(&mut s, point(START, at(35), 50 * CORE_SECOND, 4 * MIB));
-    // prev.ts < new.ts < last.ts: the previous point is kept and pairs with the new one.
+    // prev.ts < new.ts < last.ts. metrics-server pairs the new point with the previous one and
+    // serves it, so the served timestamp goes back from 35 to 25; here the point is ignored.
     store_node(&mut s, point(START, at(25), 35 * CORE_SECOND, 2 * MIB));
     let expected = NodeMetrics {
-        timestamp: at(25),
-        window: secs(10),
-        usage: usage(2_500_000_000, 2 * MIB),
+        timestamp: at(35),
+        window: secs(20),
+        usage: usage(2 * CORE_SECOND, 4 * MIB),
     };
     assert_eq!(s.node("node1"), Some(expected));
 }
