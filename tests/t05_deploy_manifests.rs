@@ -938,9 +938,10 @@ fn helm_template(python: &Path, values: Value) -> Result<String, String> {
         .arg(values.to_string())
         .output()
         .expect("python runs");
-    match out.status.success() {
-        true => Ok(String::from_utf8(out.stdout).unwrap()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 

@@ -6,11 +6,11 @@
 
 mod support;
 
-use ha_metrics_server::ha::wire::{
+use ha_metrics_server::peer::transport::{PeerClient, PeerTls};
+use ha_metrics_server::peer::wire::{
     Info, InfoRequest, PullRequest, PullResponse, PushAck, PushBody, QueryRequest, QueryResponse, QueryTarget,
     ShardPush, path,
 };
-use ha_metrics_server::peer::transport::{PeerClient, PeerTls};
 use shard::point::{MetricsPoint, NANOS_PER_SECOND, now_nanos};
 use shard::store::{NodeSnapshot, ShardSnapshot};
 use std::time::{Duration, Instant};

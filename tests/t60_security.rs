@@ -385,9 +385,9 @@ async fn the_peer_port_needs_a_peer_certificate() {
     replicas.start(&cluster, 0, true);
     let (port, peer_port) = (replicas.replicas[0].port, replicas.replicas[0].peer_port);
     wait_ready(&cluster, port).await;
-    let info = ha_metrics_server::ha::wire::path::INFO;
+    let info = ha_metrics_server::peer::wire::path::INFO;
     let body = ha_metrics_server::peer::transport::codec::encode(
-        &ha_metrics_server::ha::wire::InfoRequest::default(),
+        &ha_metrics_server::peer::wire::InfoRequest::default(),
         ha_metrics_server::peer::transport::MAX_PEER_REQUEST_BYTES,
     )
     .unwrap();

@@ -171,10 +171,7 @@ pub fn pod_table_json(items: &[PodUsage<'_>], now_ns: i64, options: TableOptions
 
 /// `Name`, the usage keys, `Window`.
 fn usage_columns(swap: bool) -> &'static [ColumnJson] {
-    match swap {
-        true => &USAGE_SWAP_COLUMNS,
-        false => &USAGE_COLUMNS,
-    }
+    if swap { &USAGE_SWAP_COLUMNS } else { &USAGE_COLUMNS }
 }
 
 /// The rows of a node Table; `swap` adds the swap cell.

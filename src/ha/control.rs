@@ -6,13 +6,13 @@ use super::formation;
 use super::liveness::Liveness;
 use super::network::Network;
 use super::stall::StallWatch;
-use super::wire::{InfoRequest, Ping, Pong, path};
 use super::{
     CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW,
 };
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::transport::{PeerClient, PeerTls};
+use crate::peer::wire::{InfoRequest, Ping, Pong, path};
 use anyhow::Context;
 use coordinator::raft::CommandOutcome;
 use coordinator::shard_map::{Command, MemberId, MemberState, ShardMap};
@@ -143,16 +143,18 @@ async fn control_loop(ha: Arc<Ha>) {
             ha.adopt_shard_count(map.shard_count);
         }
         let quorum = ha.has_quorum();
-        lost_since = match quorum {
-            true => None,
-            false => Some(lost_since.unwrap_or_else(Instant::now)),
+        lost_since = if quorum {
+            None
+        } else {
+            Some(lost_since.unwrap_or_else(Instant::now))
         };
         let degraded = lost_since.is_some_and(|t| t.elapsed() >= ha.config.quorum_loss_timeout);
         stepped_down &= degraded;
         if ha.degraded.swap(degraded, Ordering::Relaxed) != degraded {
-            match degraded {
-                true => tracing::warn!("no reachable Raft quorum: scraping the shards whose owners are unreachable"),
-                false => tracing::info!("Raft quorum reachable again: back to the shard map"),
+            if degraded {
+                tracing::warn!("no reachable Raft quorum: scraping the shards whose owners are unreachable");
+            } else {
+                tracing::info!("Raft quorum reachable again: back to the shard map");
             }
         }
         if degraded && !stepped_down && ha.is_leader() {
@@ -202,9 +204,10 @@ impl Ha {
         }
         let down_after = self.config.member_down_after;
         for member in map.members.values() {
-            let alive = match member.id == self.me() {
-                true => !self.is_leaving(),
-                false => self.liveness.recently(member.id, down_after),
+            let alive = if member.id == self.me() {
+                !self.is_leaving()
+            } else {
+                self.liveness.recently(member.id, down_after)
             };
             let state = match (member.is_up(), alive) {
                 (true, false) if self.liveness.known_for(member.id) >= down_after => MemberState::Down,
@@ -252,7 +255,7 @@ impl Ha {
             if map.members.contains_key(&MemberId(*id)) {
                 continue;
             }
-            let info: Result<super::wire::Info, _> = self
+            let info: Result<crate::peer::wire::Info, _> = self
                 .client
                 .call(&node.addr, path::INFO, &InfoRequest::default(), PING_TIMEOUT)
                 .await;

@@ -13,7 +13,7 @@
 
 use super::Ha;
 use super::replicate::PUSH_TIMEOUT;
-use super::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod, path};
+use crate::peer::wire::{QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod, path};
 use crate::query::{Reader, shard_answer};
 use coordinator::shard_map::{MemberId, ShardMap};
 use std::cmp::Reverse;
@@ -276,11 +276,10 @@ impl Ha {
         let mut stale: HashSet<u32> = HashSet::new();
         let mut waits = Vec::new();
         for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
-            match !behind && self.authoritative(&map, shard, settled) {
-                true => waits.push(async move { (shard, self.shards.wait_published(shard, PUBLISH_WAIT).await) }),
-                false => {
-                    stale.insert(shard);
-                }
+            if !behind && self.authoritative(&map, shard, settled) {
+                waits.push(async move { (shard, self.shards.wait_published(shard, PUBLISH_WAIT).await) })
+            } else {
+                stale.insert(shard);
             }
         }
         for (shard, published) in futures::future::join_all(waits).await {
@@ -385,6 +384,21 @@ impl Ha {
         } else {
             tracing::debug!(shards, "partial answer");
         }
+    }
+}
+
+impl crate::query::Fanout for Ha {
+    fn gather<'a>(
+        &'a self,
+        local: &'a Reader,
+        shards: Vec<u32>,
+        target: QueryTarget,
+    ) -> std::pin::Pin<Box<dyn Future<Output = QueryResponse> + 'a>> {
+        Box::pin(Ha::gather(self, local, shards, target))
+    }
+
+    fn can_answer(&self) -> bool {
+        Ha::can_answer(self)
     }
 }
 

@@ -13,7 +13,7 @@
 //! decision and the answers are serialised by the gate's lock.
 
 use super::Ha;
-use super::wire::{Info, InfoRequest, JoinRequest, JoinResponse, path};
+use crate::peer::wire::{Info, InfoRequest, JoinRequest, JoinResponse, path};
 use coordinator::shard_map::{Command, Member, MemberId, MemberState};
 use openraft::{BasicNode, ChangeMembers};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -3,7 +3,7 @@
 //! does it stop, so readers never wait `--member-down-after` for a dead primary.
 
 use super::Ha;
-use super::wire::{LeaveRequest, path};
+use crate::peer::wire::{LeaveRequest, path};
 use coordinator::shard_map::{Command, MemberId, MemberState};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

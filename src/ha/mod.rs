@@ -7,7 +7,7 @@
 //! fences the old writer (`takeover.rs`). Data path: a writer replicates each scrape to the
 //! shard's standbys before it serves it (`replicate.rs`); reads fan out to the shards' sources
 //! (`fanout.rs`). Everything between replicas goes over the mutually authenticated peer channel
-//! (`server.rs`, `crate::peer::transport`). The design and its invariants:
+//! (`crate::peer`; this replica's handlers in `routes.rs`). The design and its invariants:
 //! docs/architecture.md.
 
 mod control;
@@ -20,11 +20,10 @@ mod network;
 mod reconcile;
 pub mod replicate;
 mod reset;
-pub mod server;
+pub mod routes;
 mod stall;
 pub mod status;
 mod takeover;
-pub mod wire;
 
 use crate::config::{HaConfig, Peer};
 use crate::metrics::Metrics;

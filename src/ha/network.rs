@@ -2,8 +2,8 @@
 //! `/peer/v1/raft/...` on the target's peer address; the remote answers with the `Result` its
 //! `Raft` returned, so remote Raft errors come back as `RemoteError`.
 
-use super::wire::path;
 use crate::peer::transport::{PeerClient, PeerError};
+use crate::peer::wire::path;
 use coordinator::raft::TypeConfig;
 use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};

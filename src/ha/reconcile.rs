@@ -27,9 +27,10 @@ impl Ha {
         if self.is_degraded() && orphaned && !outside {
             return Wanted::Write;
         }
-        match owners.iter().skip(1).any(|o| *o == me) {
-            true => Wanted::Follow(owners[0]),
-            false => Wanted::Nothing,
+        if owners.iter().skip(1).any(|o| *o == me) {
+            Wanted::Follow(owners[0])
+        } else {
+            Wanted::Nothing
         }
     }
 

@@ -12,7 +12,7 @@
 
 use super::Ha;
 use super::copies::{Claim, Following, Role, yields};
-use super::wire::{PushAck, PushBody, ShardPush, path};
+use crate::peer::wire::{PushAck, PushBody, ShardPush, path};
 use coordinator::shard_map::MemberId;
 use futures::future::BoxFuture;
 use shard::actor::{Publisher, Verdict};
@@ -177,9 +177,10 @@ impl Ha {
         let full = needs_full.then(|| PushBody::Full(self.full_copy(shard, nodes, &forget)));
         let (from, epoch, taken_at) = (self.me().0, map.epoch, now_nanos());
         let calls = reachable.iter().map(|(standby, address)| {
-            let body = match in_sync[standby] {
-                true => update.clone(),
-                false => full.clone().expect("a full copy for standbys out of sync"),
+            let body = if in_sync[standby] {
+                update.clone()
+            } else {
+                full.clone().expect("a full copy for standbys out of sync")
             };
             let push = ShardPush {
                 from,

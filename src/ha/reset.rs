@@ -5,7 +5,7 @@
 //! incarnation that joins the new set. Its shard data is soft state and is scraped again.
 
 use super::Ha;
-use super::wire::Info;
+use crate::peer::wire::Info;
 use coordinator::raft::{DB_FILE, NODE_ID_FILE};
 use std::os::unix::process::CommandExt;
 

@@ -2,8 +2,8 @@
 //! term, epoch, shards and nodes per replica, degraded replicas — asked over the peer channel
 //! (so it needs a peer certificate, like a replica).
 
-use super::wire::{Info, InfoRequest, path};
 use crate::peer::transport::{PeerClient, PeerTls};
+use crate::peer::wire::{Info, InfoRequest, path};
 use clap::Parser;
 use std::fmt::Write;
 use std::path::PathBuf;

@@ -13,7 +13,7 @@
 
 use super::Ha;
 use super::copies::{Claim, Role, yields};
-use super::wire::{MAX_ANSWER_BYTES, PullRequest, PullResponse, PushAck, PushBody, ShardPush, path};
+use crate::peer::wire::{MAX_ANSWER_BYTES, PullRequest, PullResponse, PushAck, PushBody, ShardPush, path};
 use coordinator::shard_map::MemberId;
 use shard::point::now_nanos;
 use shard::store::{Missing, ShardSnapshot};
@@ -174,14 +174,15 @@ impl Ha {
             for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
                 let copy = &mut copies[shard as usize];
                 let primary = map.primary(shard).copied();
-                let yields = match foreign {
-                    true => self.is_degraded() || !self.in_cluster(),
-                    false => yields(
+                let yields = if foreign {
+                    self.is_degraded() || !self.in_cluster()
+                } else {
+                    yields(
                         request.epoch,
                         map.epoch,
                         primary == Some(puller),
                         primary == Some(self.me()),
-                    ),
+                    )
                 };
                 if !yields {
                     response.refused.push(shard);
@@ -295,10 +296,13 @@ impl Ha {
             .role
             .clone();
         match role {
-            Role::Writer { .. } => match self.shards.merge(push.shard, snapshot).await {
-                true => PushAck::Accepted,
-                false => stale,
-            },
+            Role::Writer { .. } => {
+                if self.shards.merge(push.shard, snapshot).await {
+                    PushAck::Accepted
+                } else {
+                    stale
+                }
+            }
             Role::Taking { .. } => {
                 let store = &self.shards.stores[push.shard as usize];
                 store.write().expect("store lock").replace_from(snapshot, Missing::Keep);

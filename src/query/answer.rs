@@ -6,7 +6,7 @@
 
 use super::{ListParams, PodQuery, Reader};
 use crate::api::error::MetricsResource;
-use crate::ha::wire::{MAX_ANSWER_BYTES, QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod};
+use crate::peer::wire::{MAX_ANSWER_BYTES, QueryRequest, QueryResponse, QueryTarget, WireNode, WirePod};
 use shard::store::{NodeMetrics, Usage};
 use std::collections::HashSet;
 

@@ -2,8 +2,9 @@
 //! as metrics-server does, plus pages (`limit`/`continue`, [`page`]) and `spec.nodeName`,
 //! answered from the one shard that node belongs to. With one replica every shard is read from
 //! this replica's stores;
-//! with peers, [`crate::ha::Ha::gather`] fans out to the owners of the shards (see `answer.rs`
-//! for the owner's side and the rows coming back).
+//! with peers, the replica set's [`Fanout`] (`crate::ha`) asks the owners of the shards (see
+//! `answer.rs` for the owner's side and the rows coming back). The read path flows one way:
+//! `web` -> `query` -> `ha` (through [`Fanout`]) -> `peer`; `query` never names `ha`.
 
 mod answer;
 pub mod page;
@@ -11,10 +12,10 @@ pub mod params;
 
 use crate::api::error::ApiError;
 use crate::api::types::{ContainerUsage, Labels, NodeUsage, PodItem};
-use crate::ha::wire::WirePod;
 use crate::informer::Caches;
 use crate::informer::PodMeta;
 use crate::informer::pods::Labels as PodLabels;
+use crate::peer::wire::{QueryResponse, QueryTarget, WirePod};
 use shard::actor::ShardSet;
 use shard::selector::{FieldSelector, LabelSelector};
 use shard::store::{NodeMetrics, PodMetrics};
@@ -178,7 +179,24 @@ pub struct Reader {
     /// `--node-selector`, ANDed with request selectors on node lists.
     pub node_selector: LabelSelector,
     /// The peers to fan out to; `None` with one replica.
-    pub fanout: Option<Arc<crate::ha::Ha>>,
+    pub fanout: Option<Arc<dyn Fanout>>,
+}
+
+/// The replica set's side of a read, implemented by `crate::ha::Ha`: shards answered by their
+/// owners wherever they are, this replica's own through `local`.
+pub trait Fanout: Send + Sync {
+    /// Reads `shards` for `target`; shards nobody answered in time are left out (a partial
+    /// answer), never an error.
+    fn gather<'a>(
+        &'a self,
+        local: &'a Reader,
+        shards: Vec<u32>,
+        target: QueryTarget,
+    ) -> std::pin::Pin<Box<dyn Future<Output = QueryResponse> + 'a>>;
+
+    /// Whether every shard has a source the replica set can answer from now (the readiness of
+    /// a replica that holds no shard itself).
+    fn can_answer(&self) -> bool;
 }
 
 /// Whether a pod matches the field selector; `node` gives the node that reported it (looked up
@@ -223,7 +241,7 @@ impl Reader {
                 })
                 .collect(),
             Some(ha) => {
-                let answer = ha.gather(self, shards, crate::ha::wire::QueryTarget::Nodes).await;
+                let answer = ha.gather(self, shards, QueryTarget::Nodes).await;
                 answer
                     .nodes
                     .into_iter()
@@ -368,7 +386,7 @@ impl Reader {
                 }
             }
             Some(ha) => {
-                let target = crate::ha::wire::QueryTarget::Pods {
+                let target = QueryTarget::Pods {
                     namespace: query.namespace.map(String::from),
                     name: query.name.map(String::from),
                     query: query.query.to_string(),
@@ -441,12 +459,13 @@ impl Reader {
             })
             .await
             .rows;
-        match rows.is_empty() {
-            true => Err(ApiError::PodMetricsNotFound {
+        if rows.is_empty() {
+            Err(ApiError::PodMetricsNotFound {
                 namespace: namespace.to_string(),
                 name: name.to_string(),
-            }),
-            false => Ok(rows),
+            })
+        } else {
+            Ok(rows)
         }
     }
 

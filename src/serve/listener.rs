@@ -91,9 +91,10 @@ impl ApiServer {
         mut tls: rustls::ServerConfig,
         make_app: MakeApp,
     ) -> std::io::Result<ApiServer> {
-        tls.alpn_protocols = match config.http2 {
-            true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-            false => vec![b"http/1.1".to_vec()],
+        tls.alpn_protocols = if config.http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let listener = TcpListener::bind(config.addr).await?;
@@ -132,9 +133,10 @@ impl ApiServer {
         let _ = self.stop.send(true);
         self.guard = None;
         let drained = tokio::time::timeout(grace, self.open.recv()).await.is_ok();
-        match drained {
-            true => 0,
-            false => self.active.load(Ordering::Relaxed),
+        if drained {
+            0
+        } else {
+            self.active.load(Ordering::Relaxed)
         }
     }
 }
@@ -253,29 +255,26 @@ async fn serve_connection(
         async move { Ok::<_, std::convert::Infallible>(bridge::call(&app, req, &peer).await) }
     });
     let io = TokioIo::new(tls);
-    let result = match h2 {
-        true => {
-            let max = match config.http2_max_streams {
-                0 => GO_DEFAULT_MAX_STREAMS,
-                n => n,
-            };
-            let conn = hyper::server::conn::http2::Builder::new(LocalExec)
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(max)
-                .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
-                .keep_alive_interval(HTTP2_PING_INTERVAL)
-                .keep_alive_timeout(HTTP2_PING_TIMEOUT)
-                .serve_connection(io, service);
-            until_stopped(conn, stopped, |c| c.graceful_shutdown()).await
-        }
-        false => {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HTTP1_HEADER_TIMEOUT)
-                .keep_alive(true)
-                .serve_connection(io, service);
-            until_stopped(conn, stopped, |c| c.graceful_shutdown()).await
-        }
+    let result = if h2 {
+        let max = match config.http2_max_streams {
+            0 => GO_DEFAULT_MAX_STREAMS,
+            n => n,
+        };
+        let conn = hyper::server::conn::http2::Builder::new(LocalExec)
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(max)
+            .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES)
+            .keep_alive_interval(HTTP2_PING_INTERVAL)
+            .keep_alive_timeout(HTTP2_PING_TIMEOUT)
+            .serve_connection(io, service);
+        until_stopped(conn, stopped, |c| c.graceful_shutdown()).await
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HTTP1_HEADER_TIMEOUT)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        until_stopped(conn, stopped, |c| c.graceful_shutdown()).await
     };
     if let Err(e) = result {
         tracing::debug!(%addr, h2, error = %e, "Metrics API connection ended with an error");

@@ -47,9 +47,10 @@ impl MessageBody for Pieces {
 /// A 200 response with a possibly large body.
 pub fn list(content_type: &str, body: Vec<u8>) -> HttpResponse {
     let mut response = HttpResponse::Ok().content_type(content_type.to_string()).take();
-    match body.len() > CHUNK {
-        true => response.body(Pieces::new(body)),
-        false => response.body(body),
+    if body.len() > CHUNK {
+        response.body(Pieces::new(body))
+    } else {
+        response.body(body)
     }
 }
 

@@ -78,11 +78,11 @@ pub fn error_response_as(e: &ApiError, format: ResponseFormat) -> HttpResponse {
     if let Some(secs) = e.retry_after_seconds() {
         resp.insert_header(("Retry-After", secs.to_string()));
     }
-    match format.is_protobuf() {
-        true => resp
-            .content_type(protobuf::CONTENT_TYPE_PROTOBUF)
-            .body(e.to_status_protobuf()),
-        false => resp.content_type(json::CONTENT_TYPE_JSON).body(e.to_status_json()),
+    if format.is_protobuf() {
+        resp.content_type(protobuf::CONTENT_TYPE_PROTOBUF)
+            .body(e.to_status_protobuf())
+    } else {
+        resp.content_type(json::CONTENT_TYPE_JSON).body(e.to_status_json())
     }
 }
 
@@ -142,12 +142,13 @@ pub async fn dispatch(req: HttpRequest, state: web::Data<WebState>) -> HttpRespo
     }
     let path = req.path();
     let health_path = is_health(path);
-    let user = match always_allowed(&state, path) {
-        true => None,
-        false => match authenticate(&state, &req).await {
+    let user = if always_allowed(&state, path) {
+        None
+    } else {
+        match authenticate(&state, &req).await {
             Some(user) => Some(user),
             None => return error_response(&ApiError::Unauthorized),
-        },
+        }
     };
     let _permit = match health_path {
         Some(_) => None,

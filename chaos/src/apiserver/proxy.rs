@@ -86,18 +86,15 @@ impl Replica {
     fn record(&self, success: bool, threshold: u32) -> Option<bool> {
         let mut state = self.probe.lock().expect("probe lock");
         let before = state.ready;
-        match success {
-            true => {
-                *state = ProbeState {
-                    ready: true,
-                    failures: 0,
-                }
+        if success {
+            *state = ProbeState {
+                ready: true,
+                failures: 0,
             }
-            false => {
-                state.failures += 1;
-                if state.failures >= threshold.max(1) {
-                    state.ready = false;
-                }
+        } else {
+            state.failures += 1;
+            if state.failures >= threshold.max(1) {
+                state.ready = false;
             }
         }
         (state.ready != before).then_some(state.ready)

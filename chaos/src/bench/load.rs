@@ -137,9 +137,10 @@ fn every(http: Http, path: String, period: Duration, phase: Duration, rec: Share
             let started = Instant::now();
             let ok = http.get_proxy(&path).await.is_ok();
             let mut r = rec.lock().expect("record lock");
-            match ok {
-                true => r.times.push(started.elapsed().as_secs_f64()),
-                false => r.errors += 1,
+            if ok {
+                r.times.push(started.elapsed().as_secs_f64())
+            } else {
+                r.errors += 1
             }
         }
     })

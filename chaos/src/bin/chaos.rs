@@ -142,12 +142,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
 /// Runs one scenario per seed; prints and writes (`<out>/campaign.md`) the table as it grows.
 async fn run_campaign(args: Args, seeds: usize, seed_list: Vec<u64>) -> anyhow::Result<bool> {
-    let seeds: Vec<u64> = match seed_list.is_empty() {
-        false => seed_list,
-        true => {
-            let first = clock_seed();
-            (0..seeds as u64).map(|i| (first + i * 7919) % 1_000_000).collect()
-        }
+    let seeds: Vec<u64> = if seed_list.is_empty() {
+        let first = clock_seed();
+        (0..seeds as u64).map(|i| (first + i * 7919) % 1_000_000).collect()
+    } else {
+        seed_list
     };
     let out = args
         .out

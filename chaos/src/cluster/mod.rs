@@ -194,10 +194,7 @@ impl Cluster {
             proxy: self.inner.proxy.clone(),
             admin: Some(admin::handler(Arc::downgrade(&self.inner))),
         });
-        let tls = match config.https {
-            true => Some(apiserver_tls(pki)?),
-            false => None,
-        };
+        let tls = if config.https { Some(apiserver_tls(pki)?) } else { None };
         let api = ApiServer::start(state, config.api_addr, tls).await?;
         let url = api.url();
         let _ = self.inner.api_url.set(url.clone());

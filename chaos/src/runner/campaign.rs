@@ -73,23 +73,23 @@ pub fn header() -> String {
 
 /// One row of the table; a failed seed gets a second line with its reproduce command.
 pub fn line(row: &Row) -> String {
-    let failed = match row.failed.is_empty() {
-        true => "-".to_string(),
-        false => row
-            .failed
+    let failed = if row.failed.is_empty() {
+        "-".to_string()
+    } else {
+        row.failed
             .iter()
             .map(|(name, n)| format!("{name} ({n})"))
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(", ")
     };
-    let gaps = match row.worst_gaps.is_empty() {
-        true => "-".to_string(),
-        false => row
-            .worst_gaps
+    let gaps = if row.worst_gaps.is_empty() {
+        "-".to_string()
+    } else {
+        row.worst_gaps
             .iter()
             .map(|(kind, ms)| format!("{kind} {ms}"))
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(", ")
     };
     let recovery = row.recovery_ms.map_or("-".into(), |ms| ms.to_string());
     let mut out = format!(

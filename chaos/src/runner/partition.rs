@@ -38,13 +38,14 @@ fn iptables(args: &[&str]) -> Result<(), String> {
         .args(args)
         .output()
         .map_err(|e| format!("iptables: {e}"))?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(format!(
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "iptables {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        ))
     }
 }
 

@@ -52,12 +52,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let total = config.replicas + 1;
     let set = ReplicaSet::new(&dir, total, config.replicas, flags(&config));
     let peer_ports = set.replicas.iter().map(|r| r.peer_port).collect();
-    let (partitioner, partitions_off) = match config.partitions {
-        true => match Partitioner::detect(&std::process::id().to_string(), peer_ports) {
+    let (partitioner, partitions_off) = if config.partitions {
+        match Partitioner::detect(&std::process::id().to_string(), peer_ports) {
             Ok(p) => (Some(p), None),
             Err(why) => (None, Some(why)),
-        },
-        false => (None, Some("disabled (--no-partitions)".to_string())),
+        }
+    } else {
+        (None, Some("disabled (--no-partitions)".to_string()))
     };
     if let Some(why) = &partitions_off {
         tracing::warn!("network partitions off: {why}");
@@ -232,9 +233,10 @@ async fn check_whole(runner: &Runner, pods: usize) -> Result<(), String> {
     }
     let body = runner.clients.get(Target::Proxy, 0, clients::PODS).await?;
     let served = clients::parse::pod_list(&body)?.len();
-    match served == pods {
-        true => Ok(()),
-        false => Err(format!("{served} of {pods} pods served")),
+    if served == pods {
+        Ok(())
+    } else {
+        Err(format!("{served} of {pods} pods served"))
     }
 }
 

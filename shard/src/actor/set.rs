@@ -75,9 +75,10 @@ impl ShardSet {
     pub fn set_scraping(&self, scrape: impl Fn(u32) -> bool) -> Vec<(u32, Stopped)> {
         let mut stopped = Vec::new();
         for shard in 0..self.shards {
-            match scrape(shard) {
-                true => self.start_one(shard),
-                false => stopped.extend(self.stop_one(shard).map(|s| (shard, s))),
+            if scrape(shard) {
+                self.start_one(shard)
+            } else {
+                stopped.extend(self.stop_one(shard).map(|s| (shard, s)))
             }
         }
         stopped

@@ -1,13 +1,14 @@
 //! The peer channel's transport: how replicas talk to each other, whatever they say. Mutual TLS
-//! against the peer CA ([`tls`]), size-capped bincode bodies ([`codec`]) and the HTTPS client one
-//! replica calls another with ([`client`]). The routes above it (Raft, query fan-out, replication,
-//! handoff) live under [`PEER_PATH_PREFIX`] on `--peer-port`.
+//! against the peer CA ([`tls`]), size-capped bincode bodies ([`codec`]), the HTTPS client one
+//! replica calls another with ([`client`]) and the listener ([`server`]). The routes on it (Raft,
+//! query fan-out, replication, handoff) live under [`PEER_PATH_PREFIX`] on `--peer-port`.
 //!
 //! Only a replica holding a certificate from the peer CA gets an HTTP response at all: the peer
-//! port must never be a way around Metrics API authorisation (DESIGN.md, "Peer channel").
+//! port must never be a way around Metrics API authorisation (docs/security.md).
 
 pub mod client;
 pub mod codec;
+pub mod server;
 pub mod tls;
 
 pub use client::{PeerClient, PeerError};

@@ -67,12 +67,13 @@ impl Clients {
             let resp = self.http.request(req).await.map_err(|e| format!("{e:?}"))?;
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            match status.is_success() {
-                true => Ok(body),
-                false => Err(format!(
+            if status.is_success() {
+                Ok(body)
+            } else {
+                Err(format!(
                     "{status}: {}",
                     String::from_utf8_lossy(&body[..body.len().min(200)])
-                )),
+                ))
             }
         };
         tokio::time::timeout(CLIENT_TIMEOUT, call)

@@ -1,16 +1,15 @@
-//! The peer channel's server: actix-web on `--peer-port`, mutual TLS (a client without a
-//! certificate from the peer CA never reaches a handler), bincode bodies, versioned paths. Peer
-//! requests carry no user identity: the replica that received a Metrics API request has already
-//! authenticated and authorised it.
+//! What this replica does with each peer request: the routes of the peer channel's listener
+//! (`crate::peer::transport::server`). Peer requests carry no user identity: the replica that
+//! received a Metrics API request has already authenticated and authorised it.
 
 use super::Ha;
-use super::wire::{
+use crate::peer::transport::{Bincode, MAX_PEER_BODY_BYTES, codec, server};
+use crate::peer::wire::{
     Info, InfoRequest, JoinRequest, LeaveRequest, Ping, Pong, PullRequest, PullResponse, PushAck, QueryRequest,
     ShardPush, path,
 };
-use crate::peer::transport::{Bincode, MAX_PEER_BODY_BYTES, codec};
 use crate::query::Reader;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use coordinator::raft::TypeConfig;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use std::sync::Arc;
@@ -23,7 +22,8 @@ struct PeerState {
 
 type State = web::Data<PeerState>;
 
-/// Binds the peer listener; the returned server runs when awaited or spawned.
+/// Binds the peer listener with this replica's routes; the returned server runs when awaited
+/// or spawned.
 pub fn serve(
     ha: Arc<Ha>,
     mut reader: Reader,
@@ -31,34 +31,34 @@ pub fn serve(
     workers: usize,
 ) -> anyhow::Result<actix_web::dev::Server> {
     reader.fanout = None;
-    let (bind, port) = (ha.config.peer_bind_address.clone(), ha.config.peer_port);
+    let listen = server::Listen {
+        bind: ha.config.peer_bind_address.clone(),
+        port: ha.config.peer_port,
+        tls,
+        workers,
+    };
     let state = web::Data::new(PeerState { ha, reader });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route(path::INFO, web::post().to(info))
-            .route(path::PING, web::post().to(ping))
-            .route(path::JOIN, web::post().to(join))
-            .route(path::LEAVE, web::post().to(leave))
-            .route(path::QUERY, web::post().to(query))
-            .route(path::REPLICATE, web::post().to(replicate))
-            .route(path::HANDOFF, web::post().to(handoff))
-            .route(path::PULL, web::post().to(pull))
-            .route(&format!("{}/{{to}}", path::RAFT_APPEND), web::post().to(raft_append))
-            .route(&format!("{}/{{to}}", path::RAFT_VOTE), web::post().to(raft_vote))
-            .route(
-                &format!("{}/{{to}}", path::RAFT_SNAPSHOT),
-                web::post().to(raft_snapshot),
-            )
-    })
-    .workers(workers)
-    .keep_alive(crate::peer::transport::PEER_SERVER_KEEP_ALIVE)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind_rustls_0_23((bind.as_str(), port), tls)?
-    .run();
-    tracing::info!(address = %bind, port, "serving the peer channel");
-    Ok(server)
+    server::serve(listen, move |config| routes(config, state.clone()))
+}
+
+/// What each peer path does to this replica.
+fn routes(config: &mut web::ServiceConfig, state: State) {
+    config
+        .app_data(state)
+        .route(path::INFO, web::post().to(info))
+        .route(path::PING, web::post().to(ping))
+        .route(path::JOIN, web::post().to(join))
+        .route(path::LEAVE, web::post().to(leave))
+        .route(path::QUERY, web::post().to(query))
+        .route(path::REPLICATE, web::post().to(replicate))
+        .route(path::HANDOFF, web::post().to(handoff))
+        .route(path::PULL, web::post().to(pull))
+        .route(&format!("{}/{{to}}", path::RAFT_APPEND), web::post().to(raft_append))
+        .route(&format!("{}/{{to}}", path::RAFT_VOTE), web::post().to(raft_vote))
+        .route(
+            &format!("{}/{{to}}", path::RAFT_SNAPSHOT),
+            web::post().to(raft_snapshot),
+        );
 }
 
 async fn info(state: State, request: Bincode<InfoRequest>) -> Bincode<Info> {
@@ -76,7 +76,7 @@ async fn leave(state: State, request: Bincode<LeaveRequest>) -> Bincode<bool> {
     Bincode(state.ha.mark_left(request.0.member).await)
 }
 
-async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<super::wire::JoinResponse> {
+async fn join(state: State, request: Bincode<JoinRequest>) -> Bincode<crate::peer::wire::JoinResponse> {
     Bincode(state.ha.admit(request.0).await)
 }
 
