@@ -59,27 +59,9 @@ impl Scenario {
     }
 }
 
-/// Parses `250ms`, `15s`, `2m`, `1h` (also `1.5s`).
+/// Parses a Go duration (`250ms`, `15s`, `2m`, `1h30m`, `1.5s`) with the workspace's one codec.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| anyhow::anyhow!("duration {text:?} has no unit"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("invalid duration {text:?}"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => anyhow::bail!("unknown unit in duration {text:?} (use ms, s, m or h)"),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        anyhow::bail!("invalid duration {text:?}");
-    }
-    Ok(Duration::from_secs_f64(secs))
+    apimachinery::duration::parse(text).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ pub mod hash;
 pub mod parse;
 pub mod point;
 pub mod scrape;
-pub mod selector;
 pub mod store;
 
 pub use point::{MetricsPoint, Nanos};

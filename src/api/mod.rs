@@ -8,12 +8,11 @@
 //! - [`discovery`]: `/apis`, `/apis/metrics.k8s.io[/v1beta1]` (legacy and aggregated v2), `/version`;
 //! - [`openapi`]: `/openapi/v2`, `/openapi/v3` and the v3 group-version document;
 //! - [`error`]: every failure as a Kubernetes `Status`;
-//! - [`quantity`], [`duration`]: `resource.Quantity` and Go `time.Duration` strings;
+//! - [`quantity`]: `resource.Quantity` strings (Go durations: `apimachinery::duration`);
 //! - [`json`], [`accept`]: Go-compatible JSON bytes and `Accept` parsing.
 
 pub mod accept;
 pub mod discovery;
-pub mod duration;
 pub mod error;
 pub mod json;
 pub mod openapi;

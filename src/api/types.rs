@@ -24,9 +24,9 @@ use std::sync::Arc;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
-use super::duration::GoDuration;
 use super::json;
 use super::quantity::Quantity;
+use apimachinery::duration::GoDuration;
 
 mod list;
 

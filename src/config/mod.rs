@@ -1,11 +1,9 @@
 //! Command-line flags, with metrics-server's names and meanings where they make sense, and
 //! their cross-field validation (every problem reported at once, as metrics-server does).
 
-mod duration;
 mod ha;
 mod tls;
 
-pub use duration::parse_go_duration;
 pub use ha::{DEFAULT_VOTERS, HaConfig, Peer};
 pub use tls::{TlsVersion, cipher_suites};
 
@@ -24,7 +22,7 @@ pub const MIN_THREADS: usize = 2;
 pub const WARN_RESOLUTION: Duration = Duration::from_secs(10);
 
 fn go_duration(s: &str) -> Result<Duration, String> {
-    parse_go_duration(s)
+    apimachinery::duration::parse(s)
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -225,7 +223,7 @@ impl Config {
         if self.kubelet_preferred_address_types.is_empty() {
             errors.push("--kubelet-preferred-address-types must not be empty".into());
         }
-        if let Err(e) = shard::selector::LabelSelector::parse(&self.node_selector) {
+        if let Err(e) = apimachinery::selector::LabelSelector::parse(&self.node_selector) {
             errors.push(format!("--node-selector: {e}"));
         }
         match TlsVersion::parse(&self.tls_min_version) {

@@ -142,7 +142,7 @@ impl PodCache {
     }
 }
 
-impl shard::selector::Labels for PodMeta {
+impl apimachinery::selector::Labels for PodMeta {
     fn get(&self, key: &str) -> Option<&str> {
         self.labels
             .binary_search_by(|(k, _)| (**k).cmp(key))

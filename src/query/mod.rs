@@ -16,8 +16,8 @@ use crate::informer::Caches;
 use crate::informer::PodMeta;
 use crate::informer::pods::Labels as PodLabels;
 use crate::peer::wire::{QueryResponse, QueryTarget, WirePod};
+use apimachinery::selector::{FieldSelector, LabelSelector};
 use shard::actor::ShardSet;
-use shard::selector::{FieldSelector, LabelSelector};
 use shard::store::{NodeMetrics, PodMetrics};
 use std::sync::Arc;
 

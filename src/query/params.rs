@@ -6,7 +6,7 @@
 
 use super::page::ContinueToken;
 use crate::api::error::{ApiError, MetricsResource};
-use shard::selector::{FieldOp, FieldSelector, LabelSelector};
+use apimachinery::selector::{FieldOp, FieldSelector, LabelSelector};
 
 /// Longest query string accepted.
 pub const MAX_QUERY_LEN: usize = 16 * 1024;

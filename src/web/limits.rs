@@ -1,6 +1,6 @@
 //! Caps on what a request may carry, checked before authentication so that no oversized
 //! input reaches a parser or a review cache: header bytes (431), path and query length (414).
-//! The selector inside a query has its own cap (`shard::selector::MAX_SELECTOR_LEN`, 400) and
+//! The selector inside a query has its own cap (`apimachinery::selector::MAX_SELECTOR_LEN`, 400) and
 //! concurrency has `--max-requests-inflight` (429).
 
 use crate::api::error::ApiError;

@@ -293,7 +293,7 @@ fn list_body<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shard::selector::LabelSelector;
+    use apimachinery::selector::LabelSelector;
 
     fn pod(store: &Store, ns: &str, name: &str, app: &str) -> u64 {
         let object = json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}}, "spec": {"containers": [{"name": "c"}]}});

@@ -7,7 +7,7 @@
 use super::resources::{ApiError, FieldError};
 use super::store::Kind;
 use super::table::IncludeObject;
-use shard::selector::{FieldSelector, LabelSelector};
+use apimachinery::selector::{FieldSelector, LabelSelector};
 
 /// The decoded query string; repeated keys keep every value, readers take the first.
 #[derive(Debug, Default, Clone)]

@@ -10,9 +10,9 @@ use super::status::status_body;
 use super::store::{Kind, Store, Stored};
 use super::table::{self, IncludeObject, TableMeta};
 use crate::http::{Body, Request, json_response, respond};
+use apimachinery::selector::{FieldSelector, LabelSelector};
 use http::{Method, Response, StatusCode, header};
 use serde_json::json;
-use shard::selector::{FieldSelector, LabelSelector};
 use std::sync::Arc;
 use std::time::Duration;
 

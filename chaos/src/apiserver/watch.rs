@@ -338,7 +338,7 @@ impl WatchStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shard::selector::FieldSelector;
+    use apimachinery::selector::FieldSelector;
 
     #[test]
     fn selector_transitions() {

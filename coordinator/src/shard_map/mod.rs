@@ -3,8 +3,9 @@
 //!
 //! Control path: commands committed through Raft go to [`ShardMap::apply`] (in `command.rs`),
 //! which recomputes the assignment with [`assign::assign`]; replicas read the result to start
-//! and stop scrapers (`primary`, `shards_of`) and to route queries (`owner_for_node`, `owners`).
-//! Nodes map to shards with [`shard::hash::shard_of`], computed locally by every replica.
+//! and stop scrapers (`primary`, `shards_of`) and to route queries (`owners`). The map knows
+//! shard numbers only: every replica hashes node names to shards itself (`shard::hash`), so
+//! this crate depends on no scraping code.
 
 use std::collections::BTreeMap;
 
@@ -75,16 +76,9 @@ impl ShardMap {
         }
         (primaries, standbys)
     }
-
-    /// The primary of the shard that `node_name` hashes to; `None` before `Init` or when no
-    /// member is Up.
-    pub fn owner_for_node(&self, node_name: &str) -> Option<&MemberId> {
-        if !self.is_initialized() {
-            return None;
-        }
-        self.primary(shard::hash::shard_of(node_name, self.shard_count))
-    }
 }
 
+#[cfg(test)]
+mod node_owner;
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Fuzzes the label and field selector parsers (`shard::selector`): no input may panic, and a
+//! Fuzzes the label and field selector parsers (`apimachinery::selector`): no input may panic, and a
 //! selector that parses prints as text that parses again. (Label selectors print to a fixed
 //! point; field selectors need not: `=,=$,=@` prints its requirements in another order.) From
 //! `shard/`:
@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shard::selector::{FieldSelector, LabelSelector};
+use apimachinery::selector::{FieldSelector, LabelSelector};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

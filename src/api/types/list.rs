@@ -8,9 +8,9 @@
 //! hand their own rows in through [`PodItem`], so nothing is copied out of them first.
 
 use super::{ApiVersion, ContainerUsage, Labels, ListMeta, PodUsage, Rfc3339Seconds};
-use crate::api::duration::GoDuration;
 use crate::api::json;
 use crate::api::quantity::{push_cpu_nanocores, push_memory_bytes};
+use apimachinery::duration::GoDuration;
 
 /// One pod of a list, as whatever the caller keeps it in.
 pub trait PodItem {

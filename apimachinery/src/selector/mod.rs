@@ -1,14 +1,15 @@
 //! Kubernetes label and field selectors: parse the `labelSelector` and `fieldSelector` query
 //! strings and match objects against them.
 //!
-//! Pure (no IO). The fake apiserver in `chaos/` filters nodes and pods with it, and shard owners
-//! filter the samples a query asks for before `query::merge` sees them. Parsing and matching
+//! Pure (no IO). kubesim's apiserver filters nodes and pods with it; the server parses the
+//! request's selectors and `--node-selector` with it, and shard owners filter the rows a query
+//! asks for (`src/query/answer.rs`) before they travel. Parsing and matching
 //! follow k8s.io/apimachinery `labels.Parse` (`pkg/labels/selector.go`) and
 //! `fields.ParseSelector` (`pkg/fields/selector.go`); the few deliberate differences are listed
 //! on [`LabelSelector::parse`] and [`FieldSelector::parse`].
 //!
 //! ```
-//! use shard::selector::{FieldSelector, LabelSelector};
+//! use apimachinery::selector::{FieldSelector, LabelSelector};
 //! use std::collections::BTreeMap;
 //!
 //! let sel = LabelSelector::parse("tier in (web, db), !canary").unwrap();

@@ -1,12 +1,16 @@
-//! Go's `time.Duration.String()`, which metrics-server uses for the `window` field of
-//! `NodeMetrics`/`PodMetrics` (`metav1.Duration` marshals through it) and for the `Window` cell
-//! of Table rows: `15.012s`, `1m0s`, `1h2m3.5s`, `500ms`, `1.5µs`, `0s`.
-//!
-//! Sits at the very end of the read path: [`crate::api::types`] and [`crate::api::table`] format
-//! windows (nanoseconds from the store) with [`GoDuration`] while they write JSON. A port of
-//! `formatDuration`, `fmtFrac` and `fmtInt` in Go's `src/time/time.go`.
+//! Go durations, both ways, the one codec of the workspace:
+//! - [`parse`]: Go's `time.ParseDuration` syntax (`15s`, `1m30s`, `500ms`, `1.5h`), so that
+//!   metrics-server's flag values work unchanged (the server's flags, kubesim's and the chaos
+//!   runner's); negative durations are refused.
+//! - [`GoDuration`]: Go's `time.Duration.String()`, which metrics-server uses for the `window`
+//!   field of `NodeMetrics`/`PodMetrics` (`metav1.Duration` marshals through it) and for the
+//!   `Window` cell of Table rows: `15.012s`, `1m0s`, `1h2m3.5s`, `500ms`, `1.5µs`, `0s`. It sits
+//!   at the very end of the read path: the API layer formats windows (nanoseconds from the
+//!   store) with it while it writes JSON. A port of `formatDuration`, `fmtFrac` and `fmtInt` in
+//!   Go's `src/time/time.go`.
 
 use std::fmt;
+use std::time::Duration;
 
 const NANOS_PER_MICRO: u64 = 1_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -18,7 +22,7 @@ const NANOS_PER_SECOND: u64 = 1_000_000_000;
 /// into the response buffer.
 ///
 /// ```
-/// use ha_metrics_server::api::duration::GoDuration;
+/// use apimachinery::duration::GoDuration;
 /// assert_eq!(GoDuration(15_012_000_000).to_string(), "15.012s");
 /// assert_eq!(GoDuration(60_000_000_000).to_string(), "1m0s");
 /// ```
@@ -137,6 +141,48 @@ fn fmt_int(buf: &mut [u8], mut v: u64, mut w: usize) -> usize {
     }
 }
 
+/// Parses a Go duration string; negative durations are refused.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(format!("invalid duration {text:?}"));
+    }
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(number_len);
+        let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        total += value * unit_nanos(unit).ok_or_else(|| format!("unknown unit {unit:?} in duration {text:?}"))?;
+        rest = tail;
+    }
+    if !total.is_finite() || total > u64::MAX as f64 {
+        return Err(format!("invalid duration {text:?}"));
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+fn unit_nanos(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" => 1.0,
+        "us" | "µs" | "μs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +237,18 @@ mod tests {
         for (want, d) in cases {
             assert_eq!(go_duration_string(d), want, "{d} ns");
         }
+    }
+
+    #[test]
+    fn go_syntax() {
+        assert_eq!(parse("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert!(parse("15").is_err());
+        assert!(parse("-1s").is_err());
+        assert!(parse("1d").is_err());
+        assert!(parse("").is_err());
     }
 }
