@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cluster;
 pub mod http;
 pub mod kubelet;
+pub mod launch;
 pub mod pki;
 pub mod ports;
 pub mod procstat;

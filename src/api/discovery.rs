@@ -11,7 +11,7 @@
 //!   for `v1beta1` among the versions and still finds it);
 //!   `/apis/metrics.k8s.io/{v1,v1beta1}`: `APIResourceList` with `nodes` (NodeMetrics,
 //!   cluster-scoped) and `pods` (PodMetrics, namespaced), verbs get and list,
-//!   `"singularName": ""`, no short names (reference §1.1, §1.2).
+//!   `"singularName": ""`, no short names (metrics-server v0.8 `pkg/api/install.go`).
 //! - `/version`: the generic apiserver's `version.Info`, pretty-printed as it is there.
 //!
 //! The static bodies are built once on first use and returned as `&'static [u8]`.

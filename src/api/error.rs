@@ -8,7 +8,7 @@
 //! first (the apiserver negotiates error bodies like any other), and a `Retry-After` header
 //! when [`ApiError::retry_after_seconds`] is set.
 //!
-//! NotFound texts (metrics-server v0.9 `pkg/api/{node,pod,install}.go`, reference §1.1): the
+//! NotFound texts (metrics-server v0.9 `pkg/api/{node,pod,install}.go`): the
 //! REST storages are built with `metrics.Resource("nodemetrics")` / `("podmetrics")`, so "known
 //! object without metrics" is `nodemetrics.metrics.k8s.io "x" not found` /
 //! `podmetrics.metrics.k8s.io "ns/x" not found`; an object missing from the informer cache gets

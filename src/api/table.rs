@@ -1,6 +1,6 @@
 //! `meta.k8s.io` Table output for `kubectl get nodes.metrics.k8s.io` / `kubectl get podmetrics`,
 //! exactly as metrics-server's `pkg/api/table.go` builds it and the apiserver's `asTable` wraps
-//! it (reference §1.7, clients doc §1.7), and the `Accept` negotiation that selects it.
+//! it (`k8s.io/apiserver` `registry/rest/table.go`), and the `Accept` negotiation that selects it.
 //!
 //! Sits beside [`crate::api::types`] at the end of the read path: a handler calls
 //! [`negotiate`] on the `Accept` header, then either `types::*_json` or [`node_table_json`] /

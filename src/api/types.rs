@@ -5,7 +5,7 @@
 //! Sits at the end of the read path: handlers gather [`NodeUsage`] / [`PodUsage`] views (store
 //! values plus labels from the Node and pod metadata caches), sort them, and call
 //! [`node_list_json`], [`pod_metrics_json`] and friends. Nothing here allocates per field: the
-//! views borrow, and serde writes into one `Vec<u8>` (reference §2; metrics-server
+//! views borrow, and serde writes into one `Vec<u8>` (metrics-server
 //! `pkg/storage/{node,pod}.go`, `k8s.io/metrics` `v1beta1/types.go`).
 //!
 //! Shapes, with Go's field order:

@@ -1,5 +1,6 @@
 //! Delegated authentication and authorization of the Metrics API, as an aggregated API server
-//! does it (reference metrics-server.md §5.1, ha-and-consumers.md §6):
+//! does it (k8s.io/apiserver's `DelegatingAuthenticationOptions` and
+//! `DelegatingAuthorizationOptions`, which metrics-server uses; docs/security.md):
 //!
 //! - [`cas`]: client CA, request-header CA, allowed and header names, from flags and the
 //!   `kube-system/extension-apiserver-authentication` ConfigMap ([`lookup`]), swappable at run

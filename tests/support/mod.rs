@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 /// Scrape interval of test servers: short, so tests take seconds.
 pub const RESOLUTION: &str = "2s";
+/// Kubelet request timeout of test servers (half the resolution).
+pub const KUBELET_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub mod replicas;
 
@@ -76,27 +78,29 @@ pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
     server
 }
 
+/// The flags of a test server on `port` (no peers), from the launcher every harness uses.
+pub fn launch_args(cluster: &chaos::Cluster, port: u16) -> chaos::launch::ReplicaArgs {
+    chaos::launch::ReplicaArgs {
+        cluster: cluster.paths().clone(),
+        port,
+        cert_dir: cluster.dir().join(format!("server-certs-{port}")),
+        resolution: RESOLUTION.into(),
+        kubelet_timeout: Some(KUBELET_TIMEOUT),
+        peer: None,
+    }
+}
+
 /// Starts one server process on `port` (the aggregation proxy is not changed).
 pub fn spawn_server(cluster: &chaos::Cluster, port: u16, extra: &[&str]) -> Server {
-    let dir = cluster.dir();
-    let log = dir.join(format!("server-{port}.log"));
-    let mut args: Vec<String> = vec![
-        format!("--kubeconfig={}", cluster.paths().metrics_server_kubeconfig().display()),
-        format!("--secure-port={port}"),
-        "--bind-address=127.0.0.1".into(),
-        format!("--cert-dir={}", dir.join(format!("server-certs-{port}")).display()),
-        format!("--metric-resolution={RESOLUTION}"),
-        "--kubelet-request-timeout=1s".into(),
-        "--kubelet-preferred-address-types=InternalIP".into(),
-        "--kubelet-use-node-status-port".into(),
-        format!(
-            "--requestheader-client-ca-file={}",
-            cluster.paths().front_proxy_ca().display()
-        ),
-        "--requestheader-allowed-names=front-proxy-client".into(),
-        "--v=2".into(),
-    ];
+    let mut args = launch_args(cluster, port).args();
+    args.push("--v=2".into());
     args.extend(extra.iter().map(|s| s.to_string()));
+    spawn_with(cluster, port, args)
+}
+
+/// Starts the server with exactly `args`, its log in the cluster directory.
+pub fn spawn_with(cluster: &chaos::Cluster, port: u16, args: Vec<String>) -> Server {
+    let log = cluster.dir().join(format!("server-{port}.log"));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
         .args(&args)
         .stdout(Stdio::null())

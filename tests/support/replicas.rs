@@ -1,7 +1,7 @@
 //! Several replica processes with peers, behind kubesim's aggregation proxy: start, kill -9,
 //! restart with or without their data dir, SIGSTOP/SIGCONT, and read their self-metrics.
 
-use super::{Server, free_port, spawn_server};
+use super::{Server, free_port, spawn_with};
 use std::path::PathBuf;
 
 pub struct Replica {
@@ -36,11 +36,7 @@ impl Replicas {
                 }
             })
             .collect();
-        let peers = replicas[..listed]
-            .iter()
-            .map(|r| format!("{}=127.0.0.1:{}", r.name, r.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
+        let peers = chaos::launch::peer_list(replicas[..listed].iter().map(|r| (r.name.as_str(), r.peer_port)));
         Replicas {
             replicas,
             cluster: cluster.clone(),
@@ -60,22 +56,21 @@ impl Replicas {
         if fresh {
             let _ = std::fs::remove_dir_all(&r.data_dir);
         }
-        let dir = cluster.dir();
-        let mut args = vec![
-            format!("--peers={}", self.peers),
-            format!("--replica-id={}", r.name),
-            "--peer-bind-address=127.0.0.1".to_string(),
-            format!("--peer-port={}", r.peer_port),
-            format!("--peer-advertise-address=127.0.0.1:{}", r.peer_port),
-            format!("--peer-cert-file={}", dir.join("peer.crt").display()),
-            format!("--peer-key-file={}", dir.join("peer.key").display()),
-            format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()),
-            format!("--data-dir={}", r.data_dir.display()),
-        ];
+        let peer = chaos::launch::PeerArgs {
+            peers: self.peers.clone(),
+            name: r.name.clone(),
+            peer_port: r.peer_port,
+            data_dir: r.data_dir.clone(),
+        };
+        let mut args = chaos::launch::ReplicaArgs {
+            peer: Some(peer),
+            ..super::launch_args(cluster, r.port)
+        }
+        .args();
+        args.push("--v=2".into());
         args.extend(self.extra.iter().cloned());
         args.extend(more.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        r.process = Some(spawn_server(cluster, r.port, &args));
+        r.process = Some(spawn_with(cluster, r.port, args));
         self.update_proxy(cluster);
     }
 

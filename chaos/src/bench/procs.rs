@@ -1,6 +1,8 @@
 //! The processes a scale benchmark measures: `kubesim` (its cost reported apart) and N
 //! `ha-metrics-server` replicas with peers, all children of the benchmark.
 
+use crate::cluster::files::Paths;
+use crate::launch::{PeerArgs, ReplicaArgs, peer_list};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -107,35 +109,22 @@ fn replica(
     resolution: &str,
     timeout: Duration,
 ) -> anyhow::Result<Child> {
+    let peer = (n > 1).then(|| PeerArgs {
+        peers: peer_list((0..n).map(|j| (format!("b{j}"), port + 100 + j))),
+        name: format!("b{i}"),
+        peer_port: port + 100 + i,
+        data_dir: dir.join(format!("data-{i}")),
+    });
+    let launch = ReplicaArgs {
+        cluster: Paths { dir: dir.to_path_buf() },
+        port: port + i,
+        cert_dir: dir.join(format!("certs-{i}")),
+        resolution: resolution.to_string(),
+        kubelet_timeout: Some(timeout),
+        peer,
+    };
     let mut c = Command::new(bins.join("ha-metrics-server"));
-    c.arg(format!(
-        "--kubeconfig={}",
-        dir.join("metrics-server.kubeconfig").display()
-    ))
-    .arg(format!("--secure-port={}", port + i))
-    .arg("--bind-address=127.0.0.1")
-    .arg(format!("--cert-dir={}", dir.join(format!("certs-{i}")).display()))
-    .arg(format!("--metric-resolution={resolution}"))
-    .arg(format!("--kubelet-request-timeout={}ms", timeout.as_millis()))
-    .arg("--kubelet-preferred-address-types=InternalIP")
-    .arg("--kubelet-use-node-status-port")
-    .arg(format!(
-        "--requestheader-client-ca-file={}",
-        dir.join("front-proxy-ca.crt").display()
-    ))
-    .arg("--requestheader-allowed-names=front-proxy-client");
-    if n > 1 {
-        let peers: Vec<String> = (0..n).map(|j| format!("b{j}=127.0.0.1:{}", port + 100 + j)).collect();
-        c.arg(format!("--peers={}", peers.join(",")))
-            .arg(format!("--replica-id=b{i}"))
-            .arg("--peer-bind-address=127.0.0.1")
-            .arg(format!("--peer-port={}", port + 100 + i))
-            .arg(format!("--peer-advertise-address=127.0.0.1:{}", port + 100 + i))
-            .arg(format!("--peer-cert-file={}", dir.join("peer.crt").display()))
-            .arg(format!("--peer-key-file={}", dir.join("peer.key").display()))
-            .arg(format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()))
-            .arg(format!("--data-dir={}", dir.join(format!("data-{i}")).display()));
-    }
+    c.args(launch.args());
     c.stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("replica-{i}.log")))?)
         .kill_on_drop(true)

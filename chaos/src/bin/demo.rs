@@ -3,6 +3,7 @@
 //! kubectl against, and killing replicas. Runs until Ctrl-C.
 
 use chaos::cluster::{Cluster, ClusterConfig};
+use chaos::launch::{PeerArgs, ReplicaArgs, peer_list};
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -118,46 +119,31 @@ fn pids(children: &[tokio::process::Child]) -> String {
     pids.join(" ")
 }
 
+/// The demo's `--kubelet-request-timeout`: generous, the demo machine may be busy building.
+const DEMO_KUBELET_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Starts replica `i`; with more than one replica it gets peers, a peer certificate from the
 /// cluster's peer CA and a data dir.
 fn start_replica(args: &Args, cluster: &Cluster, server: &PathBuf, i: u16) -> anyhow::Result<tokio::process::Child> {
-    let paths = cluster.paths();
-    let port = args.port + i;
+    let peer = (args.replicas > 1).then(|| PeerArgs {
+        peers: peer_list((0..args.replicas).map(|j| (format!("demo-{j}"), args.port + 100 + j))),
+        name: format!("demo-{i}"),
+        peer_port: args.port + 100 + i,
+        data_dir: args.dir.join(format!("data-{i}")),
+    });
+    let launch = ReplicaArgs {
+        cluster: cluster.paths().clone(),
+        port: args.port + i,
+        cert_dir: args.dir.join(format!("server-certs-{i}")),
+        resolution: args.metric_resolution.clone(),
+        kubelet_timeout: Some(DEMO_KUBELET_TIMEOUT),
+        peer,
+    };
     let mut command = tokio::process::Command::new(server);
     command
-        .arg(format!("--kubeconfig={}", paths.metrics_server_kubeconfig().display()))
-        .arg(format!("--secure-port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!(
-            "--cert-dir={}",
-            args.dir.join(format!("server-certs-{i}")).display()
-        ))
-        .arg(format!("--metric-resolution={}", args.metric_resolution))
-        .arg("--kubelet-request-timeout=4s")
-        .arg("--kubelet-preferred-address-types=InternalIP")
-        .arg("--kubelet-use-node-status-port")
-        .arg(format!(
-            "--requestheader-client-ca-file={}",
-            paths.front_proxy_ca().display()
-        ))
-        .arg("--requestheader-allowed-names=front-proxy-client")
+        .args(launch.args())
         .stderr(std::fs::File::create(args.dir.join(format!("replica-{i}.log")))?)
         .kill_on_drop(true);
-    if args.replicas > 1 {
-        let peers: Vec<String> = (0..args.replicas)
-            .map(|j| format!("demo-{j}=127.0.0.1:{}", args.port + 100 + j))
-            .collect();
-        let dir = &args.dir;
-        command
-            .arg(format!("--peers={}", peers.join(",")))
-            .arg(format!("--replica-id=demo-{i}"))
-            .arg("--peer-bind-address=127.0.0.1")
-            .arg(format!("--peer-port={}", args.port + 100 + i))
-            .arg(format!("--peer-cert-file={}", dir.join("peer.crt").display()))
-            .arg(format!("--peer-key-file={}", dir.join("peer.key").display()))
-            .arg(format!("--peer-ca-file={}", dir.join("peer-ca.crt").display()))
-            .arg(format!("--data-dir={}", dir.join(format!("data-{i}")).display()));
-    }
     command.spawn().map_err(|e| {
         anyhow::anyhow!(
             "starting {} (build it with `cargo build --release --workspace --bins`): {e}",

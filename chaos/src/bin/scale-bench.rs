@@ -3,7 +3,7 @@
 //! applies HPA-like and `kubectl top`-like load through the aggregation proxy, and reports per
 //! replica and in total CPU (mCPU from `/proc`), steady and peak RSS, cost per node, kubelet
 //! requests per interval, fan-out timing and LIST latency percentiles; kubesim's own cost is
-//! measured apart and excluded. `--suite design` runs DESIGN.md's scenarios one after another
+//! measured apart and excluded. `--suite design` runs the scenarios of BENCHMARKS.md's targets one after another
 //! and prints BENCHMARKS.md rows.
 
 use chaos::bench::{self, Row, Scenario};
@@ -40,7 +40,7 @@ struct Args {
     top_every: Option<String>,
     #[arg(long, default_value_t = 18500)]
     port: u16,
-    /// Run DESIGN.md's scenarios (`design`) instead of the one given by the flags.
+    /// Run the scenarios behind BENCHMARKS.md's targets (`design`) instead of the one given by the flags.
     #[arg(long)]
     suite: Option<String>,
     /// Directory of the `kubesim` and `ha-metrics-server` binaries (default: this one's).

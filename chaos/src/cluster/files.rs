@@ -112,6 +112,13 @@ impl Paths {
     pub fn peer_ca(&self) -> PathBuf {
         self.dir.join("peer-ca.crt")
     }
+    /// The replicas' peer certificate and key (one for all, from the peer CA).
+    pub fn peer_cert(&self) -> PathBuf {
+        self.dir.join("peer.crt")
+    }
+    pub fn peer_key(&self) -> PathBuf {
+        self.dir.join("peer.key")
+    }
 }
 
 /// A fresh random token.

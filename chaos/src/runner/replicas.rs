@@ -1,8 +1,11 @@
 //! The replica processes of a run: `ha-metrics-server` started with peers against the
 //! in-process cluster, killed with SIGKILL, stopped and continued, restarted with or without
-//! their data dir, and registered with the aggregation proxy while they run.
+//! their data dir, and registered with the aggregation proxy while they run. Their flags come
+//! from [`crate::launch`].
 
 use super::partition::Partitioner;
+use crate::cluster::files::Paths;
+use crate::launch::{PeerArgs, ReplicaArgs, peer_list};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -66,11 +69,7 @@ impl ReplicaSet {
                 child: None,
             })
             .collect();
-        let peers = replicas[..listed]
-            .iter()
-            .map(|r| format!("{}=127.0.0.1:{}", r.name, r.peer_port))
-            .collect::<Vec<_>>()
-            .join(",");
+        let peers = peer_list(replicas[..listed].iter().map(|r| (r.name.as_str(), r.peer_port)));
         ReplicaSet {
             replicas,
             peers,
@@ -81,30 +80,20 @@ impl ReplicaSet {
 
     fn args(&self, i: usize) -> Vec<String> {
         let r = &self.replicas[i];
-        let d = &self.dir;
-        let mut args = vec![
-            format!("--kubeconfig={}", d.join("metrics-server.kubeconfig").display()),
-            format!("--secure-port={}", r.port),
-            "--bind-address=127.0.0.1".into(),
-            format!("--cert-dir={}", d.join(format!("certs-{}", r.name)).display()),
-            format!("--metric-resolution={}", self.flags.resolution),
-            "--kubelet-preferred-address-types=InternalIP".into(),
-            "--kubelet-use-node-status-port".into(),
-            format!(
-                "--requestheader-client-ca-file={}",
-                d.join("front-proxy-ca.crt").display()
-            ),
-            "--requestheader-allowed-names=front-proxy-client".into(),
-            format!("--peers={}", self.peers),
-            format!("--replica-id={}", r.name),
-            "--peer-bind-address=127.0.0.1".into(),
-            format!("--peer-port={}", r.peer_port),
-            format!("--peer-advertise-address=127.0.0.1:{}", r.peer_port),
-            format!("--peer-cert-file={}", d.join("peer.crt").display()),
-            format!("--peer-key-file={}", d.join("peer.key").display()),
-            format!("--peer-ca-file={}", d.join("peer-ca.crt").display()),
-            format!("--data-dir={}", r.data_dir.display()),
-        ];
+        let launch = ReplicaArgs {
+            cluster: Paths { dir: self.dir.clone() },
+            port: r.port,
+            cert_dir: self.dir.join(format!("certs-{}", r.name)),
+            resolution: self.flags.resolution.clone(),
+            kubelet_timeout: None,
+            peer: Some(PeerArgs {
+                peers: self.peers.clone(),
+                name: r.name.clone(),
+                peer_port: r.peer_port,
+                data_dir: r.data_dir.clone(),
+            }),
+        };
+        let mut args = launch.args();
         args.extend(self.flags.extra.iter().cloned());
         args
     }

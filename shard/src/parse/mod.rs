@@ -5,7 +5,7 @@
 //! no clock (the caller passes the time the request was sent), no panics on any input (fuzzed,
 //! see `shard/fuzz/`).
 //!
-//! Follows metrics-server's `pkg/scraper/client/resource/decode.go` (reference section 3.2):
+//! Follows metrics-server's `pkg/scraper/client/resource/decode.go` (v0.8):
 //!
 //! - Five series are read as metrics-server reads them: `node_cpu_usage_seconds_total`,
 //!   `node_memory_working_set_bytes`, `container_cpu_usage_seconds_total`,
@@ -32,7 +32,7 @@
 //!   ([`DecodeError::KubeletError`]), so the last good points stay served; metrics-server
 //!   stores the empty batch and hides the node's pods.
 //!
-//! Deliberate improvements (DESIGN.md): a malformed line or an invalid value (negative, NaN,
+//! Deliberate improvements (docs/security.md, "Bounded and validated input"): a malformed line or an invalid value (negative, NaN,
 //! infinite, out of range) drops that series only, never the whole node, and is counted in
 //! [`DecodeStats`]; label values are parsed properly (quoted, escaped, any order) instead of
 //! found by byte search; input is bounded by [`Limits`].

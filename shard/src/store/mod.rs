@@ -1,9 +1,14 @@
 //! The shard's two-point store: for every node and container it keeps the last two points a
-//! kubelet reported and computes what can be served, with metrics-server's rules (`pkg/storage`,
-//! reference §3.5). Pure: no IO, no clocks, no logging. Flow: the scraper actor passes each node's
-//! parsed scrape to [`Store::insert_node`]; the query layer reads [`Store::node`], [`Store::pod`]
-//! and the list iterators; the replication path moves a node's points with
-//! [`Store::snapshot_node`] and [`Store::restore_node`].
+//! kubelet reported and computes what can be served, with metrics-server's rules
+//! (`pkg/storage/{node,pod,types}.go` in metrics-server v0.8). Pure: no IO, no clocks, no
+//! logging. Flow: with one replica the scraper actor passes each node's parsed scrape to
+//! [`Store::insert_node`]; with peers it stages it ([`Store::preview_node`],
+//! [`Store::stage_begin`]), the replication path pushes the copy to the standbys, and
+//! [`Store::publish_node`] makes it servable (`stage.rs`; standbys take it with
+//! [`Store::apply_update`]). The query layer reads [`Store::node`], [`Store::pod`] and the list
+//! iterators; hand-overs and takeovers move whole copies ([`Store::snapshot`],
+//! [`Store::replace_from`], `snapshot.rs`). docs/architecture.md has the serving rule this
+//! staging exists for.
 //!
 //! # Rules kept from metrics-server
 //!

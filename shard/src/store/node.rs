@@ -1,5 +1,6 @@
 //! A node's entry (its last two points and the pods its last scrape reported) and metrics-server's
-//! node rule for choosing the older of the two points (`nodeStorage.Store`, reference §3.5).
+//! node rule for choosing the older of the two points (`nodeStorage.Store`, metrics-server v0.8
+//! `pkg/storage/node.go`).
 
 use super::rate::rate;
 use super::{NodeMetrics, PodKey};

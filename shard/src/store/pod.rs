@@ -1,5 +1,6 @@
 //! A pod's entry (its containers' last two points, kept sorted by name and updated in place) and
-//! metrics-server's container rule (`podStorage.Store` and `GetMetrics`, reference §3.5).
+//! metrics-server's container rule (`podStorage.Store` and `GetMetrics`, metrics-server v0.8
+//! `pkg/storage/pod.go`).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Rate maths: the usage served from the two points of one node or container, as
-//! metrics-server's `resourceUsage` (`pkg/storage/types.go`, reference §3.5).
+//! metrics-server's `resourceUsage` (`pkg/storage/types.go`).
 //!
 //! CPU is `(last.cpu - prev.cpu) / (last.ts - prev.ts)` in integer nanocores, rounded down;
 //! memory is the newer point's working set, swap the newer point's swap (when it has one). Unlike metrics-server, which divides in `float64`,

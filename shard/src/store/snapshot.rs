@@ -1,6 +1,6 @@
 //! Owned, serde-serialisable copies of one node's points and its pods' points. The primary pushes
 //! them to the standby after every scrape and hands them to the new primary on rebalancing
-//! (DESIGN.md "Failover without gaps"); a store restored from them serves identical answers.
+//! (docs/architecture.md, "The serving rule"); a store restored from them serves identical answers.
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! previous answer ended are compared (concurrent requests may finish in any order).
 //!
 //! During a partition (and three resolutions after it heals) both sides answer from their own
-//! scrapes, by design (availability over consistency, DESIGN.md "Quorum loss"), so the proxy,
+//! scrapes, by design (availability over consistency, docs/architecture.md, "What is left, and why it is allowed"), so the proxy,
 //! which routes to either side, may mix two streams: such proxy-stream findings are counted as
 //! excused. Each replica's own stream stays strict.
 
