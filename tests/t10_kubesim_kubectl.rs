@@ -7,9 +7,9 @@ mod support;
 use std::collections::BTreeSet;
 use support::{KUBECTL, init_tracing, kubectl, stdout};
 
-async fn cluster() -> chaos::Cluster {
+async fn cluster() -> kubesim::Cluster {
     init_tracing();
-    chaos::Cluster::start(chaos::ClusterConfig {
+    kubesim::Cluster::start(kubesim::ClusterConfig {
         nodes: 3,
         pods_per_node: 6,
         seed: 41,
@@ -127,14 +127,14 @@ async fn kubectl_top_without_a_replica_reports_service_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_over_https_sends_the_token_and_a_wrong_one_is_refused() {
     init_tracing();
-    let config = chaos::ClusterConfig {
+    let config = kubesim::ClusterConfig {
         nodes: 2,
         pods_per_node: 2,
         seed: 42,
         https: true,
         ..Default::default()
     };
-    let cluster = chaos::Cluster::start(config).await.unwrap();
+    let cluster = kubesim::Cluster::start(config).await.unwrap();
     assert!(cluster.api_url().starts_with("https://"));
     let out = stdout(&kubectl(&cluster, &["get", "nodes", "-o", "name"]).await);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["node/node-0", "node/node-1"]);
@@ -164,9 +164,9 @@ async fn kubectl_over_https_sends_the_token_and_a_wrong_one_is_refused() {
     tracing::info!("over HTTPS a request without credentials is not anonymous: 401");
     let ca = std::fs::read(cluster.paths().ca()).unwrap();
     let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca).unwrap();
-    let client = chaos::tls::https_client(chaos::tls::verified_client(&ca, None).unwrap());
+    let client = kubesim::tls::https_client(kubesim::tls::verified_client(&ca, None).unwrap());
     let req = http::Request::get(format!("{}/api/v1/nodes", cluster.api_url()))
-        .body(chaos::http::empty())
+        .body(kubesim::http::empty())
         .unwrap();
     assert_eq!(client.request(req).await.unwrap().status(), 401);
     cluster.shutdown();

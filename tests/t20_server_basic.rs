@@ -12,11 +12,11 @@ use support::*;
 const TOLERANCE: f64 = 0.05;
 
 /// Waits until the server serves metrics for every running pod.
-async fn wait_all_pods(cluster: &chaos::Cluster) {
+async fn wait_all_pods(cluster: &kubesim::Cluster) {
     let want = cluster.with_world(|w| {
         w.pods
             .values()
-            .filter(|p| p.phase == chaos::sim::PodPhase::Running)
+            .filter(|p| p.phase == kubesim::sim::PodPhase::Running)
             .count()
     });
     eventually(Duration::from_secs(60), "every pod served", async || {
@@ -101,7 +101,7 @@ async fn serves_ground_truth_to_kubectl() {
         );
         for c in p["containers"].as_array().unwrap() {
             let cname = c["name"].as_str().unwrap();
-            let truth = |t: i64, f: fn(&chaos::sim::truth::Usage) -> f64| {
+            let truth = |t: i64, f: fn(&kubesim::sim::truth::Usage) -> f64| {
                 let pod = cluster.pod_truth(ns, name, t - window, t)?;
                 pod.containers.iter().find(|x| x.name == cname).map(|x| f(&x.usage))
             };
@@ -246,7 +246,7 @@ async fn errors_pod_phases_and_restarts() {
 
     tracing::info!("a pod that leaves Running disappears");
     cluster
-        .act(chaos::cluster::actions::Action::FinishPod {
+        .act(kubesim::cluster::actions::Action::FinishPod {
             namespace: ns.clone(),
             name: name.clone(),
             failed: false,
@@ -271,9 +271,9 @@ async fn errors_pod_phases_and_restarts() {
             .name
             .clone()
     });
-    let restarted_at = chaos::kubelet::server::now_ms();
+    let restarted_at = kubesim::kubelet::server::now_ms();
     cluster
-        .act(chaos::cluster::actions::Action::RestartContainer {
+        .act(kubesim::cluster::actions::Action::RestartContainer {
             namespace: ns.clone(),
             name: name.clone(),
             container,
@@ -298,16 +298,16 @@ async fn errors_pod_phases_and_restarts() {
 }
 
 /// GET straight at the replica over HTTPS (self-signed), optionally as the front proxy.
-async fn direct(port: u16, path: &str, identity: Option<&chaos::pki::Leaf>, user: Option<&str>) -> (u16, String) {
+async fn direct(port: u16, path: &str, identity: Option<&kubesim::pki::Leaf>, user: Option<&str>) -> (u16, String) {
     use http_body_util::BodyExt;
-    let client = chaos::tls::https_client(chaos::tls::insecure_client(identity).unwrap());
+    let client = kubesim::tls::https_client(kubesim::tls::insecure_client(identity).unwrap());
     let mut req = http::Request::get(format!("https://127.0.0.1:{port}{path}"));
     if let Some(user) = user {
         req = req
             .header("X-Remote-User", user)
             .header("X-Remote-Group", "system:masters");
     }
-    let resp = client.request(req.body(chaos::http::empty()).unwrap()).await.unwrap();
+    let resp = client.request(req.body(kubesim::http::empty()).unwrap()).await.unwrap();
     let status = resp.status().as_u16();
     (
         status,
@@ -320,7 +320,7 @@ async fn health_identity_and_self_metrics() {
     let cluster = cluster(2, 2, 104).await;
     let server = start_server(&cluster, &[]).await;
     wait_all_pods(&cluster).await;
-    let front_proxy = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let front_proxy = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
 
     tracing::info!("health paths need no identity and list metrics-server's checks");
     let (code, body) = direct(server.port, "/readyz?verbose", None, None).await;
@@ -399,7 +399,7 @@ async fn sigterm_fails_readyz_first_then_exits_cleanly() {
     })
     .await;
     assert_eq!(direct(server.port, "/livez", None, None).await.0, 200);
-    let front_proxy = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let front_proxy = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
     let (code, body) = direct(server.port, "/readyz/shutdown", Some(&front_proxy), Some("admin")).await;
     assert_eq!(
         (code, body.as_str()),

@@ -19,12 +19,12 @@ const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 /// TLS as the aggregator connects: the front-proxy client certificate, no server verification
 /// (self-signed serving certificate), and these ALPN protocols.
 async fn connect(
-    cluster: &chaos::Cluster,
+    cluster: &kubesim::Cluster,
     port: u16,
     alpn: &[&[u8]],
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let identity = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
-    let mut config = chaos::tls::insecure_client(Some(&identity)).unwrap();
+    let identity = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let mut config = kubesim::tls::insecure_client(Some(&identity)).unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -42,7 +42,7 @@ fn get(port: u16, path: &str) -> http::Request<Empty<Bytes>> {
 
 /// A hyper HTTP/2 client connection and the task driving it (it ends when the server closes).
 async fn h2_client(
-    cluster: &chaos::Cluster,
+    cluster: &kubesim::Cluster,
     port: u16,
 ) -> (
     hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
@@ -71,7 +71,7 @@ where
 
 /// One HTTP/1.1 request on a new connection that offered `alpn`.
 async fn http1_get(
-    cluster: &chaos::Cluster,
+    cluster: &kubesim::Cluster,
     port: u16,
     alpn: &[&[u8]],
     path: &str,
@@ -93,7 +93,7 @@ async fn http1_get(
 }
 
 /// The SETTINGS_MAX_CONCURRENT_STREAMS the server announced, read with the h2 crate.
-async fn announced_max_streams(cluster: &chaos::Cluster, port: u16) -> usize {
+async fn announced_max_streams(cluster: &kubesim::Cluster, port: u16) -> usize {
     let tls = connect(cluster, port, &[b"h2"]).await.unwrap();
     let (mut client, mut conn) = h2::client::handshake(tls).await.unwrap();
     let mut req = http::Request::get(format!("https://127.0.0.1:{port}/livez"))
@@ -109,7 +109,7 @@ async fn announced_max_streams(cluster: &chaos::Cluster, port: u16) -> usize {
     conn.max_concurrent_send_streams()
 }
 
-async fn wait_ready(cluster: &chaos::Cluster, port: u16) {
+async fn wait_ready(cluster: &kubesim::Cluster, port: u16) {
     eventually(Duration::from_secs(60), "readyz 200", async || {
         direct_get(cluster, port, "/readyz").await.is_ok_and(|(c, _)| c == 200)
     })

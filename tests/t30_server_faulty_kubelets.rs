@@ -4,15 +4,15 @@
 
 mod support;
 
-use chaos::kubelet::Fault;
 use http_body_util::BodyExt;
+use kubesim::kubelet::Fault;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use support::*;
 
 /// GET through the aggregation proxy (plain HTTP, anonymous admin), bounded by one second.
-async fn timed_get(cluster: &chaos::Cluster, path: &str) -> (Duration, Value) {
+async fn timed_get(cluster: &kubesim::Cluster, path: &str) -> (Duration, Value) {
     let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("{}{path}", cluster.api_url()).parse().unwrap();
@@ -46,7 +46,7 @@ fn node_names(list: &Value) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_kubelets_do_not_disturb_the_rest() {
     init_tracing();
-    let cluster = chaos::Cluster::start(chaos::ClusterConfig {
+    let cluster = kubesim::Cluster::start(kubesim::ClusterConfig {
         nodes: 5,
         pods_per_node: 3,
         seed: 103,
@@ -76,7 +76,7 @@ async fn faulty_kubelets_do_not_disturb_the_rest() {
     tracing::info!("within two resolutions the failed nodes' points are still served (last good points)");
     let (took, nodes) = timed_get(&cluster, "/apis/metrics.k8s.io/v1beta1/nodes").await;
     tracing::info!(?took, "node list");
-    let two_resolutions = 2 * chaos::scenario::parse_duration(RESOLUTION).unwrap();
+    let two_resolutions = 2 * kubesim::scenario::parse_duration(RESOLUTION).unwrap();
     assert!(
         faulted.elapsed() < two_resolutions,
         "the list must be taken within two resolutions of the faults (it took {:?})",
@@ -124,7 +124,7 @@ async fn faulty_kubelets_do_not_disturb_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kubelet_whose_clock_runs_ahead_is_not_served_and_no_served_timestamp_is_in_the_future() {
     init_tracing();
-    let cluster = chaos::Cluster::start(chaos::ClusterConfig {
+    let cluster = kubesim::Cluster::start(kubesim::ClusterConfig {
         nodes: 3,
         pods_per_node: 2,
         seed: 104,

@@ -4,13 +4,13 @@
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
-use chaos::pki::{Ca, Leaf, LeafSpec};
 use ha_metrics_server::peer::transport::{
     Bincode, BincodeConfig, MAX_PEER_BODY_BYTES, MAX_PEER_REQUEST_BYTES, PEER_PATH_PREFIX, PEER_SERVER_KEEP_ALIVE,
     PeerClient, PeerError, PeerTls,
 };
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
+use kubesim::pki::{Ca, Leaf, LeafSpec};
 use rustls::pki_types::ServerName;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ impl Pki {
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
-            .with_root_certificates(chaos::pki::roots(&self.ca.cert_der));
+            .with_root_certificates(kubesim::pki::roots(&self.ca.cert_der));
         Arc::new(match identity {
             Some(leaf) => builder
                 .with_client_auth_cert(vec![leaf.cert_der.clone()], leaf.key_der())

@@ -47,7 +47,7 @@ fn pods_of(body: &str) -> Option<BTreeMap<PodKey, (i64, Value)>> {
 }
 
 /// Sum of a metric over the live replicas.
-async fn metric_sum(cluster: &chaos::Cluster, replicas: &Replicas, name: &str) -> f64 {
+async fn metric_sum(cluster: &kubesim::Cluster, replicas: &Replicas, name: &str) -> f64 {
     let mut sum = 0.0;
     for (i, _) in replicas.alive() {
         sum += replicas.metric(cluster, i, name).await.unwrap_or(0.0);
@@ -55,7 +55,7 @@ async fn metric_sum(cluster: &chaos::Cluster, replicas: &Replicas, name: &str) -
     sum
 }
 
-async fn wait_all_pods_everywhere(cluster: &chaos::Cluster, replicas: &Replicas) {
+async fn wait_all_pods_everywhere(cluster: &kubesim::Cluster, replicas: &Replicas) {
     let want = running_pods(cluster);
     for (_, r) in replicas.alive() {
         eventually(Duration::from_secs(60), "every replica serves every pod", async || {
@@ -68,7 +68,7 @@ async fn wait_all_pods_everywhere(cluster: &chaos::Cluster, replicas: &Replicas)
     }
 }
 
-async fn wait_one_leader(cluster: &chaos::Cluster, replicas: &Replicas) {
+async fn wait_one_leader(cluster: &kubesim::Cluster, replicas: &Replicas) {
     eventually(Duration::from_secs(30), "exactly one leader", async || {
         metric_sum(cluster, replicas, "ha_metrics_server_coordinator_is_leader").await == 1.0
     })
@@ -77,7 +77,7 @@ async fn wait_one_leader(cluster: &chaos::Cluster, replicas: &Replicas) {
 
 /// Waits until the live replicas agree on one settled map that gives every shard `owners`
 /// owners, all of them live.
-async fn wait_settled(cluster: &chaos::Cluster, replicas: &Replicas, primaries_total: f64) {
+async fn wait_settled(cluster: &kubesim::Cluster, replicas: &Replicas, primaries_total: f64) {
     eventually(
         Duration::from_secs(40),
         "a settled shard map over the live replicas",
@@ -103,7 +103,7 @@ async fn wait_settled(cluster: &chaos::Cluster, replicas: &Replicas, primaries_t
 }
 
 /// Scrapes per kubelet over `intervals` resolutions.
-async fn scrapes_per_node(cluster: &chaos::Cluster, intervals: u64) -> Vec<u64> {
+async fn scrapes_per_node(cluster: &kubesim::Cluster, intervals: u64) -> Vec<u64> {
     let before = cluster.kubelet_stats().await;
     tokio::time::sleep(Duration::from_millis(RESOLUTION_MS * intervals)).await;
     let after = cluster.kubelet_stats().await;
@@ -204,7 +204,7 @@ struct Observed {
 }
 
 /// Polls `/apis/metrics.k8s.io/v1beta1/pods` through the proxy every 0.5 s until stopped.
-fn poll_through_proxy(cluster: &chaos::Cluster) -> (Arc<Mutex<Observed>>, tokio::sync::oneshot::Sender<()>) {
+fn poll_through_proxy(cluster: &kubesim::Cluster) -> (Arc<Mutex<Observed>>, tokio::sync::oneshot::Sender<()>) {
     let observed = Arc::new(Mutex::new(Observed::default()));
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
     let url = format!("{}/apis/metrics.k8s.io/v1beta1/pods", cluster.api_url());

@@ -28,7 +28,7 @@ fn flags() -> Vec<&'static str> {
     ]
 }
 
-fn peer_client(cluster: &chaos::Cluster) -> PeerClient {
+fn peer_client(cluster: &kubesim::Cluster) -> PeerClient {
     let dir = cluster.dir();
     let tls = PeerTls::load(&dir.join("peer.crt"), &dir.join("peer.key"), &dir.join("peer-ca.crt")).unwrap();
     PeerClient::new(&tls)

@@ -11,9 +11,9 @@ mod liar;
 #[path = "t60_security/wire.rs"]
 mod wire;
 
-use chaos::apiserver::auth::{Policy, Rule, UserInfo};
-use chaos::apiserver::store::Kind;
-use chaos::pki::{Ca, Leaf, LeafSpec};
+use kubesim::apiserver::auth::{Policy, Rule, UserInfo};
+use kubesim::apiserver::store::Kind;
+use kubesim::pki::{Ca, Leaf, LeafSpec};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -25,9 +25,9 @@ const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 const MASTERS: [(&str, &str); 2] = [("X-Remote-User", "admin"), ("X-Remote-Group", "system:masters")];
 
-async fn cluster(nodes: u32, seed: u64) -> chaos::Cluster {
+async fn cluster(nodes: u32, seed: u64) -> kubesim::Cluster {
     init_tracing();
-    chaos::Cluster::start(chaos::ClusterConfig {
+    kubesim::Cluster::start(kubesim::ClusterConfig {
         nodes,
         pods_per_node: 5,
         seed,
@@ -38,7 +38,7 @@ async fn cluster(nodes: u32, seed: u64) -> chaos::Cluster {
     .unwrap()
 }
 
-fn front_proxy(cluster: &chaos::Cluster) -> Leaf {
+fn front_proxy(cluster: &kubesim::Cluster) -> Leaf {
     Leaf::load(cluster.dir(), "front-proxy-client").unwrap()
 }
 
@@ -52,7 +52,7 @@ fn client_leaf(ca: &Ca, cn: &str, orgs: &[&str]) -> Leaf {
     .unwrap()
 }
 
-async fn wait_ready(cluster: &chaos::Cluster, port: u16) {
+async fn wait_ready(cluster: &kubesim::Cluster, port: u16) {
     eventually(Duration::from_secs(60), "readyz", async || {
         direct_get(cluster, port, "/readyz").await.is_ok_and(|(c, _)| c == 200)
     })
@@ -73,7 +73,7 @@ fn rule(users: &[&str], groups: &[&str], verbs: &[&str], resources: &[&str], nam
 }
 
 /// Two namespaces with running pods.
-fn two_namespaces(cluster: &chaos::Cluster) -> (String, String) {
+fn two_namespaces(cluster: &kubesim::Cluster) -> (String, String) {
     let names: BTreeSet<String> = cluster.with_world(|w| w.pods.values().map(|p| p.spec.namespace.clone()).collect());
     let mut it = names.into_iter();
     (it.next().unwrap(), it.next().expect("two namespaces"))
@@ -83,7 +83,7 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn reviews(cluster: &chaos::Cluster) -> (u64, u64) {
+fn reviews(cluster: &kubesim::Cluster) -> (u64, u64) {
     let a = cluster.authority();
     (
         a.token_reviews.load(Ordering::Relaxed),
@@ -164,7 +164,7 @@ async fn delegated_authentication_and_authorization() {
     );
 
     tracing::info!("client certificates from the client CA (read from the ConfigMap): CN user, O groups");
-    let cluster_ca = Ca::load(cluster.dir(), "ca", chaos::cluster::CLUSTER_CA_NAME).unwrap();
+    let cluster_ca = Ca::load(cluster.dir(), "ca", kubesim::cluster::CLUSTER_CA_NAME).unwrap();
     let carl = client_leaf(&cluster_ca, "carl", &["ops"]);
     assert_eq!(get(Some(&carl), port, NODES, &MASTERS).await.unwrap().0, 200);
     let (code, status) = get(Some(&carl), port, PODS, &MASTERS).await.unwrap();
@@ -178,7 +178,7 @@ async fn delegated_authentication_and_authorization() {
     let fp_ca = Ca::load(
         cluster.dir(),
         "front-proxy-ca",
-        chaos::cluster::files::FRONT_PROXY_CA_NAME,
+        kubesim::cluster::files::FRONT_PROXY_CA_NAME,
     )
     .unwrap();
     let intruder = client_leaf(&fp_ca, "intruder", &[]);
@@ -193,7 +193,7 @@ async fn delegated_authentication_and_authorization() {
     let kubeconfig = cluster.dir().join("alice.kubeconfig");
     std::fs::write(
         &kubeconfig,
-        chaos::cluster::files::kubeconfig(&cluster.api_url(), Some(&cluster.paths().ca()), "alice-token", &ns1),
+        kubesim::cluster::files::kubeconfig(&cluster.api_url(), Some(&cluster.paths().ca()), "alice-token", &ns1),
     )
     .unwrap();
     let kubectl_as_alice = async |path: &str| {
@@ -255,7 +255,7 @@ async fn delegated_authentication_and_authorization() {
 }
 
 /// Starts a server whose request-header settings come only from the ConfigMap.
-fn spawn_from_configmap(cluster: &chaos::Cluster, port: u16) -> Server {
+fn spawn_from_configmap(cluster: &kubesim::Cluster, port: u16) -> Server {
     let dir = cluster.dir();
     let log = dir.join(format!("server-{port}.log"));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
@@ -278,9 +278,9 @@ fn spawn_from_configmap(cluster: &chaos::Cluster, port: u16) -> Server {
     Server { child, port, log }
 }
 
-fn publish_request_header_ca(cluster: &chaos::Cluster, bundle: &str) {
+fn publish_request_header_ca(cluster: &kubesim::Cluster, bundle: &str) {
     let client_ca = std::fs::read_to_string(cluster.paths().ca()).unwrap();
-    let cm = chaos::apiserver::objects::authentication_configmap(&client_ca, bundle, &["front-proxy-client"], 0);
+    let cm = kubesim::apiserver::objects::authentication_configmap(&client_ca, bundle, &["front-proxy-client"], 0);
     cluster.store().upsert(Kind::ConfigMaps, cm);
 }
 
@@ -323,7 +323,7 @@ async fn request_header_ca_rotates_without_restart() {
     cluster.shutdown();
 }
 
-fn write_serving(cluster: &chaos::Cluster, ca: &Ca, cn: &str) {
+fn write_serving(cluster: &kubesim::Cluster, ca: &Ca, cn: &str) {
     let leaf = ca
         .issue(&LeafSpec {
             common_name: cn.into(),
@@ -343,7 +343,7 @@ fn write_serving(cluster: &chaos::Cluster, ca: &Ca, cn: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_tls_and_plain_http_are_refused_and_the_serving_certificate_reloads() {
     let cluster = cluster(1, 603).await;
-    let ca = Ca::load(cluster.dir(), "ca", chaos::cluster::CLUSTER_CA_NAME).unwrap();
+    let ca = Ca::load(cluster.dir(), "ca", kubesim::cluster::CLUSTER_CA_NAME).unwrap();
     write_serving(&cluster, &ca, "serving-1");
     let (cert, key) = (cluster.dir().join("serving.crt"), cluster.dir().join("serving.key"));
     let server = spawn_server(

@@ -17,7 +17,7 @@ const KUBECTL_TOP_ACCEPT: &str = "application/vnd.kubernetes.protobuf, */*";
 const KUBECTL_VERSIONS: [&str; 7] = ["1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33"];
 
 /// GET through kubesim's apiserver (its aggregation proxy for metrics paths) with `accept`.
-async fn api_get(cluster: &chaos::Cluster, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+async fn api_get(cluster: &kubesim::Cluster, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
     use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
@@ -37,7 +37,7 @@ async fn api_get(cluster: &chaos::Cluster, path: &str, accept: &str) -> (u16, St
 }
 
 /// A protobuf body decoded by `tests/proto/decode.py`: `{"apiVersion", "kind", "object"}`.
-fn python_decode(cluster: &chaos::Cluster, body: &[u8]) -> Value {
+fn python_decode(cluster: &kubesim::Cluster, body: &[u8]) -> Value {
     let file = cluster.dir().join(format!("body-{}.pb", free_port()));
     std::fs::write(&file, body).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proto/decode.py");
@@ -55,7 +55,7 @@ fn python_decode(cluster: &chaos::Cluster, body: &[u8]) -> Value {
 }
 
 /// kubectl of one minor version, fresh cache.
-async fn kubectl_version(cluster: &chaos::Cluster, version: &str, args: &[&str]) -> std::process::Output {
+async fn kubectl_version(cluster: &kubesim::Cluster, version: &str, args: &[&str]) -> std::process::Output {
     let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}");
     let out = tokio::process::Command::new(bin)
         .arg("--kubeconfig")
@@ -82,7 +82,7 @@ fn names(list: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn wait_pods(cluster: &chaos::Cluster, want: usize) {
+async fn wait_pods(cluster: &kubesim::Cluster, want: usize) {
     eventually(Duration::from_secs(60), "every pod served", async || {
         let out = kubectl(cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/pods"]).await;
         out.status.success()
@@ -94,7 +94,7 @@ async fn wait_pods(cluster: &chaos::Cluster, want: usize) {
 
 /// A JSON list and its protobuf twin from the same moment: fetched JSON, protobuf, JSON until
 /// the two JSON answers agree (no scrape landed in between).
-async fn same_moment(cluster: &chaos::Cluster, path: &str) -> (Value, Vec<u8>) {
+async fn same_moment(cluster: &kubesim::Cluster, path: &str) -> (Value, Vec<u8>) {
     for _ in 0..20 {
         let strip = |mut v: Value| {
             for item in v["items"].as_array_mut().into_iter().flatten() {
@@ -193,12 +193,12 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
     let cluster = cluster(3, 4, 131).await;
     tracing::info!("a node whose kubelet has swap statistics, with two pods using swap in namespace swappy");
     let added = cluster
-        .act(chaos::cluster::actions::Action::AddNode { swap: true })
+        .act(kubesim::cluster::actions::Action::AddNode { swap: true })
         .await
         .unwrap();
     let swap_node = added["node"].as_str().unwrap().to_string();
     for name in ["swapper-a", "swapper-b"] {
-        let request = chaos::cluster::actions::PodRequest {
+        let request = kubesim::cluster::actions::PodRequest {
             node: Some(swap_node.clone()),
             namespace: Some("swappy".into()),
             name: Some(name.into()),
@@ -207,7 +207,7 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
             ..Default::default()
         };
         cluster
-            .act(chaos::cluster::actions::Action::AddPod(request))
+            .act(kubesim::cluster::actions::Action::AddPod(request))
             .await
             .unwrap();
     }
@@ -361,7 +361,7 @@ async fn v1_protobuf_node_name_and_swap_through_kubectl() {
         }
     }
     let node = raw(&cluster, &format!("/apis/metrics.k8s.io/v1/nodes/{swap_node}")).await;
-    let now = chaos::kubelet::server::now_ms();
+    let now = kubesim::kubelet::server::now_ms();
     let truth = cluster.node_truth(&swap_node, now, now).unwrap().swap_bytes.unwrap();
     assert_eq!(bytes(node["usage"]["swap"].as_str().unwrap()), truth);
     assert_eq!(truth, 4.0 * 3_866_624.0);
@@ -476,7 +476,7 @@ async fn pages_follow_continue_tokens_and_expire() {
 /// is ready (metrics-server v0.9 stays unready and takes the API down), nodes have no metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelets_without_node_series_leave_pods_served_and_readiness_green() {
-    use chaos::kubelet::faults::{Family, Fault};
+    use kubesim::kubelet::faults::{Family, Fault};
     let cluster = cluster(2, 3, 139).await;
     for node in ["node-0", "node-1"] {
         let families = vec![Family::NodeCpuUsageSecondsTotal, Family::NodeMemoryWorkingSetBytes];

@@ -14,7 +14,7 @@ fn now_ms() -> i64 {
 }
 
 /// The newest pod timestamp the server serves (straight from the replica), if any.
-async fn newest_pod_timestamp(cluster: &chaos::Cluster, port: u16) -> Option<i64> {
+async fn newest_pod_timestamp(cluster: &kubesim::Cluster, port: u16) -> Option<i64> {
     let (code, body) = direct_get(cluster, port, "/apis/metrics.k8s.io/v1beta1/pods")
         .await
         .ok()?;
@@ -29,7 +29,7 @@ async fn newest_pod_timestamp(cluster: &chaos::Cluster, port: u16) -> Option<i64
         .max()
 }
 
-async fn unauthorized_scrapes(cluster: &chaos::Cluster) -> u64 {
+async fn unauthorized_scrapes(cluster: &kubesim::Cluster) -> u64 {
     cluster.kubelet_stats().await.values().map(|s| s.unauthorized).sum()
 }
 

@@ -36,14 +36,14 @@ fn keys(body: &str) -> (Vec<(String, String)>, Option<String>) {
     (items, list["metadata"]["continue"].as_str().map(String::from))
 }
 
-async fn get_on(cluster: &chaos::Cluster, port: u16, path: &str) -> String {
+async fn get_on(cluster: &kubesim::Cluster, port: u16, path: &str) -> String {
     let (code, body) = direct_get(cluster, port, path).await.unwrap();
     assert_eq!(code, 200, "{path}: {body}");
     body
 }
 
 /// Waits until every live replica serves every running pod.
-async fn wait_everywhere(cluster: &chaos::Cluster, replicas: &Replicas) {
+async fn wait_everywhere(cluster: &kubesim::Cluster, replicas: &Replicas) {
     let want = running_pods(cluster);
     for (_, r) in replicas.alive() {
         eventually(Duration::from_secs(90), "every replica serves every pod", async || {

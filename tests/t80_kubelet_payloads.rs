@@ -297,8 +297,8 @@ fn check_container(label: &str, what: &str, got: &Value, want: &Want) {
 
 /// Replays `bodies` (one kubesim node each), waits for two scrapes of each, checks the answers.
 async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
-    use chaos::cluster::actions::{Action, PodRequest};
-    use chaos::kubelet::faults::Fault;
+    use kubesim::cluster::actions::{Action, PodRequest};
+    use kubesim::kubelet::faults::Fault;
     let cluster = cluster(bodies.len() as u32, 0, seed).await;
     let mut plans = Vec::new();
     for (i, (label, body)) in bodies.iter().enumerate() {

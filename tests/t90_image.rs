@@ -100,9 +100,9 @@ fn files(root: &Path) -> Vec<String> {
 
 /// Peer certificate for `r0..rN` under [`PEER_DOMAIN`], from a CA of its own, into `dir`.
 fn peer_pki(dir: &Path, replicas: usize) {
-    let ca = chaos::pki::Ca::new("image-test-peer-ca").unwrap();
+    let ca = kubesim::pki::Ca::new("image-test-peer-ca").unwrap();
     let leaf = ca
-        .issue(&chaos::pki::LeafSpec {
+        .issue(&kubesim::pki::LeafSpec {
             common_name: "ha-metrics-server-peer".into(),
             dns: (0..replicas).map(|i| format!("r{i}.{PEER_DOMAIN}")).collect(),
             server: true,
@@ -140,7 +140,7 @@ struct Container {
 }
 
 impl Container {
-    fn start(rootfs: &Path, hosts: &Path, cluster: &chaos::Cluster, args: &[String], log: &Path) -> Container {
+    fn start(rootfs: &Path, hosts: &Path, cluster: &kubesim::Cluster, args: &[String], log: &Path) -> Container {
         let mut command = tokio::process::Command::new("unshare");
         command
             .args(["--mount", "--pid", "--fork", "--kill-child", "--propagation", "private"])

@@ -23,9 +23,9 @@ pub fn init_tracing() {
 }
 
 /// A kubesim cluster of `nodes` x `pods` with the default shape.
-pub async fn cluster(nodes: u32, pods: u32, seed: u64) -> chaos::Cluster {
+pub async fn cluster(nodes: u32, pods: u32, seed: u64) -> kubesim::Cluster {
     init_tracing();
-    chaos::Cluster::start(chaos::ClusterConfig {
+    kubesim::Cluster::start(kubesim::ClusterConfig {
         nodes,
         pods_per_node: pods,
         seed,
@@ -36,17 +36,17 @@ pub async fn cluster(nodes: u32, pods: u32, seed: u64) -> chaos::Cluster {
 }
 
 /// `(namespace, name)` of every Running pod in the simulation.
-pub fn running_pods(cluster: &chaos::Cluster) -> std::collections::BTreeSet<(String, String)> {
+pub fn running_pods(cluster: &kubesim::Cluster) -> std::collections::BTreeSet<(String, String)> {
     cluster.with_world(|w| {
         w.pods
             .values()
-            .filter(|p| p.phase == chaos::sim::PodPhase::Running)
+            .filter(|p| p.phase == kubesim::sim::PodPhase::Running)
             .map(|p| (p.spec.namespace.clone(), p.spec.name.clone()))
             .collect()
     })
 }
 
-pub use chaos::ports::free_port;
+pub use kubesim::ports::free_port;
 
 /// A running `ha-metrics-server` process; killed on drop.
 pub struct Server {
@@ -72,15 +72,15 @@ impl Drop for Server {
 
 /// Starts the server against `cluster` with the flags a deployment behind the aggregator uses,
 /// and points the aggregation proxy at it.
-pub async fn start_server(cluster: &chaos::Cluster, extra: &[&str]) -> Server {
+pub async fn start_server(cluster: &kubesim::Cluster, extra: &[&str]) -> Server {
     let server = spawn_server(cluster, free_port(), extra);
     cluster.set_replicas(&[format!("127.0.0.1:{}", server.port)]);
     server
 }
 
 /// The flags of a test server on `port` (no peers), from the launcher every harness uses.
-pub fn launch_args(cluster: &chaos::Cluster, port: u16) -> chaos::launch::ReplicaArgs {
-    chaos::launch::ReplicaArgs {
+pub fn launch_args(cluster: &kubesim::Cluster, port: u16) -> kubesim::launch::ReplicaArgs {
+    kubesim::launch::ReplicaArgs {
         cluster: cluster.paths().clone(),
         port,
         cert_dir: cluster.dir().join(format!("server-certs-{port}")),
@@ -91,7 +91,7 @@ pub fn launch_args(cluster: &chaos::Cluster, port: u16) -> chaos::launch::Replic
 }
 
 /// Starts one server process on `port` (the aggregation proxy is not changed).
-pub fn spawn_server(cluster: &chaos::Cluster, port: u16, extra: &[&str]) -> Server {
+pub fn spawn_server(cluster: &kubesim::Cluster, port: u16, extra: &[&str]) -> Server {
     let mut args = launch_args(cluster, port).args();
     args.push("--v=2".into());
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -99,7 +99,7 @@ pub fn spawn_server(cluster: &chaos::Cluster, port: u16, extra: &[&str]) -> Serv
 }
 
 /// Starts the server with exactly `args`, its log in the cluster directory.
-pub fn spawn_with(cluster: &chaos::Cluster, port: u16, args: Vec<String>) -> Server {
+pub fn spawn_with(cluster: &kubesim::Cluster, port: u16, args: Vec<String>) -> Server {
     let log = cluster.dir().join(format!("server-{port}.log"));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
         .args(&args)
@@ -112,14 +112,14 @@ pub fn spawn_with(cluster: &chaos::Cluster, port: u16, args: Vec<String>) -> Ser
 }
 
 /// GET straight at a replica over HTTPS as the front proxy (user `admin`, `system:masters`).
-pub async fn direct_get(cluster: &chaos::Cluster, port: u16, path: &str) -> Result<(u16, String), String> {
+pub async fn direct_get(cluster: &kubesim::Cluster, port: u16, path: &str) -> Result<(u16, String), String> {
     use http_body_util::BodyExt;
-    let identity = chaos::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
-    let client = chaos::tls::https_client(chaos::tls::insecure_client(Some(&identity)).unwrap());
+    let identity = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let client = kubesim::tls::https_client(kubesim::tls::insecure_client(Some(&identity)).unwrap());
     let req = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
         .header("X-Remote-User", "admin")
         .header("X-Remote-Group", "system:masters")
-        .body(chaos::http::empty())
+        .body(kubesim::http::empty())
         .unwrap();
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
@@ -140,7 +140,7 @@ pub async fn eventually(limit: Duration, what: &str, mut f: impl AsyncFnMut() ->
 }
 
 /// Runs kubectl against the cluster (through the aggregation proxy) with a fresh cache.
-pub async fn kubectl(cluster: &chaos::Cluster, args: &[&str]) -> Output {
+pub async fn kubectl(cluster: &kubesim::Cluster, args: &[&str]) -> Output {
     let out = tokio::process::Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(cluster.paths().kubeconfig())
@@ -164,7 +164,7 @@ pub fn stdout(out: &Output) -> String {
 }
 
 /// `kubectl get --raw PATH` parsed as JSON.
-pub async fn raw(cluster: &chaos::Cluster, path: &str) -> serde_json::Value {
+pub async fn raw(cluster: &kubesim::Cluster, path: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&kubectl(cluster, &["get", "--raw", path]).await)).unwrap()
 }
 

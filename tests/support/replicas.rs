@@ -15,7 +15,7 @@ pub struct Replica {
 pub struct Replicas {
     pub replicas: Vec<Replica>,
     /// Whose aggregation proxy lists the replicas as endpoints.
-    cluster: chaos::Cluster,
+    cluster: kubesim::Cluster,
     /// `--peers`: the first `listed` replicas.
     peers: String,
     extra: Vec<String>,
@@ -23,7 +23,7 @@ pub struct Replicas {
 
 impl Replicas {
     /// Prepares `total` replicas named `r0..`; the first `listed` make up `--peers`.
-    pub fn new(cluster: &chaos::Cluster, total: usize, listed: usize, extra: &[&str]) -> Replicas {
+    pub fn new(cluster: &kubesim::Cluster, total: usize, listed: usize, extra: &[&str]) -> Replicas {
         let replicas: Vec<Replica> = (0..total)
             .map(|i| {
                 let port = free_port();
@@ -36,7 +36,7 @@ impl Replicas {
                 }
             })
             .collect();
-        let peers = chaos::launch::peer_list(replicas[..listed].iter().map(|r| (r.name.as_str(), r.peer_port)));
+        let peers = kubesim::launch::peer_list(replicas[..listed].iter().map(|r| (r.name.as_str(), r.peer_port)));
         Replicas {
             replicas,
             cluster: cluster.clone(),
@@ -46,23 +46,23 @@ impl Replicas {
     }
 
     /// Starts replica `i` (keeping its data dir unless `fresh`) and updates the proxy.
-    pub fn start(&mut self, cluster: &chaos::Cluster, i: usize, fresh: bool) {
+    pub fn start(&mut self, cluster: &kubesim::Cluster, i: usize, fresh: bool) {
         self.start_with(cluster, i, fresh, &[]);
     }
 
     /// [`Replicas::start`] with flags of its own after the common ones.
-    pub fn start_with(&mut self, cluster: &chaos::Cluster, i: usize, fresh: bool, more: &[&str]) {
+    pub fn start_with(&mut self, cluster: &kubesim::Cluster, i: usize, fresh: bool, more: &[&str]) {
         let r = &mut self.replicas[i];
         if fresh {
             let _ = std::fs::remove_dir_all(&r.data_dir);
         }
-        let peer = chaos::launch::PeerArgs {
+        let peer = kubesim::launch::PeerArgs {
             peers: self.peers.clone(),
             name: r.name.clone(),
             peer_port: r.peer_port,
             data_dir: r.data_dir.clone(),
         };
-        let mut args = chaos::launch::ReplicaArgs {
+        let mut args = kubesim::launch::ReplicaArgs {
             peer: Some(peer),
             ..super::launch_args(cluster, r.port)
         }
@@ -86,7 +86,7 @@ impl Replicas {
     }
 
     /// Points the aggregation proxy at every started replica.
-    pub fn update_proxy(&self, cluster: &chaos::Cluster) {
+    pub fn update_proxy(&self, cluster: &kubesim::Cluster) {
         let alive: Vec<String> = self
             .replicas
             .iter()
@@ -120,7 +120,7 @@ impl Replicas {
     }
 
     /// One self-metric of replica `i` (first sample whose line starts with `name`).
-    pub async fn metric(&self, cluster: &chaos::Cluster, i: usize, name: &str) -> Option<f64> {
+    pub async fn metric(&self, cluster: &kubesim::Cluster, i: usize, name: &str) -> Option<f64> {
         let (code, text) = super::direct_get(cluster, self.replicas[i].port, "/metrics")
             .await
             .ok()?;

@@ -10,13 +10,13 @@ const TOLERANCE: f64 = 0.05;
 /// A path, extra headers and the status code it must get.
 type Case<'a> = (String, Vec<(&'a str, &'a str)>, u16);
 
-async fn as_admin(cluster: &chaos::Cluster, port: u16, path: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+async fn as_admin(cluster: &kubesim::Cluster, port: u16, path: &str, extra: &[(&str, &str)]) -> (u16, Value) {
     let mut headers = MASTERS.to_vec();
     headers.extend_from_slice(extra);
     get(Some(&front_proxy(cluster)), port, path, &headers).await.unwrap()
 }
 
-fn healthy_node_close_to_truth(cluster: &chaos::Cluster, n: &Value) -> bool {
+fn healthy_node_close_to_truth(cluster: &kubesim::Cluster, n: &Value) -> bool {
     let name = n["metadata"]["name"].as_str().unwrap();
     let (ts, window) = (
         millis(n["timestamp"].as_str().unwrap()),
@@ -41,7 +41,7 @@ fn healthy_node_close_to_truth(cluster: &chaos::Cluster, n: &Value) -> bool {
 async fn malformed_input_is_refused_and_healthy_nodes_stay_correct() {
     let cluster = cluster(4, 605).await;
     cluster
-        .set_fault("node-3", Some(chaos::kubelet::Fault::Garbage))
+        .set_fault("node-3", Some(kubesim::kubelet::Fault::Garbage))
         .await
         .unwrap();
     let scrapes = liar::start(&cluster).await;
@@ -113,7 +113,7 @@ async fn malformed_input_is_refused_and_healthy_nodes_stay_correct() {
     let healthy_pods = cluster.with_world(|w| {
         w.pods
             .values()
-            .filter(|p| p.phase == chaos::sim::PodPhase::Running && p.spec.node != "node-3")
+            .filter(|p| p.phase == kubesim::sim::PodPhase::Running && p.spec.node != "node-3")
             .count()
     });
     let served = pods["items"]

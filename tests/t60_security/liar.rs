@@ -3,7 +3,7 @@
 //! large, timestamps far in the future or past, duplicate series — registered as Node `liar-0`
 //! with a Running pod `liar-ns/liar-pod`.
 
-use chaos::apiserver::store::Kind;
+use kubesim::apiserver::store::Kind;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,10 +47,10 @@ pub fn body(n: usize) -> String {
 }
 
 /// Starts the liar and registers its Node and Pod; returns how many scrapes it answered.
-pub async fn start(cluster: &chaos::Cluster) -> Arc<AtomicUsize> {
-    let ca = chaos::pki::Ca::load(cluster.dir(), "ca", chaos::cluster::CLUSTER_CA_NAME).unwrap();
+pub async fn start(cluster: &kubesim::Cluster) -> Arc<AtomicUsize> {
+    let ca = kubesim::pki::Ca::load(cluster.dir(), "ca", kubesim::cluster::CLUSTER_CA_NAME).unwrap();
     let leaf = ca
-        .issue(&chaos::pki::LeafSpec {
+        .issue(&kubesim::pki::LeafSpec {
             common_name: NODE.into(),
             ips: vec!["127.0.0.1".parse().unwrap()],
             server: true,
@@ -101,7 +101,7 @@ pub async fn start(cluster: &chaos::Cluster) -> Arc<AtomicUsize> {
     scrapes
 }
 
-fn register(cluster: &chaos::Cluster, port: u16) {
+fn register(cluster: &kubesim::Cluster, port: u16) {
     let created = "2024-01-01T00:00:00Z";
     let node = json!({"kind": "Node", "apiVersion": "v1",
         "metadata": {"name": NODE, "uid": "liar-node-uid", "creationTimestamp": created, "labels": {}},

@@ -31,18 +31,18 @@ pub async fn exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
 
 /// An HTTPS client presenting `identity` (none: no client certificate), not verifying the server.
 pub fn client(
-    identity: Option<&chaos::pki::Leaf>,
+    identity: Option<&kubesim::pki::Leaf>,
 ) -> hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    chaos::http::Body,
+    kubesim::http::Body,
 > {
-    chaos::tls::https_client(chaos::tls::insecure_client(identity).unwrap())
+    kubesim::tls::https_client(kubesim::tls::insecure_client(identity).unwrap())
 }
 
 /// GET `https://127.0.0.1:port{path}` with `headers` and an optional client certificate: the
 /// status and the body as JSON (or a string), or the connection error.
 pub async fn get(
-    identity: Option<&chaos::pki::Leaf>,
+    identity: Option<&kubesim::pki::Leaf>,
     port: u16,
     path: &str,
     headers: &[(&str, &str)],
@@ -52,7 +52,7 @@ pub async fn get(
 
 pub async fn request(
     method: &str,
-    identity: Option<&chaos::pki::Leaf>,
+    identity: Option<&kubesim::pki::Leaf>,
     port: u16,
     path: &str,
     headers: &[(&str, &str)],
@@ -62,7 +62,7 @@ pub async fn request(
 
 pub async fn request_with_body(
     method: &str,
-    identity: Option<&chaos::pki::Leaf>,
+    identity: Option<&kubesim::pki::Leaf>,
     port: u16,
     path: &str,
     headers: &[(&str, &str)],
@@ -74,7 +74,7 @@ pub async fn request_with_body(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(chaos::http::full(body)).unwrap();
+    let req = req.body(kubesim::http::full(body)).unwrap();
     let resp = client(identity).request(req).await.map_err(|e| format!("{e:?}"))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
@@ -84,7 +84,7 @@ pub async fn request_with_body(
 
 /// The subject common name of the serving certificate on `port`.
 pub async fn serving_cn(port: u16) -> String {
-    let config = std::sync::Arc::new(chaos::tls::insecure_client(None).unwrap());
+    let config = std::sync::Arc::new(kubesim::tls::insecure_client(None).unwrap());
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio_rustls::TlsConnector::from(config)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 type Client = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    crate::http::Body,
+    kubesim::http::Body,
 >;
 
 /// One HTTP(S) client for kubesim and the replicas (as the front proxy).
@@ -21,8 +21,8 @@ pub struct Http {
 
 impl Http {
     pub fn new(dir: &std::path::Path, api: &str) -> anyhow::Result<Http> {
-        let leaf = crate::pki::Leaf::load(dir, "front-proxy-client")?;
-        let client = crate::tls::https_client(crate::tls::insecure_client(Some(&leaf))?);
+        let leaf = kubesim::pki::Leaf::load(dir, "front-proxy-client")?;
+        let client = kubesim::tls::https_client(kubesim::tls::insecure_client(Some(&leaf))?);
         Ok(Http {
             client,
             api: api.trim_end_matches('/').to_string(),
@@ -38,7 +38,7 @@ impl Http {
             .header("Accept", accept)
             .header("X-Remote-User", "bench")
             .header("X-Remote-Group", "system:masters")
-            .body(crate::http::empty())?;
+            .body(kubesim::http::empty())?;
         let resp = tokio::time::timeout(Duration::from_secs(30), self.client.request(req)).await??;
         anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
         Ok(resp.into_body().collect().await?.to_bytes())
@@ -185,7 +185,7 @@ pub async fn format_cost(
 ) -> anyhow::Result<FormatCost> {
     let ticks = || -> u64 {
         pids.iter()
-            .filter_map(|&p| crate::procstat::process(p))
+            .filter_map(|&p| kubesim::procstat::process(p))
             .map(|u| u.cpu_ticks)
             .sum()
     };
@@ -197,7 +197,7 @@ pub async fn format_cost(
         bytes = http.get_replica_as(ports[i % ports.len()], path, accept).await?.len();
         times.push(started.elapsed().as_secs_f64());
     }
-    let cpu_ms = (ticks() - before) as f64 * 1000.0 / crate::procstat::TICKS_PER_SECOND;
+    let cpu_ms = (ticks() - before) as f64 * 1000.0 / kubesim::procstat::TICKS_PER_SECOND;
     let (p50, p99) = super::measure::percentiles(times);
     Ok(FormatCost {
         p50,

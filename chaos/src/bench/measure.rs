@@ -2,7 +2,7 @@
 //! second for steady and peak RSS), kubelet requests at kubesim, self-metrics of the replicas,
 //! and latency percentiles.
 
-use crate::procstat::{TICKS_PER_SECOND, Usage, tree_usage};
+use kubesim::procstat::{TICKS_PER_SECOND, Usage, tree_usage};
 use std::time::{Duration, Instant};
 
 /// CPU (mCPU) and memory (bytes) of one process over a window.

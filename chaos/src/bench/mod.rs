@@ -70,7 +70,7 @@ impl Row {
 
 /// Runs one scenario with the binaries in `bins`.
 pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
-    let interval = crate::scenario::parse_duration(&s.resolution)?;
+    let interval = kubesim::scenario::parse_duration(&s.resolution)?;
     let mut procs = procs::start(bins, s.nodes, s.pods_per_node, s.replicas, s.port, &s.resolution).await?;
     let http = load::Http::new(&procs.dir, &procs.api)?;
     let expected = (s.nodes * s.pods_per_node) as usize;

@@ -1,9 +1,9 @@
 //! The processes a scale benchmark measures: `kubesim` (its cost reported apart) and N
 //! `ha-metrics-server` replicas with peers, all children of the benchmark.
 
-use crate::cluster::files::Paths;
-use crate::launch::{PeerArgs, ReplicaArgs, peer_list};
 use anyhow::Context;
+use kubesim::cluster::files::Paths;
+use kubesim::launch::{PeerArgs, ReplicaArgs, peer_list};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -84,7 +84,7 @@ pub async fn start(
         .spawn()
         .context("starting kubesim")?;
     let api = wait_for_cluster(&dir.join("cluster.json")).await?;
-    let timeout = crate::scenario::parse_duration(resolution)?
+    let timeout = kubesim::scenario::parse_duration(resolution)?
         .mul_f64(0.6)
         .max(Duration::from_secs(1));
     let mut children = Vec::new();

@@ -9,8 +9,8 @@
 
 use chaos::runner::campaign::{self, Row};
 use chaos::runner::{RunConfig, partition};
-use chaos::scenario::parse_duration;
 use clap::{Parser, Subcommand};
+use kubesim::scenario::parse_duration;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,7 +82,7 @@ struct Args {
     /// The server binary (default: next to this one).
     #[arg(long)]
     server: Option<PathBuf>,
-    #[arg(long, default_value = "info,chaos::cluster=warn,chaos::apiserver=warn")]
+    #[arg(long, default_value = "info,kubesim::cluster=warn,kubesim::apiserver=warn")]
     log: String,
 }
 

@@ -2,9 +2,9 @@
 //! replicas (Raft, sharded scraping, fan-out) behind its aggregation proxy, for trying real
 //! kubectl against, and killing replicas. Runs until Ctrl-C.
 
-use chaos::cluster::{Cluster, ClusterConfig};
-use chaos::launch::{PeerArgs, ReplicaArgs, peer_list};
 use clap::Parser;
+use kubesim::cluster::{Cluster, ClusterConfig};
+use kubesim::launch::{PeerArgs, ReplicaArgs, peer_list};
 use std::path::PathBuf;
 use std::time::Duration;
 

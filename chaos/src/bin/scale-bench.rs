@@ -7,8 +7,8 @@
 //! and prints BENCHMARKS.md rows.
 
 use chaos::bench::{self, Row, Scenario};
-use chaos::scenario::parse_duration;
 use clap::Parser;
+use kubesim::scenario::parse_duration;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -35,7 +35,7 @@ pub struct CheckerInput {
     pub poll_ms: RunMs,
     pub epoch_unix_ms: i64,
     pub pod_nodes: BTreeMap<(String, String), String>,
-    pub cluster: crate::Cluster,
+    pub cluster: kubesim::Cluster,
     pub shards: u32,
 }
 

@@ -6,9 +6,9 @@ use super::Runner;
 use super::journal::FaultSpan;
 use super::replicas::State;
 use super::schedule::{FaultKind, Step};
-use crate::cluster::actions::Action;
-use crate::kubelet::Fault;
-use crate::sim::rng::Rng;
+use kubesim::cluster::actions::Action;
+use kubesim::kubelet::Fault;
+use kubesim::sim::rng::Rng;
 use std::time::Duration;
 
 /// A restarted replica must serve again within this long.

@@ -89,7 +89,7 @@ impl RunConfig {
 /// The live state of a run, driven by the fault schedule.
 pub struct Runner {
     pub config: RunConfig,
-    pub cluster: crate::Cluster,
+    pub cluster: kubesim::Cluster,
     pub set: ReplicaSet,
     pub partitioner: Option<Partitioner>,
     /// Why partitions are off, if they are.

@@ -94,7 +94,7 @@ pub fn spawn_replicas(
 
 /// Reads kubesim's scrape counters every `period` until aborted.
 pub fn spawn_scrapes(
-    cluster: crate::Cluster,
+    cluster: kubesim::Cluster,
     clients: Clients,
     period: Duration,
     tx: UnboundedSender<Observation>,

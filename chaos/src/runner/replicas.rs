@@ -1,11 +1,11 @@
 //! The replica processes of a run: `ha-metrics-server` started with peers against the
 //! in-process cluster, killed with SIGKILL, stopped and continued, restarted with or without
 //! their data dir, and registered with the aggregation proxy while they run. Their flags come
-//! from [`crate::launch`].
+//! from [`kubesim::launch`].
 
 use super::partition::Partitioner;
-use crate::cluster::files::Paths;
-use crate::launch::{PeerArgs, ReplicaArgs, peer_list};
+use kubesim::cluster::files::Paths;
+use kubesim::launch::{PeerArgs, ReplicaArgs, peer_list};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -51,7 +51,7 @@ pub struct ReplicaSet {
     dir: PathBuf,
 }
 
-pub use crate::ports::free_port;
+pub use kubesim::ports::free_port;
 
 impl ReplicaSet {
     /// `total` replicas `r0..`; the first `listed` make up `--peers` (the others join later as

@@ -2,7 +2,7 @@
 //! which targets) drawn from one seed, so `--reproduce SEED` replays the same plan. Pure: no
 //! IO, unit-tested.
 
-use crate::sim::rng::Rng;
+use kubesim::sim::rng::Rng;
 use serde::Serialize;
 
 /// Faults the runner can inject.

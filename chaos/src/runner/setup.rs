@@ -9,8 +9,8 @@ use super::partition::Partitioner;
 use super::replicas::{ReplicaFlags, ReplicaSet, State};
 use super::report::{self, Recovery, Report};
 use super::{RunConfig, Runner, schedule};
-use crate::cluster::{Cluster, ClusterConfig};
-use crate::pki::Leaf;
+use kubesim::cluster::{Cluster, ClusterConfig};
+use kubesim::pki::Leaf;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// The replicas' readiness probe in a run: a fast StatefulSet `readinessProbe` (period 1 s,
 /// timeout 1 s, 2 failures), so a frozen replica leaves the proxy's endpoints within 3 s. The
 /// manifests' probe (10 s x 3, metrics-server's) would keep it there up to 31 s.
-pub const PROBE: crate::apiserver::proxy::ProbeConfig = crate::apiserver::proxy::ProbeConfig {
+pub const PROBE: kubesim::apiserver::proxy::ProbeConfig = kubesim::apiserver::proxy::ProbeConfig {
     period: Duration::from_secs(1),
     timeout: Duration::from_secs(1),
     failure_threshold: 2,
@@ -40,7 +40,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         ..Default::default()
     })
     .await?;
-    let (t0, epoch_unix_ms) = (Instant::now(), crate::kubelet::server::now_ms());
+    let (t0, epoch_unix_ms) = (Instant::now(), kubesim::kubelet::server::now_ms());
     let res_ms = config.resolution_ms();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let clients = Clients::new(
@@ -261,7 +261,7 @@ type PodNodes = BTreeMap<(String, String), String>;
 /// Running pods and their nodes, node names, and `hpas` HPA targets spread over deployments.
 fn world_facts(cluster: &Cluster, hpas: usize) -> (PodNodes, Vec<String>, Vec<HpaTarget>) {
     cluster.with_world(|w| {
-        let running = w.pods.values().filter(|p| p.phase == crate::sim::PodPhase::Running);
+        let running = w.pods.values().filter(|p| p.phase == kubesim::sim::PodPhase::Running);
         let pod_nodes: PodNodes = running
             .map(|p| ((p.spec.namespace.clone(), p.spec.name.clone()), p.spec.node.clone()))
             .collect();

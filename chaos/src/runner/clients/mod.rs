@@ -7,9 +7,9 @@
 pub mod parse;
 
 use super::journal::{ClientKind, Observation, Outcome, Request, RunMs, Target};
-use crate::pki::Leaf;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use kubesim::pki::Leaf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -20,7 +20,7 @@ pub const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 
 type Https = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    crate::http::Body,
+    kubesim::http::Body,
 >;
 
 /// Which replicas direct clients may ask: the Metrics API port of each replica that is
@@ -38,7 +38,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(api_url: &str, identity: &Leaf, t0: Instant, tx: UnboundedSender<Observation>) -> anyhow::Result<Self> {
-        let http = crate::tls::https_client(crate::tls::insecure_client(Some(identity))?);
+        let http = kubesim::tls::https_client(kubesim::tls::insecure_client(Some(identity))?);
         Ok(Clients {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
@@ -61,7 +61,7 @@ impl Clients {
             .header("X-Remote-User", "chaos")
             .header("X-Remote-Group", "system:masters")
             .header("Accept", "application/json")
-            .body(crate::http::empty())
+            .body(kubesim::http::empty())
             .map_err(|e| e.to_string())?;
         let call = async {
             let resp = self.http.request(req).await.map_err(|e| format!("{e:?}"))?;

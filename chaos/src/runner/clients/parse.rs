@@ -31,28 +31,11 @@ pub fn bytes(q: &str) -> Option<f64> {
     q.parse().ok()
 }
 
-/// Milliseconds of a Go duration (`2.003s`, `1m0s`, `500ms`).
+/// Milliseconds (rounded) of a Go duration (`2.003s`, `1m0s`, `500ms`), with the workspace's
+/// one codec.
 pub fn duration_ms(go: &str) -> Option<i64> {
-    let mut total = 0f64;
-    let mut rest = go;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        total += value
-            * match &rest[..u] {
-                "h" => 3.6e6,
-                "m" => 6e4,
-                "s" => 1e3,
-                "ms" => 1.0,
-                "µs" | "us" => 1e-3,
-                "ns" => 1e-6,
-                _ => return None,
-            };
-        rest = &rest[u..];
-    }
-    Some(total.round() as i64)
+    let d = apimachinery::duration::parse(go).ok()?;
+    i64::try_from((d.as_nanos() + 500_000) / 1_000_000).ok()
 }
 
 /// `Ok(None)` for a pod served without usage (`"timestamp": null`, `"containers": []`, as

@@ -26,7 +26,7 @@ pub struct Context<'a> {
     /// Node of every pod running at the start (namespace, name) -> node.
     pub pod_nodes: &'a BTreeMap<(String, String), String>,
     /// Ground truth, when the cluster runs in this process.
-    pub truth: Option<&'a crate::Cluster>,
+    pub truth: Option<&'a kubesim::Cluster>,
     /// `--shards` of the replicas.
     pub shards: u32,
 }

@@ -29,7 +29,7 @@ fn close(served: f64, abs: f64, candidates: &[f64]) -> bool {
 }
 
 impl CloseToTruth {
-    fn check(&mut self, pod: &PodSample, cluster: &crate::Cluster) -> Option<String> {
+    fn check(&mut self, pod: &PodSample, cluster: &kubesim::Cluster) -> Option<String> {
         let truths: Vec<(f64, f64)> = (0..=10)
             .filter_map(|i| {
                 let end = pod.timestamp + i * 100;

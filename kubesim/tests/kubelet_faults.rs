@@ -3,12 +3,12 @@
 
 mod common;
 
-use chaos::kubelet::{Family, Fault};
+use kubesim::kubelet::{Family, Fault};
 use std::time::{Duration, Instant};
 
 const NODE: &str = "node-0";
 
-async fn set(cluster: &chaos::Cluster, fault: Option<Fault>) {
+async fn set(cluster: &kubesim::Cluster, fault: Option<Fault>) {
     cluster.set_fault(NODE, fault).await.unwrap();
 }
 
@@ -84,7 +84,7 @@ async fn body_faults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_kubelet_faults() {
     let cluster = common::cluster(1, 4, 7).await;
-    let scrape = |c: &chaos::Cluster| {
+    let scrape = |c: &kubesim::Cluster| {
         let c = c.clone();
         async move { common::parse(&common::scrape(&c, NODE).await.unwrap().body.unwrap()) }
     };
@@ -143,7 +143,7 @@ async fn lying_kubelet_faults() {
     tracing::info!("timestamps backwards: stats as of 30 s ago");
     set(&cluster, Some(Fault::TimestampsBackwards { by_ms: 30_000 })).await;
     let s = scrape(&cluster).await;
-    let now = chaos::kubelet::server::now_ms();
+    let now = kubesim::kubelet::server::now_ms();
     let ts = common::samples(&s, "node_cpu_usage_seconds_total")[0].2;
     assert!((now - 30_000 - ts).abs() < 2_000, "timestamp {ts} vs now {now}");
     cluster.shutdown();

@@ -2,9 +2,6 @@
 //! streaming lists, metadata), field-selector transitions, pagination, 404/410/400 Statuses and
 //! the Table kubectl asks for. A tiny router stands in for `server.rs`.
 
-use chaos::apiserver::resources::{ResourceRequest, handle};
-use chaos::apiserver::store::{Kind, Store};
-use chaos::http::{Request, json_response, serve_connection};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
@@ -12,6 +9,9 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube::runtime::watcher::Event;
 use kube::{Client, ResourceExt};
+use kubesim::apiserver::resources::{ResourceRequest, handle};
+use kubesim::apiserver::store::{Kind, Store};
+use kubesim::http::{Request, json_response, serve_connection};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;

@@ -5,11 +5,11 @@
 
 use anyhow::Context;
 use bytes::Bytes;
-use chaos::procstat::{TICKS_PER_SECOND, tree_usage};
-use chaos::scenario::parse_duration;
 use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
+use kubesim::procstat::{TICKS_PER_SECOND, tree_usage};
+use kubesim::scenario::parse_duration;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     intervals: u32,
     /// Passed to kubesim: more nodes than this start kubelet worker processes.
-    #[arg(long, default_value_t = chaos::cluster::DEFAULT_KUBELETS_PER_PROCESS)]
+    #[arg(long, default_value_t = kubesim::cluster::DEFAULT_KUBELETS_PER_PROCESS)]
     kubelets_per_process: u32,
     /// The kubesim binary (default: next to this one).
     #[arg(long)]
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "kubesim up in {:.1}s ({} processes)",
         startup.as_secs_f64(),
-        chaos::procstat::tree(pid).len()
+        kubesim::procstat::tree(pid).len()
     );
 
     let targets = kubelet_addresses(&api).await?;
@@ -88,8 +88,8 @@ async fn main() -> anyhow::Result<()> {
     let token = std::fs::read_to_string(dir.join("metrics-server.token"))?;
     let ca_pem = std::fs::read(dir.join("ca.crt"))?;
     let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca_pem).context("ca.crt")?;
-    let tls = chaos::tls::verified_client(&ca, None)?;
-    let client = Arc::new(chaos::tls::https_client(tls));
+    let tls = kubesim::tls::verified_client(&ca, None)?;
+    let client = Arc::new(kubesim::tls::https_client(tls));
     let counters = Arc::new(Counters::default());
     for addr in targets.clone() {
         let (client, counters, token) = (client.clone(), counters.clone(), token.clone());
@@ -169,7 +169,7 @@ async fn kubelet_addresses(api: &str) -> anyhow::Result<Vec<String>> {
 }
 
 type HttpsClient =
-    Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, chaos::http::Body>;
+    Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, kubesim::http::Body>;
 
 async fn scrape_loop(
     client: Arc<HttpsClient>,
@@ -178,14 +178,14 @@ async fn scrape_loop(
     token: String,
     interval: Duration,
 ) {
-    let jitter = chaos::sim::rng::Rng::new(addr.len() as u64 ^ addr.bytes().map(u64::from).sum::<u64>()).unit();
+    let jitter = kubesim::sim::rng::Rng::new(addr.len() as u64 ^ addr.bytes().map(u64::from).sum::<u64>()).unit();
     tokio::time::sleep(interval.mul_f64(jitter)).await;
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
         let req = http::Request::get(format!("https://{addr}/metrics/resource"))
             .header("Authorization", format!("Bearer {}", token.trim()))
-            .body(chaos::http::empty())
+            .body(kubesim::http::empty())
             .expect("valid request");
         let result = async {
             let resp = client.request(req).await.ok()?;

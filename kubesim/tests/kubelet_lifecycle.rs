@@ -3,9 +3,9 @@
 
 mod common;
 
-use chaos::cluster::actions::Action;
-use chaos::sim::model::{ContainerKind, ContainerSpec};
-use chaos::sim::{PodPhase, PodSpec, Profile, SimEvent};
+use kubesim::cluster::actions::Action;
+use kubesim::sim::model::{ContainerKind, ContainerSpec};
+use kubesim::sim::{PodPhase, PodSpec, Profile, SimEvent};
 use std::collections::BTreeMap;
 
 fn series(scrape: &prometheus_parse::Scrape, family: &str) -> BTreeMap<String, f64> {
@@ -15,7 +15,7 @@ fn series(scrape: &prometheus_parse::Scrape, family: &str) -> BTreeMap<String, f
         .collect()
 }
 
-async fn payload(cluster: &chaos::Cluster, node: &str) -> prometheus_parse::Scrape {
+async fn payload(cluster: &kubesim::Cluster, node: &str) -> prometheus_parse::Scrape {
     common::parse(&common::scrape(cluster, node).await.unwrap().body.unwrap())
 }
 
@@ -37,7 +37,7 @@ fn container(name: &str, kind: ContainerKind) -> ContainerSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_and_container_lifecycle() {
     let cluster = common::cluster(2, 3, 21).await;
-    let now = chaos::kubelet::server::now_ms();
+    let now = kubesim::kubelet::server::now_ms();
 
     tracing::info!("a pod with an init container and a native sidecar: the init container is never reported");
     let pod = PodSpec {
@@ -63,7 +63,7 @@ async fn pod_and_container_lifecycle() {
 
     tracing::info!("a container restart: new start time, counter from zero");
     // Past one stats refresh, so the sidecar's counter has moved when the app restarts.
-    let refresh = chaos::kubelet::server::STATS_REFRESH_MS as u64;
+    let refresh = kubesim::kubelet::server::STATS_REFRESH_MS as u64;
     tokio::time::sleep(std::time::Duration::from_millis(refresh + 300)).await;
     let act = |a| cluster.act(a);
     act(Action::RestartContainer {
@@ -85,7 +85,7 @@ async fn pod_and_container_lifecycle() {
         "counter restarted from zero"
     );
     let truth = cluster
-        .pod_truth("default", "web-x", now, chaos::kubelet::server::now_ms())
+        .pod_truth("default", "web-x", now, kubesim::kubelet::server::now_ms())
         .unwrap();
     assert_eq!(truth.containers.iter().find(|c| c.name == "app").unwrap().restarts, 1);
 
@@ -110,7 +110,7 @@ async fn pod_and_container_lifecycle() {
     assert!(cluster.pod_truth("default", "web-x", now, now).is_none());
 
     tracing::info!("a pending pod appears once started");
-    let created = act(Action::AddPod(chaos::cluster::actions::PodRequest {
+    let created = act(Action::AddPod(kubesim::cluster::actions::PodRequest {
         node: Some("node-0".into()),
         namespace: Some("team-1".into()),
         name: Some("later".into()),
@@ -148,7 +148,7 @@ async fn node_lifecycle() {
     let after = payload(&cluster, "node-0").await;
     let node_cpu = |s| series(s, "node_cpu_usage_seconds_total")[""];
     assert!(node_cpu(&after) < node_cpu(&before) / 10.0);
-    let now_s = chaos::kubelet::server::now_ms() as f64 / 1000.0;
+    let now_s = kubesim::kubelet::server::now_ms() as f64 / 1000.0;
     assert!(
         series(&after, "container_start_time_seconds")
             .values()
@@ -174,7 +174,7 @@ async fn node_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelets_in_worker_processes() {
     common::init_tracing();
-    let config = chaos::ClusterConfig {
+    let config = kubesim::ClusterConfig {
         nodes: 5,
         pods_per_node: 2,
         seed: 23,
@@ -182,7 +182,7 @@ async fn kubelets_in_worker_processes() {
         kubesim_bin: Some(env!("CARGO_BIN_EXE_kubesim").into()),
         ..Default::default()
     };
-    let cluster = chaos::Cluster::start(config).await.unwrap();
+    let cluster = kubesim::Cluster::start(config).await.unwrap();
     tracing::info!("five nodes over three worker processes all answer with ground truth");
     for i in 0..5 {
         let node = format!("node-{i}");
@@ -200,7 +200,7 @@ async fn kubelets_in_worker_processes() {
 
     tracing::info!("faults and events reach kubelets in workers");
     cluster
-        .set_fault("node-3", Some(chaos::kubelet::Fault::Http500))
+        .set_fault("node-3", Some(kubesim::kubelet::Fault::Http500))
         .await
         .unwrap();
     assert_eq!(common::scrape(&cluster, "node-3").await.unwrap().status, 500);

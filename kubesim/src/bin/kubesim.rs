@@ -3,9 +3,9 @@
 //! writes kubeconfigs and certificates into a directory, and runs until interrupted.
 
 use anyhow::Context;
-use chaos::cluster::{Cluster, ClusterConfig, DEFAULT_KUBELET_PORT, DEFAULT_KUBELETS_PER_PROCESS};
-use chaos::scenario::{Scenario, parse_duration};
 use clap::{Parser, Subcommand};
+use kubesim::cluster::{Cluster, ClusterConfig, DEFAULT_KUBELET_PORT, DEFAULT_KUBELETS_PER_PROCESS};
+use kubesim::scenario::{Scenario, parse_duration};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Some(Command::KubeletWorker { dir }) => chaos::kubelet::worker::run_worker(&dir).await,
+        Some(Command::KubeletWorker { dir }) => kubesim::kubelet::worker::run_worker(&dir).await,
         None => run(cli.run).await,
     }
 }

@@ -4,11 +4,11 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use chaos::pki::Leaf;
-use chaos::{Cluster, ClusterConfig};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use kubesim::pki::Leaf;
+use kubesim::{Cluster, ClusterConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ pub async fn get(
 ) -> Result<Scraped, String> {
     let ca = std::fs::read(cluster.paths().ca()).unwrap();
     let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca).unwrap();
-    let tls = chaos::tls::verified_client(&ca, cert).unwrap();
+    let tls = kubesim::tls::verified_client(&ca, cert).unwrap();
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()

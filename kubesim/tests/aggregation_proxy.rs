@@ -10,9 +10,9 @@
 mod common;
 
 use bytes::Bytes;
-use chaos::pki::Ca;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
+use kubesim::pki::Ca;
 use rustls::server::WebPkiClientVerifier;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,16 +20,16 @@ use std::time::Duration;
 
 /// Starts the echo replica; returns its address and the task (abort it to kill the replica).
 async fn echo_replica(dir: &std::path::Path, name: &'static str) -> (String, tokio::task::JoinHandle<()>) {
-    let front_proxy = Ca::load(dir, "front-proxy-ca", chaos::cluster::files::FRONT_PROXY_CA_NAME).unwrap();
+    let front_proxy = Ca::load(dir, "front-proxy-ca", kubesim::cluster::files::FRONT_PROXY_CA_NAME).unwrap();
     let serving = front_proxy
-        .issue(&chaos::pki::LeafSpec {
+        .issue(&kubesim::pki::LeafSpec {
             common_name: "replica".into(),
             server: true,
             ..Default::default()
         })
         .unwrap();
     // Probes come without a certificate, as the kubelet's do.
-    let verifier = WebPkiClientVerifier::builder(Arc::new(chaos::pki::roots(&front_proxy.cert_der)))
+    let verifier = WebPkiClientVerifier::builder(Arc::new(kubesim::pki::roots(&front_proxy.cert_der)))
         .allow_unauthenticated()
         .build()
         .unwrap();
@@ -60,7 +60,7 @@ async fn echo_replica(dir: &std::path::Path, name: &'static str) -> (String, tok
                         .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                         .await;
                 } else {
-                    chaos::http::serve_connection(tls, move |req| async move { echo(req, has_cert, name) }).await;
+                    kubesim::http::serve_connection(tls, move |req| async move { echo(req, has_cert, name) }).await;
                 }
             });
         }
@@ -68,11 +68,11 @@ async fn echo_replica(dir: &std::path::Path, name: &'static str) -> (String, tok
     (addr, task)
 }
 
-fn echo(req: chaos::http::Request, client_cert: bool, name: &str) -> Response<chaos::http::Body> {
+fn echo(req: kubesim::http::Request, client_cert: bool, name: &str) -> Response<kubesim::http::Body> {
     if req.uri().path() == "/readyz" {
         // The kubelet's prober: no client certificate, no identity headers.
         assert!(!client_cert && req.headers().get("x-remote-user").is_none());
-        return chaos::http::text(StatusCode::OK, "ok");
+        return kubesim::http::text(StatusCode::OK, "ok");
     }
     let header = |name: &str| {
         req.headers()
@@ -87,7 +87,7 @@ fn echo(req: chaos::http::Request, client_cert: bool, name: &str) -> Response<ch
         "authorization": header("authorization"), "clientCert": client_cert,
         "version": format!("{:?}", req.version()), "replica": name,
     });
-    chaos::http::json_response(StatusCode::OK, &body)
+    kubesim::http::json_response(StatusCode::OK, &body)
 }
 
 /// GET on the apiserver with optional token and Accept; returns status, content type, body.
@@ -110,7 +110,7 @@ async fn api_get(url: &str, token: Option<&str>, accept: &str) -> (StatusCode, S
     (resp.status(), ct, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
-async fn wait_ready(cluster: &chaos::Cluster, want: usize) {
+async fn wait_ready(cluster: &kubesim::Cluster, want: usize) {
     // The probe needs up to 3 periods of 1 s to take a replica out.
     for _ in 0..200 {
         let n = chaos_ready(cluster).await;
@@ -122,7 +122,7 @@ async fn wait_ready(cluster: &chaos::Cluster, want: usize) {
     panic!("replicas never became ready");
 }
 
-async fn chaos_ready(cluster: &chaos::Cluster) -> usize {
+async fn chaos_ready(cluster: &kubesim::Cluster) -> usize {
     let (_, _, body) = api_get(
         &format!("{}/kubesim/v1/replicas", cluster.api_url()),
         None,
@@ -202,7 +202,7 @@ async fn proxy_forwards_like_kube_aggregator_without_retries() {
     )
     .await;
     let echoed: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(echoed["user"], json!([chaos::cluster::METRICS_SERVER_USER]));
+    assert_eq!(echoed["user"], json!([kubesim::cluster::METRICS_SERVER_USER]));
     assert_eq!(echoed["authorization"], json!([]));
     let (status, _, _) = api_get(&metrics, Some("bogus"), "application/json").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -127,7 +127,7 @@ async fn payload_parses_and_matches_ground_truth() {
 /// the node's total, as the ground truth has them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_node_reports_the_swap_families() {
-    use chaos::cluster::actions::{Action, PodRequest};
+    use kubesim::cluster::actions::{Action, PodRequest};
     let cluster = common::cluster(1, 1, 5).await;
     let added = cluster.act(Action::AddNode { swap: true }).await.unwrap();
     let node = added["node"].as_str().unwrap().to_string();
@@ -161,7 +161,7 @@ async fn a_swap_node_reports_the_swap_families() {
     let node_swap = common::samples(&scrape, "node_swap_usage_bytes")[0].clone();
     assert_eq!(node_swap.1, 2.0 * 3_866_624.0);
     // The node booted just now, so its truth is asked for now (the swap use is constant).
-    let now = chaos::kubelet::server::now_ms();
+    let now = kubesim::kubelet::server::now_ms();
     let truth = cluster.node_truth(&node, now, now).unwrap();
     assert_eq!(truth.swap_bytes, Some(node_swap.1));
     assert_eq!(cluster.node_truth("node-0", now, now).unwrap().swap_bytes, None);
@@ -182,9 +182,9 @@ async fn kubelet_requires_credentials() {
         .unwrap();
     assert_eq!(wrong.status, 401);
     tracing::info!("a client certificate from the cluster CA is accepted");
-    let ca = chaos::pki::Ca::load(cluster.dir(), "ca", chaos::cluster::CLUSTER_CA_NAME).unwrap();
+    let ca = kubesim::pki::Ca::load(cluster.dir(), "ca", kubesim::cluster::CLUSTER_CA_NAME).unwrap();
     let cert = ca
-        .issue(&chaos::pki::LeafSpec {
+        .issue(&kubesim::pki::LeafSpec {
             common_name: "metrics-server".into(),
             client: true,
             ..Default::default()

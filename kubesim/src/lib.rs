@@ -1,0 +1,38 @@
+//! kubesim: a simulated Kubernetes cluster that speaks the real protocols, so that what passes
+//! against it works in a real cluster: a fake kube-apiserver ([`apiserver`]: list and watch JSON,
+//! Tables, discovery, and the aggregation layer's proxy with front-proxy authentication),
+//! thousands of fake kubelets ([`kubelet`]: `/metrics/resource` text over HTTPS, with faults),
+//! the simulated world and its ground truth ([`sim`]), and the whole in-process cluster
+//! ([`cluster`]). Everything else in the project is tested against it: the end-to-end tests, the
+//! chaos runner and the scale benchmark (crate `chaos`) all start the server with [`launch`].
+
+pub mod apiserver;
+pub mod cluster;
+pub mod http;
+pub mod kubelet;
+pub mod launch;
+pub mod pki;
+pub mod ports;
+pub mod procstat;
+pub mod scenario;
+pub mod sim;
+pub mod tls;
+
+pub use cluster::{Cluster, ClusterConfig};
+
+/// The `kubesim` binary next to the running executable (tests live in `target/<profile>/deps`).
+pub fn kubesim_bin() -> anyhow::Result<std::path::PathBuf> {
+    if let Ok(path) = std::env::var("KUBESIM_BIN") {
+        return Ok(path.into());
+    }
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        let candidate = d.join("kubesim");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        dir = d.parent();
+    }
+    anyhow::bail!("kubesim binary not found near {}; set KUBESIM_BIN", exe.display())
+}
