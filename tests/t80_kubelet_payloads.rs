@@ -1,6 +1,7 @@
-//! The 26 real kubelet `/metrics/resource` captures in `shared/reference/kubelet-payloads/` as a
-//! regression test through the real server: each file is replayed by a kubesim kubelet (fault
-//! `replay`), first as it is, then with every CPU counter advanced by a known amount, every
+//! The 26 real kubelet `/metrics/resource` captures in `tests/data/kubelet-payloads/` (public
+//! sources; INDEX.md there says where each comes from and its quirks) as a regression test
+//! through the real server: each file is replayed by a kubesim kubelet (fault `replay`), first
+//! as it is, then with every CPU counter advanced by a known amount, every
 //! working set grown by a known number of bytes and every timestamp moved 10 s on. The pods and
 //! the node are then served with the rate and memory those amounts give, and swap as the file
 //! says; what the file does not support (truncated series, old metric names, a negative start
@@ -31,7 +32,7 @@ const CPU_STEP_CORES: f64 = 0.01;
 const MAX_BYTES: f64 = 9_223_372_036_854_775_808.0;
 
 fn payload_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/kubelet-payloads")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubelet-payloads")
 }
 
 /// One sample line: `name{labels} value [ts]`, leading blanks allowed.
