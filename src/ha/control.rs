@@ -114,8 +114,11 @@ async fn ping_loop(ha: Arc<Ha>) {
             async move {
                 ha.liveness.known_for(id);
                 let pong: Result<Pong, _> = ha.client.call(&address, path::PING, &ping, PING_TIMEOUT).await;
-                if pong.is_ok_and(|p| p.member == id.0 && !p.leaving) {
-                    ha.liveness.record_ok(id);
+                if let Ok(pong) = pong
+                    && pong.member == id.0
+                    && !pong.leaving
+                {
+                    ha.liveness.record_ok(id, pong.settling);
                 }
             }
         });
@@ -209,10 +212,14 @@ impl Ha {
             } else {
                 self.liveness.recently(member.id, down_after)
             };
-            let state = match (member.is_up(), alive) {
-                (true, false) if self.liveness.known_for(member.id) >= down_after => MemberState::Down,
-                (false, true) if self.reachable(member.id) => MemberState::Up,
-                _ => continue,
+            let seen = Seen {
+                alive,
+                reachable: self.reachable(member.id),
+                settling: member.id != self.me() && self.liveness.settling(member.id),
+                known_long_enough: self.liveness.known_for(member.id) >= down_after,
+            };
+            let Some(state) = transition(member.is_up(), seen) else {
+                continue;
             };
             tracing::info!(member = %member.id, name = %member.name, ?state, "member state changes");
             self.propose(Command::SetState {
@@ -316,5 +323,61 @@ impl Ha {
         m.epoch.set(map.epoch as i64);
         m.degraded.set(i64::from(self.is_degraded()));
         m.set_shards(primaries.len() as i64, standbys.len() as i64);
+    }
+}
+
+/// What the leader's ping table says of a member.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Answered within `--member-down-after`.
+    alive: bool,
+    /// Answered within [`super::REACHABLE_WINDOW`].
+    reachable: bool,
+    /// Its last answer said it is just back from a freeze.
+    settling: bool,
+    /// Known for at least `--member-down-after` (a new member gets that long to answer).
+    known_long_enough: bool,
+}
+
+/// The leader's Up/Down decision for a member that is `up` in the map. A member that answers
+/// but is settling after a freeze stays Down: made Up, it would get shards back (and the
+/// writers it takes them from would yield) while it cannot serve its own copies yet, leaving
+/// those shards unserved until it settles.
+fn transition(up: bool, seen: Seen) -> Option<MemberState> {
+    match (up, seen.alive) {
+        (true, false) if seen.known_long_enough => Some(MemberState::Down),
+        (false, true) if seen.reachable && !seen.settling => Some(MemberState::Up),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(alive: bool, settling: bool) -> Seen {
+        Seen {
+            alive,
+            reachable: alive,
+            settling,
+            known_long_enough: true,
+        }
+    }
+
+    #[test]
+    fn a_member_back_from_a_freeze_stays_down_until_it_has_settled() {
+        assert_eq!(transition(false, seen(true, true)), None, "settling: no shards yet");
+        assert_eq!(transition(false, seen(true, false)), Some(MemberState::Up));
+    }
+
+    #[test]
+    fn silence_makes_a_member_down_once_it_had_time_to_answer() {
+        assert_eq!(transition(true, seen(false, false)), Some(MemberState::Down));
+        let new = Seen {
+            known_long_enough: false,
+            ..seen(false, false)
+        };
+        assert_eq!(transition(true, new), None);
+        assert_eq!(transition(true, seen(true, true)), None, "an Up member that settles keeps its shards");
     }
 }

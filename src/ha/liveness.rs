@@ -3,7 +3,7 @@
 //! fan-out queries and to notice quorum loss.
 
 use coordinator::shard_map::MemberId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,27 @@ pub struct Liveness {
     last_ok: Mutex<HashMap<MemberId, Instant>>,
     /// When this replica first saw each member in the map (grace before calling it Down).
     first_seen: Mutex<HashMap<MemberId, Instant>>,
+    /// Members whose last answer said they are settling after a freeze.
+    settling: Mutex<HashSet<MemberId>>,
 }
 
 impl Liveness {
-    pub fn record_ok(&self, member: MemberId) {
+    pub fn record_ok(&self, member: MemberId, settling: bool) {
         self.last_ok
             .lock()
             .expect("liveness lock")
             .insert(member, Instant::now());
+        let mut set = self.settling.lock().expect("liveness lock");
+        if settling {
+            set.insert(member);
+        } else {
+            set.remove(&member);
+        }
+    }
+
+    /// Whether `member`'s last answer said it is settling after a freeze.
+    pub fn settling(&self, member: MemberId) -> bool {
+        self.settling.lock().expect("liveness lock").contains(&member)
     }
 
     /// Remembers when `member` was first seen; returns how long ago that was.
@@ -39,5 +52,6 @@ impl Liveness {
     pub fn retain(&self, keep: impl Fn(MemberId) -> bool) {
         self.last_ok.lock().expect("liveness lock").retain(|m, _| keep(*m));
         self.first_seen.lock().expect("liveness lock").retain(|m, _| keep(*m));
+        self.settling.lock().expect("liveness lock").retain(|m| keep(*m));
     }
 }

@@ -69,6 +69,7 @@ async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {
     Bincode(Pong {
         member: state.ha.me().0,
         leaving: state.ha.is_leaving(),
+        settling: state.ha.unsettled(),
     })
 }
 

@@ -67,6 +67,10 @@ pub struct Pong {
     pub member: u64,
     /// The replica is shutting down: count it as silent.
     pub leaving: bool,
+    /// The replica is just back from a freeze and does not serve its own copies yet
+    /// (`ha/stall.rs`): reachable, but the leader must not make it Up (and so give it shards)
+    /// before it can serve them.
+    pub settling: bool,
 }
 
 /// A replica shutting down asks the leader to mark it Down now, so its shards move (with
