@@ -283,6 +283,19 @@ impl Ha {
             }))
             .await;
         }
+        // A member added before its voter swap (by the loop above, racing the leader's
+        // admission) is flagged a learner: the flag follows the membership.
+        for member in map.members.values() {
+            let votes = voters.contains(&member.id.0);
+            if member.voter != votes && membership.nodes().any(|(id, _)| *id == member.id.0) {
+                tracing::info!(member = %member.id, name = %member.name, voter = votes, "the map's voter flag follows the Raft membership");
+                self.propose(Command::SetVoter {
+                    member: member.id,
+                    voter: votes,
+                })
+                .await;
+            }
+        }
     }
 
     /// Proposes one command; failures (lost leadership, no quorum) are logged and retried by the
@@ -378,6 +391,10 @@ mod tests {
             ..seen(false, false)
         };
         assert_eq!(transition(true, new), None);
-        assert_eq!(transition(true, seen(true, true)), None, "an Up member that settles keeps its shards");
+        assert_eq!(
+            transition(true, seen(true, true)),
+            None,
+            "an Up member that settles keeps its shards"
+        );
     }
 }

@@ -325,14 +325,18 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
 
 /// Whether the replica set `info` belongs to can never reach a quorum again: most of its voters
 /// are names now answering as other incarnations (their data dirs are gone, and an incarnation
-/// whose log is gone never comes back).
+/// whose log is gone never comes back). The voters are its Raft membership's (`info.voters`),
+/// the authority on its quorum; the map only names them. A voter the map does not name may
+/// still come back.
 fn lost_for_good((my_name, me): (&str, MemberId), info: &Info, answers: &[Info]) -> bool {
-    let voters: Vec<&Member> = info.map.members.values().filter(|m| m.voter).collect();
-    let replaced = voters
+    let replaced = info
+        .voters
         .iter()
+        .filter_map(|id| info.map.members.get(&MemberId(*id)))
         .filter(|v| (v.name == my_name && v.id != me) || answers.iter().any(|a| a.name == v.name && a.member != v.id.0))
         .count();
-    !voters.is_empty() && (voters.len() - replaced) * 2 <= voters.len()
+    let voters = info.voters.len();
+    voters > 0 && (voters - replaced) * 2 <= voters
 }
 
 /// Leader of a formed Raft cluster whose map is not initialised: proposes `Init` with the
@@ -387,8 +391,8 @@ mod tests {
             primaries: 0,
             standbys: 0,
             nodes: 0,
+            voters: voters.iter().map(|&(_, id)| id).collect(),
             map,
-            voters: Vec::new(),
         }
     }
 
@@ -432,5 +436,19 @@ mod tests {
         // r0 restarted with its data dir (same id): the set can recover.
         let answers = [survivor.clone(), info("r2", 30, false, &[])];
         assert!(!lost_for_good(("r0", MemberId(1)), &survivor, &answers));
+    }
+
+    #[test]
+    fn voters_are_the_raft_membership_s_not_the_map_s_flags() {
+        // r0 came back fresh (id 10) and was swapped in as a voter, but the map added it as a
+        // learner first (soak seed 400607); then r2 restarts fresh (id 30). r0 and r1 still
+        // make a quorum of {10, 2, 3}: the set is not lost, r2 must join it.
+        let mut leader = info("r0", 10, true, &[("r0", 10), ("r1", 2), ("r2", 3)]);
+        leader.map.members.get_mut(&MemberId(10)).unwrap().voter = false;
+        let answers = [leader.clone(), info("r1", 2, true, &[("r0", 10), ("r1", 2), ("r2", 3)])];
+        assert!(!lost_for_good(("r2", MemberId(30)), &leader, &answers));
+        // With r1 gone fresh too (id 20), only r0 of the three is left: lost.
+        let answers = [leader.clone(), info("r1", 20, false, &[])];
+        assert!(lost_for_good(("r2", MemberId(30)), &leader, &answers));
     }
 }

@@ -74,6 +74,9 @@ impl Ha {
                 .filter(|n| !whole.contains(*n))
                 .map(String::from)
                 .collect();
+            if !stale.is_empty() {
+                tracing::info!(shard, nodes = ?stale, "no whole copy had these nodes: served again once scraped (at once)");
+            }
             store.mark_stale(stale.iter().map(String::as_str));
         }
         let mut writing = Vec::new();

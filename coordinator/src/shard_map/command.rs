@@ -48,6 +48,15 @@ pub enum Command {
     /// Recompute the assignment from the current one; a no-op when it is already settled
     /// (see [`ShardMap::is_settled`]).
     Rebalance,
+    /// The member's `voter` flag follows the Raft membership (the authority on who votes): the
+    /// leader proposes it when the two differ, for example when a new incarnation was added to
+    /// the map as a learner before its voter swap.
+    SetVoter {
+        /// Which member.
+        member: MemberId,
+        /// Whether it votes now.
+        voter: bool,
+    },
 }
 
 /// What an applied command did.
@@ -108,6 +117,7 @@ impl ShardMap {
             Command::RemoveMember(id) => self.remove_member(id)?,
             Command::SetState { member, state } => self.set_state(member, state)?,
             Command::Rebalance => false,
+            Command::SetVoter { member, voter } => self.set_voter(member, voter)?,
         };
         let changed = ((changed || rebalance) && self.reassign()) | changed;
         self.epoch += u64::from(changed);
@@ -154,6 +164,13 @@ impl ShardMap {
             .remove(&id)
             .map(|_| true)
             .ok_or(ApplyError::UnknownMember(id))
+    }
+
+    fn set_voter(&mut self, id: MemberId, voter: bool) -> Result<bool, ApplyError> {
+        let member = self.members.get_mut(&id).ok_or(ApplyError::UnknownMember(id))?;
+        let changed = member.voter != voter;
+        member.voter = voter;
+        Ok(changed)
     }
 
     fn set_state(&mut self, id: MemberId, state: MemberState) -> Result<bool, ApplyError> {

@@ -215,24 +215,32 @@ impl Actor for ShardActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // A shard taken over while the set runs with nothing to serve (every copy was lost, or
-        // the copies left may be older than what was served: stale nodes) is scraped at once:
-        // its pods are missing until a scrape renews them. Otherwise the first tick keeps the
-        // shards' phases spread over the resolution.
         let running = self.ctx.last_tick.load(Ordering::Relaxed) != 0;
-        let empty = {
+        let (empty, stale) = {
             let store = self.store.read().expect("store lock");
-            store.held_counts().0 == 0 || store.has_stale()
+            (store.held_counts().0 == 0, store.has_stale())
         };
-        let delay = if running && empty {
-            Duration::ZERO
-        } else {
-            self.first_tick_delay(self.ctx.shard_count)
-        };
+        let delay = first_delay(running, empty, stale, self.first_tick_delay(self.ctx.shard_count));
         ctx.run_later(delay, |act, ctx| {
             act.tick(ctx);
             ctx.run_interval(act.ctx.resolution, |act, ctx| act.tick(ctx));
         });
+    }
+}
+
+/// When a new shard actor first scrapes. A shard with stale nodes (taken over with copies that
+/// may be older than what was served) is scraped at once, whenever it starts: its nodes are not
+/// served until a scrape renews them, so waiting for the spread offset would hide them for up
+/// to a resolution (a replica restarted with its data dir had not ticked yet and waited). A
+/// shard taken over with nothing to serve while this replica already runs is scraped at once
+/// too (its pods are missing until then). Otherwise the first tick keeps the shards' phases
+/// spread over the resolution (`spread`), which at first start keeps a replica's scrapes of
+/// thousands of kubelets from coming all at once.
+pub(crate) fn first_delay(running: bool, empty: bool, stale: bool, spread: Duration) -> Duration {
+    if stale || (running && empty) {
+        Duration::ZERO
+    } else {
+        spread
     }
 }
 
@@ -339,5 +347,32 @@ impl Handler<Published> for ShardActor {
             self.store.write().expect("store lock").remove_node(&msg.node);
         }
         self.maybe_finish_tick();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_delay;
+    use std::time::Duration;
+
+    const SPREAD: Duration = Duration::from_millis(1500);
+
+    #[test]
+    fn stale_nodes_are_scraped_at_once_even_before_the_first_tick() {
+        // A replica restarted with its data dir takes shards over before any of its actors
+        // ticked: its stale nodes must not wait for the spread offset (campaign seed 658090).
+        assert_eq!(first_delay(false, false, true, SPREAD), Duration::ZERO);
+        assert_eq!(first_delay(true, false, true, SPREAD), Duration::ZERO);
+    }
+
+    #[test]
+    fn empty_shards_wait_for_their_offset_only_at_first_start() {
+        assert_eq!(first_delay(true, true, false, SPREAD), Duration::ZERO);
+        assert_eq!(first_delay(false, true, false, SPREAD), SPREAD, "first start: spread");
+        assert_eq!(
+            first_delay(true, false, false, SPREAD),
+            SPREAD,
+            "a servable copy keeps its phase"
+        );
     }
 }

@@ -354,3 +354,34 @@ fn a_set_formed_to_replace_a_lost_one_starts_above_its_epoch() {
     assert_eq!(response.epoch, 42, "above the lost set's 41");
     assert_eq!(formed(4, 2).epoch, 1, "a first formation starts at 1");
 }
+
+#[test]
+fn set_voter_follows_the_membership_and_moves_no_shard() {
+    let mut map = formed(8, 4);
+    let before = map.clone();
+    let response = map
+        .apply(Command::SetVoter {
+            member: MemberId(4),
+            voter: true,
+        })
+        .unwrap();
+    assert!(response.changed && map.members[&MemberId(4)].voter);
+    assert_eq!(map.assignment, before.assignment, "who votes does not decide who owns");
+    let again = map
+        .apply(Command::SetVoter {
+            member: MemberId(4),
+            voter: true,
+        })
+        .unwrap();
+    assert!(!again.changed, "the same flag again changes nothing");
+    assert_eq!(
+        rejected(
+            &mut map,
+            Command::SetVoter {
+                member: MemberId(9),
+                voter: true
+            }
+        ),
+        ApplyError::UnknownMember(MemberId(9))
+    );
+}
