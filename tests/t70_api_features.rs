@@ -56,18 +56,12 @@ fn python_decode(cluster: &kubesim::Cluster, body: &[u8]) -> Value {
 
 /// kubectl of one minor version, fresh cache.
 async fn kubectl_version(cluster: &kubesim::Cluster, version: &str, args: &[&str]) -> std::process::Output {
-    let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}");
-    let out = tokio::process::Command::new(bin)
-        .arg("--kubeconfig")
-        .arg(cluster.paths().kubeconfig())
-        .arg("--cache-dir")
-        .arg(cluster.dir().join(format!("kubectl-cache-{}", free_port())))
-        .args(args)
-        .output()
-        .await
-        .expect("kubectl runs");
-    tracing::info!(version, ?args, status = ?out.status, stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
-    out
+    kubectl_bin(
+        cluster,
+        &format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"),
+        args,
+    )
+    .await
 }
 
 fn names(list: &Value) -> Vec<(String, String)> {

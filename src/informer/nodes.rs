@@ -12,7 +12,7 @@ pub struct NodeCache {
     pub nodes: BTreeMap<Arc<str>, NodeInfo>,
     relist: Option<BTreeMap<Arc<str>, NodeInfo>>,
     pub synced: bool,
-    /// Bumped on every change, so the scrape supervisor knows to recompute targets.
+    /// Bumped on every change, so `app::follow_nodes` recomputes the scrape targets.
     pub generation: u64,
 }
 

@@ -139,9 +139,14 @@ pub async fn eventually(limit: Duration, what: &str, mut f: impl AsyncFnMut() ->
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-/// Runs kubectl against the cluster (through the aggregation proxy) with a fresh cache.
+/// Runs kubectl 1.32 against the cluster (through the aggregation proxy) with a fresh cache.
 pub async fn kubectl(cluster: &kubesim::Cluster, args: &[&str]) -> Output {
-    let out = tokio::process::Command::new(KUBECTL)
+    kubectl_bin(cluster, KUBECTL, args).await
+}
+
+/// Runs the kubectl binary `bin` against the cluster with a fresh cache.
+pub async fn kubectl_bin(cluster: &kubesim::Cluster, bin: &str, args: &[&str]) -> Output {
+    let out = tokio::process::Command::new(bin)
         .arg("--kubeconfig")
         .arg(cluster.paths().kubeconfig())
         .arg("--cache-dir")
@@ -149,8 +154,8 @@ pub async fn kubectl(cluster: &kubesim::Cluster, args: &[&str]) -> Output {
         .args(args)
         .output()
         .await
-        .expect("kubectl 1.32 runs");
-    tracing::info!(?args, status = ?out.status, stdout = %String::from_utf8_lossy(&out.stdout), stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
+        .unwrap_or_else(|e| panic!("{bin} runs: {e}"));
+    tracing::info!(bin, ?args, status = ?out.status, stdout = %String::from_utf8_lossy(&out.stdout), stderr = %String::from_utf8_lossy(&out.stderr), "kubectl");
     out
 }
 
