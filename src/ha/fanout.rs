@@ -312,8 +312,30 @@ impl Ha {
         }
     }
 
-    /// Reads `shards` from their sources.
+    /// Reads `shards` from their sources. A fan-out that this process's own stall (SIGSTOP, a
+    /// paused VM) overtook is asked again with a fresh deadline: its calls timed out because
+    /// this replica did not run, not because the sources did not answer, and its partial answer
+    /// would leave out every pod (soak seed 537829: a list in flight when the replica froze
+    /// came back empty after SIGCONT).
     pub async fn gather(&self, reader: &Reader, shards: Vec<u32>, target: QueryTarget) -> QueryResponse {
+        let started = Instant::now();
+        let (out, missed) = self.gather_once(reader, shards.clone(), target.clone()).await;
+        let (out, missed) = if missed > 0 && self.stall.stalled_since(started) {
+            tracing::info!(missed, "a fan-out spanned a stall of this replica: asked again");
+            self.gather_once(reader, shards, target).await
+        } else {
+            (out, missed)
+        };
+        if missed > 0 {
+            self.partial(missed);
+        }
+        self.metrics.ha.fanout_duration.observe(started.elapsed().as_secs_f64());
+        out
+    }
+
+    /// One fan-out within `--fanout-timeout`: the gathered rows and how many shards nobody
+    /// answered for authoritatively.
+    async fn gather_once(&self, reader: &Reader, shards: Vec<u32>, target: QueryTarget) -> (QueryResponse, usize) {
         let started = Instant::now();
         let deadline = started + self.config.fanout_timeout;
         let map = self.current_map();
@@ -357,11 +379,7 @@ impl Ha {
             missed,
             "fan-out gathered"
         );
-        if missed > 0 {
-            self.partial(missed);
-        }
-        self.metrics.ha.fanout_duration.observe(started.elapsed().as_secs_f64());
-        out
+        (out, missed)
     }
 
     /// Counts a partial answer; logs a warning at most once per [`PARTIAL_WARN_EVERY`] (every

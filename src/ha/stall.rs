@@ -62,6 +62,14 @@ impl StallWatch {
                 .is_some_and(|t| now.saturating_duration_since(t) < self.settle)
     }
 
+    /// Whether this process stalled at some point after `since`: it resumed after it, or its
+    /// beat is overdue now (stopped until a moment ago; the beat task has not run yet).
+    pub fn stalled_since(&self, since: Instant) -> bool {
+        let now = Instant::now();
+        let state = self.state.lock().expect("stall lock");
+        now.saturating_duration_since(state.last_beat) > STALL_THRESHOLD || state.resumed_at.is_some_and(|t| t > since)
+    }
+
     /// Beats until the process ends, logging every stall.
     pub async fn run(self: std::sync::Arc<Self>) {
         loop {
@@ -94,5 +102,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(!watch.unsettled());
         assert_eq!(watch.beat(), None);
+    }
+
+    #[test]
+    fn a_stall_counts_for_work_that_began_before_it_only() {
+        let watch = StallWatch::new(Duration::from_millis(50));
+        let before = Instant::now();
+        assert!(!watch.stalled_since(before));
+        watch.state.lock().unwrap().last_beat -= STALL_THRESHOLD * 2;
+        assert!(watch.stalled_since(before), "stopped until now: the beat is overdue");
+        watch.beat();
+        assert!(watch.stalled_since(before), "resumed after the work began");
+        let after = Instant::now();
+        assert!(
+            !watch.stalled_since(after),
+            "work begun after the stall is not affected"
+        );
     }
 }
