@@ -263,23 +263,28 @@ impl Ha {
         let Some(address) = self.address_of(map, primary) else {
             return;
         };
-        let snapshot = self.shards.stores[shard as usize]
+        let Some(push) = self.handoff_push(map.epoch, shard) else {
+            return;
+        };
+        let ack: Result<PushAck, _> = self.client.call(&address, path::HANDOFF, &push, HANDOFF_TIMEOUT).await;
+        tracing::debug!(shard, to = %primary, ?ack, "handed a quorum-loss copy to the primary");
+    }
+
+    /// A hand-over of this replica's whole copy of `shard` at map `epoch`; `None` when it holds
+    /// nothing of it.
+    fn handoff_push(&self, epoch: u64, shard: u32) -> Option<ShardPush> {
+        let snapshot: ShardSnapshot = self.shards.stores[shard as usize]
             .read()
             .expect("store lock")
             .snapshot();
-        if snapshot.nodes.is_empty() {
-            return;
-        }
-        let push = ShardPush {
+        (!snapshot.nodes.is_empty()).then(|| ShardPush {
             from: self.me().0,
-            epoch: map.epoch,
+            epoch,
             shard,
             seq: 0,
             taken_at: now_nanos(),
             body: PushBody::Full(snapshot),
-        };
-        let ack: Result<PushAck, _> = self.client.call(&address, path::HANDOFF, &push, HANDOFF_TIMEOUT).await;
-        tracing::debug!(shard, to = %primary, ?ack, "handed a quorum-loss copy to the primary");
+        })
     }
 
     /// The primary's side of a hand-over: nodes newer than its own go through its shard actor
@@ -320,24 +325,12 @@ impl Ha {
     pub(super) async fn hand_over_all(&self, map: &coordinator::shard_map::ShardMap) {
         let mut calls = Vec::new();
         for shard in 0..self.shards.shards.min(map.shard_count) {
-            let snapshot: ShardSnapshot = self.shards.stores[shard as usize]
-                .read()
-                .expect("store lock")
-                .snapshot();
             let Some(primary) = map.primary(shard) else { continue };
             let Some(address) = self.address_of(map, *primary) else {
                 continue;
             };
-            if snapshot.nodes.is_empty() {
+            let Some(push) = self.handoff_push(map.epoch, shard) else {
                 continue;
-            }
-            let push = ShardPush {
-                from: self.me().0,
-                epoch: map.epoch,
-                shard,
-                seq: 0,
-                taken_at: now_nanos(),
-                body: PushBody::Full(snapshot),
             };
             let client = self.client.clone();
             calls.push(async move {
