@@ -1,8 +1,9 @@
 //! Replication from a shard's writer to its standbys. Every scrape of a node is staged by the
 //! shard actor and handed here ([`Hook`] is the actor's [`Publisher`]); the writer sends the
-//! node's copy to each standby in sync and only then lets the actor publish it, so a copy the
-//! writer serves is held by every standby still in sync. One push per shard is in flight at a
-//! time; copies staged meanwhile go in the next one.
+//! node's copy to each standby and lets the actor publish it only once a standby holds it, so a
+//! copy the writer serves is held by a standby that may be promoted in its place; a push no
+//! standby took is withheld (see [`Ha::unheld_verdict`] for the exceptions). One push per shard
+//! is in flight at a time; copies staged meanwhile go in the next one.
 //!
 //! A standby applies a writer's updates in sequence; one that misses a push (a gap, a timeout,
 //! a restart) is out of sync, and therefore not authoritative, until the writer's next push
@@ -20,7 +21,7 @@ use shard::point::now_nanos;
 use shard::store::{Missing, NodeSnapshot, ShardSnapshot};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Deadline of one push. A standby that does not answer within it is out of sync and the
@@ -45,6 +46,8 @@ pub struct Outbox {
     forget: Vec<String>,
     /// A push is in flight (its task sends whatever is queued next).
     sending: bool,
+    /// Since when no push reached a standby (while the shard has standbys).
+    unheld_since: Option<Instant>,
 }
 
 impl Outbox {
@@ -53,6 +56,7 @@ impl Outbox {
         self.seq = 0;
         self.in_sync.clear();
         self.forget.clear();
+        self.unheld_since = None;
     }
 }
 
@@ -78,8 +82,13 @@ impl Publisher for Hook {
 
 /// What one push told the writer.
 enum Outcome {
+    /// A standby holds the copies, or the shard has no standby to hold them.
     Delivered,
-    Fenced { epoch: u64 },
+    /// The shard has standbys and none took the copies.
+    Unheld,
+    Fenced {
+        epoch: u64,
+    },
 }
 
 impl Ha {
@@ -118,6 +127,7 @@ impl Ha {
                 batch.iter().map(|s| (s.node.to_string(), (*s.copy).clone())).collect();
             let verdict = match self.push_batch(shard, seq, nodes, forget).await {
                 Outcome::Delivered => Verdict::Publish,
+                Outcome::Unheld => self.unheld_verdict(shard),
                 Outcome::Fenced { epoch } => {
                     tracing::info!(
                         shard,
@@ -165,9 +175,12 @@ impl Ha {
             .filter(|s| self.reachable(**s))
             .filter_map(|&s| Some((s, self.address_of(&map, s)?)))
             .collect();
+        if standbys.is_empty() {
+            return self.held(shard, true);
+        }
         if reachable.is_empty() {
             self.mark_out_of_sync(shard, &standbys);
-            return Outcome::Delivered;
+            return self.held(shard, false);
         }
         let update = PushBody::Update {
             nodes: nodes.clone(),
@@ -201,10 +214,12 @@ impl Ha {
             outbox.in_sync.insert(*standby, false);
         }
         let mut fenced = None;
+        let mut held = false;
         for (standby, ack) in acks {
             match ack {
                 Ok(PushAck::Accepted) => {
                     outbox.in_sync.insert(standby, true);
+                    held = true;
                 }
                 Ok(PushAck::Stale { epoch: theirs }) if theirs > epoch => fenced = Some(theirs),
                 Ok(other) => tracing::debug!(shard, %standby, ?other, "standby out of sync"),
@@ -214,10 +229,40 @@ impl Ha {
                 }
             }
         }
+        drop(outbox);
         match fenced {
             Some(epoch) => Outcome::Fenced { epoch },
-            None => Outcome::Delivered,
+            None => self.held(shard, held),
         }
+    }
+
+    /// The outcome of a push that some standby took (`held`) or none did, noting since when
+    /// none has.
+    fn held(&self, shard: u32, held: bool) -> Outcome {
+        let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+        if held {
+            outbox.unheld_since = None;
+            Outcome::Delivered
+        } else {
+            outbox.unheld_since.get_or_insert_with(Instant::now);
+            Outcome::Unheld
+        }
+    }
+
+    /// What becomes of copies no standby holds: served all the same only by a writer in
+    /// quorum-loss mode, which serves its own scrapes as the other side of the cut does and
+    /// hands its copy to the shard's primary when the cut heals (`takeover.rs`). Any other
+    /// writer keeps its published copy (renewed) until a standby takes its copies again; the
+    /// map replaces a dead standby within `--member-down-after`, and a standby promoted
+    /// meanwhile starts from a copy that holds everything served (docs/architecture.md,
+    /// "Serving rule"). A writer that reaches its quorum but no standby (a cut between the two
+    /// alone, which the leader does not see) serves unheld copies after the quorum-loss
+    /// timeout plus `--member-down-after`: later than any replica cut off from its quorum
+    /// enters quorum-loss mode, so its points freeze for a while but never for good.
+    fn unheld_verdict(&self, shard: u32) -> Verdict {
+        let since = self.outboxes[shard as usize].lock().expect("outbox lock").unheld_since;
+        let cut_off_after = self.config.quorum_loss_timeout + self.config.member_down_after;
+        unheld_verdict(self.is_degraded(), since.map(|t| t.elapsed()), cut_off_after)
     }
 
     fn mark_out_of_sync(&self, shard: u32, standbys: &[MemberId]) {
@@ -338,6 +383,16 @@ impl Ha {
     }
 }
 
+/// [`Ha::unheld_verdict`]: `degraded` (quorum-loss mode), and for how long no push of the shard
+/// has reached a standby.
+fn unheld_verdict(degraded: bool, unheld_for: Option<Duration>, cut_off_after: Duration) -> Verdict {
+    if degraded || unheld_for.is_some_and(|d| d >= cut_off_after) {
+        Verdict::Publish
+    } else {
+        Verdict::Withhold
+    }
+}
+
 /// Whether an update numbered `seq` from the writer this standby follows was overtaken by a
 /// later push it already applied. A writer whose push timed out sends the next one on another
 /// connection, so the late one can arrive second; taking it for a gap made the standby out of
@@ -358,6 +413,26 @@ mod tests {
             seq,
             in_sync,
         }
+    }
+
+    #[test]
+    fn a_writer_serves_no_copy_its_standbys_lack_unless_cut_off_like_a_quorum_loss_writer() {
+        let cut_off_after = Duration::from_secs(6);
+        let unheld = |secs| Some(Duration::from_secs(secs));
+        // Partition seed 652857: the writer cut off for 3.5 s served scrapes the promoted
+        // standby never had. Now it keeps what the standby holds.
+        assert_eq!(unheld_verdict(false, unheld(0), cut_off_after), Verdict::Withhold);
+        assert_eq!(unheld_verdict(false, unheld(5), cut_off_after), Verdict::Withhold);
+        assert_eq!(
+            unheld_verdict(true, unheld(1), cut_off_after),
+            Verdict::Publish,
+            "quorum-loss mode"
+        );
+        assert_eq!(
+            unheld_verdict(false, unheld(6), cut_off_after),
+            Verdict::Publish,
+            "cut off from its standbys alone, with its quorum: never frozen for good"
+        );
     }
 
     #[test]

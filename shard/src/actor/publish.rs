@@ -13,8 +13,11 @@ use tokio::sync::Notify;
 /// What becomes of a staged copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every standby holds it (or cannot serve): serve it.
+    /// A standby holds it, or none can take the shard over with less: serve it.
     Publish,
+    /// No standby holds it, and one may yet take the shard over from its own copy: serving it
+    /// could hand readers a point the next writer lacks. The node's published copy stays.
+    Withhold,
     /// A newer writer took the shard over: never serve it.
     Drop,
 }
@@ -29,8 +32,14 @@ pub trait Publisher: Send + Sync + 'static {
 
 /// Ends one staged copy of `node` in `store` and wakes the readers waiting for it.
 pub(crate) fn finish(store: &RwLock<Store>, published: &Notify, node: &str, copy: NodeSnapshot, verdict: Verdict) {
-    let copy = (verdict == Verdict::Publish).then_some(copy);
-    store.write().expect("store lock").publish_node(node, copy);
+    {
+        let mut store = store.write().expect("store lock");
+        match verdict {
+            Verdict::Publish => store.publish_node(node, Some(copy)),
+            Verdict::Withhold => store.withhold_node(node, copy.received),
+            Verdict::Drop => store.publish_node(node, None),
+        }
+    }
     published.notify_waiters();
 }
 

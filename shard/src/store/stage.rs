@@ -40,6 +40,26 @@ impl Store {
         }
     }
 
+    /// Ends one staged copy that may not be served (no standby holds it) while its kubelet
+    /// answered at `now`: the node's published copy stays, renewed so that it does not expire
+    /// while the writer waits for a standby to take its copies again.
+    pub fn withhold_node(&mut self, node: &str, now: Nanos) {
+        self.pending = self.pending.saturating_sub(1);
+        let Some(entry) = self.nodes.get_mut(node) else {
+            return;
+        };
+        entry.received = entry.received.max(now);
+        for (namespace, name) in &entry.pods {
+            let pod = self
+                .namespaces
+                .get_mut(&**namespace)
+                .and_then(|pods| pods.get_mut(&**name));
+            if let Some(pod) = pod.filter(|pod| &*pod.node == node) {
+                pod.received = pod.received.max(now);
+            }
+        }
+    }
+
     /// Marks nodes whose points must not be served until renewed: after a takeover, the nodes
     /// no holder with the previous writer's whole copy had (their points may be older than what
     /// that writer served). The node's next scrape or update clears the mark.

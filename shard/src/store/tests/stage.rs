@@ -57,6 +57,49 @@ fn a_dropped_stage_leaves_the_entry_as_it_was() {
 }
 
 #[test]
+fn a_withheld_stage_keeps_the_served_points_and_renews_them_against_expiry() {
+    let mut live = Store::new(secs(15));
+    let c0 = [("app", point(at(-3600), at(0), 1_000, MIB))];
+    let c15 = [("app", point(at(-3600), at(15), 2_000_000_000, MIB))];
+    store_scrape(&mut live, "n1", Some(point(0, at(0), 5, MIB)), &[("p", &c0)], at(0));
+    store_scrape(
+        &mut live,
+        "n1",
+        Some(point(0, at(15), 9_000_000_000, MIB)),
+        &[("p", &c15)],
+        at(15),
+    );
+    let served = (live.pod("ns", "p"), live.node("n1"));
+    assert!(served.0.is_some() && served.1.is_some());
+
+    // The next scrape, at 30 s: no standby takes it, so it is not served, but the kubelet
+    // answered, so what is served stays past the age at which it would have expired.
+    let c30 = [("app", point(at(-3600), at(30), 4_000_000_000, MIB))];
+    let pods = [PodScrape {
+        namespace: "ns",
+        name: "p",
+        containers: &c30,
+    }];
+    let staged = live.preview_node("n1", scrape(Some(point(0, at(30), 12_000_000_000, MIB)), &pods), at(30));
+    live.stage_begin();
+    live.withhold_node("n1", staged.received);
+    assert_eq!(live.pending(), 0);
+    assert_eq!(
+        (live.pod("ns", "p"), live.node("n1")),
+        served,
+        "the withheld scrape is not served"
+    );
+    live.expire(at(50), secs(30));
+    assert_eq!(
+        (live.pod("ns", "p"), live.node("n1")),
+        served,
+        "received 15 s ago by the store, renewed at 30 s: kept"
+    );
+    live.expire(at(61), secs(30));
+    assert_eq!(live.node("n1"), None, "renewed, not kept for good");
+}
+
+#[test]
 fn an_update_never_replaces_a_newer_copy_and_forgets_what_the_writer_forgot() {
     let mut standby = Store::new(secs(15));
     store_scrape(&mut standby, "n1", Some(point(0, at(30), 5, MIB)), &[], at(30));
