@@ -178,6 +178,8 @@ async fn control_loop(ha: Arc<Ha>) {
         // replayed from the log after a restart: keep scraping what we scrape.
         if quorum || degraded {
             ha.reconcile(&map);
+        } else {
+            ha.warm_orphans(&map);
         }
         ha.expire_copies();
         ha.publish_metrics(&map);

@@ -3,8 +3,8 @@
 //! and from writing need IO and run as tasks of their own (`takeover.rs`); a shard with a move
 //! under way is left alone until it ends.
 
-use super::Ha;
 use super::copies::{Role, Wanted};
+use super::{Ha, REACHABLE_WINDOW};
 use coordinator::shard_map::ShardMap;
 use shard::point::now_nanos;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl Ha {
     /// Moves every shard towards what the map asks (see the module docs).
     pub(super) fn reconcile(self: &Arc<Self>, map: &ShardMap) {
         let now = Instant::now();
-        let (mut take, mut stop, mut clear) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut take, mut stop, mut clear, mut cool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         {
             let mut copies = self.copies.lock().expect("copies lock");
             for (shard, copy) in (0u32..).zip(copies.iter_mut()) {
@@ -57,6 +57,9 @@ impl Ha {
                     (Some(_), Wanted::Write) => Wanted::Nothing,
                     (_, wanted) => wanted,
                 };
+                if wanted != Wanted::Write && self.shards.is_warm(shard) {
+                    cool.push(shard);
+                }
                 match (&copy.role, wanted) {
                     (Role::Writer { .. }, Wanted::Write) => {}
                     (Role::Writer { .. }, _) => {
@@ -87,11 +90,55 @@ impl Ha {
         for shard in clear {
             self.shards.clear(shard);
         }
+        for shard in cool {
+            if let Some(stopped) = self.shards.stop_one(shard) {
+                actix::spawn(stopped);
+            }
+        }
         if !take.is_empty() {
             actix::spawn(self.clone().take_over(take, map.epoch));
         }
         for shard in stop {
             actix::spawn(self.clone().stop_writing(shard));
+        }
+    }
+
+    /// Without a quorum, before quorum-loss mode: starts a warm-up ([`ShardSet::start_warm`])
+    /// for every shard this replica would write in that mode and holds no copy of (none of its
+    /// owners answers, and this replica is none of them). Its first scrape as the writer then
+    /// gives rates, instead of its second one a resolution later: the pods of shards whose
+    /// every copy was lost are missing the quorum-loss timeout plus one scrape, not plus two.
+    /// The warm copy is never served (an idle copy is not authoritative, and the takeover marks
+    /// its nodes stale until the writer's own scrape renews them). Reconciling stops the warm-ups
+    /// of shards it will not write.
+    ///
+    /// [`ShardSet::start_warm`]: shard::actor::ShardSet::start_warm
+    pub(super) fn warm_orphans(&self, map: &ShardMap) {
+        if !map.is_initialized() || self.unsettled() {
+            return;
+        }
+        let me = self.me();
+        let mut copies = self.copies.lock().expect("copies lock");
+        let mut started = Vec::new();
+        for (shard, copy) in (0..map.shard_count.min(self.shards.shards)).zip(copies.iter_mut()) {
+            let owners = map.owners(shard);
+            // Owners just met (a replica starting) have not had time to answer.
+            let lost = !owners.contains(&me)
+                && owners
+                    .iter()
+                    .all(|o| !self.reachable(*o) && self.liveness.known_for(*o) >= REACHABLE_WINDOW);
+            // A claim does not matter: it is the claimer's shard, and the claimer is silent.
+            let idle = matches!(copy.role, Role::Idle { .. }) && !copy.busy;
+            if lost && idle && !self.shards.is_scraping(shard) && !self.shards.is_warm(shard) {
+                // A copy released whole (after a quorum-loss writer's hand-back, say) stops
+                // being what it was: its nodes become stale at the takeover, like the others.
+                copy.whole = false;
+                self.shards.start_warm(shard);
+                started.push(shard);
+            }
+        }
+        if !started.is_empty() {
+            tracing::info!(shards = ?started, "no quorum and no owner of these shards answers: warming them up");
         }
     }
 

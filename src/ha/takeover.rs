@@ -36,6 +36,14 @@ impl Ha {
     /// [`ShardCopy::holds_whole`]: super::copies::ShardCopy::holds_whole
     pub(super) async fn take_over(self: Arc<Self>, shards: Vec<u32>, epoch: u64) {
         let started = Instant::now();
+        for &shard in &shards {
+            // A warm-up's copy stays (its nodes marked stale below); the writer replaces it.
+            if self.shards.is_warm(shard)
+                && let Some(stopped) = self.shards.stop_one(shard)
+            {
+                stopped.await;
+            }
+        }
         let mut refused = BTreeSet::new();
         // Per shard, the nodes some whole copy had: this replica's own copy first.
         let mut covered: HashMap<u32, HashSet<String>> = HashMap::new();

@@ -14,6 +14,7 @@ use actix::prelude::*;
 use apimachinery::selector::LabelSelector;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct ShardSet {
     ctx: Arc<ShardContext>,
     /// The running actor of each shard this replica scrapes.
     actors: Mutex<Vec<Option<Addr<ShardActor>>>>,
+    /// Per shard, whether its running actor is a warm-up ([`ShardSet::start_warm`]).
+    warm: Vec<AtomicBool>,
     /// Each shard's current targets, to send only changes and to brief actors started later.
     sent: Mutex<Vec<Vec<ScrapeTarget>>>,
 }
@@ -63,6 +66,7 @@ impl ShardSet {
             scraping_since: Default::default(),
             ctx,
             actors: Mutex::new(vec![None; shards as usize]),
+            warm: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             sent: Mutex::new(vec![Vec::new(); shards as usize]),
         }
     }
@@ -84,18 +88,39 @@ impl ShardSet {
         stopped
     }
 
-    /// Starts `shard`'s actor unless it runs (see [`ShardSet::set_scraping`]).
+    /// Starts `shard`'s actor unless one runs (see [`ShardSet::set_scraping`]). A warm-up
+    /// running must be stopped first: it stays what it is.
     pub fn start_one(&self, shard: u32) {
+        self.start_actor(shard, false);
+    }
+
+    /// Starts a warm-up actor for `shard` unless one runs (see [`ShardActor::warm_up`]): its
+    /// scrapes go into the store at once, replicated to nobody, and the store must not be
+    /// served. Stop it ([`ShardSet::stop_one`]) before starting the shard's writer.
+    pub fn start_warm(&self, shard: u32) {
+        self.start_actor(shard, true);
+    }
+
+    fn start_actor(&self, shard: u32, warm: bool) {
         let mut actors = self.actors.lock().expect("actors lock");
         let Some(actor @ None) = actors.get_mut(shard as usize) else {
             return;
         };
         let s = shard as usize;
         let shared = (self.stores[s].clone(), self.published[s].clone());
-        let addr = ShardActor::new(shard, self.ctx.clone(), shared).start();
+        let new = ShardActor::new(shard, self.ctx.clone(), shared);
+        let addr = if warm { new.warm_up() } else { new }.start();
         addr.do_send(SetTargets(self.sent.lock().expect("sent lock")[s].clone()));
         *actor = Some(addr);
-        let _ = self.scraping_since.compare_exchange(0, now_nanos(), Relaxed, Relaxed);
+        self.warm[s].store(warm, Relaxed);
+        if !warm {
+            let _ = self.scraping_since.compare_exchange(0, now_nanos(), Relaxed, Relaxed);
+        }
+    }
+
+    /// Whether `shard`'s running actor is a warm-up.
+    pub fn is_warm(&self, shard: u32) -> bool {
+        self.warm.get(shard as usize).is_some_and(|w| w.load(Relaxed))
     }
 
     /// Stops `shard`'s actor if it runs; the future resolves once its store stopped changing.
@@ -103,7 +128,9 @@ impl ShardSet {
         let addr = {
             let mut actors = self.actors.lock().expect("actors lock");
             let addr = actors.get_mut(shard as usize)?.take()?;
-            if actors.iter().all(Option::is_none) {
+            self.warm[shard as usize].store(false, Relaxed);
+            let writers = (0..self.shards).filter(|&s| actors[s as usize].is_some() && !self.is_warm(s));
+            if writers.count() == 0 {
                 self.scraping_since.store(0, Relaxed);
             }
             addr
@@ -145,7 +172,7 @@ impl ShardSet {
     /// (a scraping shard's actor expires its own store every tick).
     pub fn expire_idle(&self, now: crate::point::Nanos, max_age: crate::point::Nanos) {
         for (shard, store) in self.stores.iter().enumerate() {
-            if !self.is_scraping(shard as u32) {
+            if !self.has_actor(shard as u32) {
                 store.write().expect("store lock").expire(now, max_age);
             }
         }
@@ -157,8 +184,13 @@ impl ShardSet {
         Some(self.scraping_since.load(Relaxed)).filter(|&t| t != 0)
     }
 
-    /// Whether this replica scrapes `shard`.
+    /// Whether this replica scrapes `shard` as its writer (a warm-up does not count).
     pub fn is_scraping(&self, shard: u32) -> bool {
+        self.has_actor(shard) && !self.is_warm(shard)
+    }
+
+    /// Whether an actor (writer or warm-up) scrapes `shard`.
+    fn has_actor(&self, shard: u32) -> bool {
         self.actors
             .lock()
             .expect("actors lock")
@@ -235,6 +267,28 @@ mod tests {
     const NODE: &str = "node-1";
 
     fn set() -> ShardSet {
+        set_with(None)
+    }
+
+    /// A publisher that counts what it is given and never lets a copy be served.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl crate::actor::Publisher for Counting {
+        fn stage(
+            &self,
+            _: u32,
+            _: Arc<str>,
+            _: Arc<crate::store::NodeSnapshot>,
+        ) -> futures::future::BoxFuture<'static, crate::actor::Verdict> {
+            self.0.fetch_add(1, Relaxed);
+            Box::pin(futures::future::pending())
+        }
+
+        fn forget(&self, _: u32, _: &[Arc<str>]) {}
+    }
+
+    fn set_with(publisher: Option<Arc<dyn crate::actor::Publisher>>) -> ShardSet {
         let client = tls::client_config(tls::Trust::Insecure, None).expect("client config");
         let ctx = ShardContext {
             resolution: IDLE_RESOLUTION,
@@ -243,7 +297,7 @@ mod tests {
             limiter: Arc::new(tokio::sync::Semaphore::new(1)),
             observer: Arc::new(NoObserver),
             last_tick: Default::default(),
-            publisher: None,
+            publisher,
             shard_count: 1,
         };
         ShardSet::idle(1, Arc::new(ctx))
@@ -296,5 +350,43 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(last_stored(&set), Some(1_700_000_000_000));
         assert!(!set.is_scraping(0));
+    }
+
+    #[actix::test]
+    async fn a_warm_up_stores_at_once_replicates_nothing_and_is_not_the_shards_writer() {
+        let publisher = Arc::new(Counting::default());
+        let set = set_with(Some(publisher.clone()));
+        let target = ScrapeTarget {
+            node: NODE.into(),
+            url: "https://127.0.0.1:1/metrics/resource".into(),
+        };
+        set.start_warm(0);
+        assert!(set.is_warm(0) && !set.is_scraping(0), "a warm-up is not the writer");
+        assert_eq!(set.scraping_since(), None, "nor does it count for collection-timely");
+        let actor = set.actors.lock().unwrap()[0].clone().expect("the warm-up");
+        actor.do_send(SetTargets(vec![target.clone()]));
+        actor.do_send(answer(1_700_000_000_000));
+        set.stop_one(0).expect("it ran").await;
+        assert_eq!(
+            last_stored(&set),
+            Some(1_700_000_000_000),
+            "stored without the publisher"
+        );
+        assert_eq!(publisher.0.load(Relaxed), 0, "nothing replicated");
+        assert!(!set.is_warm(0));
+
+        // The shard's writer, started next, stages its scrapes with the publisher.
+        set.start_one(0);
+        assert!(set.is_scraping(0) && !set.is_warm(0));
+        let actor = set.actors.lock().unwrap()[0].clone().expect("the writer");
+        actor.do_send(SetTargets(vec![target]));
+        actor.do_send(answer(1_700_000_002_000));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(publisher.0.load(Relaxed), 1, "the writer's scrape is staged");
+        assert_eq!(
+            last_stored(&set),
+            Some(1_700_000_000_000),
+            "and not served before it is held"
+        );
     }
 }

@@ -58,6 +58,8 @@ pub struct ShardActor {
     /// When the previous tick ran: a tick much later than one resolution after it means the
     /// process was frozen or starved, not that the kubelets stopped answering.
     previous_tick: Option<Instant>,
+    /// A warm-up ([`ShardActor::warm_up`]): stores its scrapes without the publisher.
+    warm: bool,
 }
 
 impl ShardActor {
@@ -72,7 +74,23 @@ impl ShardActor {
             tick_started: None,
             ticks: 0,
             previous_tick: None,
+            warm: false,
         }
+    }
+
+    /// Makes this actor a warm-up: it scrapes and stores like any other, but publishes at once
+    /// and replicates nothing (it is not the shard's writer). A replica that expects to write a
+    /// shard it holds no copy of (its owners stopped answering and quorum-loss mode is near)
+    /// so holds a point per pod when it starts writing, and its first scrape as the writer
+    /// already gives rates. Its store is not authoritative: the caller must not serve it.
+    pub fn warm_up(mut self) -> Self {
+        self.warm = true;
+        self
+    }
+
+    /// Where this actor's scrapes are staged; `None` stores them at once.
+    fn publisher(&self) -> Option<Arc<dyn Publisher>> {
+        self.ctx.publisher.clone().filter(|_| !self.warm)
     }
 
     /// The first tick's offset: shards spread evenly over one resolution.
@@ -176,7 +194,7 @@ impl ShardActor {
             node: batch.node,
             pods: &pods,
         };
-        let Some(publisher) = &self.ctx.publisher else {
+        let Some(publisher) = &self.publisher() else {
             let mut store = self.store.write().expect("store lock");
             store.insert_node(node, scrape, now_nanos());
             return Ok(false);
@@ -256,7 +274,7 @@ impl Handler<SetTargets> for ShardActor {
                 store.remove_node(node);
                 self.ctx.observer.node_removed(node);
             }
-            if let Some(publisher) = &self.ctx.publisher {
+            if let Some(publisher) = &self.publisher() {
                 publisher.forget(self.id, &gone);
             }
         }
@@ -318,7 +336,7 @@ impl Handler<Merge> for ShardActor {
             };
             msg.0.nodes.into_iter().filter(wanted).collect()
         };
-        let Some(publisher) = self.ctx.publisher.clone() else {
+        let Some(publisher) = self.publisher() else {
             let mut store = self.store.write().expect("store lock");
             for (node, copy) in newer {
                 store.restore_node(&node, copy);
