@@ -12,6 +12,7 @@ pub mod ha;
 pub mod health;
 pub mod informer;
 pub mod kubeconfig;
+pub mod listeners;
 pub mod memory;
 pub mod metrics;
 pub mod peer;

@@ -102,9 +102,10 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
     .await;
 
     tracing::info!("r2 starts with --shards=7: it adopts 12 and serves every pod");
+    let port2 = replicas.replicas[2].port;
+    let knocking = Knocker::start(&[port2, p2]);
     replicas.start_with(&cluster, 2, true, &["--shards=7"]);
     let want = running_pods(&cluster);
-    let port2 = replicas.replicas[2].port;
     eventually(Duration::from_secs(60), "r2 serves every pod", async || {
         let Ok((200, body)) = direct_get(&cluster, port2, "/apis/metrics.k8s.io/v1beta1/pods").await else {
             return false;
@@ -132,6 +133,12 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
     );
     let r2 = info(&client, p2).await.expect("r2 answers");
     assert_eq!(r2.map.shard_count, SHARDS);
+    let (connected, refused) = knocking.stop();
+    assert!(connected > 0, "the knocker reached r2");
+    assert_eq!(
+        refused, 0,
+        "r2's restart in place kept its listening sockets: no connection refused after its first bind"
+    );
 
     tracing::info!("pushes and pulls under an older map, or from a non-owner, are refused");
     let now = info(&client, p0).await.unwrap();
@@ -236,4 +243,48 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
     .await;
     tracing::info!(after = ?sent.elapsed(), "expired");
     cluster.shutdown();
+}
+
+/// Connects to ports over and over from a thread, for `KNOCK_FOR` (r2 restarts within seconds
+/// of its start; every connection leaves a socket in TIME_WAIT, so not for ever); counts
+/// connections made and, once a port accepted one, connections it refused.
+const KNOCK_FOR: Duration = Duration::from_secs(15);
+
+struct Knocker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl Knocker {
+    fn start(ports: &[u16]) -> Knocker {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ports = ports.to_vec();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut connected, mut refused) = (0, 0);
+            let mut open = vec![false; ports.len()];
+            let until = std::time::Instant::now() + KNOCK_FOR;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < until {
+                for (i, port) in ports.iter().enumerate() {
+                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+                    match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                        Ok(_) => {
+                            connected += 1;
+                            open[i] = true;
+                        }
+                        Err(e) if open[i] && e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+                        Err(_) => {}
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(4));
+            }
+            (connected, refused)
+        });
+        Knocker { stop, thread }
+    }
+
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("knocker thread")
+    }
 }

@@ -88,10 +88,16 @@ fn with_shards(args: impl Iterator<Item = std::ffi::OsString>, shards: u32) -> V
 }
 
 /// Replaces this process with the same executable and `args` (same pid, so a supervisor sees no
-/// exit); exits with 70 if that fails.
+/// exit), its listening sockets handed over (`crate::listeners`: clients are never refused
+/// meanwhile); exits with 70 if that fails.
 fn reexec(args: Vec<std::ffi::OsString>) -> ! {
     let error = match std::env::current_exe() {
-        Ok(exe) => std::process::Command::new(exe).args(args).exec(),
+        Ok(exe) => {
+            let mut command = std::process::Command::new(exe);
+            command.args(args);
+            crate::listeners::hand_over(&mut command);
+            command.exec()
+        }
         Err(e) => e,
     };
     tracing::error!(%error, "cannot restart in place; exiting so the replica is restarted");

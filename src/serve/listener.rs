@@ -97,7 +97,7 @@ impl ApiServer {
             vec![b"http/1.1".to_vec()]
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-        let listener = TcpListener::bind(config.addr).await?;
+        let listener = TcpListener::from_std(crate::listeners::listen(&config.addr.to_string(), config.addr)?)?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let (guard, open) = mpsc::channel(1);

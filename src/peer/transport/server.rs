@@ -25,12 +25,13 @@ where
         tls,
         workers,
     } = listen;
+    let listener = crate::listeners::listen(&format!("{bind}:{port}"), (bind.as_str(), port))?;
     let server = HttpServer::new(move || App::new().configure(routes.clone()))
         .workers(workers)
         .keep_alive(super::PEER_SERVER_KEEP_ALIVE)
         .disable_signals()
         .shutdown_timeout(1)
-        .bind_rustls_0_23((bind.as_str(), port), tls)?
+        .listen_rustls_0_23(listener, tls)?
         .run();
     tracing::info!(address = %bind, port, "serving the peer channel");
     Ok(server)
