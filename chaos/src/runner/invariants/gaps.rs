@@ -53,6 +53,7 @@ impl NoLongGaps {
             .filter_map(|f| f.gap_budget_ms)
             .max();
         if budget.is_some_and(|b| absent <= b) || ctx.node_faulty(node, since, until, 3 * ctx.resolution_ms, false) {
+            tracing::info!(pod = %format!("{}/{}", pod.0, pod.1), node, absent, since, ?budget, %kind, "absence excused");
             self.tally.excused += 1;
             return;
         }
