@@ -94,14 +94,26 @@ impl ShardCopy {
         matches!(self.role, Role::Writer { .. })
     }
 
+    /// Whether this replica writes the shard under a term the map has since broken: it began
+    /// before `since`, the epoch from which this replica has been the shard's primary without
+    /// a break (`ShardMap::primary_since`; 0 when it is not the primary: a writer that is not,
+    /// stopping or in quorum-loss mode, has no term to break). The shard went to another writer and came back (the
+    /// maps in between may never have been seen here); that writer may have served points this
+    /// copy lacks, so it must take the shard over again before it serves it.
+    pub fn interrupted(&self, since: u64) -> bool {
+        matches!(self.role, Role::Writer { epoch } if epoch < since)
+    }
+
     /// Whether this copy alone answers for the shard (see the module docs). `primary` is the
-    /// shard's primary under this replica's map; `settled` is false just after a freeze.
-    pub fn authoritative(&self, primary: Option<MemberId>, settled: bool) -> bool {
+    /// shard's primary under this replica's map and `since` the epoch this replica's term as
+    /// that primary began (see [`ShardCopy::interrupted`]); `settled` is false just after a
+    /// freeze.
+    pub fn authoritative(&self, primary: Option<MemberId>, since: u64, settled: bool) -> bool {
         if !settled {
             return false;
         }
         match self.role {
-            Role::Writer { .. } => self.claim.is_none(),
+            Role::Writer { .. } => self.claim.is_none() && !self.interrupted(since),
             Role::Follower(f) => f.in_sync && primary == Some(f.writer),
             Role::Idle { .. } | Role::Taking { .. } => false,
         }
@@ -110,9 +122,9 @@ impl ShardCopy {
     /// Whether the copy holds everything the shard's writer has published (so a takeover may
     /// start from it): the writer's own, an in-sync follower's (not just after a freeze), or a
     /// writer's released copy not yet pulled.
-    pub fn holds_whole(&self, settled: bool) -> bool {
+    pub fn holds_whole(&self, since: u64, settled: bool) -> bool {
         match self.role {
-            Role::Writer { .. } => self.claim.is_none(),
+            Role::Writer { .. } => self.claim.is_none() && !self.interrupted(since),
             Role::Follower(f) => f.in_sync && settled,
             Role::Idle { .. } => self.whole,
             Role::Taking { .. } => false,
@@ -170,25 +182,44 @@ mod tests {
             role: Role::Writer { epoch: 4 },
             ..Default::default()
         };
-        assert!(writer.authoritative(Some(W), true));
-        assert!(!writer.authoritative(Some(W), false), "not just after a freeze");
-        assert!(follower(true).authoritative(Some(W), true));
-        assert!(!follower(false).authoritative(Some(W), true), "missed a push");
+        assert!(writer.authoritative(Some(W), 0, true));
+        assert!(!writer.authoritative(Some(W), 0, false), "not just after a freeze");
+        assert!(follower(true).authoritative(Some(W), 0, true));
+        assert!(!follower(false).authoritative(Some(W), 0, true), "missed a push");
         assert!(
-            !follower(true).authoritative(Some(OTHER), true),
+            !follower(true).authoritative(Some(OTHER), 0, true),
             "the map has a new primary: its full copy has not come yet"
         );
         let taking = ShardCopy {
             role: Role::Taking { epoch: 5, whole: true },
             ..Default::default()
         };
-        assert!(!taking.authoritative(Some(W), true));
-        assert!(!ShardCopy::default().authoritative(Some(W), true));
+        assert!(!taking.authoritative(Some(W), 0, true));
+        assert!(!ShardCopy::default().authoritative(Some(W), 0, true));
         let claimed = ShardCopy {
             claim: Some(Claim { by: OTHER, epoch: 5 }),
             ..writer
         };
-        assert!(!claimed.authoritative(Some(W), true), "fenced by a newer writer");
+        assert!(!claimed.authoritative(Some(W), 0, true), "fenced by a newer writer");
+    }
+
+    #[test]
+    fn a_writer_whose_term_the_map_broke_is_neither_authoritative_nor_whole() {
+        // Campaign seed 808932: r2, cut off, was marked Down (its shards went to r0) and Up
+        // again; the map it saw next gave the shards back, so it kept writing from its copy of
+        // before the cut and served it, older than what r0 had served meanwhile.
+        let writer = ShardCopy {
+            role: Role::Writer { epoch: 40 },
+            ..Default::default()
+        };
+        assert!(writer.authoritative(Some(W), 40, true), "the term it took the shard in");
+        assert!(writer.holds_whole(40, true));
+        assert!(!writer.interrupted(40));
+        assert!(writer.interrupted(42), "the map gave the shard to it again at 42");
+        assert!(!writer.authoritative(Some(W), 42, true));
+        assert!(!writer.holds_whole(42, true));
+        let follower = follower(true);
+        assert!(!follower.interrupted(42), "only a writer's own term can break");
     }
 
     #[test]

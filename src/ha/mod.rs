@@ -147,7 +147,17 @@ impl Ha {
         let copies = self.copies.lock().expect("copies lock");
         copies
             .get(shard as usize)
-            .is_some_and(|c| c.authoritative(map.primary(shard).copied(), settled))
+            .is_some_and(|c| c.authoritative(map.primary(shard).copied(), self.term_since(map, shard), settled))
+    }
+
+    /// The epoch from which this replica has been `shard`'s primary without a break; 0 when it
+    /// is not its primary (see [`copies::ShardCopy::interrupted`]).
+    pub(super) fn term_since(&self, map: &ShardMap, shard: u32) -> u64 {
+        if map.primary(shard) == Some(&self.me()) {
+            map.primary_since(shard)
+        } else {
+            0
+        }
     }
 
     /// The peer address of a member, from the map.

@@ -38,6 +38,7 @@ impl Ha {
     pub(super) fn reconcile(self: &Arc<Self>, map: &ShardMap) {
         let now = Instant::now();
         let (mut take, mut stop, mut clear, mut cool) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut retake = Vec::new();
         {
             let mut copies = self.copies.lock().expect("copies lock");
             for (shard, copy) in (0u32..).zip(copies.iter_mut()) {
@@ -60,14 +61,19 @@ impl Ha {
                 if wanted != Wanted::Write && self.shards.is_warm(shard) {
                     cool.push(shard);
                 }
+                let since = self.term_since(map, shard);
                 match (&copy.role, wanted) {
+                    (Role::Writer { .. }, Wanted::Write) if copy.interrupted(since) => {
+                        copy.busy = true;
+                        retake.push(shard);
+                    }
                     (Role::Writer { .. }, Wanted::Write) => {}
                     (Role::Writer { .. }, _) => {
                         copy.busy = true;
                         stop.push(shard);
                     }
                     (_, Wanted::Write) => {
-                        let whole = copy.holds_whole(!self.unsettled());
+                        let whole = copy.holds_whole(since, !self.unsettled());
                         copy.role = Role::Taking {
                             epoch: map.epoch,
                             whole,
@@ -97,6 +103,9 @@ impl Ha {
         }
         if !take.is_empty() {
             actix::spawn(self.clone().take_over(take, map.epoch));
+        }
+        if !retake.is_empty() {
+            actix::spawn(self.clone().retake(retake, map.epoch));
         }
         for shard in stop {
             actix::spawn(self.clone().stop_writing(shard));

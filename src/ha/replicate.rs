@@ -154,6 +154,13 @@ impl Ha {
         forget: Vec<String>,
     ) -> Outcome {
         let map = self.current_map();
+        let interrupted =
+            self.copies.lock().expect("copies lock")[shard as usize].interrupted(self.term_since(&map, shard));
+        if interrupted {
+            // Until it has taken the shard over again, its copy may be older than what another
+            // writer served meanwhile: push nothing, serve nothing new.
+            return self.held(shard, false);
+        }
         // A quorum-loss writer may be one of the shard's standbys itself.
         let standbys: Vec<MemberId> = map
             .owners(shard)
@@ -308,6 +315,11 @@ impl Ha {
         let sender_is_primary = map.primary(push.shard) == Some(&sender);
         if push.epoch <= map.epoch && !sender_is_primary {
             return stale;
+        }
+        if sender_is_primary && push.epoch < map.primary_since(push.shard) {
+            // From the primary's previous term (it lost the shard and got it back): until it
+            // takes the shard over again, its copy may be older than what was served meanwhile.
+            return PushAck::OutOfSync;
         }
         let shift = now_nanos() - push.taken_at;
         self.metrics.ha.replication_lag.set(shift.max(0) as f64 / 1e9);

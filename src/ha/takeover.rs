@@ -117,6 +117,33 @@ impl Ha {
         );
     }
 
+    /// Takes `shards` over again at map epoch `epoch`: this replica writes them under a term
+    /// the map has since broken ([`ShardCopy::interrupted`]). Their actors stop first (what
+    /// they staged is withheld: their pushes are refused), then it is a takeover like any other,
+    /// this replica's own copy not counted whole: what another writer served meanwhile comes
+    /// with its copy, and nodes no whole copy had are served again only once scraped.
+    ///
+    /// [`ShardCopy::interrupted`]: super::copies::ShardCopy::interrupted
+    pub(super) async fn retake(self: Arc<Self>, shards: Vec<u32>, epoch: u64) {
+        tracing::info!(
+            ?shards,
+            epoch,
+            "the map broke this replica's term on these shards: taking them over again"
+        );
+        for &shard in &shards {
+            if let Some(stopped) = self.shards.stop_one(shard) {
+                stopped.await;
+            }
+        }
+        {
+            let mut copies = self.copies.lock().expect("copies lock");
+            for &shard in &shards {
+                copies[shard as usize].role = Role::Taking { epoch, whole: false };
+            }
+        }
+        self.take_over(shards, epoch).await;
+    }
+
     /// Where to pull from: every member of the map this replica can reach, and every address of
     /// `--peers` outside the map (a replica set that formed without this one, or a survivor of
     /// an old one).
@@ -199,7 +226,7 @@ impl Ha {
                     response.refused.push(shard);
                     continue;
                 }
-                let whole = copy.holds_whole(settled);
+                let whole = copy.holds_whole(self.term_since(&map, shard), settled);
                 copy.claim = Some(Claim {
                     by: puller,
                     epoch: request.epoch.max(map.epoch),

@@ -202,6 +202,14 @@ impl ShardMap {
             self.replication_factor,
         );
         let changed = next != self.assignment;
+        // The epoch this change brings (`apply` bumps it once for a changed assignment).
+        let epoch = self.epoch + 1;
+        self.primary_since.resize(next.len(), epoch);
+        for (shard, owners) in next.iter().enumerate() {
+            if self.assignment.get(shard).and_then(|o| o.first()) != owners.first() {
+                self.primary_since[shard] = epoch;
+            }
+        }
         self.assignment = next;
         changed
     }

@@ -40,6 +40,11 @@ pub struct ShardMap {
     /// `assignment[shard] = [primary, standby, ...]`: `min(replication_factor, Up members)`
     /// distinct Up members, or none when no member is Up. Empty until `Init`.
     pub assignment: Vec<Vec<MemberId>>,
+    /// `primary_since[shard]`: the epoch from which the shard's current primary has been its
+    /// primary without a break. A writer that started writing before it (it lost the shard and
+    /// got it back, and a map in between may be one it never saw: Raft applies entries in
+    /// batches) must take the shard over again before it serves it.
+    pub primary_since: Vec<u64>,
 }
 
 impl ShardMap {
@@ -61,6 +66,12 @@ impl ShardMap {
     /// The member that scrapes `shard`, if any.
     pub fn primary(&self, shard: u32) -> Option<&MemberId> {
         self.owners(shard).first()
+    }
+
+    /// The epoch from which `shard`'s primary has been its primary without a break (see the
+    /// field); 0 for a shard the map does not have.
+    pub fn primary_since(&self, shard: u32) -> u64 {
+        self.primary_since.get(shard as usize).copied().unwrap_or(0)
     }
 
     /// The shards `member` is primary for and the shards it is a standby for (any rank after

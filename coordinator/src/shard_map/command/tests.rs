@@ -200,6 +200,38 @@ fn set_state_down_fails_over_to_standbys() {
 }
 
 #[test]
+fn primary_since_marks_where_each_primary_s_unbroken_term_began() {
+    let mut map = formed(16, 3);
+    assert!(
+        map.primary_since.iter().all(|&e| e == 1),
+        "every term starts with the map"
+    );
+    let before = map.clone();
+    map.apply(set_state(1, MemberState::Down)).unwrap();
+    map.apply(set_state(1, MemberState::Up)).unwrap();
+    map.apply(Command::Rebalance).unwrap();
+    let mut regained = 0;
+    for shard in 0..16 {
+        let (was, now) = (before.primary(shard), map.primary(shard));
+        if was == Some(&MemberId(1)) && now == was {
+            regained += 1;
+            assert!(
+                map.primary_since(shard) > 2,
+                "shard {shard}: member 1 lost it at epoch 2 and got it back later: a new term"
+            );
+        } else if was != Some(&MemberId(1)) && now == was && map.primary_since(shard) == 1 {
+            // Untouched by member 1's absence: its primary's term goes on.
+        } else {
+            assert!(
+                map.primary_since(shard) > 1,
+                "shard {shard} changed primary: a new term"
+            );
+        }
+    }
+    assert!(regained > 0, "member 1 got some of its shards back");
+}
+
+#[test]
 fn set_state_to_the_same_state_is_a_no_op() {
     let mut map = formed(16, 3);
     assert_eq!(
@@ -331,6 +363,15 @@ proptest! {
                     prop_assert_eq!(r.changed, changed || !before.is_initialized());
                     prop_assert_eq!(map.epoch, before.epoch + u64::from(r.changed));
                     prop_assert_eq!(r.epoch, map.epoch);
+                    for shard in 0..map.shard_count {
+                        let since = map.primary_since(shard);
+                        prop_assert!(since <= map.epoch);
+                        if before.primary(shard) == map.primary(shard) && before.is_initialized() {
+                            prop_assert_eq!(since, before.primary_since(shard), "same primary, same term");
+                        } else {
+                            prop_assert_eq!(since, map.epoch, "a new primary's term starts now");
+                        }
+                    }
                 }
                 Err(_) => prop_assert_eq!(&map, &before),
             }
