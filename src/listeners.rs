@@ -6,17 +6,36 @@
 //! bound, handed to the new image open (close-on-exec cleared, its descriptor named in
 //! [`ENV`]), and adopted there by the address it was configured with. Connections that arrive
 //! meanwhile wait in the socket's backlog and are accepted by the new image.
+//!
+//! The registry holds its own duplicate of each listening socket, so a server may close its
+//! listener (to stop accepting) while the socket stays open for the next image. A restart is
+//! requested with [`restart`]: the Metrics API server ([`crate::serve::run`]) stops accepting,
+//! lets requests in flight finish (at most `--shutdown-grace-period`) and calls [`exec`]; a
+//! connection accepted by the old image is not cut mid-request.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::{TcpListener, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Names the listeners handed over by the previous image: `address=fd` pairs, comma-separated.
 pub const ENV: &str = "HA_METRICS_SERVER_LISTENERS";
 
-/// The listeners this image bound or adopted, by configured address.
-static BOUND: Mutex<BTreeMap<String, RawFd>> = Mutex::new(BTreeMap::new());
+/// How long [`restart`] waits for the Metrics API server to drain before it re-executes the
+/// process by itself (the server drains for at most `--shutdown-grace-period`).
+pub const RESTART_FALLBACK: Duration = Duration::from_secs(30);
+
+/// The listeners this image bound or adopted, by configured address: the registry's own
+/// duplicates, closed on any exec but the one [`hand_over`] prepares.
+static BOUND: Mutex<BTreeMap<String, OwnedFd>> = Mutex::new(BTreeMap::new());
+
+/// The arguments of a requested restart, and who waits for one.
+static RESTART: Mutex<Option<Vec<OsString>>> = Mutex::new(None);
+static RESTART_ASKED: OnceLock<Notify> = OnceLock::new();
 
 /// A non-blocking listener for `key` (the address as configured): the one the previous image
 /// handed over under that key, or a new one bound to `addrs`.
@@ -30,8 +49,45 @@ pub fn listen(key: &str, addrs: impl ToSocketAddrs) -> std::io::Result<TcpListen
         None => TcpListener::bind(addrs)?,
     };
     listener.set_nonblocking(true)?;
-    bound.insert(key.to_string(), listener.as_raw_fd());
+    // Duplicated with close-on-exec set (F_DUPFD_CLOEXEC).
+    bound.insert(key.to_string(), listener.as_fd().try_clone_to_owned()?);
     Ok(listener)
+}
+
+/// Asks for this process to be re-executed with `args` once the Metrics API server has drained
+/// (see the module docs); re-executes it after [`RESTART_FALLBACK`] if no server did.
+pub async fn restart(args: Vec<OsString>) -> ! {
+    *RESTART.lock().expect("restart lock") = Some(args.clone());
+    RESTART_ASKED.get_or_init(Notify::new).notify_one();
+    tokio::time::sleep(RESTART_FALLBACK).await;
+    tracing::warn!("no server drained for the restart in place: restarting now");
+    exec(args)
+}
+
+/// Resolves with the arguments of a requested restart.
+pub async fn restart_requested() -> Vec<OsString> {
+    loop {
+        if let Some(args) = RESTART.lock().expect("restart lock").clone() {
+            return args;
+        }
+        RESTART_ASKED.get_or_init(Notify::new).notified().await;
+    }
+}
+
+/// Replaces this process with the same executable and `args` (same pid, so a supervisor sees no
+/// exit), its listening sockets handed over; exits with 70 if that fails.
+pub fn exec(args: Vec<OsString>) -> ! {
+    let error = match std::env::current_exe() {
+        Ok(exe) => {
+            let mut command = std::process::Command::new(exe);
+            command.args(args);
+            hand_over(&mut command);
+            command.exec()
+        }
+        Err(e) => e,
+    };
+    tracing::error!(%error, "cannot restart in place; exiting so the replica is restarted");
+    std::process::exit(70);
 }
 
 /// Leaves every registered listener open across `exec` and names them in `command`'s
@@ -39,7 +95,8 @@ pub fn listen(key: &str, addrs: impl ToSocketAddrs) -> std::io::Result<TcpListen
 pub fn hand_over(command: &mut std::process::Command) {
     let bound = BOUND.lock().expect("listeners lock");
     let mut named = Vec::new();
-    for (key, &fd) in bound.iter() {
+    for (key, fd) in bound.iter() {
+        let fd = fd.as_raw_fd();
         match set_cloexec(fd, false) {
             Ok(()) => named.push(format!("{key}={fd}")),
             Err(e) => tracing::warn!(address = key, error = %e, "cannot keep a listener open across the restart"),
@@ -108,11 +165,19 @@ mod tests {
     }
 
     #[test]
-    fn a_listener_stays_open_across_exec_only_when_handed_over() {
+    fn a_listener_outlives_its_server_and_stays_open_across_exec_only_when_handed_over() {
         let listener = listen("127.0.0.1:0", "127.0.0.1:0").expect("bind");
-        let fd = listener.as_raw_fd();
+        let port = listener.local_addr().unwrap().port();
+        let fd = BOUND.lock().unwrap()["127.0.0.1:0"].as_raw_fd();
+        assert_ne!(fd, listener.as_raw_fd(), "the registry keeps its own duplicate");
         let cloexec = || unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
         assert!(cloexec(), "closed on exec by default");
+        drop(listener);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            std::net::TcpStream::connect(addr).is_ok(),
+            "the server closed its listener; the socket still takes connections for the next image"
+        );
         let mut command = std::process::Command::new("true");
         hand_over(&mut command);
         assert!(!cloexec(), "left open for the new image");

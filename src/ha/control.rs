@@ -114,11 +114,10 @@ async fn ping_loop(ha: Arc<Ha>) {
             async move {
                 ha.liveness.known_for(id);
                 let pong: Result<Pong, _> = ha.client.call(&address, path::PING, &ping, PING_TIMEOUT).await;
-                if let Ok(pong) = pong
-                    && pong.member == id.0
-                    && !pong.leaving
-                {
-                    ha.liveness.record_ok(id, pong.settling);
+                match pong {
+                    Ok(pong) if pong.member == id.0 && pong.leaving => ha.liveness.record_leaving(id),
+                    Ok(pong) if pong.member == id.0 => ha.liveness.record_ok(id, pong.settling),
+                    _ => {}
                 }
             }
         });
@@ -143,7 +142,7 @@ async fn control_loop(ha: Arc<Ha>) {
         }
         let map = ha.current_map();
         if map.is_initialized() && map.shard_count != ha.shards.shards {
-            ha.adopt_shard_count(map.shard_count);
+            ha.adopt_shard_count(map.shard_count).await;
         }
         let quorum = ha.has_quorum();
         lost_since = if quorum {
@@ -212,7 +211,7 @@ impl Ha {
             let alive = if member.id == self.me() {
                 !self.is_leaving()
             } else {
-                self.liveness.recently(member.id, down_after)
+                self.liveness.alive(member.id, down_after)
             };
             let seen = Seen {
                 alive,

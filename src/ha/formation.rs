@@ -242,7 +242,7 @@ async fn try_once(ha: &Ha) -> Result<(), String> {
                 tracing::info!(epoch, "joined the replica set");
                 Ok(())
             }
-            JoinResponse::StartOver => ha.start_over("the leader does not know this replica's Raft log"),
+            JoinResponse::StartOver => ha.start_over("the leader does not know this replica's Raft log").await,
             other => Err(format!("join refused: {other:?}")),
         };
     }

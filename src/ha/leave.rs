@@ -22,6 +22,7 @@ impl Ha {
             return false;
         }
         tracing::info!(member, "a replica is leaving");
+        self.liveness.record_leaving(MemberId(member));
         self.propose(Command::SetState {
             member: MemberId(member),
             state: MemberState::Down,

@@ -15,6 +15,9 @@ pub struct Liveness {
     first_seen: Mutex<HashMap<MemberId, Instant>>,
     /// Members whose last answer said they are settling after a freeze.
     settling: Mutex<HashSet<MemberId>>,
+    /// Members that said they are leaving (SIGTERM): not alive for the leader's Up/Down
+    /// decisions, whatever they answered before.
+    leaving: Mutex<HashSet<MemberId>>,
 }
 
 impl Liveness {
@@ -23,12 +26,28 @@ impl Liveness {
             .lock()
             .expect("liveness lock")
             .insert(member, Instant::now());
+        self.leaving.lock().expect("liveness lock").remove(&member);
         let mut set = self.settling.lock().expect("liveness lock");
         if settling {
             set.insert(member);
         } else {
             set.remove(&member);
         }
+    }
+
+    /// Notes that `member` is leaving (it answered a ping so, or asked the leader to mark it
+    /// Down): until it answers as staying, it is not [`alive`](Self::alive). Without this the
+    /// leader, which marks a leaving member Down at once, found it alive by its earlier answers
+    /// and marked it Up again, every control round for the member-down time: its shards went
+    /// back and forth, and nodes that moved were absent for a resolution (campaign seed 478983,
+    /// scale-out-in).
+    pub fn record_leaving(&self, member: MemberId) {
+        self.leaving.lock().expect("liveness lock").insert(member);
+    }
+
+    /// Whether `member` answered within `window` and has not said it is leaving.
+    pub fn alive(&self, member: MemberId, window: Duration) -> bool {
+        self.recently(member, window) && !self.leaving.lock().expect("liveness lock").contains(&member)
     }
 
     /// Whether `member`'s last answer said it is settling after a freeze.
@@ -53,5 +72,31 @@ impl Liveness {
         self.last_ok.lock().expect("liveness lock").retain(|m, _| keep(*m));
         self.first_seen.lock().expect("liveness lock").retain(|m, _| keep(*m));
         self.settling.lock().expect("liveness lock").retain(|m| keep(*m));
+        self.leaving.lock().expect("liveness lock").retain(|m| keep(*m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_that_said_it_is_leaving_is_not_alive_until_it_answers_as_staying() {
+        let liveness = Liveness::default();
+        let member = MemberId(7);
+        let window = Duration::from_secs(2);
+        liveness.record_ok(member, false);
+        assert!(liveness.alive(member, window));
+        liveness.record_leaving(member);
+        assert!(
+            !liveness.alive(member, window),
+            "its earlier answers do not make it Up again"
+        );
+        assert!(
+            liveness.recently(member, window),
+            "still reachable: its copies can be pulled"
+        );
+        liveness.record_ok(member, false);
+        assert!(liveness.alive(member, window), "answering as staying again");
     }
 }

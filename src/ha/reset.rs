@@ -7,7 +7,6 @@
 use super::Ha;
 use crate::peer::wire::Info;
 use coordinator::raft::{DB_FILE, NODE_ID_FILE};
-use std::os::unix::process::CommandExt;
 
 impl Ha {
     /// Whether `answers` show a replica set with a leader that this replica's Raft membership
@@ -37,7 +36,7 @@ impl Ha {
 
     /// Deletes this replica's Raft state and re-executes the process with the same arguments
     /// (same pid, so a supervisor sees no exit); exits with 70 if that fails.
-    pub(super) fn start_over(&self, reason: &str) -> ! {
+    pub(super) async fn start_over(&self, reason: &str) -> ! {
         tracing::warn!(
             reason,
             "this replica's Raft log belongs to a replica set that cannot recover: deleting it and \
@@ -52,20 +51,20 @@ impl Ha {
                 std::process::exit(70);
             }
         }
-        reexec(std::env::args_os().skip(1).collect())
+        crate::listeners::restart(std::env::args_os().skip(1).collect()).await
     }
 
     /// The replica set was formed with `shards` shards and this replica was started with
     /// another `--shards`: nodes would hash to other shards here than on the other replicas. It
     /// re-executes itself with the set's count (nothing is scraped before the map is known, so
     /// nothing is lost); an operator changes the count only by forming a new set.
-    pub(super) fn adopt_shard_count(&self, shards: u32) -> ! {
+    pub(super) async fn adopt_shard_count(&self, shards: u32) -> ! {
         tracing::warn!(
             flag = self.shards.shards,
             set = shards,
             "--shards differs from the shard count the replica set was formed with: restarting with the set's"
         );
-        reexec(with_shards(std::env::args_os().skip(1), shards))
+        crate::listeners::restart(with_shards(std::env::args_os().skip(1), shards)).await
     }
 }
 
@@ -85,23 +84,6 @@ fn with_shards(args: impl Iterator<Item = std::ffi::OsString>, shards: u32) -> V
     }
     out.push(format!("--shards={shards}").into());
     out
-}
-
-/// Replaces this process with the same executable and `args` (same pid, so a supervisor sees no
-/// exit), its listening sockets handed over (`crate::listeners`: clients are never refused
-/// meanwhile); exits with 70 if that fails.
-fn reexec(args: Vec<std::ffi::OsString>) -> ! {
-    let error = match std::env::current_exe() {
-        Ok(exe) => {
-            let mut command = std::process::Command::new(exe);
-            command.args(args);
-            crate::listeners::hand_over(&mut command);
-            command.exec()
-        }
-        Err(e) => e,
-    };
-    tracing::error!(%error, "cannot restart in place; exiting so the replica is restarted");
-    std::process::exit(70);
 }
 
 /// How often a replica without a quorum looks for a replica set that formed without it.
@@ -133,7 +115,7 @@ pub async fn orphan_watch(ha: std::sync::Arc<Ha>) {
             "{} follows a leader this replica's Raft membership does not know",
             info.name
         );
-        ha.start_over(&reason);
+        ha.start_over(&reason).await;
     }
 }
 

@@ -48,7 +48,20 @@ pub async fn run(
     };
     let server = ApiServer::start(listen.clone(), tls, make_app).await?;
     tracing::info!(address = %server.local_addr(), http2 = listen.http2, "serving the Metrics API");
-    wait_for_signal().await;
+    let restart = tokio::select! {
+        _ = wait_for_signal() => None,
+        args = crate::listeners::restart_requested() => Some(args),
+    };
+    if let Some(args) = restart {
+        // The listening socket stays open (`crate::listeners`): stop accepting, finish what is
+        // in flight, and the new image accepts what queued meanwhile.
+        tracing::info!("restarting in place: draining in-flight requests first");
+        let left = server.shutdown(config.shutdown_grace_period).await;
+        if left > 0 {
+            tracing::warn!(connections = left, "grace period over with connections still open");
+        }
+        crate::listeners::exec(args);
+    }
     tracing::info!(delay = ?config.shutdown_delay_duration, "shutting down: readyz fails, requests are still served during the delay");
     shutting_down.store(true, Ordering::Relaxed);
     tokio::join!(tokio::time::sleep(config.shutdown_delay_duration), leave);
