@@ -109,6 +109,64 @@ async fn announced_max_streams(cluster: &kubesim::Cluster, port: u16) -> usize {
     conn.max_concurrent_send_streams()
 }
 
+/// What the server sent on a raw HTTP/2 connection before it ended: the GOAWAY frames' error
+/// codes, read frame by frame (no HTTP/2 library, so a plain EOF cannot pass for a GOAWAY).
+struct RawFrames {
+    goaway_codes: Vec<u32>,
+}
+
+/// Opens an HTTP/2 connection by hand (preface and an empty SETTINGS frame), then reads frames
+/// until the server ends it, acknowledging SETTINGS and PING as a client must.
+async fn raw_h2_watch(cluster: &kubesim::Cluster, port: u16) -> tokio::task::JoinHandle<RawFrames> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SETTINGS: u8 = 0x4;
+    const PING: u8 = 0x6;
+    const GOAWAY: u8 = 0x7;
+    const ACK: u8 = 0x1;
+    let mut tls = connect(cluster, port, &[b"h2"]).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let frame = |kind: u8, flags: u8, payload: &[u8]| {
+        let len = payload.len() as u32;
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    };
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    tls.write_all(&frame(SETTINGS, 0, &[])).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::spawn(async move {
+        let mut seen = RawFrames {
+            goaway_codes: Vec::new(),
+        };
+        loop {
+            let mut header = [0u8; 9];
+            if tls.read_exact(&mut header).await.is_err() {
+                return seen;
+            }
+            let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if tls.read_exact(&mut payload).await.is_err() {
+                return seen;
+            }
+            let (kind, flags) = (header[3], header[4]);
+            let answer = match kind {
+                SETTINGS if flags & ACK == 0 => Some(frame(SETTINGS, ACK, &[])),
+                PING if flags & ACK == 0 => Some(frame(PING, ACK, &payload)),
+                GOAWAY => {
+                    seen.goaway_codes
+                        .push(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
+                    None
+                }
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                let _ = tls.write_all(&answer).await;
+                let _ = tls.flush().await;
+            }
+        }
+    })
+}
+
 async fn wait_ready(cluster: &kubesim::Cluster, port: u16) {
     eventually(Duration::from_secs(60), "readyz 200", async || {
         direct_get(cluster, port, "/readyz").await.is_ok_and(|(c, _)| c == 200)
@@ -191,6 +249,7 @@ async fn sigterm_serves_through_the_delay_then_goaway_and_exit() {
     wait_ready(&cluster, port).await;
     let (mut h2, conn) = h2_client(&cluster, port).await;
     assert_eq!(send(&mut h2, get(port, NODES)).await.1, 200);
+    let raw = raw_h2_watch(&cluster, port).await;
 
     tracing::info!("SIGTERM: readyz fails at once, every request is still served during the delay");
     let pid = server.child.id().unwrap();
@@ -226,6 +285,17 @@ async fn sigterm_serves_through_the_delay_then_goaway_and_exit() {
     let result = ended.expect("the HTTP/2 connection ends after the delay").unwrap();
     assert!(result.is_ok(), "closed with GOAWAY, not reset: {result:?}");
     assert!(at >= DELAY - Duration::from_millis(300), "not before the delay: {at:?}");
+    let frames = tokio::time::timeout(Duration::from_secs(10), raw)
+        .await
+        .expect("the raw HTTP/2 connection ends too")
+        .unwrap();
+    // A graceful HTTP/2 shutdown may send two: the first announcing it, the second naming the
+    // last stream processed once a PING round trip has flushed the ones in flight.
+    assert!(
+        !frames.goaway_codes.is_empty() && frames.goaway_codes.iter().all(|&code| code == 0),
+        "GOAWAY with NO_ERROR before the connection ended: {:?}",
+        frames.goaway_codes
+    );
     let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
         .await
         .expect("the process exits")

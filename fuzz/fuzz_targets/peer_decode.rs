@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use ha_metrics_server::ha::wire::{Info, JoinRequest, Ping, QueryRequest, QueryResponse, ShardPush};
+use ha_metrics_server::peer::wire::{Info, JoinRequest, Ping, QueryRequest, QueryResponse, ShardPush};
 use ha_metrics_server::peer::transport::codec::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;

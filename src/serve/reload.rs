@@ -10,10 +10,11 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// How often the certificate files are checked for changes.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the certificate files are checked for changes; defined with the peer credentials'
+/// watcher, which checks at the same pace.
+pub use crate::peer::transport::tls::RELOAD_INTERVAL;
 
 /// A PEM chain and key as rustls signs with them.
 pub fn certified_key(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> anyhow::Result<CertifiedKey> {

@@ -24,9 +24,11 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-pub use crate::serve::reload::RELOAD_INTERVAL;
+/// How often certificate files are checked for changes: the peer credentials here, and the
+/// serving certificate (`crate::serve::reload` uses this constant too, so the two rotate alike).
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 

@@ -1,7 +1,7 @@
 //! Fuzzes the label and field selector parsers (`apimachinery::selector`): no input may panic, and a
 //! selector that parses prints as text that parses again. (Label selectors print to a fixed
 //! point; field selectors need not: `=,=$,=@` prints its requirements in another order.) From
-//! `shard/`:
+//! `apimachinery/`:
 //!
 //! ```sh
 //! cargo +nightly fuzz run selector -- -max_len=9000 -max_total_time=300
