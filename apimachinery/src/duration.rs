@@ -214,7 +214,9 @@ mod tests {
         }
     }
 
-    /// The windows metrics-server serves and the reference quotes.
+    /// Durations as metrics-server prints them in a `window` field (Go's `Duration.String()`):
+    /// typical scrape windows (`15.012s`, `1m0s`) and the unit boundaries around them, so ours
+    /// read the same.
     #[test]
     fn formats_metrics_windows() {
         let cases = [

@@ -8,8 +8,8 @@
 
 #![no_main]
 
-use ha_metrics_server::peer::wire::{Info, JoinRequest, Ping, QueryRequest, QueryResponse, ShardPush};
 use ha_metrics_server::peer::transport::codec::{decode, encode};
+use ha_metrics_server::peer::wire::{Info, JoinRequest, Ping, QueryRequest, QueryResponse, ShardPush};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,7 +22,9 @@ fn check<T: DeserializeOwned + Serialize>(body: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&kind, body)) = data.split_first() else { return };
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
     match kind % 6 {
         0 => check::<Info>(body),
         1 => check::<Ping>(body),

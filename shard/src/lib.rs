@@ -1,5 +1,6 @@
 //! The shard side of ha-metrics-server: the kubelet client, the `/metrics/resource` parser, the
-//! sample store and the shard actors, plus the label and field selectors used to filter queries.
+//! sample store, the shard actors, which shard a node belongs to ([`hash`]) and the point type
+//! with the server's clock ([`point`]). The label and field selectors live in `apimachinery`.
 
 pub mod actor;
 pub mod hash;

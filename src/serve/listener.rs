@@ -6,7 +6,7 @@
 //! leaves HTTP/1.1 only, and `--http2-max-streams-per-connection` is the stream limit announced
 //! in SETTINGS (0: Go's default of 250, as in the generic apiserver).
 //!
-//! [`ApiServer::shutdown`] is the end of the aggregator-aware shutdown (`crate::app`): it stops
+//! [`ApiServer::shutdown`] ends the aggregator-aware shutdown ([`super::run`]): it stops
 //! accepting, asks every connection to finish (HTTP/2: GOAWAY, so the client sends no new
 //! stream on it and opens a new connection elsewhere; HTTP/1.1: in-flight requests are
 //! answered with `Connection: close`, idle connections close), and waits for them, at most the

@@ -9,8 +9,8 @@
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use apimachinery::selector::{FieldSelector, LabelSelector};
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
