@@ -60,7 +60,7 @@ fn unknown_shards_have_no_owners() {
 fn a_node_is_owned_by_the_primary_of_its_shard() {
     let map = formed();
     for node in ["node-0", "node-1", "ip-10-0-0-1.ec2.internal"] {
-        let shard = shard::hash::shard_of(node, 16);
+        let shard = node_owner::hash::shard_of(node, 16);
         assert_eq!(map.owner_for_node(node), map.primary(shard));
         assert!(map.owner_for_node(node).is_some());
     }
