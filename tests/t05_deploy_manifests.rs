@@ -912,20 +912,18 @@ fn helm_python() -> Option<PathBuf> {
         .args(["-c", "import helm_python"])
         .output()
         .is_ok_and(|o| o.status.success());
-    match works {
-        true => Some(python),
-        // CI installs it (.ci/run); a developer without it is told how, and the Helm checks are skipped.
-        false if std::env::var_os("CI").is_some() => {
-            panic!("{} cannot import helm_python (see .ci/run)", python.display())
-        }
-        false => {
-            eprintln!(
-                "SKIPPED: Helm rendering needs helm-python-sdk: python3 -m venv target/tools/helm-venv && \
-                 target/tools/helm-venv/bin/pip install helm-python-sdk==0.2.2 (or set HELM_PYTHON)"
-            );
-            None
-        }
+    if works {
+        return Some(python);
     }
+    // CI installs it (.ci/run); a developer without it is told how, and the Helm checks are skipped.
+    if std::env::var_os("CI").is_some() {
+        panic!("{} cannot import helm_python (see .ci/run)", python.display())
+    }
+    eprintln!(
+        "SKIPPED: Helm rendering needs helm-python-sdk: python3 -m venv target/tools/helm-venv && \
+         target/tools/helm-venv/bin/pip install helm-python-sdk==0.2.2 (or set HELM_PYTHON)"
+    );
+    None
 }
 
 /// `helm template` of the chart as release `ha-metrics-server` in kube-system with `values`: the manifests, or

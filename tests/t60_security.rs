@@ -254,28 +254,17 @@ async fn delegated_authentication_and_authorization() {
     cluster.shutdown();
 }
 
-/// Starts a server whose request-header settings come only from the ConfigMap.
+/// Starts a server whose request-header settings come only from the ConfigMap: the launcher's
+/// flags without its `--requestheader-*` ones.
 fn spawn_from_configmap(cluster: &kubesim::Cluster, port: u16) -> Server {
-    let dir = cluster.dir();
-    let log = dir.join(format!("server-{port}.log"));
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
-        .arg(format!(
-            "--kubeconfig={}",
-            cluster.paths().metrics_server_kubeconfig().display()
-        ))
-        .arg(format!("--secure-port={port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg(format!("--cert-dir={}", dir.join(format!("certs-{port}")).display()))
-        .args(["--metric-resolution=2s", "--kubelet-request-timeout=1s", "--v=2"])
-        .args([
-            "--kubelet-preferred-address-types=InternalIP",
-            "--kubelet-use-node-status-port",
-        ])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    Server { child, port, log }
+    let launch = kubesim::launch::ReplicaArgs {
+        cert_dir: cluster.dir().join(format!("certs-{port}")),
+        ..launch_args(cluster, port)
+    };
+    let mut args = launch.args();
+    args.retain(|a| !a.starts_with("--requestheader-"));
+    args.push("--v=2".into());
+    spawn_with(cluster, port, args)
 }
 
 fn publish_request_header_ca(cluster: &kubesim::Cluster, bundle: &str) {

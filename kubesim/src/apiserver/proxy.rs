@@ -23,6 +23,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use shard::scrape::client::error_chain;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -286,17 +287,6 @@ fn probe_client(config: rustls::ClientConfig) -> Client<HttpsConnector<HttpConne
     Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_max_idle_per_host(0)
         .build(connector)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// kube-aggregator's answer when the APIService has no available endpoint.

@@ -128,8 +128,9 @@ impl KubeletClient {
     }
 }
 
-/// An error with its sources, for logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources, `outer: inner: ...`, for logs and error texts. The one definition
+/// for the workspace: the peer client and kubesim's aggregation proxy use it too.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
