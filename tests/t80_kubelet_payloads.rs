@@ -11,8 +11,15 @@
 //! from the server's parser. Files naming the same pods (parts of one response, or the same kind
 //! control plane) are replayed in separate rounds; `015` (two responses pasted back to back) is
 //! split at its blank-line pair into two nodes; `010` and `011` (the head and the `grep swap` of
-//! one response) are also replayed joined, which puts the uint64 wraparound
-//! `node_swap_usage_bytes 1.8446743709127774e+19` beside a real node.
+//! one response) are also replayed joined. Neither has `node_cpu`/`node_memory` lines, so the
+//! joined body is given the node CPU and memory lines of `014` (see [`joined_with_node`]): the
+//! node is then served, and the uint64 wraparound `node_swap_usage_bytes 1.8446743709127774e+19`
+//! beside it must leave it without swap, while the same body with `020`'s node swap value must
+//! serve that value.
+//!
+//! The files replayed are [`ALL`]; a test checks that it is every `.txt` file of the directory
+//! (and, where the shared reference corpus is checked out beside the repository, that the copy
+//! here is identical to it), so a new capture is noticed.
 
 mod support;
 
@@ -31,8 +38,30 @@ const CPU_STEP_CORES: f64 = 0.01;
 /// independently: 2^63).
 const MAX_BYTES: f64 = 9_223_372_036_854_775_808.0;
 
+/// The copy of the corpus in the repository (CI runs on a clean clone, so never the shared one).
 fn payload_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubelet-payloads")
+}
+
+/// The shared reference corpus the copy was taken from, beside the repository when it is checked
+/// out in the project's work area (`../shared/reference/kubelet-payloads/`, as issue 13 names it).
+fn reference_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/kubelet-payloads")
+}
+
+/// `name -> bytes` of every file in `dir`.
+fn files_of(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// One sample line: `name{labels} value [ts]`, leading blanks allowed.
@@ -266,9 +295,74 @@ fn round(files: &[&str]) -> Vec<(String, String)> {
     out
 }
 
-fn joined(files: &[&str]) -> (String, String) {
-    let bodies = round(files);
-    (files.join("+"), bodies.into_iter().map(|(_, b)| b).collect())
+/// The text of one payload file (by its number).
+fn payload(prefix: &str) -> String {
+    let mut bodies = round(&[prefix]);
+    assert_eq!(bodies.len(), 1, "{prefix} is one response");
+    bodies.remove(0).1
+}
+
+/// Label of [`joined_with_node`] with the swap value as captured (the wraparound).
+const WRAPPED: &str = "010+011+014node";
+/// Label of [`joined_with_node`] with `020`'s node swap value.
+const SANE_SWAP: &str = "010+011+014node+020swap";
+
+/// `010` (head) and `011` (`grep swap`) of the same kubelet response, joined, with the node CPU
+/// and memory families of `014` (a kubelet 1.28 response, the minor of the 010/011 dev build)
+/// put where a kubelet writes them: after the `container_*` families, before
+/// `node_swap_usage_bytes` (families are sorted by name). Their two samples keep `014`'s values
+/// and are stamped with `011`'s node swap timestamp: the 1.28 kubelet stamps node swap with the
+/// node memory time (FORMAT-NOTES.md, last rows of the timeline). Every other line is the
+/// files' own. With `swap_from_020`, the value of the `node_swap_usage_bytes` sample is the one
+/// of `020` (a real node's swap), the rest of that line as in `011`.
+fn joined_with_node(swap_from_020: bool) -> (String, String) {
+    let (head, swap, node_source) = (payload("010"), payload("011"), payload("014"));
+    let swap_line = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with("node_swap_usage_bytes "))
+            .expect("a node swap sample")
+            .to_string()
+    };
+    let wrapped_line = swap_line(&swap);
+    let swap_ts = parse_line(&wrapped_line)
+        .unwrap()
+        .ts
+        .expect("011's node swap has a timestamp");
+    let mut node_lines = String::new();
+    for family in ["node_cpu_usage_seconds_total", "node_memory_working_set_bytes"] {
+        let mut found = 0;
+        for line in node_source.lines() {
+            let comment = [format!("# HELP {family} "), format!("# TYPE {family} ")];
+            if comment.iter().any(|c| line.starts_with(c.as_str())) {
+                node_lines.push_str(&format!("{line}\n"));
+            } else if line.starts_with(&format!("{family} ")) {
+                let sample = parse_line(line).unwrap();
+                let value = line.split_whitespace().nth(1).unwrap();
+                assert!(sample.ts.is_some() && sample.value > 0.0, "014: {line}");
+                node_lines.push_str(&format!("{family} {value} {swap_ts}\n"));
+                found += 1;
+            }
+        }
+        assert_eq!(found, 1, "014 has one {family} sample");
+    }
+    let at = swap
+        .find("# HELP node_swap_usage_bytes")
+        .expect("011 has the node swap family");
+    let mut swap = format!("{}{node_lines}{}", &swap[..at], &swap[at..]);
+    let mut label = WRAPPED;
+    if swap_from_020 {
+        let sane = swap_line(&payload("020"));
+        let value = sane.split_whitespace().nth(1).unwrap();
+        let ts = wrapped_line.split_whitespace().nth(2).unwrap();
+        swap = swap.replace(&wrapped_line, &format!("node_swap_usage_bytes {value} {ts}"));
+        label = SANE_SWAP;
+    }
+    let body = if head.ends_with('\n') {
+        format!("{head}{swap}")
+    } else {
+        format!("{head}\n{swap}")
+    };
+    (label.to_string(), body)
 }
 
 fn usage_of(v: &Value, key: &str) -> Option<f64> {
@@ -296,8 +390,9 @@ fn check_container(label: &str, what: &str, got: &Value, want: &Want) {
     );
 }
 
-/// Replays `bodies` (one kubesim node each), waits for two scrapes of each, checks the answers.
-async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
+/// Replays `bodies` (one kubesim node each), waits for two scrapes of each, checks the answers;
+/// returns each label's served NodeMetrics, if any.
+async fn replay_round(bodies: Vec<(String, String)>, seed: u64) -> BTreeMap<String, Option<Value>> {
     use kubesim::cluster::actions::{Action, PodRequest};
     use kubesim::kubelet::faults::Fault;
     let cluster = cluster(bodies.len() as u32, 0, seed).await;
@@ -351,6 +446,7 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
             )
         })
         .collect();
+    let mut served_nodes = BTreeMap::new();
     for (label, node, want) in &plans {
         let mine: BTreeSet<_> = served.keys().filter(|k| want.named.contains(k)).cloned().collect();
         assert_eq!(mine, want.pods.keys().cloned().collect(), "{label}: the pods served");
@@ -386,8 +482,10 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) {
             (None, None) => {}
             (want, got) => panic!("{label}: node served {:?}, expected {want:?}", got.is_some()),
         }
+        served_nodes.insert(label.clone(), got.cloned());
     }
     cluster.shutdown();
+    served_nodes
 }
 
 #[test]
@@ -412,12 +510,72 @@ fn the_test_reads_the_files_as_index_md_describes_them() {
     let pod_a = &by_label["026"].pods[&("namespace_a".to_string(), "pod_a".to_string())];
     assert_eq!(pod_a["container_a"].swap, Some(1000));
     assert_eq!(pod_a["container_b"].swap, None);
-    let joined = expected(&joined(&["010", "011"]).1);
-    assert!(
-        joined.node.as_ref().is_none_or(|n| n.swap.is_none()),
-        "a wrapped swap count is no swap"
+    assert_eq!(
+        (by_label["010"].node.is_some(), by_label["011"].node.is_some()),
+        (false, false),
+        "010 and 011 alone have no node series"
     );
+    let wrapped = expected(&joined_with_node(false).1);
+    let node = wrapped
+        .node
+        .as_ref()
+        .expect("010+011 with 014's node lines: the node is served");
+    assert_eq!(node.swap, None, "a wrapped swap count is no swap");
+    assert_eq!(wrapped.pods.len(), 1, "test-pod (coredns has no memory line in 010)");
+    let sane = expected(&joined_with_node(true).1);
+    assert_eq!(
+        sane.node.unwrap().swap,
+        Some(34_340_864),
+        "020's node swap, 3.4340864e+07"
+    );
+    assert_eq!(sane.pods, wrapped.pods, "only the node swap value differs");
     assert!(by_label.values().map(|e| e.pods.len()).sum::<usize>() > 100);
+}
+
+/// [`ALL`] is every capture in the directory: a file added there (a 27th capture) fails here
+/// until it is given a round. Where the shared reference corpus is checked out beside the
+/// repository, the copy in `tests/data` must be identical to it.
+#[test]
+fn every_file_of_the_payload_directory_is_replayed() {
+    let files = files_of(&payload_dir());
+    let captures: BTreeSet<String> = files.keys().filter(|n| n.ends_with(".txt")).cloned().collect();
+    let prefixes: BTreeSet<String> = captures.iter().map(|n| n[..3].to_string()).collect();
+    assert_eq!(prefixes.len(), captures.len(), "one capture per number: {captures:?}");
+    assert_eq!(
+        prefixes,
+        ALL.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
+        "ALL names every .txt file of {}",
+        payload_dir().display()
+    );
+    let others: BTreeSet<&str> = files
+        .keys()
+        .filter(|n| !n.ends_with(".txt"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(others, BTreeSet::from(["FORMAT-NOTES.md", "INDEX.md"]));
+    for prefix in ALL {
+        let row = format!("| {prefix} |");
+        let listed = files["INDEX.md"].windows(row.len()).any(|w| w == row.as_bytes());
+        assert!(listed, "INDEX.md has a row for {prefix}");
+    }
+    let reference = reference_dir();
+    if reference.is_dir() {
+        let shared = files_of(&reference);
+        assert_eq!(
+            shared.keys().collect::<Vec<_>>(),
+            files.keys().collect::<Vec<_>>(),
+            "tests/data/kubelet-payloads has the files of {}",
+            reference.display()
+        );
+        for (name, bytes) in &shared {
+            assert!(files[name] == *bytes, "{name} differs from {}", reference.display());
+        }
+    } else {
+        eprintln!(
+            "{} is absent (a clean clone): the copy is not compared",
+            reference.display()
+        );
+    }
 }
 
 /// Every file, in three rounds of files whose pods do not collide.
@@ -439,7 +597,29 @@ async fn every_payload_is_served_as_the_file_says() {
     assert!(rounds.is_empty(), "every file is replayed");
     replay_round(round(&ROUND_A), 801).await;
     replay_round(round(&ROUND_B), 802).await;
+
+    // The wraparound beside real node series: the node is served, without swap.
     let mut with_head = round(&["007", "013"]);
-    with_head.push(joined(&["010", "011"]));
-    replay_round(with_head, 803).await;
+    with_head.push(joined_with_node(false));
+    let nodes = replay_round(with_head, 803).await;
+    let node = nodes[WRAPPED]
+        .as_ref()
+        .expect("the node of 010+011+014's node lines is served");
+    assert!(
+        node["usage"]["cpu"].is_string() && node["usage"]["memory"].is_string(),
+        "{node}"
+    );
+    assert!(
+        node["usage"].get("swap").is_none(),
+        "node_swap_usage_bytes 1.8446743709127774e+19 is not served: {node}"
+    );
+
+    // The same body with a sane node swap value (020's): that value is served. Its own round,
+    // as it names the pods of the body above.
+    let nodes = replay_round(vec![joined_with_node(true)], 804).await;
+    let node = nodes[SANE_SWAP].as_ref().expect("the node is served");
+    let swap = node["usage"]["swap"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no swap: {node}"));
+    assert_eq!(bytes(swap), 34_340_864.0, "020's node_swap_usage_bytes 3.4340864e+07");
 }
