@@ -1,8 +1,11 @@
 //! Issue 13 end to end, one replica behind kubesim's aggregation proxy: `metrics.k8s.io/v1`
 //! beside `v1beta1` with kubectl 1.27 to 1.33, protobuf bodies decoded by an independent
 //! implementation (Python `protobuf` with `tests/proto/k8s_metrics.proto`), `spec.nodeName`
-//! field selectors, `limit`/`continue` pages and their expiry, swap, and a kubelet without
-//! `node_*` series.
+//! field selectors, `limit`/`continue` pages and their expiry (in JSON and in protobuf), swap, a
+//! kubelet without `node_*` series, and the discovery and OpenAPI documents the kube-aggregator
+//! reads from the replica (`/apis` legacy and aggregated, `/openapi/v2`, `/openapi/v3`), asked of
+//! the replica over HTTPS as the aggregator does (kubesim proxies only
+//! `/apis/metrics.k8s.io/{version}/...` and serves `/apis` from its own table).
 
 mod support;
 
@@ -34,6 +37,149 @@ async fn api_get(cluster: &kubesim::Cluster, path: &str, accept: &str) -> (u16, 
         .unwrap_or_default();
     let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
     (status, content_type, body)
+}
+
+/// GET straight at the replica on `port` with `accept`, as the kube-aggregator asks its
+/// APIService's backend (front-proxy client certificate, user headers): status, Content-Type,
+/// body.
+async fn replica_get(cluster: &kubesim::Cluster, port: u16, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let identity = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
+    let client = kubesim::tls::https_client(kubesim::tls::insecure_client(Some(&identity)).unwrap());
+    let req = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
+        .header("Accept", accept)
+        .header("X-Remote-User", "admin")
+        .header("X-Remote-Group", "system:masters")
+        .body(kubesim::http::empty())
+        .unwrap();
+    let resp = client.request(req).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, content_type, body)
+}
+
+/// [`replica_get`] of a JSON document: asserts 200 and a JSON Content-Type, parses the body.
+async fn replica_json(cluster: &kubesim::Cluster, port: u16, path: &str) -> Value {
+    let (status, content_type, body) = replica_get(cluster, port, path, "application/json").await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    assert!(content_type.starts_with("application/json"), "{path}: {content_type}");
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every `$ref` in `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                out.push(target.clone());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Asserts that every `$ref` of `doc` points at one of its `schemas` (under `prefix`); a client
+/// that resolves a kind's fields (kubectl explain) follows them.
+fn refs_resolve(what: &str, doc: &Value, prefix: &str, schemas: &serde_json::Map<String, Value>) {
+    let mut found = Vec::new();
+    refs(doc, &mut found);
+    assert!(!found.is_empty(), "{what}: no $ref");
+    for target in found {
+        let name = target
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{what}: {target} outside {prefix}"));
+        assert!(schemas.contains_key(name), "{what}: dangling {target}");
+    }
+}
+
+/// The definition names of the metrics kinds in `version`, as kube-openapi names Go types.
+fn metrics_definition(version: &str, kind: &str) -> String {
+    format!("io.k8s.metrics.pkg.apis.metrics.{version}.{kind}")
+}
+
+/// What clients read from the metrics schemas of `version` in `schemas`: the kinds, each tagged
+/// with its group/version/kind (how kubectl explain finds a kind's schema), PodMetrics and
+/// NodeMetrics with their fields, the containers pointing at ContainerMetrics of the same
+/// version; and no other definition carrying one of those group/version/kinds.
+fn check_metrics_schemas(what: &str, schemas: &serde_json::Map<String, Value>, version: &str, prefix: &str) {
+    for kind in ["NodeMetrics", "PodMetrics", "NodeMetricsList", "PodMetricsList"] {
+        let gvk = json!([{"group": "metrics.k8s.io", "version": version, "kind": kind}]);
+        let tagged: Vec<&String> = schemas
+            .iter()
+            .filter(|(_, s)| s["x-kubernetes-group-version-kind"] == gvk)
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(tagged, [&metrics_definition(version, kind)], "{what}: {kind} {version}");
+    }
+    let node = &schemas[&metrics_definition(version, "NodeMetrics")];
+    let pod = &schemas[&metrics_definition(version, "PodMetrics")];
+    for (schema, fields) in [
+        (node, ["metadata", "timestamp", "window", "usage"]),
+        (pod, ["metadata", "timestamp", "window", "containers"]),
+    ] {
+        for field in fields {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{what} {version}: {field} in {schema}"
+            );
+        }
+    }
+    assert_eq!(
+        pod["properties"]["containers"]["items"]["$ref"],
+        format!("{prefix}{}", metrics_definition(version, "ContainerMetrics")),
+        "{what} {version}"
+    );
+    assert_eq!(
+        schemas[&metrics_definition(version, "PodMetricsList")]["properties"]["items"]["items"]["$ref"],
+        format!("{prefix}{}", metrics_definition(version, "PodMetrics")),
+        "{what} {version}"
+    );
+}
+
+/// The GET paths of one version, with the kind each answers.
+fn metrics_paths(version: &str) -> Vec<(String, &'static str)> {
+    [
+        ("/pods", "PodMetricsList"),
+        ("/namespaces/{namespace}/pods", "PodMetricsList"),
+        ("/namespaces/{namespace}/pods/{name}", "PodMetrics"),
+        ("/nodes", "NodeMetricsList"),
+        ("/nodes/{name}", "NodeMetrics"),
+    ]
+    .into_iter()
+    .map(|(suffix, kind)| (format!("/apis/metrics.k8s.io/{version}{suffix}"), kind))
+    .collect()
+}
+
+/// `(namespace, name)` of the items of a decoded protobuf list.
+fn decoded_names(decoded: &Value) -> Vec<(String, String)> {
+    decoded["object"]["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            let meta = &i["metadata"];
+            (
+                meta["namespace"].as_str().unwrap_or("").to_string(),
+                meta["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The continue token of a decoded protobuf list (ListMeta field 3), if not empty.
+fn decoded_continue(decoded: &Value) -> Option<String> {
+    decoded["object"]["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(String::from)
 }
 
 /// A protobuf body decoded by `tests/proto/decode.py`: `{"apiVersion", "kind", "object"}`.
@@ -404,7 +550,50 @@ async fn pages_follow_continue_tokens_and_expire() {
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "pages follow the list order");
-    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), all);
+    assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), all);
+
+    tracing::info!("the same pages in protobuf: ListMeta.continue, decoded by Python protobuf");
+    let mut pb_seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut first_pb_token = None;
+    let mut pb_pages = 0;
+    loop {
+        let path = match &token {
+            Some(t) => format!("/apis/metrics.k8s.io/v1/pods?limit=4&continue={t}"),
+            None => "/apis/metrics.k8s.io/v1/pods?limit=4".to_string(),
+        };
+        let (status, content_type, body) = api_get(&cluster, &path, PROTOBUF).await;
+        assert_eq!((status, content_type.as_str()), (200, PROTOBUF), "{path}");
+        let decoded = python_decode(&cluster, &body);
+        assert_eq!(
+            (decoded["apiVersion"].as_str(), decoded["kind"].as_str()),
+            (Some("metrics.k8s.io/v1"), Some("PodMetricsList"))
+        );
+        let items = decoded_names(&decoded);
+        assert!(!items.is_empty() && items.len() <= 4, "{path}: {items:?}");
+        pb_seen.extend(items);
+        pb_pages += 1;
+        match decoded_continue(&decoded) {
+            Some(t) => {
+                first_pb_token.get_or_insert(t.clone());
+                token = Some(t)
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pb_pages, pages, "as many protobuf pages as JSON pages");
+    assert_eq!(pb_seen, seen, "the protobuf pages hold the JSON pages' pods, in order");
+    let first_pb_token = first_pb_token.expect("more than one page");
+    let json_next = raw(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1/pods?limit=4&continue={first_pb_token}"),
+    )
+    .await;
+    assert_eq!(
+        names(&json_next),
+        seen[4..8],
+        "a protobuf page's token continues a JSON list"
+    );
 
     tracing::info!("kubectl get pages with --chunk-size and shows every pod; nodes page too");
     let table = stdout(&kubectl(&cluster, &["get", "podmetrics", "-A", "--chunk-size=3"]).await);
@@ -426,6 +615,9 @@ async fn pages_follow_continue_tokens_and_expire() {
     tracing::info!("a token older than --continue-token-lifetime: 410 Expired, with a fresh token that works");
     let first = raw(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=5").await;
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    let (status, _, body) = api_get(&cluster, "/apis/metrics.k8s.io/v1/pods?limit=5", PROTOBUF).await;
+    assert_eq!(status, 200);
+    let pb_token = decoded_continue(&python_decode(&cluster, &body)).expect("a protobuf continue token");
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let path = format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={token}");
     let (status, _, body) = api_get(&cluster, &path, "application/json").await;
@@ -456,6 +648,47 @@ async fn pages_follow_continue_tokens_and_expire() {
         String::from_utf8_lossy(&out.stderr).contains("Expired"),
         "kubectl names the reason"
     );
+
+    tracing::info!("the expired protobuf token: a protobuf Status 410 whose ListMeta holds a fresh token");
+    let path = format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={pb_token}");
+    let (status, content_type, body) = api_get(&cluster, &path, PROTOBUF).await;
+    assert_eq!((status, content_type.as_str()), (410, PROTOBUF));
+    let expired = python_decode(&cluster, &body);
+    assert_eq!(
+        (expired["apiVersion"].as_str(), expired["kind"].as_str()),
+        (Some("v1"), Some("Status"))
+    );
+    let object = &expired["object"];
+    assert_eq!(
+        (
+            object["code"].as_i64(),
+            object["reason"].as_str(),
+            object["status"].as_str()
+        ),
+        (Some(410), Some("Expired"), Some("Failure")),
+        "{object}"
+    );
+    assert!(
+        object["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The provided continue parameter is too old"),
+        "{object}"
+    );
+    let fresh = object["metadata"]["continue"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .expect("a fresh token in Status.metadata");
+    let (status, _, body) = api_get(
+        &cluster,
+        &format!("/apis/metrics.k8s.io/v1/pods?limit=5&continue={fresh}"),
+        PROTOBUF,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let resumed = decoded_names(&python_decode(&cluster, &body));
+    assert_eq!(resumed.len(), 5);
+    assert_eq!(resumed[0], seen[5], "the fresh token resumes after the expired page");
     let (status, _, body) = api_get(
         &cluster,
         "/apis/metrics.k8s.io/v1/pods?limit=5&continue=garbage",
@@ -489,5 +722,166 @@ async fn kubelets_without_node_series_leave_pods_served_and_readiness_green() {
     assert_eq!(top.lines().count(), all.len() + 1);
     let out = kubectl(&cluster, &["get", "--raw", "/apis/metrics.k8s.io/v1/nodes/node-0"]).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+    cluster.shutdown();
+}
+
+/// The documents the kube-aggregator and clients read before the Metrics API, from the replica
+/// itself: `/apis` in legacy and aggregated (`apidiscovery.k8s.io/v2`) form with
+/// `metrics.k8s.io` `v1` first then `v1beta1`, and the OpenAPI v2 and v3 documents with the
+/// PodMetrics and NodeMetrics schemas of each version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_openapi_are_served_for_both_versions() {
+    let cluster = cluster(1, 1, 143).await;
+    let server = start_server(&cluster, &[]).await;
+    let port = server.port;
+    eventually(Duration::from_secs(30), "the replica listens", async || {
+        direct_get(&cluster, port, "/apis")
+            .await
+            .is_ok_and(|(code, _)| code == 200)
+    })
+    .await;
+    let versions = ["v1", "v1beta1"];
+
+    tracing::info!("/apis, legacy: APIGroupList with v1 preferred");
+    for accept in [
+        "application/json",
+        // A client that knows only v2beta1 (kubectl 1.27): not served, so legacy, labelled so.
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+    ] {
+        let (status, content_type, body) = replica_get(&cluster, port, "/apis", accept).await;
+        assert_eq!((status, content_type.as_str()), (200, "application/json"), "{accept}");
+        let list: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(list["kind"], "APIGroupList", "{accept}");
+        let groups = list["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{list}");
+        assert_eq!(groups[0]["name"], "metrics.k8s.io");
+        let served: Vec<&str> = groups[0]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["groupVersion"].as_str().unwrap())
+            .collect();
+        assert_eq!(served, ["metrics.k8s.io/v1", "metrics.k8s.io/v1beta1"], "{accept}");
+        assert_eq!(groups[0]["preferredVersion"]["version"], "v1", "{accept}");
+    }
+
+    tracing::info!("/apis, aggregated v2: APIGroupDiscoveryList, v1 first, both with nodes and pods");
+    const V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    for accept in [
+        V2.to_string(),
+        // What kubectl 1.30+ and client-go send: v2, then v2beta1, then legacy.
+        format!("{V2},application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"),
+    ] {
+        let (status, content_type, body) = replica_get(&cluster, port, "/apis", &accept).await;
+        assert_eq!(status, 200, "{accept}");
+        // client-go decides how to decode by this Content-Type (it must name v2).
+        assert_eq!(content_type.replace(' ', ""), V2, "{accept}");
+        let list: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (list["apiVersion"].as_str(), list["kind"].as_str()),
+            (Some("apidiscovery.k8s.io/v2"), Some("APIGroupDiscoveryList"))
+        );
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["metadata"]["name"], "metrics.k8s.io");
+        let group_versions = items[0]["versions"].as_array().unwrap();
+        let names: Vec<&str> = group_versions.iter().map(|v| v["version"].as_str().unwrap()).collect();
+        assert_eq!(names, versions, "v1 first: the order is the preference");
+        for version in group_versions {
+            assert_eq!(version["freshness"], "Current", "{version}");
+            let resources: BTreeSet<(String, String, String, Vec<String>)> = version["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let verbs = r["verbs"].as_array().unwrap().iter();
+                    (
+                        r["resource"].as_str().unwrap().to_string(),
+                        r["scope"].as_str().unwrap().to_string(),
+                        r["responseKind"]["kind"].as_str().unwrap().to_string(),
+                        verbs.map(|v| v.as_str().unwrap().to_string()).collect(),
+                    )
+                })
+                .collect();
+            let want: BTreeSet<(String, String, String, Vec<String>)> = [
+                ("nodes", "Cluster", "NodeMetrics"),
+                ("pods", "Namespaced", "PodMetrics"),
+            ]
+            .into_iter()
+            .map(|(r, s, k)| (r.into(), s.into(), k.into(), vec!["get".into(), "list".into()]))
+            .collect();
+            assert_eq!(resources, want, "{version}");
+        }
+    }
+
+    tracing::info!("/openapi/v2: one Swagger document with both versions' paths and schemas");
+    let v2 = replica_json(&cluster, port, "/openapi/v2").await;
+    assert_eq!(v2["swagger"], "2.0");
+    let definitions = v2["definitions"].as_object().unwrap();
+    refs_resolve("/openapi/v2", &v2, "#/definitions/", definitions);
+    for version in versions {
+        check_metrics_schemas("/openapi/v2", definitions, version, "#/definitions/");
+        for (path, kind) in metrics_paths(version) {
+            let get = &v2["paths"][&path]["get"];
+            assert_eq!(
+                get["responses"]["200"]["schema"]["$ref"],
+                format!("#/definitions/{}", metrics_definition(version, kind)),
+                "/openapi/v2 {path}"
+            );
+        }
+    }
+
+    tracing::info!("/openapi/v3: the index names both group versions; each document has its own");
+    let index = replica_json(&cluster, port, "/openapi/v3").await;
+    let listed: BTreeSet<&str> = index["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        listed,
+        BTreeSet::from(["apis/metrics.k8s.io/v1", "apis/metrics.k8s.io/v1beta1"])
+    );
+    let mut hashes = BTreeSet::new();
+    for version in versions {
+        let url = index["paths"][format!("apis/metrics.k8s.io/{version}")]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let plain = format!("/openapi/v3/apis/metrics.k8s.io/{version}");
+        let hash = url
+            .strip_prefix(&format!("{plain}?hash="))
+            .unwrap_or_else(|| panic!("{url}"));
+        assert!(!hash.is_empty());
+        hashes.insert(hash.to_string());
+        // client-go fetches serverRelativeURL as given; a plain GET is the same document.
+        let doc = replica_json(&cluster, port, &url).await;
+        assert_eq!(replica_json(&cluster, port, &plain).await, doc, "{plain}");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{plain}");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        refs_resolve(&plain, &doc, "#/components/schemas/", schemas);
+        check_metrics_schemas(&plain, schemas, version, "#/components/schemas/");
+        let other = if version == "v1" { "v1beta1" } else { "v1" };
+        assert!(
+            !schemas.contains_key(&metrics_definition(other, "PodMetrics")),
+            "{plain} holds only {version}"
+        );
+        let paths: BTreeSet<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| p.starts_with(&format!("/apis/metrics.k8s.io/{version}/"))),
+            "{plain}: {paths:?}"
+        );
+        for (path, kind) in metrics_paths(version) {
+            let get = &doc["paths"][&path]["get"];
+            assert_eq!(
+                get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+                format!("#/components/schemas/{}", metrics_definition(version, kind)),
+                "{plain} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        hashes.len(),
+        2,
+        "each document has its own hash (a client caches by it)"
+    );
     cluster.shutdown();
 }
