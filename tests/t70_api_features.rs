@@ -21,7 +21,6 @@ const KUBECTL_VERSIONS: [&str; 7] = ["1.27", "1.28", "1.29", "1.30", "1.31", "1.
 
 /// GET through kubesim's apiserver (its aggregation proxy for metrics paths) with `accept`.
 async fn api_get(cluster: &kubesim::Cluster, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
-    use http_body_util::BodyExt;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<http_body_util::Empty<bytes::Bytes>>();
     let req = http::Request::get(format!("{}{path}", cluster.api_url()))
@@ -29,6 +28,12 @@ async fn api_get(cluster: &kubesim::Cluster, path: &str, accept: &str) -> (u16, 
         .body(http_body_util::Empty::new())
         .unwrap();
     let resp = client.request(req).await.unwrap();
+    answer(resp).await
+}
+
+/// An answer's status, Content-Type and body.
+async fn answer(resp: http::Response<hyper::body::Incoming>) -> (u16, String, Vec<u8>) {
+    use http_body_util::BodyExt;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -43,7 +48,6 @@ async fn api_get(cluster: &kubesim::Cluster, path: &str, accept: &str) -> (u16, 
 /// APIService's backend (front-proxy client certificate, user headers): status, Content-Type,
 /// body.
 async fn replica_get(cluster: &kubesim::Cluster, port: u16, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
-    use http_body_util::BodyExt;
     let identity = kubesim::pki::Leaf::load(cluster.dir(), "front-proxy-client").unwrap();
     let client = kubesim::tls::https_client(kubesim::tls::insecure_client(Some(&identity)).unwrap());
     let req = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
@@ -53,14 +57,7 @@ async fn replica_get(cluster: &kubesim::Cluster, port: u16, path: &str, accept: 
         .body(kubesim::http::empty())
         .unwrap();
     let resp = client.request(req).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-    (status, content_type, body)
+    answer(resp).await
 }
 
 /// [`replica_get`] of a JSON document: asserts 200 and a JSON Content-Type, parses the body.

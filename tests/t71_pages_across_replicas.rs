@@ -209,42 +209,6 @@ async fn continue_tokens_work_on_any_replica_and_across_an_epoch_change() {
 /// per source that answered; "fan-out gathered" once per read), the rest as `--v=2` has it.
 const FANOUT_LOG: &str = "info,openraft=warn,ha_metrics_server=debug,shard=debug,ha_metrics_server::ha::fanout=trace";
 
-/// Starts replica `i` of `replicas` as `Replicas::start` does (same flags and peers), its log
-/// filtered by [`FANOUT_LOG`] through `RUST_LOG` (which the server's filter prefers to `--v`).
-fn start_traced(cluster: &kubesim::Cluster, replicas: &mut Replicas, i: usize) {
-    let peers = kubesim::launch::peer_list(replicas.replicas.iter().map(|r| (r.name.as_str(), r.peer_port)));
-    let r = &mut replicas.replicas[i];
-    let _ = std::fs::remove_dir_all(&r.data_dir);
-    let peer = kubesim::launch::PeerArgs {
-        peers,
-        name: r.name.clone(),
-        peer_port: r.peer_port,
-        data_dir: r.data_dir.clone(),
-    };
-    let mut args = kubesim::launch::ReplicaArgs {
-        peer: Some(peer),
-        ..launch_args(cluster, r.port)
-    }
-    .args();
-    args.push("--v=2".into());
-    args.extend(ha_flags().iter().map(|s| s.to_string()));
-    let log = cluster.dir().join(format!("server-{}.log", r.port));
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
-        .args(&args)
-        .env("RUST_LOG", FANOUT_LOG)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    r.process = Some(Server {
-        child,
-        port: r.port,
-        log,
-    });
-    replicas.update_proxy(cluster);
-}
-
 /// `text` without ANSI colour sequences (the server's log is coloured).
 fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -315,8 +279,10 @@ async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
     const SHARDS: u32 = 12;
     let cluster = cluster(6, 3, 157).await;
     let mut replicas = Replicas::new(&cluster, 3, 3, &ha_flags());
+    // Each replica's log at the level that shows its fan-outs (`RUST_LOG` wins over `--v`).
+    replicas.env = vec![("RUST_LOG".into(), FANOUT_LOG.into())];
     for i in 0..3 {
-        start_traced(&cluster, &mut replicas, i);
+        replicas.start(&cluster, i, true);
     }
     wait_everywhere(&cluster, &replicas).await;
     let ports: Vec<u16> = replicas.replicas.iter().map(|r| r.port).collect();

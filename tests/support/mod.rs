@@ -100,9 +100,15 @@ pub fn spawn_server(cluster: &kubesim::Cluster, port: u16, extra: &[&str]) -> Se
 
 /// Starts the server with exactly `args`, its log in the cluster directory.
 pub fn spawn_with(cluster: &kubesim::Cluster, port: u16, args: Vec<String>) -> Server {
+    spawn_with_env(cluster, port, args, &[])
+}
+
+/// [`spawn_with`] with environment variables of its own.
+pub fn spawn_with_env(cluster: &kubesim::Cluster, port: u16, args: Vec<String>, env: &[(String, String)]) -> Server {
     let log = cluster.dir().join(format!("server-{port}.log"));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ha-metrics-server"))
         .args(&args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)

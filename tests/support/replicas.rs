@@ -1,7 +1,7 @@
 //! Several replica processes with peers, behind kubesim's aggregation proxy: start, kill -9,
 //! restart with or without their data dir, SIGSTOP/SIGCONT, and read their self-metrics.
 
-use super::{Server, free_port, spawn_with};
+use super::{Server, free_port, spawn_with_env};
 use std::path::PathBuf;
 
 pub struct Replica {
@@ -19,6 +19,8 @@ pub struct Replicas {
     /// `--peers`: the first `listed` replicas.
     peers: String,
     extra: Vec<String>,
+    /// Environment every replica starts with (for example `RUST_LOG` for a finer log).
+    pub env: Vec<(String, String)>,
 }
 
 impl Replicas {
@@ -42,6 +44,7 @@ impl Replicas {
             cluster: cluster.clone(),
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         }
     }
 
@@ -70,7 +73,7 @@ impl Replicas {
         args.push("--v=2".into());
         args.extend(self.extra.iter().cloned());
         args.extend(more.iter().map(|s| s.to_string()));
-        r.process = Some(spawn_with(cluster, r.port, args));
+        r.process = Some(spawn_with_env(cluster, r.port, args, &self.env));
         self.update_proxy(cluster);
     }
 
