@@ -1,4 +1,4 @@
-//! Issue 13 end to end, one replica behind kubesim's aggregation proxy: `metrics.k8s.io/v1`
+//! The API beyond metrics-server's, end to end, one replica behind kubesim's aggregation proxy: `metrics.k8s.io/v1`
 //! beside `v1beta1` with kubectl 1.27 to 1.33, protobuf bodies decoded by an independent
 //! implementation (Python `protobuf` with `tests/proto/k8s_metrics.proto`), `spec.nodeName`
 //! field selectors, `limit`/`continue` pages and their expiry (in JSON and in protobuf), swap, a
