@@ -17,6 +17,10 @@
 //! beside it must leave it without swap, while the same body with `020`'s node swap value must
 //! serve that value.
 //!
+//! No capture has a multi-container pod with one container lacking a sample, so whole-pod
+//! accuracy is checked on `021` with one such sample taken out
+//! ([`one_container_without_memory`]): the pod is left out, through the API and `kubectl top`.
+//!
 //! The files replayed are [`ALL`]; a test checks that it is every `.txt` file of the directory
 //! (and, where the shared reference corpus is checked out beside the repository, that the copy
 //! here is identical to it), so a new capture is noticed.
@@ -393,6 +397,17 @@ fn check_container(label: &str, what: &str, got: &Value, want: &Want) {
 /// Replays `bodies` (one kubesim node each), waits for two scrapes of each, checks the answers;
 /// returns each label's served NodeMetrics, if any.
 async fn replay_round(bodies: Vec<(String, String)>, seed: u64) -> BTreeMap<String, Option<Value>> {
+    let (cluster, server, nodes) = serve_round(bodies, seed).await;
+    drop(server);
+    cluster.shutdown();
+    nodes
+}
+
+/// [`replay_round`] leaving the cluster and its server running, for checks of its own.
+async fn serve_round(
+    bodies: Vec<(String, String)>,
+    seed: u64,
+) -> (kubesim::Cluster, Server, BTreeMap<String, Option<Value>>) {
     use kubesim::cluster::actions::{Action, PodRequest};
     use kubesim::kubelet::faults::Fault;
     let cluster = cluster(bodies.len() as u32, 0, seed).await;
@@ -422,7 +437,7 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) -> BTreeMap<Stri
         );
         plans.push((label.clone(), node, want));
     }
-    let _server = start_server(&cluster, &[]).await;
+    let server = start_server(&cluster, &[]).await;
     eventually(
         Duration::from_secs(60),
         "every kubelet scraped at least three times",
@@ -484,8 +499,7 @@ async fn replay_round(bodies: Vec<(String, String)>, seed: u64) -> BTreeMap<Stri
         }
         served_nodes.insert(label.clone(), got.cloned());
     }
-    cluster.shutdown();
-    served_nodes
+    (cluster, server, served_nodes)
 }
 
 #[test]
@@ -622,4 +636,89 @@ async fn every_payload_is_served_as_the_file_says() {
         .as_str()
         .unwrap_or_else(|| panic!("no swap: {node}"));
     assert_eq!(bytes(swap), 34_340_864.0, "020's node_swap_usage_bytes 3.4340864e+07");
+}
+
+/// The pod of `021` (EKS) whose one container loses its sample, and a sibling with two containers.
+const PARTIAL_POD: &str = "ebs-csi-node-v6cqf";
+const WHOLE_POD: &str = "aws-node-7k649";
+/// The container of [`PARTIAL_POD`] without a working-set sample.
+const PARTIAL_CONTAINER: &str = "liveness-probe";
+
+/// `021` with the `container_memory_working_set_bytes` sample of one container of the
+/// three-container pod [`PARTIAL_POD`] taken out: a kubelet that has CPU but no memory for it
+/// (a container being restarted, or cAdvisor missing its cgroup for a housekeeping round).
+fn one_container_without_memory() -> (String, String) {
+    let body = payload("021");
+    let wanted = format!(r#"container_memory_working_set_bytes{{container="{PARTIAL_CONTAINER}","#);
+    let kept: Vec<&str> = body
+        .lines()
+        .filter(|l| !(l.starts_with(&wanted) && l.contains(&format!(r#"pod="{PARTIAL_POD}""#))))
+        .collect();
+    assert_eq!(kept.len() + 1, body.lines().count(), "021 has one such sample");
+    ("021-partial".into(), format!("{}\n", kept.join("\n")))
+}
+
+/// Whole-pod accuracy: a pod one of whose containers has no valid sample is left out rather than
+/// served with the containers that have one (an HPA would read it as nearly idle), while its node
+/// and the other pods of the kubelet, multi-container ones too, are served; `kubectl top` gets the
+/// NotFound metrics-server gives a running pod it has no metrics of, and lists the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_missing_one_containers_sample_is_left_out_whole() {
+    let (label, body) = one_container_without_memory();
+    let want = expected(&body);
+    let ns = "kube-system".to_string();
+    assert!(want.named.contains(&(ns.clone(), PARTIAL_POD.into())));
+    assert!(
+        !want.pods.contains_key(&(ns.clone(), PARTIAL_POD.into())),
+        "this test's reading leaves the pod out"
+    );
+    assert_eq!(want.pods[&(ns.clone(), WHOLE_POD.into())].len(), 2);
+    let full = expected(&payload("021"));
+    assert_eq!(
+        full.pods[&(ns.clone(), PARTIAL_POD.into())].len(),
+        3,
+        "unchanged, 021 serves the pod with three containers"
+    );
+
+    // Served pods equal this test's expectation (checked in the round): the pod is absent.
+    let (cluster, server, nodes) = serve_round(vec![(label.clone(), body)], 805).await;
+    assert!(nodes[&label].is_some(), "the node is served");
+    let got = direct_get(
+        &cluster,
+        server.port,
+        &format!("/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{PARTIAL_POD}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.0, 404, "{}", got.1);
+
+    let out = kubectl(&cluster, &["top", "pod", PARTIAL_POD, "-n", &ns]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            r#"Error from server (NotFound): podmetrics.metrics.k8s.io "{ns}/{PARTIAL_POD}" not found"#
+        )),
+        "{stderr}"
+    );
+    let listed = stdout(&kubectl(&cluster, &["top", "pod", "-n", &ns, "--no-headers"]).await);
+    let names: BTreeSet<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let served: BTreeSet<&str> = want
+        .pods
+        .keys()
+        .filter(|(n, _)| *n == ns)
+        .map(|(_, p)| p.as_str())
+        .collect();
+    assert_eq!(names, served, "{listed}");
+    assert!(names.contains(WHOLE_POD) && !names.contains(PARTIAL_POD), "{listed}");
+    let containers = stdout(
+        &kubectl(
+            &cluster,
+            &["top", "pod", WHOLE_POD, "-n", &ns, "--containers", "--no-headers"],
+        )
+        .await,
+    );
+    assert_eq!(containers.lines().count(), 2, "{containers}");
+    drop(server);
+    cluster.shutdown();
 }

@@ -224,9 +224,7 @@ impl Ha {
         let holds = self.shards.stores[shard as usize]
             .read()
             .expect("store lock")
-            .held_counts()
-            .0
-            > 0;
+            .holds_nodes();
         if self.unsettled() {
             // Just back from a freeze: the ping table is old, so every other member counts as
             // answering (the owners first), and the map may be too, so the shard's previous

@@ -133,12 +133,7 @@ impl Ha {
             && map.shard_count == self.shards.shards
             && (0..map.shard_count).all(|s| {
                 map.owners(s).iter().any(|&o| self.reachable(o))
-                    || self.shards.stores[s as usize]
-                        .read()
-                        .expect("store lock")
-                        .held_counts()
-                        .0
-                        > 0
+                    || self.shards.stores[s as usize].read().expect("store lock").holds_nodes()
             })
     }
 

@@ -34,14 +34,22 @@ impl Http {
     }
 
     async fn get_as(&self, url: String, accept: &str) -> anyhow::Result<Bytes> {
+        self.get_within(url, accept, CLIENT_TIMEOUT).await
+    }
+
+    /// GET `url`, failing unless a 2xx body has fully arrived within `limit`.
+    async fn get_within(&self, url: String, accept: &str, limit: Duration) -> anyhow::Result<Bytes> {
         let req = http::Request::get(&url)
             .header("Accept", accept)
             .header("X-Remote-User", "bench")
             .header("X-Remote-Group", "system:masters")
             .body(kubesim::http::empty())?;
-        let resp = tokio::time::timeout(Duration::from_secs(30), self.client.request(req)).await??;
-        anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
-        Ok(resp.into_body().collect().await?.to_bytes())
+        let answer = async {
+            let resp = self.client.request(req).await?;
+            anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
+            Ok(resp.into_body().collect().await?.to_bytes())
+        };
+        tokio::time::timeout(limit, answer).await?
     }
 
     pub async fn get_plain(&self, url: &str) -> anyhow::Result<Bytes> {
@@ -62,11 +70,21 @@ impl Http {
     }
 }
 
+/// How long a load client waits for an answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The kubelet's default probe timeout (`timeoutSeconds: 1`).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often each replica is probed: more often than the manifests' probes, so that a stall
+/// the kubelet could see is seen here.
+pub const PROBE_PERIOD: Duration = Duration::from_secs(1);
+
 /// Latencies (seconds) and failures of one client kind.
 #[derive(Debug, Default)]
 pub struct Record {
     pub times: Vec<f64>,
     pub errors: u64,
+    /// How far behind its schedule the client's last request started (HPA workers).
+    pub late: Duration,
 }
 
 pub type Shared = Arc<Mutex<Record>>;
@@ -97,26 +115,31 @@ pub fn selector_path(ns: &str, app: &str) -> String {
 
 pub const ALL_PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 
-/// Starts the HPA-like clients (spread over `hpa_period`) and a top-like client every
-/// `top_period` (none if zero), through the proxy.
+/// The records of the load clients.
+#[derive(Default)]
+pub struct Records {
+    pub hpa: Shared,
+    pub top: Shared,
+    pub vpa: Shared,
+    /// Kubelet-like `/readyz` and `/livez` probes of every replica.
+    pub probes: Shared,
+}
+
+/// Starts the HPA controller's LISTs (see [`hpa_workers`]), a top-like client every
+/// `top_period` and a VPA-like one every `vpa_period` (none if zero), all through the proxy, and
+/// probes of every replica's `/readyz` and `/livez` straight at it (as the kubelet probes).
 pub fn spawn(
     http: &Http,
     hpas: &[(String, String)],
-    hpa_period: Duration,
+    hpa: HpaLoad,
     top_period: Duration,
-) -> (Vec<tokio::task::JoinHandle<()>>, Shared, Shared) {
-    let (hpa_rec, top_rec): (Shared, Shared) = Default::default();
-    let mut handles = Vec::new();
-    for (i, (ns, app)) in hpas.iter().enumerate() {
-        let phase = hpa_period.mul_f64(i as f64 / hpas.len() as f64);
-        handles.push(every(
-            http.clone(),
-            selector_path(ns, app),
-            hpa_period,
-            phase,
-            hpa_rec.clone(),
-        ));
-    }
+    vpa_period: Duration,
+    ports: &[u16],
+) -> (Vec<tokio::task::JoinHandle<()>>, Records) {
+    let records = Records::default();
+    let top_rec = records.top.clone();
+    let paths: Arc<[String]> = hpas.iter().map(|(ns, app)| selector_path(ns, app)).collect();
+    let mut handles = hpa_workers(http, paths, hpa, records.hpa.clone());
     if !top_period.is_zero() {
         handles.push(every(
             http.clone(),
@@ -126,7 +149,82 @@ pub fn spawn(
             top_rec.clone(),
         ));
     }
-    (handles, hpa_rec, top_rec)
+    if !vpa_period.is_zero() {
+        let phase = vpa_period / 2;
+        handles.push(every(
+            http.clone(),
+            ALL_PODS.to_string(),
+            vpa_period,
+            phase,
+            records.vpa.clone(),
+        ));
+    }
+    for &port in ports {
+        for path in ["/readyz", "/livez"] {
+            handles.push(probe(http.clone(), port, path, records.probes.clone()));
+        }
+    }
+    (handles, records)
+}
+
+/// The HPA controller's reads: each of the LISTs falls due once per `period`, their phases spread
+/// evenly over it, and `workers` take them in due order, one at a time each, as the controller's
+/// work queue and its `--concurrent-horizontal-pod-autoscaler-syncs` workers (5) do. When the
+/// server is slower than the load needs, the controller falls behind (`Record::late`) instead of
+/// having more requests in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct HpaLoad {
+    pub period: Duration,
+    pub workers: usize,
+}
+
+fn hpa_workers(http: &Http, paths: Arc<[String]>, load: HpaLoad, rec: Shared) -> Vec<tokio::task::JoinHandle<()>> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = tokio::time::Instant::now();
+    let step = load.period.div_f64(paths.len() as f64);
+    (0..load.workers.max(1))
+        .map(|_| {
+            let (http, paths, next, rec) = (http.clone(), paths.clone(), next.clone(), rec.clone());
+            tokio::spawn(async move {
+                loop {
+                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let due = start + step.mul_f64(j as f64);
+                    tokio::time::sleep_until(due).await;
+                    let started = Instant::now();
+                    let late = tokio::time::Instant::now().saturating_duration_since(due);
+                    let ok = http.get_proxy(&paths[j as usize % paths.len()]).await.is_ok();
+                    let mut r = rec.lock().expect("record lock");
+                    r.add(ok, started);
+                    r.late = late;
+                }
+            })
+        })
+        .collect()
+}
+
+fn probe(http: Http, port: u16, path: &'static str, rec: Shared) -> tokio::task::JoinHandle<()> {
+    crate::runner::clients::every(PROBE_PERIOD, Duration::ZERO, move || {
+        let (http, rec) = (http.clone(), rec.clone());
+        async move {
+            let started = Instant::now();
+            let url = format!("https://127.0.0.1:{port}{path}");
+            let ok = http.get_within(url, "*/*", PROBE_TIMEOUT).await.is_ok();
+            rec.lock().expect("record lock").add(ok, started);
+        }
+    })
+}
+
+impl Record {
+    fn add(&mut self, ok: bool, started: Instant) {
+        if ok {
+            self.times.push(started.elapsed().as_secs_f64())
+        } else {
+            self.errors += 1
+        }
+    }
 }
 
 fn every(http: Http, path: String, period: Duration, phase: Duration, rec: Shared) -> tokio::task::JoinHandle<()> {
@@ -136,12 +234,7 @@ fn every(http: Http, path: String, period: Duration, phase: Duration, rec: Share
         async move {
             let started = Instant::now();
             let ok = http.get_proxy(&path).await.is_ok();
-            let mut r = rec.lock().expect("record lock");
-            if ok {
-                r.times.push(started.elapsed().as_secs_f64())
-            } else {
-                r.errors += 1
-            }
+            rec.lock().expect("record lock").add(ok, started);
         }
     })
 }

@@ -22,8 +22,12 @@ pub struct Scenario {
     pub hpas: usize,
     /// HPA sync period (15 s in Kubernetes).
     pub hpa_period: Duration,
+    /// The HPA controller's workers (5 in Kubernetes).
+    pub hpa_workers: usize,
     /// `kubectl top pods -A` period; zero for none.
     pub top_period: Duration,
+    /// The VPA recommender's all-namespace LIST period (1 min in the VPA); zero for none.
+    pub vpa_period: Duration,
     /// Measured intervals (after the warm-up).
     pub intervals: u32,
     /// Sequential requests per latency measurement.
@@ -48,6 +52,11 @@ pub struct Row {
     /// Latencies the load saw through the proxy: (p50, p99, errors).
     pub hpa_load: (f64, f64, u64),
     pub top_load: (f64, f64, u64),
+    pub vpa_load: (f64, f64, u64),
+    /// HPA LISTs done per second over the load, and how far behind schedule the last started.
+    pub hpa_rate: (f64, Duration),
+    /// Probe latencies and failures (`/readyz` and `/livez` of every replica, 1 s timeout).
+    pub probes: (f64, f64, u64),
     /// Mean fan-out duration (seconds), fan-outs and partial answers during the measurement.
     pub fanout: (f64, f64, f64),
     pub rss_after_queries: Vec<u64>,
@@ -85,7 +94,12 @@ pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
     };
     let served = pods["items"].as_array().map_or(0, Vec::len);
     let targets = load::hpa_targets(&pods, s.hpas);
-    let (handles, hpa_rec, top_rec) = load::spawn(&http, &targets, s.hpa_period, s.top_period);
+    let hpa = load::HpaLoad {
+        period: s.hpa_period,
+        workers: s.hpa_workers,
+    };
+    let load_started = Instant::now();
+    let (handles, records) = load::spawn(&http, &targets, hpa, s.top_period, s.vpa_period, &ports);
     tokio::time::sleep(interval).await;
 
     let (f0, c0, t0) = (
@@ -105,13 +119,19 @@ pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
     for h in &handles {
         h.abort();
     }
+    let load_time = load_started.elapsed().as_secs_f64();
     let kubesim = costs.pop().unwrap_or_default();
     let summarize = |rec: &load::Shared| {
         let r = rec.lock().expect("record lock");
         let (p50, p99) = measure::percentiles(r.times.clone());
         (p50, p99, r.errors)
     };
-    let (hpa_load, top_load) = (summarize(&hpa_rec), summarize(&top_rec));
+    let (hpa_load, top_load) = (summarize(&records.hpa), summarize(&records.top));
+    let (vpa_load, probes) = (summarize(&records.vpa), summarize(&records.probes));
+    let hpa_rate = {
+        let r = records.hpa.lock().expect("record lock");
+        ((r.times.len() as u64 + r.errors) as f64 / load_time, r.late)
+    };
 
     // The latency target is the first HPA's, or any deployment's when there is no HPA load.
     let (ns, app) = load::hpa_targets(&pods, 1).first().cloned().unwrap_or_default();
@@ -138,6 +158,9 @@ pub async fn run(bins: &Path, s: &Scenario) -> anyhow::Result<Row> {
         all_list_protobuf,
         hpa_load,
         top_load,
+        vpa_load,
+        probes,
+        hpa_rate,
         fanout: (
             if fanouts > 0.0 { (f1.0 - f0.0) / fanouts } else { 0.0 },
             fanouts,

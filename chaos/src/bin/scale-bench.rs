@@ -30,14 +30,22 @@ struct Args {
     /// Sequential requests per latency measurement (the all-namespace LIST gets a tenth).
     #[arg(long, default_value_t = 200)]
     requests: usize,
-    /// HPA-like clients (namespace LIST with a label selector each sync period).
+    /// The HPA controller's LISTs (a namespace LIST with a label selector per HPA and resource
+    /// metric, each sync period).
     #[arg(long, default_value_t = 0)]
     hpas: usize,
     #[arg(long, default_value = "15s")]
     hpa_period: String,
+    /// The HPA controller's workers taking the LISTs in due order
+    /// (`--concurrent-horizontal-pod-autoscaler-syncs`, 5 in kube-controller-manager).
+    #[arg(long, default_value_t = 5)]
+    hpa_workers: usize,
     /// `kubectl top pods -A`-like period (e.g. `2s`); none if not given.
     #[arg(long)]
     top_every: Option<String>,
+    /// VPA-recommender-like all-namespace LIST period (the VPA's is `1m`); none if not given.
+    #[arg(long)]
+    vpa_every: Option<String>,
     #[arg(long, default_value_t = 18500)]
     port: u16,
     /// Run the scenarios behind BENCHMARKS.md's targets (`design`) instead of the one given by the flags.
@@ -56,7 +64,9 @@ fn design_suite(port: u16) -> Vec<Scenario> {
         resolution: "15s".into(),
         hpas: 100,
         hpa_period: Duration::from_secs(15),
+        hpa_workers: 5,
         top_period: Duration::from_secs(2),
+        vpa_period: Duration::ZERO,
         intervals: 4,
         requests: 200,
         port,
@@ -93,12 +103,9 @@ async fn main() -> anyhow::Result<()> {
             resolution: args.resolution.clone(),
             hpas: args.hpas,
             hpa_period: parse_duration(&args.hpa_period)?,
-            top_period: args
-                .top_every
-                .as_deref()
-                .map(parse_duration)
-                .transpose()?
-                .unwrap_or_default(),
+            hpa_workers: args.hpa_workers,
+            top_period: optional_duration(args.top_every.as_deref())?,
+            vpa_period: optional_duration(args.vpa_every.as_deref())?,
             intervals: args.intervals,
             requests: args.requests,
             port: args.port,
@@ -119,6 +126,11 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", markdown(row));
     }
     Ok(())
+}
+
+/// A period flag: zero (no such client) when not given.
+fn optional_duration(flag: Option<&str>) -> anyhow::Result<Duration> {
+    Ok(flag.map(parse_duration).transpose()?.unwrap_or_default())
 }
 
 const MIB: f64 = 1048576.0;
@@ -168,6 +180,23 @@ fn human(r: &Row) -> String {
         r.top_load.2
     );
     out += &format!(
+        "  HPA LISTs: {:.0}/s done of {:.0}/s due ({} workers), last one {:.1} s behind schedule\n",
+        r.hpa_rate.0,
+        s.hpas as f64 / s.hpa_period.as_secs_f64(),
+        s.hpa_workers,
+        r.hpa_rate.1.as_secs_f64()
+    );
+    out += &format!(
+        "  VPA-like all-namespace LIST every {:?}: p50/p99 {:.0}/{:.0} ms ({} errors); probes p50/p99 {:.1}/{:.1} ms, {} failed (1 s timeout)\n",
+        s.vpa_period,
+        r.vpa_load.0 * 1e3,
+        r.vpa_load.1 * 1e3,
+        r.vpa_load.2,
+        r.probes.0 * 1e3,
+        r.probes.1 * 1e3,
+        r.probes.2
+    );
+    out += &format!(
         "  fan-out: {:.0} fan-outs, mean {:.1} ms, {} partial\n",
         r.fanout.1,
         r.fanout.0 * 1e3,
@@ -211,6 +240,10 @@ fn markdown(r: &Row) -> String {
         (0, true) => "none".to_string(),
         (h, true) => format!("{h} HPAs"),
         (h, false) => format!("{h} HPAs + top -A every {}s", s.top_period.as_secs()),
+    };
+    let load = match s.vpa_period.as_secs() {
+        0 => load,
+        vpa => format!("{load} + VPA every {vpa}s"),
     };
     format!(
         "| {} x {} ({} pods), {} | {} | {load} | {} mCPU | {:.1} mCPU ({:.3}) | {} MiB | {:.0} MiB ({:.3}) / {:.0} MiB | {:.0} | {:.0}, {:.1} ms | {:.1} / {:.1} ms ({} pods) | {:.0} / {:.0} ms ({} pods) | {:.0} mCPU, {:.0} MiB |",

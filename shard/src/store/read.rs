@@ -126,6 +126,12 @@ impl Store {
         }
     }
 
+    /// Whether the store holds any node, servable or not (`held_counts().0 > 0` without
+    /// counting the pods: fan-outs ask it of every shard).
+    pub fn holds_nodes(&self) -> bool {
+        !self.nodes.is_empty()
+    }
+
     /// Nodes and pods held, servable or not: `(nodes, pods)`.
     pub fn held_counts(&self) -> (usize, usize) {
         (self.nodes.len(), self.namespaces.values().map(|pods| pods.len()).sum())
