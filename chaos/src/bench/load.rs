@@ -137,27 +137,15 @@ pub fn spawn(
     ports: &[u16],
 ) -> (Vec<tokio::task::JoinHandle<()>>, Records) {
     let records = Records::default();
-    let top_rec = records.top.clone();
     let paths: Arc<[String]> = hpas.iter().map(|(ns, app)| selector_path(ns, app)).collect();
     let mut handles = hpa_workers(http, paths, hpa, records.hpa.clone());
-    if !top_period.is_zero() {
-        handles.push(every(
-            http.clone(),
-            ALL_PODS.to_string(),
-            top_period,
-            Duration::ZERO,
-            top_rec.clone(),
-        ));
-    }
-    if !vpa_period.is_zero() {
-        let phase = vpa_period / 2;
-        handles.push(every(
-            http.clone(),
-            ALL_PODS.to_string(),
-            vpa_period,
-            phase,
-            records.vpa.clone(),
-        ));
+    for (period, phase, rec) in [
+        (top_period, Duration::ZERO, &records.top),
+        (vpa_period, vpa_period / 2, &records.vpa),
+    ] {
+        if !period.is_zero() {
+            handles.push(every(http.clone(), ALL_PODS.to_string(), period, phase, rec.clone()));
+        }
     }
     for &port in ports {
         for path in ["/readyz", "/livez"] {
