@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod dns;
+pub mod http1;
 pub mod target;
 pub mod tls;
 pub mod token;
