@@ -86,6 +86,7 @@ pub async fn start(
         leaving: Default::default(),
         copies: Mutex::new(vec![Default::default(); shards.shards as usize]),
         outboxes: (0..shards.shards).map(|_| Default::default()).collect(),
+        couriers: Default::default(),
         last_expiry: Mutex::new(Instant::now()),
         cluster_seen: Default::default(),
         formation_floor: Default::default(),

@@ -38,6 +38,22 @@ pub struct Following {
     /// Whether every push since the writer's last full copy was applied: only then does this
     /// copy hold everything the writer published.
     pub in_sync: bool,
+    /// This replica's clock minus the writer's (ns), fixed when the writer's whole copy was
+    /// taken: the writer's ops are applied at their time plus this, so expiry compares the same
+    /// differences here as there.
+    pub shift: i64,
+}
+
+impl Following {
+    /// Following `writer`, nothing applied yet.
+    pub fn of(writer: MemberId) -> Following {
+        Following {
+            writer,
+            seq: 0,
+            in_sync: false,
+            shift: 0,
+        }
+    }
 }
 
 /// Another replica took the shard over at `epoch` (it pulled this replica's copy): this replica
@@ -145,11 +161,7 @@ impl ShardCopy {
         let next = match (&self.role, wanted) {
             (Role::Writer { .. } | Role::Taking { .. }, _) | (_, Wanted::Write) => return false,
             (Role::Follower(f), Wanted::Follow(writer)) if f.writer == writer => return false,
-            (_, Wanted::Follow(writer)) => Role::Follower(Following {
-                writer,
-                seq: 0,
-                in_sync: false,
-            }),
+            (_, Wanted::Follow(writer)) => Role::Follower(Following::of(writer)),
             (Role::Idle { .. }, Wanted::Nothing) => return false,
             (Role::Follower(_), Wanted::Nothing) => Role::Idle { released: Some(now) },
         };
@@ -168,9 +180,9 @@ mod tests {
     fn follower(in_sync: bool) -> ShardCopy {
         ShardCopy {
             role: Role::Follower(Following {
-                writer: W,
                 seq: 3,
                 in_sync,
+                ..Following::of(W)
             }),
             ..Default::default()
         }
@@ -255,14 +267,7 @@ mod tests {
         let now = Instant::now();
         let mut copy = ShardCopy::default();
         assert!(copy.settle_without_io(Wanted::Follow(W), now));
-        assert_eq!(
-            copy.role,
-            Role::Follower(Following {
-                writer: W,
-                seq: 0,
-                in_sync: false
-            })
-        );
+        assert_eq!(copy.role, Role::Follower(Following::of(W)));
         assert!(!copy.settle_without_io(Wanted::Follow(W), now), "already following W");
         assert!(
             copy.settle_without_io(Wanted::Follow(OTHER), now),

@@ -12,6 +12,7 @@
 
 mod control;
 mod copies;
+mod courier;
 mod fanout;
 mod formation;
 mod leave;
@@ -79,6 +80,8 @@ pub struct Ha {
     copies: Mutex<Vec<copies::ShardCopy>>,
     /// Each shard's replication state while this replica writes it.
     outboxes: Vec<Mutex<replicate::Outbox>>,
+    /// Pushes on their way to each standby, sent together (`courier.rs`).
+    couriers: Arc<courier::Couriers>,
     /// Whether a peer answered as a member of a replica set the last time this replica, outside
     /// any set, looked: it then leaves writing to that set instead of writing in quorum-loss
     /// mode itself.

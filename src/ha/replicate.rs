@@ -1,24 +1,27 @@
-//! Replication from a shard's writer to its standbys. Every scrape of a node is staged by the
-//! shard actor and handed here ([`Hook`] is the actor's [`Publisher`]); the writer sends the
-//! node's copy to each standby and lets the actor publish it only once a standby holds it, so a
-//! copy the writer serves is held by a standby that may be promoted in its place; a push no
-//! standby took is withheld (see [`Ha::unheld_verdict`] for the exceptions). One push per shard
-//! is in flight at a time; copies staged meanwhile go in the next one.
+//! Replication from a shard's writer to its standbys. Every change a shard actor makes to its
+//! store is staged as an op (`shard::store::Op`: a node's parsed scrape, the tick's expiry,
+//! nodes no longer scraped) and handed here ([`Hook`] is the actor's [`Publisher`]); the writer
+//! sends the ops to each standby and applies them to its own store, in the order staged, only
+//! once a standby holds them, so a point the writer serves is held by a standby that may be
+//! promoted in its place; ops no standby took are withheld (see [`Ha::unheld_verdict`] for the
+//! exceptions). One push per shard is in flight at a time; ops staged meanwhile go in the next.
+//! Pushes to one standby travel together (`courier.rs`).
 //!
-//! A standby applies a writer's updates in sequence; one that misses a push (a gap, a timeout,
-//! a restart) is out of sync, and therefore not authoritative, until the writer's next push
-//! brings it the whole shard. Pushes carry the writer's map epoch: a standby with a newer map
-//! under which the writer no longer owns the shard refuses it, and a writer so refused drops
-//! what it staged and stops writing (fencing by epoch). See docs/architecture.md.
+//! A standby in sync applies a writer's ops in sequence, so its store goes through the writer's
+//! states; one that misses a push (a gap, a timeout, a restart) is out of sync, and therefore
+//! not authoritative, until the writer's next push brings it the whole shard. Pushes carry the
+//! writer's map epoch: a standby with a newer map under which the writer no longer owns the
+//! shard refuses it, and a writer so refused drops what it staged and stops writing (fencing by
+//! epoch). See docs/architecture.md.
 
 use super::Ha;
 use super::copies::{Claim, Following, Role, yields};
-use crate::peer::wire::{PushAck, PushBody, ShardPush, path};
+use crate::peer::wire::{PushAck, PushBody, ShardPush};
 use coordinator::shard_map::MemberId;
 use futures::future::BoxFuture;
 use shard::actor::{Publisher, Verdict};
 use shard::point::now_nanos;
-use shard::store::{Missing, NodeSnapshot, ShardSnapshot};
+use shard::store::{Missing, Op, ShardSnapshot};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -28,10 +31,9 @@ use tokio::sync::oneshot;
 /// copies are published without it; readers wait for pending copies at most about this long.
 pub const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// A copy staged by a shard actor, waiting for its push.
+/// An op staged by a shard actor, waiting for its push.
 struct Staged {
-    node: Arc<str>,
-    copy: Arc<NodeSnapshot>,
+    op: Op,
     done: oneshot::Sender<Verdict>,
 }
 
@@ -43,7 +45,6 @@ pub struct Outbox {
     /// Standbys whose copy holds every push so far.
     in_sync: HashMap<MemberId, bool>,
     queue: Vec<Staged>,
-    forget: Vec<String>,
     /// A push is in flight (its task sends whatever is queued next).
     sending: bool,
     /// Since when no push reached a standby (while the shard has standbys).
@@ -55,27 +56,19 @@ impl Outbox {
     pub fn reset(&mut self) {
         self.seq = 0;
         self.in_sync.clear();
-        self.forget.clear();
         self.unheld_since = None;
     }
 }
 
 /// The shard actors' [`Publisher`], before and after the `Ha` exists (the shard set is built
-/// first); without it copies are published at once.
+/// first); without it the actor applies its changes itself.
 pub struct Hook(pub Arc<OnceLock<Weak<Ha>>>);
 
 impl Publisher for Hook {
-    fn stage(&self, shard: u32, node: Arc<str>, copy: Arc<NodeSnapshot>) -> BoxFuture<'static, Verdict> {
+    fn stage(&self, shard: u32, op: Op) -> Result<BoxFuture<'static, Verdict>, Op> {
         match self.0.get().and_then(Weak::upgrade) {
-            Some(ha) => ha.stage(shard, node, copy),
-            None => Box::pin(async { Verdict::Publish }),
-        }
-    }
-
-    fn forget(&self, shard: u32, nodes: &[Arc<str>]) {
-        if let Some(ha) = self.0.get().and_then(Weak::upgrade) {
-            let mut outbox = ha.outboxes[shard as usize].lock().expect("outbox lock");
-            outbox.forget.extend(nodes.iter().map(|n| n.to_string()));
+            Some(ha) => Ok(ha.stage(shard, op)),
+            None => Err(op),
         }
     }
 }
@@ -92,40 +85,37 @@ enum Outcome {
 }
 
 impl Ha {
-    /// Queues a node's copy for the shard's standbys; resolves once it may be served.
-    fn stage(self: Arc<Self>, shard: u32, node: Arc<str>, copy: Arc<NodeSnapshot>) -> BoxFuture<'static, Verdict> {
+    /// Queues an op for the shard's standbys; resolves once it was applied here (or withheld,
+    /// or dropped).
+    fn stage(self: Arc<Self>, shard: u32, op: Op) -> BoxFuture<'static, Verdict> {
         let (done, verdict) = oneshot::channel();
         let start = {
             let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
-            outbox.queue.push(Staged { node, copy, done });
+            outbox.queue.push(Staged { op, done });
             !std::mem::replace(&mut outbox.sending, true)
         };
         if start {
             tokio::spawn(self.send_loop(shard));
         }
-        // A dropped sender is a bug; serving the copy is then no worse than before staging.
-        Box::pin(async move { verdict.await.unwrap_or(Verdict::Publish) })
+        // A dropped sender is a bug; the op was then concluded one way or another.
+        Box::pin(async move { verdict.await.unwrap_or(Verdict::Drop) })
     }
 
-    /// Sends what is queued for `shard`, one push at a time, until nothing is left.
+    /// Sends what is queued for `shard`, one push at a time, until nothing is left; each push's
+    /// ops are then applied to this replica's store (or withheld, or dropped) in order.
     async fn send_loop(self: Arc<Self>, shard: u32) {
         loop {
-            let (batch, forget, seq) = {
+            let (batch, seq) = {
                 let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
-                if outbox.queue.is_empty() && outbox.forget.is_empty() {
+                if outbox.queue.is_empty() {
                     outbox.sending = false;
                     return;
                 }
                 outbox.seq += 1;
-                (
-                    std::mem::take(&mut outbox.queue),
-                    std::mem::take(&mut outbox.forget),
-                    outbox.seq,
-                )
+                (std::mem::take(&mut outbox.queue), outbox.seq)
             };
-            let nodes: Vec<(String, NodeSnapshot)> =
-                batch.iter().map(|s| (s.node.to_string(), (*s.copy).clone())).collect();
-            let verdict = match self.push_batch(shard, seq, nodes, forget).await {
+            let (ops, dones): (Vec<Op>, Vec<_>) = batch.into_iter().map(|s| (s.op, s.done)).unzip();
+            let verdict = match self.push_batch(shard, seq, &ops).await {
                 Outcome::Delivered => Verdict::Publish,
                 Outcome::Unheld => self.unheld_verdict(shard),
                 Outcome::Fenced { epoch } => {
@@ -138,21 +128,16 @@ impl Ha {
                     Verdict::Drop
                 }
             };
-            for staged in batch {
-                let _ = staged.done.send(verdict);
+            self.shards.conclude(shard, &ops, verdict);
+            for done in dones {
+                let _ = done.send(verdict);
             }
         }
     }
 
-    /// One push of `nodes` to every reachable standby of `shard`: an update to those in sync,
-    /// the whole shard to the others.
-    async fn push_batch(
-        &self,
-        shard: u32,
-        seq: u64,
-        nodes: Vec<(String, NodeSnapshot)>,
-        forget: Vec<String>,
-    ) -> Outcome {
+    /// One push of `ops` to every reachable standby of `shard`: the ops to those in sync, the
+    /// whole shard (as it will be once the ops apply) to the others.
+    async fn push_batch(&self, shard: u32, seq: u64, ops: &[Op]) -> Outcome {
         let map = self.current_map();
         let interrupted =
             self.copies.lock().expect("copies lock")[shard as usize].interrupted(self.term_since(&map, shard));
@@ -189,16 +174,12 @@ impl Ha {
             self.mark_out_of_sync(shard, &standbys);
             return self.held(shard, false);
         }
-        let update = PushBody::Update {
-            nodes: nodes.clone(),
-            forget: forget.clone(),
-        };
         let needs_full = reachable.iter().any(|(s, _)| !in_sync[s]);
-        let full = needs_full.then(|| PushBody::Full(self.full_copy(shard, nodes, &forget)));
+        let full = needs_full.then(|| PushBody::Full(self.full_copy(shard, ops)));
         let (from, epoch, taken_at) = (self.me().0, map.epoch, now_nanos());
         let calls = reachable.iter().map(|(standby, address)| {
             let body = if in_sync[standby] {
-                update.clone()
+                PushBody::Update { ops: ops.to_vec() }
             } else {
                 full.clone().expect("a full copy for standbys out of sync")
             };
@@ -210,10 +191,7 @@ impl Ha {
                 taken_at,
                 body,
             };
-            async move {
-                let ack = self.client.call(address, path::REPLICATE, &push, PUSH_TIMEOUT).await;
-                (*standby, ack)
-            }
+            async move { (*standby, self.deliver(*standby, address, push).await) }
         });
         let acks = futures::future::join_all(calls).await;
         let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
@@ -279,18 +257,14 @@ impl Ha {
         }
     }
 
-    /// The shard as it will be once `nodes` are published: the published copy, the staged
-    /// nodes over it, the forgotten ones left out.
-    fn full_copy(&self, shard: u32, nodes: Vec<(String, NodeSnapshot)>, forget: &[String]) -> ShardSnapshot {
-        let mut full = self.shards.stores[shard as usize]
-            .read()
-            .expect("store lock")
-            .snapshot();
-        let staged = |n: &String| nodes.iter().any(|(m, _)| m == n);
-        full.nodes.retain(|(n, _)| !forget.contains(n) && !staged(n));
-        full.stale.retain(|n| !forget.contains(n) && !staged(n));
-        full.nodes.extend(nodes);
-        full
+    /// The shard as it will be once `ops` are applied: the writer's copy with them replayed on
+    /// a scratch copy (the store itself changes only when the push is concluded).
+    fn full_copy(&self, shard: u32, ops: &[Op]) -> ShardSnapshot {
+        let mut scratch = self.shards.stores[shard as usize].read().expect("store lock").clone();
+        for op in ops {
+            let _ = scratch.apply(op);
+        }
+        scratch.snapshot()
     }
 
     /// Stops this replica writing `shard`: another replica (`by`, if known) writes it under
@@ -341,11 +315,7 @@ impl Ha {
         let store = &self.shards.stores[push.shard as usize];
         let following = match copy.role {
             Role::Follower(f) if f.writer == sender => f,
-            _ => Following {
-                writer: sender,
-                seq: 0,
-                in_sync: false,
-            },
+            _ => Following::of(sender),
         };
         if let PushBody::Update { .. } = push.body
             && late_update(following, push.seq)
@@ -366,15 +336,21 @@ impl Ha {
                 let following = Following {
                     seq: push.seq,
                     in_sync: true,
+                    shift,
                     ..following
                 };
                 (PushAck::Accepted, following)
             }
-            PushBody::Update { mut nodes, forget } if following.in_sync && push.seq == following.seq + 1 => {
-                for (_, node) in &mut nodes {
-                    node.shift_received(shift);
+            PushBody::Update { mut ops }
+                if following.in_sync && push.seq == following.seq + 1 && ops.iter().all(|op| op.validate().is_ok()) =>
+            {
+                let mut store = store.write().expect("store lock");
+                for op in &mut ops {
+                    // The writer's clock, moved by the offset fixed at the whole copy: expiry
+                    // decides here exactly as it did there.
+                    op.shift(following.shift);
+                    let _ = store.apply(op);
                 }
-                store.write().expect("store lock").apply_update(nodes, &forget);
                 let following = Following {
                     seq: push.seq,
                     ..following
@@ -421,9 +397,9 @@ mod tests {
 
     fn following(seq: u64, in_sync: bool) -> Following {
         Following {
-            writer: MemberId(1),
             seq,
             in_sync,
+            ..Following::of(MemberId(1))
         }
     }
 

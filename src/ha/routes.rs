@@ -102,8 +102,19 @@ fn bincode_response(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok().content_type(codec::CONTENT_TYPE).body(body)
 }
 
-async fn replicate(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {
-    Bincode(state.ha.receive_push(push.0))
+/// A writer's pushes to this standby, applied in order on the blocking pool (a batch of whole
+/// shards can take milliseconds, which pings and Raft messages must not wait for).
+async fn replicate(state: State, pushes: Bincode<Vec<ShardPush>>) -> HttpResponse {
+    let ha = state.ha.clone();
+    let acks = web::block(move || {
+        let acks: Vec<PushAck> = pushes.0.into_iter().map(|push| ha.receive_push(push)).collect();
+        codec::encode(&acks, MAX_PEER_BODY_BYTES).map_err(|e| e.to_string())
+    });
+    match acks.await {
+        Ok(Ok(body)) => bincode_response(body),
+        Ok(Err(e)) => HttpResponse::InternalServerError().body(e),
+        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
+    }
 }
 
 async fn handoff(state: State, push: Bincode<ShardPush>) -> Bincode<PushAck> {

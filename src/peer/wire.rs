@@ -3,7 +3,7 @@
 //! so a receiver recognises a stale owner (fencing by epoch).
 
 use serde::{Deserialize, Serialize};
-use shard::store::{NodeSnapshot, ShardSnapshot};
+use shard::store::{Op, ShardSnapshot};
 
 /// Paths under [`crate::peer::transport::PEER_PATH_PREFIX`].
 pub mod path {
@@ -12,7 +12,9 @@ pub mod path {
     pub const JOIN: &str = "/peer/v1/join";
     pub const LEAVE: &str = "/peer/v1/leave";
     pub const QUERY: &str = "/peer/v1/query";
-    pub const REPLICATE: &str = "/peer/v1/replicate";
+    /// Pushes to one standby, several shards' at once (`Vec<ShardPush>`, answered by
+    /// `Vec<PushAck>` in the same order). `v2`: v1 took one push of whole node copies.
+    pub const REPLICATE: &str = "/peer/v2/replicate";
     pub const HANDOFF: &str = "/peer/v1/handoff";
     pub const PULL: &str = "/peer/v1/pull";
     pub const RAFT_APPEND: &str = "/peer/v1/raft/append";
@@ -125,12 +127,9 @@ pub struct ShardPush {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum PushBody {
-    /// The nodes scraped since the last push (each node's whole copy) and the nodes no longer
-    /// scraped; applies only on top of push `seq - 1`.
-    Update {
-        nodes: Vec<(String, NodeSnapshot)>,
-        forget: Vec<String>,
-    },
+    /// The writer's changes since the last push, in order (`shard::store::Op`); applies only on
+    /// top of push `seq - 1`.
+    Update { ops: Vec<Op> },
     /// The whole shard: brings a standby in sync whatever it held.
     Full(ShardSnapshot),
 }

@@ -20,7 +20,7 @@ pub struct ScrapeDone {
     pub took: Duration,
 }
 
-/// A staged copy of the node was published or dropped: the node is no longer in flight.
+/// A staged change of the node was applied, withheld or dropped: the node is no longer in flight.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Published {

@@ -1,49 +1,37 @@
-//! The writer's side of replication as a shard actor sees it. With standbys, a node's scrape is
-//! staged (computed, counted as pending, not served), handed to the [`Publisher`] (the server's
-//! replication, which sends it to the standbys) and published when the publisher says so. The
-//! store is written under its lock and readers waiting for pending copies are woken
-//! ([`wait_published`]).
+//! The writer's side of replication as a shard actor sees it. With standbys, every change to
+//! the shard's store is staged as an [`Op`] and handed to the [`Publisher`] (the server's
+//! replication), which sends it to the standbys and, once they hold it, applies it to this
+//! store in the order staged ([`crate::actor::ShardSet::conclude`]); readers waiting for pending
+//! ops are woken ([`wait_published`]).
 
-use crate::store::{NodeSnapshot, Store};
+use crate::store::{Op, Store};
 use futures::future::BoxFuture;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// What becomes of a staged copy.
+/// What becomes of a staged op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// A standby holds it, or none can take the shard over with less: serve it.
+    /// A standby holds it, or none can take the shard over with less: apply it and serve it.
     Publish,
     /// No standby holds it, and one may yet take the shard over from its own copy: serving it
-    /// could hand readers a point the next writer lacks. The node's published copy stays.
+    /// could hand readers a point the next writer lacks. A scrape is not stored; the node's
+    /// published copy stays, renewed (`Store::withhold`).
     Withhold,
-    /// A newer writer took the shard over: never serve it.
+    /// A newer writer took the shard over: never apply it.
     Drop,
 }
 
-/// Replicates a shard writer's copies before they are served.
+/// Replicates a shard writer's changes before they are applied.
 pub trait Publisher: Send + Sync + 'static {
-    /// A node's next copy: the future resolves once it may be served (or must be dropped).
-    fn stage(&self, shard: u32, node: Arc<str>, copy: Arc<NodeSnapshot>) -> BoxFuture<'static, Verdict>;
-    /// Nodes the shard stopped scraping (gone from its store).
-    fn forget(&self, shard: u32, nodes: &[Arc<str>]);
+    /// Takes `op` of `shard` for replication; the future resolves once it was applied (or
+    /// withheld, or dropped). `Err` gives the op back when nothing replicates (yet): the
+    /// caller applies it itself.
+    fn stage(&self, shard: u32, op: Op) -> Result<BoxFuture<'static, Verdict>, Op>;
 }
 
-/// Ends one staged copy of `node` in `store` and wakes the readers waiting for it.
-pub(crate) fn finish(store: &RwLock<Store>, published: &Notify, node: &str, copy: NodeSnapshot, verdict: Verdict) {
-    {
-        let mut store = store.write().expect("store lock");
-        match verdict {
-            Verdict::Publish => store.publish_node(node, Some(copy)),
-            Verdict::Withhold => store.withhold_node(node, copy.received),
-            Verdict::Drop => store.publish_node(node, None),
-        }
-    }
-    published.notify_waiters();
-}
-
-/// Waits until `store` has no staged copy left, at most `timeout`; returns whether it has none.
+/// Waits until `store` has no staged op pending, at most `timeout`; returns whether it has none.
 pub async fn wait_published(store: &RwLock<Store>, published: &Notify, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -58,6 +46,3 @@ pub async fn wait_published(store: &RwLock<Store>, published: &Notify, timeout: 
         }
     }
 }
-
-/// Shares `Arc`s with the actor's spawned publication tasks.
-pub(crate) type Shared = (Arc<RwLock<Store>>, Arc<Notify>);

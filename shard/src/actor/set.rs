@@ -4,12 +4,12 @@
 //! `SetTargets` for the running actors and are remembered for actors started later.
 
 use super::messages::{Merge, SetTargets, Stop};
-use super::publish;
+use super::publish::{self, Verdict};
 use super::shard::{ShardActor, ShardContext};
 use crate::hash::shard_of;
 use crate::point::now_nanos;
 use crate::scrape::{AddressPolicy, NodeInfo, ScrapeTarget};
-use crate::store::{ShardSnapshot, Store};
+use crate::store::{Op, ShardSnapshot, Store};
 use actix::prelude::*;
 use apimachinery::selector::LabelSelector;
 use std::future::Future;
@@ -107,8 +107,7 @@ impl ShardSet {
             return;
         };
         let s = shard as usize;
-        let shared = (self.stores[s].clone(), self.published[s].clone());
-        let new = ShardActor::new(shard, self.ctx.clone(), shared);
+        let new = ShardActor::new(shard, self.ctx.clone(), self.stores[s].clone());
         let addr = if warm { new.warm_up() } else { new }.start();
         addr.do_send(SetTargets(self.sent.lock().expect("sent lock")[s].clone()));
         *actor = Some(addr);
@@ -159,6 +158,31 @@ impl ShardSet {
             Some(addr) => addr.send(Merge(copy)).await.is_ok(),
             None => false,
         }
+    }
+
+    /// Ends staged ops of `shard` as replication decided, in the order they were staged (see
+    /// [`Verdict`]), and wakes the readers waiting for them. An op that does not apply (an
+    /// undecodable scrape, which a writer never stages) is logged and skipped.
+    pub fn conclude(&self, shard: u32, ops: &[Op], verdict: Verdict) {
+        let s = shard as usize;
+        {
+            let mut store = self.stores[s].write().expect("store lock");
+            for op in ops {
+                match verdict {
+                    Verdict::Publish => {
+                        if let Err(e) = store.apply(op) {
+                            tracing::error!(shard, error = %e, "a staged op did not apply");
+                        }
+                    }
+                    Verdict::Withhold => store.withhold(op),
+                    Verdict::Drop => {}
+                }
+                if op.renews() {
+                    store.stage_end();
+                }
+            }
+        }
+        self.published[s].notify_waiters();
     }
 
     /// Waits until `shard` has no staged copy left (at most `timeout`); returns whether it has
@@ -270,22 +294,15 @@ mod tests {
         set_with(None)
     }
 
-    /// A publisher that counts what it is given and never lets a copy be served.
+    /// A publisher that counts what it is given and never lets a change land.
     #[derive(Default)]
     struct Counting(std::sync::atomic::AtomicUsize);
 
     impl crate::actor::Publisher for Counting {
-        fn stage(
-            &self,
-            _: u32,
-            _: Arc<str>,
-            _: Arc<crate::store::NodeSnapshot>,
-        ) -> futures::future::BoxFuture<'static, crate::actor::Verdict> {
+        fn stage(&self, _: u32, _: Op) -> Result<futures::future::BoxFuture<'static, crate::actor::Verdict>, Op> {
             self.0.fetch_add(1, Relaxed);
-            Box::pin(futures::future::pending())
+            Ok(Box::pin(futures::future::pending()))
         }
-
-        fn forget(&self, _: u32, _: &[Arc<str>]) {}
     }
 
     fn set_with(publisher: Option<Arc<dyn crate::actor::Publisher>>) -> ShardSet {

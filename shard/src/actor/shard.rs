@@ -1,22 +1,22 @@
 //! One shard actor: scrapes its nodes every resolution (starting at a jittered offset), parses
 //! each answer and stores it. A failed kubelet is a partial result: logged, counted, and the
 //! node's last good points stay until they are older than twice the resolution. With a
-//! [`Publisher`] (standbys), each answer is staged and published once the standbys hold it
-//! (`publish.rs`); a node stays in flight until then, so its next scrape never overtakes it.
+//! [`Publisher`] (standbys), every change to the store is staged as an op and applied once the
+//! standbys hold it (`publish.rs`, `store/ops.rs`); a node stays in flight until then, so its
+//! next scrape never overtakes it.
 
 use super::messages::{Merge, Published, ScrapeDone, SetTargets, Stop};
 use super::observer::ScrapeObserver;
-use super::publish::{self, Publisher};
+use super::publish::Publisher;
 use crate::parse::{self, Limits};
 use crate::point::{Nanos, now_nanos};
 use crate::scrape::{KubeletClient, ScrapeTarget};
-use crate::store::{NodeScrape, NodeSnapshot, PodScrape, Store};
+use crate::store::{NodeScrape, NodeSnapshot, Op, PodScrape, Store, encode_scrape};
 use actix::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::Notify;
 use tokio::sync::Semaphore;
 
 /// What every shard of a replica shares.
@@ -47,8 +47,6 @@ pub struct ShardActor {
     pub id: u32,
     ctx: Arc<ShardContext>,
     store: Arc<RwLock<Store>>,
-    /// Woken when a staged copy is published.
-    published: Arc<Notify>,
     targets: BTreeMap<Arc<str>, ScrapeTarget>,
     in_flight: HashSet<Arc<str>>,
     tick_started: Option<Instant>,
@@ -63,12 +61,11 @@ pub struct ShardActor {
 }
 
 impl ShardActor {
-    pub fn new(id: u32, ctx: Arc<ShardContext>, (store, published): publish::Shared) -> Self {
+    pub fn new(id: u32, ctx: Arc<ShardContext>, store: Arc<RwLock<Store>>) -> Self {
         ShardActor {
             id,
             ctx,
             store,
-            published,
             targets: BTreeMap::new(),
             in_flight: HashSet::new(),
             tick_started: None,
@@ -113,12 +110,7 @@ impl ShardActor {
         let resumed = since_previous.is_some_and(|s| s > self.ctx.resolution.mul_f64(STALLED_TICK));
         // After a stall every point looks old; keep them until this tick's scrapes renew them.
         if self.ticks > 0 && !resumed {
-            let mut store = self.store.write().expect("store lock");
-            let before = store.held_counts();
-            store.expire(now, max_age);
-            if store.held_counts() != before {
-                tracing::debug!(shard = self.id, ?before, after = ?store.held_counts(), "expired old points");
-            }
+            self.change(None, Op::Expire { now, max_age }, ctx.address());
         }
         self.ticks += 1;
         self.tick_started = Some(Instant::now());
@@ -194,38 +186,53 @@ impl ShardActor {
             node: batch.node,
             pods: &pods,
         };
-        let Some(publisher) = &self.publisher() else {
+        if self.publisher().is_none() {
             let mut store = self.store.write().expect("store lock");
             store.insert_node(node, scrape, now_nanos());
             return Ok(false);
+        }
+        let op = Op::Insert {
+            node: node.to_string(),
+            scrape: encode_scrape(scrape),
+            now: now_nanos(),
         };
-        let copy = self
-            .store
-            .read()
-            .expect("store lock")
-            .preview_node(node, scrape, now_nanos());
-        self.stage(publisher, node.clone(), copy, addr);
-        Ok(true)
+        Ok(self.change(Some(node.clone()), op, addr).is_some())
     }
 
-    /// Stages `copy` of `node` with the publisher and publishes it when told to; the task's
-    /// handle resolves after publication. The node must be in flight (the caller marks it).
-    fn stage(
-        &self,
-        publisher: &Arc<dyn Publisher>,
-        node: Arc<str>,
-        copy: NodeSnapshot,
-        addr: Addr<Self>,
-    ) -> tokio::task::JoinHandle<()> {
-        self.store.write().expect("store lock").stage_begin();
-        let verdict = publisher.stage(self.id, node.clone(), Arc::new(copy.clone()));
-        let (store, published) = (self.store.clone(), self.published.clone());
-        tokio::spawn(async move {
-            let verdict = verdict.await;
-            // Published even if the actor stopped meanwhile: the standbys hold the copy.
-            publish::finish(&store, &published, &node, copy, verdict);
-            addr.do_send(Published { node });
-        })
+    /// Makes one change to the store: staged with the publisher (applied once the standbys hold
+    /// it, in the order staged), or applied at once without one. When staged, the returned
+    /// task ends once the op was applied (or withheld, or dropped); with `node`, the node is in
+    /// flight until then (the caller marks it) and the actor is told by `Published`.
+    fn change(&self, node: Option<Arc<str>>, op: Op, addr: Addr<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let renews = op.renews();
+        let staged = match self.publisher() {
+            Some(publisher) => {
+                if renews {
+                    // Counted before the publisher can conclude it, on whatever thread.
+                    self.store.write().expect("store lock").stage_begin();
+                }
+                publisher.stage(self.id, op)
+            }
+            None => Err(op),
+        };
+        match staged {
+            Ok(verdict) => Some(tokio::spawn(async move {
+                verdict.await;
+                if let Some(node) = node {
+                    addr.do_send(Published { node });
+                }
+            })),
+            Err(op) => {
+                let mut store = self.store.write().expect("store lock");
+                if let Err(e) = store.apply(&op) {
+                    tracing::error!(shard = self.id, error = %e, "a change did not apply");
+                }
+                if renews && self.publisher().is_some() {
+                    store.stage_end();
+                }
+                None
+            }
+        }
     }
 }
 
@@ -265,18 +272,15 @@ pub(crate) fn first_delay(running: bool, empty: bool, stale: bool, spread: Durat
 impl Handler<SetTargets> for ShardActor {
     type Result = ();
 
-    fn handle(&mut self, msg: SetTargets, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: SetTargets, ctx: &mut Context<Self>) {
         let new: BTreeMap<Arc<str>, ScrapeTarget> = msg.0.into_iter().map(|t| (t.node.clone(), t)).collect();
         let gone: Vec<Arc<str>> = self.targets.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
         if !gone.is_empty() {
-            let mut store = self.store.write().expect("store lock");
             for node in &gone {
-                store.remove_node(node);
                 self.ctx.observer.node_removed(node);
             }
-            if let Some(publisher) = &self.publisher() {
-                publisher.forget(self.id, &gone);
-            }
+            let nodes = gone.iter().map(|n| n.to_string()).collect();
+            self.change(None, Op::Forget { nodes }, ctx.address());
         }
         self.targets = new;
     }
@@ -336,18 +340,20 @@ impl Handler<Merge> for ShardActor {
             };
             msg.0.nodes.into_iter().filter(wanted).collect()
         };
-        let Some(publisher) = self.publisher() else {
-            let mut store = self.store.write().expect("store lock");
-            for (node, copy) in newer {
-                store.restore_node(&node, copy);
-            }
-            return Box::pin(async {});
-        };
         let mut tasks = Vec::new();
         for (node, copy) in newer {
             let node: Arc<str> = node.into();
+            let op = Op::Restore {
+                node: node.to_string(),
+                copy,
+            };
             self.in_flight.insert(node.clone());
-            tasks.push(self.stage(&publisher, node, copy, ctx.address()));
+            match self.change(Some(node.clone()), op, ctx.address()) {
+                Some(task) => tasks.push(task),
+                None => {
+                    self.in_flight.remove(&node);
+                }
+            }
         }
         Box::pin(async move {
             futures::future::join_all(tasks).await;
@@ -359,11 +365,9 @@ impl Handler<Published> for ShardActor {
     type Result = ();
 
     fn handle(&mut self, msg: Published, _: &mut Context<Self>) {
+        // A node removed while its scrape was staged is gone all the same: its removal was
+        // staged after the scrape, and ops apply in order.
         self.in_flight.remove(&msg.node);
-        if !self.targets.contains_key(&msg.node) {
-            // Removed while its copy was staged: the publication put it back.
-            self.store.write().expect("store lock").remove_node(&msg.node);
-        }
         self.maybe_finish_tick();
     }
 }

@@ -2,10 +2,9 @@
 //! kubelet reported and computes what can be served, with metrics-server's rules
 //! (`pkg/storage/{node,pod,types}.go` in metrics-server v0.8). Pure: no IO, no clocks, no
 //! logging. Flow: with one replica the scraper actor passes each node's parsed scrape to
-//! [`Store::insert_node`]; with peers it stages it ([`Store::preview_node`],
-//! [`Store::stage_begin`]), the replication path pushes the copy to the standbys, and
-//! [`Store::publish_node`] makes it servable (`stage.rs`; standbys take it with
-//! [`Store::apply_update`]). The query layer reads [`Store::node`], [`Store::pod`] and the list
+//! [`Store::insert_node`]; with peers it stages it as an [`Op`] ([`Store::stage_begin`]), the
+//! replication path sends the op to the standbys and applies it to every copy in the same order
+//! ([`Store::apply`], `ops.rs`, `stage.rs`). The query layer reads [`Store::node`], [`Store::pod`] and the list
 //! iterators; hand-overs and takeovers move whole copies ([`Store::snapshot`],
 //! [`Store::replace_from`], `snapshot.rs`). docs/architecture.md has the serving rule this
 //! staging exists for.
@@ -51,6 +50,7 @@
 //!   and the HPA reuse a window (docs/architecture.md, "The serving rule").
 
 mod node;
+mod ops;
 mod pod;
 mod rate;
 mod read;
@@ -68,6 +68,7 @@ use crate::point::{MetricsPoint, NANOS_PER_SECOND, Nanos};
 use node::NodeEntry;
 use pod::PodEntry;
 
+pub use ops::{Op, OpError, encode_scrape};
 pub use rate::{Rate, RateError, Usage, rate};
 pub use read::Readiness;
 pub use snapshot::{ContainerSnapshot, Missing, NodeSnapshot, PodSnapshot, ShardSnapshot};

@@ -1,50 +1,33 @@
-//! Staging: with standbys, a writer's scrape is not served the moment it is parsed. The shard
-//! actor computes the node's next copy with [`Store::preview_node`] (the store is unchanged),
-//! counts it as pending, sends it to the standbys and publishes it with [`Store::publish_node`]
-//! once they hold it. Readers wait while anything is pending ([`Store::pending`]), so no reader
-//! serves an older copy than a standby may already serve (docs/architecture.md, "Serving rule").
+//! Staging: with standbys, a writer's changes are not applied the moment they are made. The
+//! shard actor stages each change as an [`Op`](super::Op) (`ops.rs`), counted as pending while it
+//! may make something newer ([`Store::stage_begin`]); the replication path sends the ops to the
+//! standbys and applies them here, in order, once they hold them ([`Store::apply`], then
+//! [`Store::stage_end`]), or withholds them ([`Store::withhold`]). Readers wait while anything
+//! is pending ([`Store::pending`]), so no reader serves an older copy than a standby may already
+//! serve (docs/architecture.md, "Serving rule").
 //!
 //! Copies that cross replicas carry the sender's wall clock in their `received` fields;
 //! [`ShardSnapshot::shift_received`] moves them onto the receiver's clock.
 
+use super::Store;
 use super::snapshot::{NodeSnapshot, ShardSnapshot};
-use super::{NodeScrape, Store};
 use crate::point::Nanos;
 
 impl Store {
-    /// What `node` will hold once `scrape` (stored at local time `now`) is applied, computed on
-    /// a copy of the node's entry: the store itself does not change. A pod another node
-    /// reported last is treated as new to this node (metrics-server forgets it just as well
-    /// when it moves); everything else follows [`Store::insert_node`] exactly.
-    pub fn preview_node(&self, node: &str, scrape: NodeScrape<'_>, now: Nanos) -> NodeSnapshot {
-        let mut scratch = Store::new(self.resolution);
-        if let Some(current) = self.snapshot_node(node) {
-            scratch.restore_node(node, current);
-        }
-        scratch.insert_node(node, scrape, now);
-        scratch.snapshot_node(node).expect("a node just inserted has an entry")
-    }
-
-    /// Counts one staged copy (until [`Store::publish_node`]).
+    /// Counts one staged op that may make something newer (until [`Store::stage_end`]).
     pub fn stage_begin(&mut self) {
         self.pending += 1;
     }
 
-    /// Ends one staged copy: with `Some`, the copy replaces the node's entry (it is the node's
-    /// successor, computed by [`Store::preview_node`]); with `None` it is dropped (the writer was
-    /// fenced out, or the node is no longer scraped).
-    pub fn publish_node(&mut self, node: &str, staged: Option<NodeSnapshot>) {
+    /// Ends one staged op counted by [`Store::stage_begin`] (applied, withheld or dropped).
+    pub fn stage_end(&mut self) {
         self.pending = self.pending.saturating_sub(1);
-        if let Some(snapshot) = staged {
-            self.restore_node(node, snapshot);
-        }
     }
 
-    /// Ends one staged copy that may not be served (no standby holds it) while its kubelet
+    /// A scrape of `node` that may not be served (no standby holds it) while its kubelet
     /// answered at `now`: the node's published copy stays, renewed so that it does not expire
     /// while the writer waits for a standby to take its copies again.
     pub fn withhold_node(&mut self, node: &str, now: Nanos) {
-        self.pending = self.pending.saturating_sub(1);
         let Some(entry) = self.nodes.get_mut(node) else {
             return;
         };
@@ -81,26 +64,9 @@ impl Store {
         !self.stale.is_empty()
     }
 
-    /// Staged copies not yet published or dropped.
+    /// Staged ops that may make something newer, not yet applied, withheld or dropped.
     pub fn pending(&self) -> usize {
         self.pending
-    }
-
-    /// Applies a standby's update from the shard's writer: the nodes' new copies (each the
-    /// successor of what the writer sent before, so it replaces ours unless ours is newer,
-    /// which only a copy taken from an earlier holder can be) and the nodes it stopped scraping.
-    pub fn apply_update(&mut self, nodes: Vec<(String, NodeSnapshot)>, forget: &[String]) {
-        for node in forget {
-            self.remove_node(node);
-        }
-        for (node, incoming) in nodes {
-            let newer_here = self
-                .snapshot_node(&node)
-                .is_some_and(|ours| ShardSnapshot::newest(&ours) > ShardSnapshot::newest(&incoming));
-            if !newer_here {
-                self.restore_node(&node, incoming);
-            }
-        }
     }
 }
 

@@ -17,8 +17,9 @@ pub use tls::PeerTls;
 
 use std::time::Duration;
 
-/// The versioned prefix of every peer route (`/peer/v1/query`, `/peer/v1/raft/...`). A change to
-/// a wire type that old replicas cannot decode gets a new prefix, so a rolling upgrade serves both.
+/// The versioned prefix of the peer routes (`/peer/v1/query`, `/peer/v1/raft/...`). A message
+/// that old replicas cannot decode moves to the next version under its own name
+/// (`/peer/v2/replicate`), so an old replica gets a 404 for it, never a body it misreads.
 pub const PEER_PATH_PREFIX: &str = "/peer/v1";
 
 /// How long the peer server keeps an idle connection (`HttpServer::keep_alive`). Longer than the
