@@ -145,15 +145,29 @@ async fn three_replicas_scrape_once_and_answer_alike() {
         },
     )
     .await;
+    tracing::info!("with three owners per shard (the default) the replica asked answers alone");
+    let fanouts = "ha_metrics_server_fanout_duration_seconds_count";
+    let before = metric_sum(&cluster, &replicas, fanouts).await;
+    let mut reads = 0;
     for path in [
         "/apis/metrics.k8s.io/v1beta1/nodes",
         "/apis/metrics.k8s.io/v1beta1/namespaces/ns-0/pods",
+        "/apis/metrics.k8s.io/v1beta1/pods",
     ] {
         for (_, r) in replicas.alive() {
             let (code, body) = direct_get(&cluster, r.port, path).await.unwrap();
             assert_eq!(code, 200, "{path}: {body}");
+            reads += 1;
         }
     }
+    let asked_others = metric_sum(&cluster, &replicas, fanouts).await - before;
+    // Each replica holds every shard under a read lease; a lease lapsing for a moment on a
+    // loaded machine sends that read to the writer, which is why this is not `== 0`. Asking
+    // the others on every read (without the lease) would give `reads`.
+    assert!(
+        asked_others * 3.0 <= reads as f64,
+        "{asked_others} of {reads} reads asked other replicas"
+    );
 
     tracing::info!("status shows the replica set");
     // A point-in-time view: under a loaded CI machine a ping may miss, so the last answer is

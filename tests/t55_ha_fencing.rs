@@ -6,44 +6,38 @@
 
 mod support;
 
-use ha_metrics_server::peer::transport::{PeerClient, PeerTls};
+use ha_metrics_server::peer::transport::PeerClient;
 use ha_metrics_server::peer::wire::{
-    Info, InfoRequest, PullRequest, PullResponse, PushAck, PushBody, QueryRequest, QueryResponse, QueryTarget,
-    ShardPush, path,
+    Info, PullRequest, PullResponse, PushAck, PushBody, QueryRequest, QueryResponse, QueryTarget, ShardPush, path,
 };
 use shard::point::{MetricsPoint, NANOS_PER_SECOND, now_nanos};
 use shard::store::{NodeSnapshot, ShardSnapshot};
 use std::time::{Duration, Instant};
-use support::replicas::Replicas;
+use support::replicas::{Replicas, peer_client};
 use support::*;
 
 const SHARDS: u32 = 12;
 const CALL: Duration = Duration::from_secs(3);
 
+/// Two owners per shard, so that some member owns nothing of a shard (the outsider below).
 fn flags() -> Vec<&'static str> {
     vec![
+        "--replication-factor=2",
         "--member-down-after=2s",
         "--quorum-loss-timeout=4s",
         "--fanout-timeout=2s",
     ]
 }
 
-fn peer_client(cluster: &kubesim::Cluster) -> PeerClient {
-    let dir = cluster.dir();
-    let tls = PeerTls::load(&dir.join("peer.crt"), &dir.join("peer.key"), &dir.join("peer-ca.crt")).unwrap();
-    PeerClient::new(&tls)
+/// One push to the standby at `address`, as writers send them (a batch of one).
+async fn replicate(client: &PeerClient, address: &str, push: ShardPush) -> PushAck {
+    let acks: Vec<PushAck> = client.call(address, path::REPLICATE, &vec![push], CALL).await.unwrap();
+    assert_eq!(acks.len(), 1, "one ack per push");
+    acks[0]
 }
 
 async fn info(client: &PeerClient, peer_port: u16) -> Option<Info> {
-    client
-        .call(
-            &format!("127.0.0.1:{peer_port}"),
-            path::INFO,
-            &InfoRequest::default(),
-            CALL,
-        )
-        .await
-        .ok()
+    support::replicas::peer_info(client, peer_port).await
 }
 
 /// A node's copy with two points a resolution apart, stored (`received`) at `received`.
@@ -171,34 +165,28 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
         .copied()
         .find(|m| !owners.contains(m))
         .expect("a third member");
-    let stale: PushAck = client
-        .call(
-            &at(standby),
-            path::REPLICATE,
-            &push(outsider.0, 0, PushBody::Full(ShardSnapshot::default()), now_nanos()),
-            CALL,
-        )
-        .await
-        .unwrap();
+    let stale: PushAck = replicate(
+        &client,
+        &at(standby),
+        push(outsider.0, 0, PushBody::Full(ShardSnapshot::default()), now_nanos()),
+    )
+    .await;
     assert_eq!(
         stale,
         PushAck::Stale { epoch: map.epoch },
         "a push under an older map from a replica that owns nothing of the shard now"
     );
-    let not_owner: PushAck = client
-        .call(
-            &at(standby),
-            path::REPLICATE,
-            &push(
-                standby.0 ^ 1,
-                map.epoch,
-                PushBody::Full(ShardSnapshot::default()),
-                now_nanos(),
-            ),
-            CALL,
-        )
-        .await
-        .unwrap();
+    let not_owner: PushAck = replicate(
+        &client,
+        &at(standby),
+        push(
+            standby.0 ^ 1,
+            map.epoch,
+            PushBody::Full(ShardSnapshot::default()),
+            now_nanos(),
+        ),
+    )
+    .await;
     assert_eq!(
         not_owner,
         PushAck::Stale { epoch: map.epoch },
@@ -222,16 +210,16 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
         nodes: vec![("ghost".into(), ghost_copy(ahead))],
         ..Default::default()
     };
-    let accepted: PushAck = client
-        .call(
-            &at(standby),
-            path::REPLICATE,
-            &push(primary.0, map.epoch, PushBody::Full(copy), ahead),
-            CALL,
-        )
-        .await
-        .unwrap();
+    let accepted: PushAck = replicate(
+        &client,
+        &at(standby),
+        push(primary.0, map.epoch, PushBody::Full(copy), ahead),
+    )
+    .await;
     assert_eq!(accepted, PushAck::Accepted, "the primary's push under the current map");
+    // Staged until the writer says it applied the push too.
+    let commit = push(primary.0, map.epoch, PushBody::Commit, now_nanos());
+    assert_eq!(replicate(&client, &at(standby), commit).await, PushAck::Accepted);
     let held = nodes_of(&client, standby_port(standby), empty_shard, map.epoch).await;
     assert_eq!(held, ["ghost"], "the standby holds and serves the copy");
     let sent = Instant::now();

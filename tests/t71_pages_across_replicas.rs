@@ -2,7 +2,7 @@
 //! works on any other, also after the shard map's epoch changed (a replica killed between two
 //! pages; the survivors' `ha_metrics_server_shard_map_epoch` is seen to rise before the paging
 //! goes on), and a node's pods come from the owner of that node's shard alone, while a namespace
-//! LIST asks every shard (seen in the reading replica's fan-out log, below).
+//! LIST asks only the shards the reading replica does not own (seen in its fan-out log, below).
 
 mod support;
 
@@ -268,17 +268,22 @@ async fn read_and_fanout(cluster: &kubesim::Cluster, server: &Server, path: &str
     (body, fanout_since(&server.log, from))
 }
 
-/// `fieldSelector=spec.nodeName=NODE` is read from the shard of that node alone, asked of the
-/// replica that scrapes the node (its shard's primary); a namespace LIST asks every shard.
-/// Which replica scrapes a node: the one with `metrics_server_kubelet_last_request_time_seconds`
-/// for it. Which replica a fan-out asked: the reader's trace log (`source=Local` or
-/// `source=Remote(MemberId(N))`, N as `ha_metrics_server_member_info` labels it). No self-metric
-/// counts the shards or sources of a read, so the log is what shows it.
+/// `fieldSelector=spec.nodeName=NODE` is read from the shard of that node alone: from the reading
+/// replica's own copy when it owns the shard (primary, or standby holding a read lease), else
+/// asked of the replica that scrapes the node (its shard's primary); a namespace LIST asks only
+/// the shards the reader does not own. With two owners per shard of three replicas, both cases
+/// occur. Which replica scrapes a node: the one with
+/// `metrics_server_kubelet_last_request_time_seconds` for it. Which replica a fan-out asked: the
+/// reader's trace log (`source=Remote(MemberId(N))`, N as `ha_metrics_server_member_info`
+/// labels it). Who owns what: the reader's shard map (peer `info`). No self-metric counts the
+/// shards or sources of a read, so the log is what shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
     const SHARDS: u32 = 12;
     let cluster = cluster(6, 3, 157).await;
-    let mut replicas = Replicas::new(&cluster, 3, 3, &ha_flags());
+    let mut flags = ha_flags();
+    flags.push("--replication-factor=2");
+    let mut replicas = Replicas::new(&cluster, 3, 3, &flags);
     // Each replica's log at the level that shows its fan-outs (`RUST_LOG` wins over `--v`).
     replicas.env = vec![("RUST_LOG".into(), FANOUT_LOG.into())];
     for i in 0..3 {
@@ -327,8 +332,15 @@ async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
     }
     tracing::info!(?scraper, ?member_of, "who scrapes which node");
 
+    let client = support::replicas::peer_client(&cluster);
+    let map = support::replicas::peer_info(&client, replicas.replicas[0].peer_port)
+        .await
+        .expect("r0 answers")
+        .map;
+    let me = coordinator::shard_map::MemberId(member_of[0].parse().unwrap());
+    let owned: BTreeSet<u32> = (0..SHARDS).filter(|&s| map.owners(s).contains(&me)).collect();
     let reader = replicas.replicas[0].process.as_ref().unwrap();
-    let mut sources_seen = BTreeSet::new();
+    let (mut local_nodes, mut sources_seen) = (0, BTreeSet::new());
     for node in &nodes {
         let shard = shard::hash::shard_of(node, SHARDS);
         let want: BTreeSet<(String, String)> = cluster.with_world(|w| {
@@ -337,13 +349,28 @@ async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
                 .collect()
         });
         let path = format!("/apis/metrics.k8s.io/v1/pods?fieldSelector=spec.nodeName%3D{node}");
-        let (body, fanout) = read_and_fanout(&cluster, reader, &path).await;
+        let local = owned.contains(&shard);
+        // A read lease can lapse for a moment on a loaded machine (a late ping): such a read
+        // asks the primary, as one without a lease must. A few tries find one under a lease.
+        let (mut body, mut fanout) = read_and_fanout(&cluster, reader, &path).await;
+        for _ in 0..5 {
+            if !local || fanout.gathered == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            (body, fanout) = read_and_fanout(&cluster, reader, &path).await;
+        }
         assert_eq!(keys(&body).0.into_iter().collect::<BTreeSet<_>>(), want, "{node}");
+        if local {
+            assert_eq!(
+                fanout.gathered, 0,
+                "{node}: r0 owns shard {shard}, it asks nobody: {fanout:?}"
+            );
+            local_nodes += 1;
+            continue;
+        }
         let primary = scraper[node];
-        let source = match primary {
-            0 => "Local".to_string(),
-            i => format!("Remote(MemberId({}))", member_of[i]),
-        };
+        let source = format!("Remote(MemberId({}))", member_of[primary]);
         assert_eq!(fanout.gathered, 1, "{node}: one fan-out for the read: {fanout:?}");
         assert_eq!(
             fanout.answers,
@@ -353,22 +380,34 @@ async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
         sources_seen.insert(source);
     }
     assert!(
-        sources_seen.len() >= 2,
-        "the nodes' shards have different primaries: {sources_seen:?}"
+        local_nodes > 0 && !sources_seen.is_empty(),
+        "some nodes' shards are r0's and some are not ({local_nodes} local, asked {sources_seen:?})"
     );
 
-    tracing::info!("a namespace LIST on the same replica asks every shard of every replica");
+    tracing::info!("a namespace LIST on the same replica asks only the shards it does not own");
     let namespace = cluster.with_world(|w| w.pods.values().next().unwrap().spec.namespace.clone());
-    let (_, fanout) = read_and_fanout(
-        &cluster,
-        reader,
-        &format!("/apis/metrics.k8s.io/v1/namespaces/{namespace}/pods"),
-    )
-    .await;
+    let path = format!("/apis/metrics.k8s.io/v1/namespaces/{namespace}/pods");
+    let not_owned: BTreeSet<u32> = (0..SHARDS).filter(|s| !owned.contains(s)).collect();
+    let asked_of =
+        |fanout: &Fanout| -> BTreeSet<u32> { fanout.answers.iter().flat_map(|(_, s)| s.iter().copied()).collect() };
+    let (mut body, mut fanout) = read_and_fanout(&cluster, reader, &path).await;
+    for _ in 0..5 {
+        if asked_of(&fanout) == not_owned {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (body, fanout) = read_and_fanout(&cluster, reader, &path).await;
+    }
+    let want: BTreeSet<(String, String)> = running_pods(&cluster)
+        .into_iter()
+        .filter(|(ns, _)| *ns == namespace)
+        .collect();
+    assert_eq!(keys(&body).0.into_iter().collect::<BTreeSet<_>>(), want);
     assert_eq!(fanout.gathered, 1, "{fanout:?}");
-    let asked: BTreeSet<u32> = fanout.answers.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-    assert_eq!(asked, (0..SHARDS).collect::<BTreeSet<_>>(), "{fanout:?}");
-    let sources: BTreeSet<&str> = fanout.answers.iter().map(|(s, _)| s.as_str()).collect();
-    assert_eq!(sources.len(), 3, "every replica holds some primaries: {fanout:?}");
+    assert_eq!(asked_of(&fanout), not_owned, "{fanout:?}");
+    assert!(
+        fanout.answers.iter().all(|(source, _)| source != "Local"),
+        "its own shards are read without a fan-out: {fanout:?}"
+    );
     cluster.shutdown();
 }

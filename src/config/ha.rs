@@ -10,6 +10,8 @@ use std::time::Duration;
 /// How many replicas of `--peers` (the first ones, in list order) vote in Raft. The rest, and
 /// replicas not in the list, join as learners: adding replicas never grows the quorum.
 pub const DEFAULT_VOTERS: usize = 3;
+/// Owners per shard unless `--replication-factor` says otherwise.
+pub const DEFAULT_REPLICATION_FACTOR: u8 = 3;
 
 #[derive(Args, Debug, Clone)]
 pub struct HaConfig {
@@ -46,8 +48,11 @@ pub struct HaConfig {
     /// Directory of the durable Raft log, vote and incarnation id.
     #[arg(long, default_value = "/var/lib/ha-metrics-server")]
     pub data_dir: PathBuf,
-    /// Owners per shard: a primary that scrapes and standbys that hold its points.
-    #[arg(long, default_value_t = 2)]
+    /// Owners per shard: a primary that scrapes and standbys that hold its points. A replica
+    /// answers reads of the shards it owns from its own copy, so with as many owners as
+    /// replicas (3, the default, with three replicas) every read is answered by the replica
+    /// asked, without asking the others; fewer owners use less memory per replica.
+    #[arg(long, default_value_t = DEFAULT_REPLICATION_FACTOR)]
     pub replication_factor: u8,
     /// A member silent this long is marked Down and its shards move (Go duration).
     #[arg(long, default_value = "3s", value_parser = go_duration)]

@@ -87,6 +87,8 @@ pub async fn start(
         copies: Mutex::new(vec![Default::default(); shards.shards as usize]),
         outboxes: (0..shards.shards).map(|_| Default::default()).collect(),
         couriers: Default::default(),
+        inboxes: (0..shards.shards).map(|_| Default::default()).collect(),
+        leases: super::lease::Leases::new(shards.shards),
         last_expiry: Mutex::new(Instant::now()),
         cluster_seen: Default::default(),
         formation_floor: Default::default(),
@@ -114,10 +116,15 @@ async fn ping_loop(ha: Arc<Ha>) {
             let (ha, id, address) = (ha.clone(), m.id, m.peer_address.clone());
             async move {
                 ha.liveness.known_for(id);
+                let sent = Instant::now();
                 let pong: Result<Pong, _> = ha.client.call(&address, path::PING, &ping, PING_TIMEOUT).await;
                 match pong {
                     Ok(pong) if pong.member == id.0 && pong.leaving => ha.liveness.record_leaving(id),
-                    Ok(pong) if pong.member == id.0 => ha.liveness.record_ok(id, pong.settling),
+                    Ok(pong) if pong.member == id.0 => {
+                        ha.liveness.record_ok(id, pong.settling);
+                        // Leases count from when the ping left (`lease.rs`).
+                        ha.take_grants(id, sent, &pong.grants);
+                    }
                     _ => {}
                 }
             }
@@ -178,6 +185,7 @@ async fn control_loop(ha: Arc<Ha>) {
         // replayed from the log after a restart: keep scraping what we scrape.
         if quorum || degraded {
             ha.reconcile(&map);
+            ha.sync_standbys(&map);
         } else {
             ha.warm_orphans(&map);
         }

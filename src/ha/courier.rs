@@ -5,11 +5,11 @@
 //! most [`PUSH_LINGER`] for others to the same standby, and they go as one request, answered by
 //! one list of acks in the same order. A batch is sent early once it holds [`PUSH_BATCH_BYTES`].
 
-use super::Ha;
+use crate::peer::transport::PeerClient;
 use crate::peer::wire::{PushAck, PushBody, ShardPush, path};
 use coordinator::shard_map::MemberId;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -43,6 +43,7 @@ fn size_of(push: &ShardPush) -> usize {
     match &push.body {
         PushBody::Update { ops } => ops.iter().map(|op| 64 + op_bytes(op)).sum(),
         PushBody::Full(copy) => bincode::serialized_size(copy).map_or(PUSH_BATCH_BYTES, |n| n as usize),
+        PushBody::Commit | PushBody::Abort => 64,
     }
 }
 
@@ -55,14 +56,38 @@ fn op_bytes(op: &shard::store::Op) -> usize {
     }
 }
 
-impl Ha {
+impl Couriers {
     /// Sends `push` to `standby` (at `address`) with whatever else is on its way there; the
     /// standby's ack, or why none came within [`super::replicate::PUSH_TIMEOUT`] of sending.
     pub(super) async fn deliver(
-        self: &Ha,
+        self: &Arc<Self>,
+        client: &PeerClient,
         standby: MemberId,
         address: &str,
         push: ShardPush,
+    ) -> Result<PushAck, String> {
+        self.enqueue(client, standby, address, push, false).await
+    }
+
+    /// [`Couriers::deliver`] without lingering: the batch goes now (a commit, which readers
+    /// of the standby may be waiting for, takes whatever is gathered along).
+    pub(super) async fn deliver_now(
+        self: &Arc<Self>,
+        client: &PeerClient,
+        standby: MemberId,
+        address: &str,
+        push: ShardPush,
+    ) -> Result<PushAck, String> {
+        self.enqueue(client, standby, address, push, true).await
+    }
+
+    async fn enqueue(
+        self: &Arc<Self>,
+        client: &PeerClient,
+        standby: MemberId,
+        address: &str,
+        push: ShardPush,
+        now: bool,
     ) -> Result<PushAck, String> {
         let (answer, ack) = oneshot::channel();
         let size = size_of(&push);
@@ -72,12 +97,12 @@ impl Ha {
             Wait,
         }
         let next = {
-            let mut gathering = self.couriers.gathering.lock().expect("courier lock");
+            let mut gathering = self.gathering.lock().expect("courier lock");
             let batch = gathering.entry(standby).or_default();
             batch.pushes.push(push);
             batch.answers.push(answer);
             batch.bytes += size;
-            if batch.bytes >= PUSH_BATCH_BYTES {
+            if now || batch.bytes >= PUSH_BATCH_BYTES {
                 // A task already waiting out the linger finds an empty batch and sends nothing.
                 Next::SendNow(std::mem::take(batch))
             } else if !batch.scheduled {
@@ -87,14 +112,14 @@ impl Ha {
                 Next::Wait
             }
         };
-        let client = self.client.clone();
+        let client = client.clone();
         let address = address.to_string();
         match next {
             Next::SendNow(batch) => {
                 tokio::spawn(send(client, address, batch));
             }
             Next::SendAfterLinger => {
-                let couriers = self.couriers.clone();
+                let couriers = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(PUSH_LINGER).await;
                     let batch = couriers
@@ -113,7 +138,7 @@ impl Ha {
 }
 
 /// Sends one batch and hands each push its ack (or the batch's error).
-async fn send(client: crate::peer::transport::PeerClient, address: String, batch: Gathering) {
+async fn send(client: PeerClient, address: String, batch: Gathering) {
     if batch.pushes.is_empty() {
         return;
     }

@@ -264,25 +264,22 @@ impl Ha {
         shard_answer(reader, request, &stale)
     }
 
-    /// The shards of `request` whose copy here is stale, once the authoritative ones' staged
-    /// copies are published (or the wait timed out, which makes them stale too).
+    /// The shards of `request` whose copy here is stale: not authoritative, or a standby's
+    /// whose staged push was not committed in time (see `lease.rs`). A writer's copy is never
+    /// waited for: standbys serve only what it published.
     pub async fn stale_shards(&self, request: &QueryRequest) -> HashSet<u32> {
         let map = self.current_map();
         let settled = !self.unsettled();
         // The asker's map is newer: this replica may no longer own what it holds.
         let behind = request.epoch > map.epoch;
-        let mut stale: HashSet<u32> = HashSet::new();
-        let mut waits = Vec::new();
-        for &shard in request.shards.iter().filter(|&&s| s < self.shards.shards) {
-            if !behind && self.authoritative(&map, shard, settled) {
-                waits.push(async move { (shard, self.shards.wait_published(shard, PUBLISH_WAIT).await) })
-            } else {
-                stale.insert(shard);
-            }
-        }
-        for (shard, published) in futures::future::join_all(waits).await {
-            if !published {
-                self.metrics.ha.publish_waits_timed_out.inc();
+        let shards = request.shards.iter().copied().filter(|&s| s < self.shards.shards);
+        let checks = shards.map(|shard| {
+            let map = &map;
+            async move { (shard, !behind && self.copy_serves(map, shard, settled, false).await) }
+        });
+        let mut stale = HashSet::new();
+        for (shard, serves) in futures::future::join_all(checks).await {
+            if !serves {
                 stale.insert(shard);
             }
         }
@@ -415,6 +412,13 @@ impl crate::query::Fanout for Ha {
 
     fn can_answer(&self) -> bool {
         Ha::can_answer(self)
+    }
+
+    fn split_local<'a>(
+        &'a self,
+        shards: Vec<u32>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = (Vec<u32>, Vec<u32>)> + 'a>> {
+        Box::pin(Ha::split_local(self, shards))
     }
 }
 

@@ -15,6 +15,7 @@ mod copies;
 mod courier;
 mod fanout;
 mod formation;
+mod lease;
 mod leave;
 mod liveness;
 mod network;
@@ -23,6 +24,7 @@ pub mod replicate;
 mod reset;
 pub mod routes;
 mod stall;
+mod standby;
 pub mod status;
 mod takeover;
 
@@ -82,6 +84,10 @@ pub struct Ha {
     outboxes: Vec<Mutex<replicate::Outbox>>,
     /// Pushes on their way to each standby, sent together (`courier.rs`).
     couriers: Arc<courier::Couriers>,
+    /// Each shard's pushes staged here as its standby, waiting for their commit (`standby.rs`).
+    inboxes: Vec<Mutex<standby::Inbox>>,
+    /// The read leases this replica holds as a standby (`lease.rs`).
+    leases: lease::Leases,
     /// Whether a peer answered as a member of a replica set the last time this replica, outside
     /// any set, looked: it then leaves writing to that set instead of writing in quorum-loss
     /// mode itself.
@@ -138,14 +144,6 @@ impl Ha {
                 map.owners(s).iter().any(|&o| self.reachable(o))
                     || self.shards.stores[s as usize].read().expect("store lock").holds_nodes()
             })
-    }
-
-    /// Whether this replica's copy of `shard` alone answers for it (see `copies.rs`).
-    fn authoritative(&self, map: &ShardMap, shard: u32, settled: bool) -> bool {
-        let copies = self.copies.lock().expect("copies lock");
-        copies
-            .get(shard as usize)
-            .is_some_and(|c| c.authoritative(map.primary(shard).copied(), self.term_since(map, shard), settled))
     }
 
     /// The epoch from which this replica has been `shard`'s primary without a break; 0 when it

@@ -94,6 +94,7 @@ impl Ha {
             }
         }
         for shard in clear {
+            self.drop_all_staged(shard);
             self.shards.clear(shard);
         }
         for shard in cool {

@@ -15,20 +15,20 @@
 //! epoch). See docs/architecture.md.
 
 use super::Ha;
-use super::copies::{Claim, Following, Role, yields};
+use super::copies::Claim;
 use crate::peer::wire::{PushAck, PushBody, ShardPush};
 use coordinator::shard_map::MemberId;
 use futures::future::BoxFuture;
 use shard::actor::{Publisher, Verdict};
 use shard::point::now_nanos;
-use shard::store::{Missing, Op, ShardSnapshot};
+use shard::store::{Op, ShardSnapshot};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Deadline of one push. A standby that does not answer within it is out of sync and the
-/// copies are published without it; readers wait for pending copies at most about this long.
+/// Deadline of one push. A standby that does not answer within it is out of sync, and the
+/// push is published without it once its read lease (if any) ran out.
 pub const PUSH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// An op staged by a shard actor, waiting for its push.
@@ -49,14 +49,44 @@ pub struct Outbox {
     sending: bool,
     /// Since when no push reached a standby (while the shard has standbys).
     unheld_since: Option<Instant>,
+    /// Sequence number of the last push applied here (a standby's lease carries it as a commit).
+    published: u64,
+    /// Until when each standby may answer reads of the shard alone (`lease.rs`). Kept across
+    /// terms: a lease granted in an earlier term runs all the same.
+    leases: HashMap<MemberId, Instant>,
+    /// A push is wanted even with nothing queued: a standby is out of sync and the shard is
+    /// quiet (no node, or none scraped lately), so no op would bring it the whole shard.
+    resync: bool,
 }
 
 impl Outbox {
     /// Starts over for a new term of writing: every standby needs the whole shard first.
     pub fn reset(&mut self) {
         self.seq = 0;
+        self.published = 0;
         self.in_sync.clear();
         self.unheld_since = None;
+    }
+
+    /// Leases the shard to `standby` until `until` if it is in sync; returns the last push
+    /// applied here.
+    pub fn lease_to(&mut self, standby: MemberId, until: Instant) -> Option<u64> {
+        if self.in_sync.get(&standby) != Some(&true) {
+            return None;
+        }
+        let lease = self.leases.entry(standby).or_insert(until);
+        *lease = (*lease).max(until);
+        Some(self.published)
+    }
+
+    /// The latest end of a lease held by a standby outside `acked`.
+    fn lease_end_outside(&self, acked: &[MemberId]) -> Option<Instant> {
+        let now = Instant::now();
+        self.leases
+            .iter()
+            .filter(|(m, until)| !acked.contains(m) && **until > now)
+            .map(|(_, until)| *until)
+            .max()
     }
 }
 
@@ -75,13 +105,35 @@ impl Publisher for Hook {
 
 /// What one push told the writer.
 enum Outcome {
-    /// A standby holds the copies, or the shard has no standby to hold them.
+    /// A standby holds the ops, or the shard has no standby to hold them.
     Delivered,
-    /// The shard has standbys and none took the copies.
+    /// The shard has standbys and none took the ops.
     Unheld,
     Fenced {
         epoch: u64,
     },
+}
+
+/// One push's outcome, and who took it.
+struct Pushed {
+    outcome: Outcome,
+    /// The map epoch the push was sent under.
+    epoch: u64,
+    /// The standbys it was sent to.
+    targets: Vec<(MemberId, String)>,
+    /// Those that staged it.
+    acked: Vec<MemberId>,
+}
+
+impl Pushed {
+    fn sent_to_nobody(outcome: Outcome) -> Pushed {
+        Pushed {
+            outcome,
+            epoch: 0,
+            targets: Vec::new(),
+            acked: Vec::new(),
+        }
+    }
 }
 
 impl Ha {
@@ -107,7 +159,7 @@ impl Ha {
         loop {
             let (batch, seq) = {
                 let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
-                if outbox.queue.is_empty() {
+                if outbox.queue.is_empty() && !std::mem::take(&mut outbox.resync) {
                     outbox.sending = false;
                     return;
                 }
@@ -115,8 +167,20 @@ impl Ha {
                 (std::mem::take(&mut outbox.queue), outbox.seq)
             };
             let (ops, dones): (Vec<Op>, Vec<_>) = batch.into_iter().map(|s| (s.op, s.done)).unzip();
-            let verdict = match self.push_batch(shard, seq, &ops).await {
-                Outcome::Delivered => Verdict::Publish,
+            let pushed = self.push_batch(shard, seq, &ops).await;
+            let verdict = match pushed.outcome {
+                Outcome::Delivered => {
+                    // A standby that did not take the push may still answer reads alone until
+                    // its lease runs out: publish only then (docs/architecture.md).
+                    let waited = self.outboxes[shard as usize]
+                        .lock()
+                        .expect("outbox lock")
+                        .lease_end_outside(&pushed.acked);
+                    if let Some(end) = waited {
+                        tokio::time::sleep_until(end.into()).await;
+                    }
+                    Verdict::Publish
+                }
                 Outcome::Unheld => self.unheld_verdict(shard),
                 Outcome::Fenced { epoch } => {
                     tracing::info!(
@@ -129,22 +193,90 @@ impl Ha {
                 }
             };
             self.shards.conclude(shard, &ops, verdict);
+            if verdict == Verdict::Publish {
+                self.outboxes[shard as usize].lock().expect("outbox lock").published = seq;
+            }
+            self.settle_standbys(shard, seq, verdict, &pushed);
             for done in dones {
                 let _ = done.send(verdict);
             }
         }
     }
 
+    /// Brings the out-of-sync standbys of the shards this replica writes in sync even when the
+    /// shard is quiet: a push with no ops, which reaches them as the whole shard (an in-sync
+    /// standby gets an empty update). Without it a standby of a shard without nodes would never
+    /// be in sync, and so never answer for it. Called every control round; does nothing for
+    /// shards in sync or with a push in flight.
+    pub(super) fn sync_standbys(self: &Arc<Self>, map: &coordinator::shard_map::ShardMap) {
+        let writing: Vec<u32> = {
+            let copies = self.copies.lock().expect("copies lock");
+            (0..self.shards.shards.min(map.shard_count))
+                .filter(|&s| copies[s as usize].is_writer() && copies[s as usize].claim.is_none())
+                .collect()
+        };
+        for shard in writing {
+            let behind: Vec<MemberId> = map
+                .owners(shard)
+                .iter()
+                .skip(1)
+                .copied()
+                .filter(|s| *s != self.me() && self.reachable(*s))
+                .collect();
+            let start = {
+                let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+                let out_of_sync = behind.iter().any(|s| outbox.in_sync.get(s) != Some(&true));
+                if outbox.sending || !out_of_sync {
+                    continue;
+                }
+                outbox.resync = true;
+                outbox.sending = true;
+                true
+            };
+            if start {
+                tokio::spawn(self.clone().send_loop(shard));
+            }
+        }
+    }
+
+    /// Tells the standbys that took push `seq` what became of it: applied (they apply it too)
+    /// or not (they drop it). Sent at once, not waited for: a lost commit is made good by the
+    /// next one or by the next lease.
+    fn settle_standbys(&self, shard: u32, seq: u64, verdict: Verdict, pushed: &Pushed) {
+        let body = match verdict {
+            Verdict::Publish => PushBody::Commit,
+            Verdict::Withhold | Verdict::Drop => PushBody::Abort,
+        };
+        for (standby, address) in &pushed.targets {
+            if !pushed.acked.contains(standby) {
+                continue;
+            }
+            let push = ShardPush {
+                from: self.me().0,
+                epoch: pushed.epoch,
+                shard,
+                seq,
+                taken_at: now_nanos(),
+                body: body.clone(),
+            };
+            let courier = self.couriers.clone();
+            let (client, standby, address) = (self.client.clone(), *standby, address.clone());
+            tokio::spawn(async move {
+                let _ = courier.deliver_now(&client, standby, &address, push).await;
+            });
+        }
+    }
+
     /// One push of `ops` to every reachable standby of `shard`: the ops to those in sync, the
     /// whole shard (as it will be once the ops apply) to the others.
-    async fn push_batch(&self, shard: u32, seq: u64, ops: &[Op]) -> Outcome {
+    async fn push_batch(&self, shard: u32, seq: u64, ops: &[Op]) -> Pushed {
         let map = self.current_map();
         let interrupted =
             self.copies.lock().expect("copies lock")[shard as usize].interrupted(self.term_since(&map, shard));
         if interrupted {
             // Until it has taken the shard over again, its copy may be older than what another
             // writer served meanwhile: push nothing, serve nothing new.
-            return self.held(shard, false);
+            return Pushed::sent_to_nobody(self.held(shard, false));
         }
         // A quorum-loss writer may be one of the shard's standbys itself.
         let standbys: Vec<MemberId> = map
@@ -168,11 +300,11 @@ impl Ha {
             .filter_map(|&s| Some((s, self.address_of(&map, s)?)))
             .collect();
         if standbys.is_empty() {
-            return self.held(shard, true);
+            return Pushed::sent_to_nobody(self.held(shard, true));
         }
         if reachable.is_empty() {
             self.mark_out_of_sync(shard, &standbys);
-            return self.held(shard, false);
+            return Pushed::sent_to_nobody(self.held(shard, false));
         }
         let needs_full = reachable.iter().any(|(s, _)| !in_sync[s]);
         let full = needs_full.then(|| PushBody::Full(self.full_copy(shard, ops)));
@@ -191,7 +323,8 @@ impl Ha {
                 taken_at,
                 body,
             };
-            async move { (*standby, self.deliver(*standby, address, push).await) }
+            let (couriers, client) = (self.couriers.clone(), &self.client);
+            async move { (*standby, couriers.deliver(client, *standby, address, push).await) }
         });
         let acks = futures::future::join_all(calls).await;
         let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
@@ -199,12 +332,12 @@ impl Ha {
             outbox.in_sync.insert(*standby, false);
         }
         let mut fenced = None;
-        let mut held = false;
+        let mut acked = Vec::new();
         for (standby, ack) in acks {
             match ack {
                 Ok(PushAck::Accepted) => {
                     outbox.in_sync.insert(standby, true);
-                    held = true;
+                    acked.push(standby);
                 }
                 Ok(PushAck::Stale { epoch: theirs }) if theirs > epoch => fenced = Some(theirs),
                 Ok(other) => tracing::debug!(shard, %standby, ?other, "standby out of sync"),
@@ -215,9 +348,15 @@ impl Ha {
             }
         }
         drop(outbox);
-        match fenced {
+        let outcome = match fenced {
             Some(epoch) => Outcome::Fenced { epoch },
-            None => self.held(shard, held),
+            None => self.held(shard, !acked.is_empty()),
+        };
+        Pushed {
+            outcome,
+            epoch,
+            targets: reachable,
+            acked,
         }
     }
 
@@ -277,98 +416,6 @@ impl Ha {
             epoch,
         });
     }
-
-    /// A standby's side of a push (see the module docs).
-    pub fn receive_push(&self, mut push: ShardPush) -> PushAck {
-        let map = self.current_map();
-        let stale = PushAck::Stale { epoch: map.epoch };
-        if push.shard >= self.shards.shards {
-            return stale;
-        }
-        let sender = MemberId(push.from);
-        let sender_is_primary = map.primary(push.shard) == Some(&sender);
-        if push.epoch <= map.epoch && !sender_is_primary {
-            return stale;
-        }
-        if sender_is_primary && push.epoch < map.primary_since(push.shard) {
-            // From the primary's previous term (it lost the shard and got it back): until it
-            // takes the shard over again, its copy may be older than what was served meanwhile.
-            return PushAck::OutOfSync;
-        }
-        let shift = now_nanos() - push.taken_at;
-        self.metrics.ha.replication_lag.set(shift.max(0) as f64 / 1e9);
-        let mut copies = self.copies.lock().expect("copies lock");
-        let copy = &mut copies[push.shard as usize];
-        if matches!(copy.role, Role::Writer { .. } | Role::Taking { .. }) {
-            let me_primary = map.primary(push.shard) == Some(&self.me());
-            if !yields(push.epoch, map.epoch, sender_is_primary, me_primary) {
-                return stale;
-            }
-            // A quorum-loss writer reached by the shard's primary, or a writer whose map is
-            // behind: stop, and follow once the control loop has stopped the actor.
-            copy.claim = Some(Claim {
-                by: sender,
-                epoch: push.epoch,
-            });
-            return PushAck::OutOfSync;
-        }
-        let store = &self.shards.stores[push.shard as usize];
-        let following = match copy.role {
-            Role::Follower(f) if f.writer == sender => f,
-            _ => Following::of(sender),
-        };
-        if let PushBody::Update { .. } = push.body
-            && late_update(following, push.seq)
-        {
-            // Sent before what this standby already applied, and overtaken by it on another
-            // connection (the writer gave up on it and sent the next): nothing to apply, and
-            // no gap.
-            return PushAck::Accepted;
-        }
-        let (ack, following) = match push.body {
-            PushBody::Full(ref mut snapshot) => {
-                snapshot.shift_received(shift);
-                let snapshot = std::mem::take(snapshot);
-                store
-                    .write()
-                    .expect("store lock")
-                    .replace_from(snapshot, Missing::Forget);
-                let following = Following {
-                    seq: push.seq,
-                    in_sync: true,
-                    shift,
-                    ..following
-                };
-                (PushAck::Accepted, following)
-            }
-            PushBody::Update { mut ops }
-                if following.in_sync && push.seq == following.seq + 1 && ops.iter().all(|op| op.validate().is_ok()) =>
-            {
-                let mut store = store.write().expect("store lock");
-                for op in &mut ops {
-                    // The writer's clock, moved by the offset fixed at the whole copy: expiry
-                    // decides here exactly as it did there.
-                    op.shift(following.shift);
-                    let _ = store.apply(op);
-                }
-                let following = Following {
-                    seq: push.seq,
-                    ..following
-                };
-                (PushAck::Accepted, following)
-            }
-            PushBody::Update { .. } => {
-                let following = Following {
-                    in_sync: false,
-                    ..following
-                };
-                (PushAck::OutOfSync, following)
-            }
-        };
-        copy.role = Role::Follower(following);
-        tracing::trace!(shard = push.shard, from = %sender, seq = push.seq, ?ack, "push");
-        ack
-    }
 }
 
 /// [`Ha::unheld_verdict`]: `degraded` (quorum-loss mode), and for how long no push of the shard
@@ -381,27 +428,9 @@ fn unheld_verdict(degraded: bool, unheld_for: Option<Duration>, cut_off_after: D
     }
 }
 
-/// Whether an update numbered `seq` from the writer this standby follows was overtaken by a
-/// later push it already applied. A writer whose push timed out sends the next one on another
-/// connection, so the late one can arrive second; taking it for a gap made the standby out of
-/// sync (not authoritative) until the writer's next push, and a writer frozen in between left
-/// the shard without any authoritative copy (campaign seed 198010: 20 pods absent 3.1 s during
-/// freeze-follower).
-fn late_update(following: Following, seq: u64) -> bool {
-    following.in_sync && seq <= following.seq
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn following(seq: u64, in_sync: bool) -> Following {
-        Following {
-            seq,
-            in_sync,
-            ..Following::of(MemberId(1))
-        }
-    }
 
     #[test]
     fn a_writer_serves_no_copy_its_standbys_lack_unless_cut_off_like_a_quorum_loss_writer() {
@@ -420,18 +449,6 @@ mod tests {
             unheld_verdict(false, unheld(6), cut_off_after),
             Verdict::Publish,
             "cut off from its standbys alone, with its quorum: never frozen for good"
-        );
-    }
-
-    #[test]
-    fn an_update_overtaken_by_a_later_push_is_no_gap() {
-        assert!(late_update(following(7, true), 6), "sent before the push applied last");
-        assert!(late_update(following(7, true), 7), "the same push twice");
-        assert!(!late_update(following(7, true), 8), "the next one is applied");
-        assert!(!late_update(following(7, true), 9), "a real gap stays a gap");
-        assert!(
-            !late_update(following(7, false), 6),
-            "out of sync: only a whole shard helps"
         );
     }
 }

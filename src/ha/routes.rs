@@ -65,11 +65,13 @@ async fn info(state: State, request: Bincode<InfoRequest>) -> Bincode<Info> {
     Bincode(state.ha.answer_info(&request.0))
 }
 
-async fn ping(state: State, _ping: Bincode<Ping>) -> Bincode<Pong> {
+async fn ping(state: State, ping: Bincode<Ping>) -> Bincode<Pong> {
+    let ha = &state.ha;
     Bincode(Pong {
-        member: state.ha.me().0,
-        leaving: state.ha.is_leaving(),
-        settling: state.ha.unsettled(),
+        member: ha.me().0,
+        leaving: ha.is_leaving(),
+        settling: ha.unsettled(),
+        grants: ha.grant_leases(coordinator::shard_map::MemberId(ping.from)),
     })
 }
 

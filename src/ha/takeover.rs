@@ -44,6 +44,10 @@ impl Ha {
                 stopped.await;
             }
         }
+        for &shard in &shards {
+            // Staged as the shard's standby and never committed: newer than anything served.
+            self.apply_staged(shard, None);
+        }
         let mut refused = BTreeSet::new();
         // Per shard, the nodes some whole copy had: this replica's own copy first.
         let mut covered: HashMap<u32, HashSet<String>> = HashMap::new();
@@ -247,6 +251,11 @@ impl Ha {
         for drained in stopped {
             drained.await;
         }
+        for &(shard, _) in &yielded {
+            // What this replica staged as a standby is newer than what its writer served (it
+            // may have served it): the puller gets it.
+            self.apply_staged(shard, None);
+        }
         response.taken_at = now_nanos();
         let mut size = 0;
         for (i, &(shard, whole)) in yielded.iter().enumerate() {
@@ -308,6 +317,7 @@ impl Ha {
     /// A hand-over of this replica's whole copy of `shard` at map `epoch`; `None` when it holds
     /// nothing of it.
     fn handoff_push(&self, epoch: u64, shard: u32) -> Option<ShardPush> {
+        self.apply_staged(shard, None);
         let snapshot: ShardSnapshot = self.shards.stores[shard as usize]
             .read()
             .expect("store lock")

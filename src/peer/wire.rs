@@ -8,7 +8,8 @@ use shard::store::{Op, ShardSnapshot};
 /// Paths under [`crate::peer::transport::PEER_PATH_PREFIX`].
 pub mod path {
     pub const INFO: &str = "/peer/v1/info";
-    pub const PING: &str = "/peer/v1/ping";
+    /// `v2`: the answer carries the asker's read leases.
+    pub const PING: &str = "/peer/v2/ping";
     pub const JOIN: &str = "/peer/v1/join";
     pub const LEAVE: &str = "/peer/v1/leave";
     pub const QUERY: &str = "/peer/v1/query";
@@ -64,7 +65,7 @@ pub struct Ping {
     pub from: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pong {
     pub member: u64,
     /// The replica is shutting down: count it as silent.
@@ -73,6 +74,11 @@ pub struct Pong {
     /// (`ha/stall.rs`): reachable, but the leader must not make it Up (and so give it shards)
     /// before it can serve them.
     pub settling: bool,
+    /// Read leases for the asker: `(shard, seq)` for every shard this replica writes and the
+    /// asker follows in sync, with the last push this replica has applied (so committed). The
+    /// asker may answer reads of the shard from its own copy, alone, for a lease's length
+    /// from when it sent the ping (`ha/lease.rs`).
+    pub grants: Vec<(u32, u64)>,
 }
 
 /// A replica shutting down asks the leader to mark it Down now, so its shards move (with
@@ -132,6 +138,12 @@ pub enum PushBody {
     Update { ops: Vec<Op> },
     /// The whole shard: brings a standby in sync whatever it held.
     Full(ShardSnapshot),
+    /// The writer applied every push up to `seq` (each standby held it): a standby applies
+    /// what it staged up to there.
+    Commit,
+    /// The writer did not apply push `seq` (no standby held it, or it was fenced): a standby
+    /// drops what it staged for it and is out of sync.
+    Abort,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -112,11 +112,69 @@ impl PodItem for GatheredPod {
     }
 }
 
-/// The pods of a read, sorted by namespace and name: this replica's own rows (one replica) or
-/// the owners' answers (with peers).
+/// A pod row from this replica's stores or from another replica's answer.
+pub enum AnyPod {
+    Local(PodRow),
+    Gathered(GatheredPod),
+}
+
+impl PodItem for AnyPod {
+    fn namespace(&self) -> &str {
+        match self {
+            AnyPod::Local(p) => p.namespace(),
+            AnyPod::Gathered(p) => p.namespace(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            AnyPod::Local(p) => p.name(),
+            AnyPod::Gathered(p) => p.name(),
+        }
+    }
+
+    fn labels(&self) -> Labels<'_> {
+        match self {
+            AnyPod::Local(p) => p.labels(),
+            AnyPod::Gathered(p) => p.labels(),
+        }
+    }
+
+    fn timestamp_ns(&self) -> i64 {
+        match self {
+            AnyPod::Local(p) => p.timestamp_ns(),
+            AnyPod::Gathered(p) => p.timestamp_ns(),
+        }
+    }
+
+    fn window_ns(&self) -> i64 {
+        match self {
+            AnyPod::Local(p) => p.window_ns(),
+            AnyPod::Gathered(p) => p.window_ns(),
+        }
+    }
+
+    fn container_count(&self) -> usize {
+        match self {
+            AnyPod::Local(p) => p.container_count(),
+            AnyPod::Gathered(p) => p.container_count(),
+        }
+    }
+
+    fn container(&self, i: usize) -> ContainerUsage<'_> {
+        match self {
+            AnyPod::Local(p) => p.container(i),
+            AnyPod::Gathered(p) => p.container(i),
+        }
+    }
+}
+
+/// The pods of a read, sorted by namespace and name: this replica's own rows (one replica, or
+/// every shard held here), the owners' answers, or both.
 pub enum PodRows {
     Local(Vec<PodRow>),
     Gathered(Vec<GatheredPod>),
+    Mixed(Vec<AnyPod>),
 }
 
 impl PodRows {
@@ -124,6 +182,7 @@ impl PodRows {
         match self {
             PodRows::Local(rows) => rows.len(),
             PodRows::Gathered(rows) => rows.len(),
+            PodRows::Mixed(rows) => rows.len(),
         }
     }
 
@@ -197,6 +256,13 @@ pub trait Fanout: Send + Sync {
     /// Whether every shard has a source the replica set can answer from now (the readiness of
     /// a replica that holds no shard itself).
     fn can_answer(&self) -> bool;
+
+    /// Splits `shards` into those this replica answers for from its own stores, asking nobody
+    /// (after waiting, briefly, for what they have staged), and those to [`Fanout::gather`].
+    fn split_local<'a>(
+        &'a self,
+        shards: Vec<u32>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = (Vec<u32>, Vec<u32>)> + 'a>>;
 }
 
 /// Whether a pod matches the field selector; `node` gives the node that reported it (looked up
@@ -233,22 +299,28 @@ impl Reader {
     /// Servable node metrics by node name, from the shards' owners.
     async fn node_metrics(&self, shards: Vec<u32>) -> std::collections::HashMap<String, NodeMetrics> {
         match &self.fanout {
-            None => shards
-                .iter()
-                .flat_map(|&s| {
-                    let store = self.shards.stores[s as usize].read().expect("store lock");
-                    store.nodes().map(|(n, m)| (n.to_string(), m)).collect::<Vec<_>>()
-                })
-                .collect(),
+            None => self.local_node_metrics(&shards),
             Some(ha) => {
-                let answer = ha.gather(self, shards, QueryTarget::Nodes).await;
-                answer
-                    .nodes
-                    .into_iter()
-                    .map(|n| (n.name.clone(), answer::node_metrics(&n)))
-                    .collect()
+                let (local, remote) = ha.split_local(shards).await;
+                let mut metrics = self.local_node_metrics(&local);
+                if !remote.is_empty() {
+                    let answer = ha.gather(self, remote, QueryTarget::Nodes).await;
+                    metrics.extend(answer.nodes.iter().map(|n| (n.name.clone(), answer::node_metrics(n))));
+                }
+                metrics
             }
         }
+    }
+
+    /// Servable node metrics of `shards` from this replica's stores.
+    fn local_node_metrics(&self, shards: &[u32]) -> std::collections::HashMap<String, NodeMetrics> {
+        shards
+            .iter()
+            .flat_map(|&s| {
+                let store = self.shards.stores[s as usize].read().expect("store lock");
+                store.nodes().map(|(n, m)| (n.to_string(), m)).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Nodes in the cache that match, with servable metrics, sorted by name.
@@ -375,45 +447,56 @@ impl Reader {
             };
         }
         let limit = query.params.limit;
-        match &self.fanout {
-            None => {
-                let mut rows: Vec<PodRow> = self.local_pods(&shards, query).into_iter().map(|(_, r)| r).collect();
-                PodRows::sort_and_dedup(&mut rows);
-                let page = page::cut(rows, limit, |r| (&*r.namespace, &*r.name));
-                PodList {
-                    rows: PodRows::Local(page.items),
-                    next: page.next,
-                }
-            }
-            Some(ha) => {
-                let target = QueryTarget::Pods {
-                    namespace: query.namespace.map(String::from),
-                    name: query.name.map(String::from),
-                    query: query.query.to_string(),
-                };
-                let mut answer = ha.gather(self, shards, target).await;
-                answer
-                    .pods
-                    .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-                answer
-                    .pods
-                    .dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
-                // Cut before the cache filter below: the owners' rows decide whether more follow.
-                let page = page::cut(answer.pods, limit, |w| (&*w.namespace, &*w.name));
-                let rows: Vec<GatheredPod> = {
-                    let pods = self.caches.pods.read().expect("pods lock");
-                    let known = |wire: WirePod| {
-                        let (_, _, meta) = pods.get(&wire.namespace, &wire.name)?;
-                        let labels = meta.labels.clone();
-                        Some(GatheredPod { labels, wire })
-                    };
-                    page.items.into_iter().filter_map(known).collect()
-                };
-                PodList {
-                    rows: PodRows::Gathered(rows),
-                    next: page.next,
-                }
-            }
+        let Some(ha) = &self.fanout else {
+            return self.local_list(&shards, query);
+        };
+        let (local, remote) = ha.split_local(shards).await;
+        if remote.is_empty() {
+            // Every shard held here: read as one replica reads.
+            return self.local_list(&local, query);
+        }
+        let target = QueryTarget::Pods {
+            namespace: query.namespace.map(String::from),
+            name: query.name.map(String::from),
+            query: query.query.to_string(),
+        };
+        let mut answer = ha.gather(self, remote, target).await;
+        answer
+            .pods
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        answer
+            .pods
+            .dedup_by(|a, b| a.namespace == b.namespace && a.name == b.name);
+        let gathered: Vec<GatheredPod> = {
+            let pods = self.caches.pods.read().expect("pods lock");
+            let known = |wire: WirePod| {
+                let (_, _, meta) = pods.get(&wire.namespace, &wire.name)?;
+                let labels = meta.labels.clone();
+                Some(GatheredPod { labels, wire })
+            };
+            answer.pods.into_iter().filter_map(known).collect()
+        };
+        let own = self
+            .local_pods(&local, query)
+            .into_iter()
+            .map(|(_, r)| AnyPod::Local(r));
+        let mut rows: Vec<AnyPod> = own.chain(gathered.into_iter().map(AnyPod::Gathered)).collect();
+        PodRows::sort_and_dedup(&mut rows);
+        let page = page::cut(rows, limit, |r| (r.namespace(), r.name()));
+        PodList {
+            rows: PodRows::Mixed(page.items),
+            next: page.next,
+        }
+    }
+
+    /// A read of `shards` from this replica's stores alone.
+    fn local_list(&self, shards: &[u32], query: &PodQuery<'_>) -> PodList {
+        let mut rows: Vec<PodRow> = self.local_pods(shards, query).into_iter().map(|(_, r)| r).collect();
+        PodRows::sort_and_dedup(&mut rows);
+        let page = page::cut(rows, query.params.limit, |r| (&*r.namespace, &*r.name));
+        PodList {
+            rows: PodRows::Local(page.items),
+            next: page.next,
         }
     }
 

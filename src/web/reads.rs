@@ -124,6 +124,7 @@ impl Read<'_> {
         match rows {
             PodRows::Local(rows) => self.pods_response_of(rows, single, token),
             PodRows::Gathered(rows) => self.pods_response_of(rows, single, token),
+            PodRows::Mixed(rows) => self.pods_response_of(rows, single, token),
         }
     }
 

@@ -136,3 +136,24 @@ impl Replicas {
             .and_then(|v| v.parse().ok())
     }
 }
+
+/// A peer-channel client with the cluster's peer certificate (a replica's own credentials).
+pub fn peer_client(cluster: &kubesim::Cluster) -> ha_metrics_server::peer::transport::PeerClient {
+    use ha_metrics_server::peer::transport::{PeerClient, PeerTls};
+    let dir = cluster.dir();
+    let tls = PeerTls::load(&dir.join("peer.crt"), &dir.join("peer.key"), &dir.join("peer-ca.crt")).unwrap();
+    PeerClient::new(&tls)
+}
+
+/// What the replica on `peer_port` says of itself and its shard map; `None` if it does not
+/// answer within 3 s.
+pub async fn peer_info(
+    client: &ha_metrics_server::peer::transport::PeerClient,
+    peer_port: u16,
+) -> Option<ha_metrics_server::peer::wire::Info> {
+    use ha_metrics_server::peer::wire::{InfoRequest, path};
+    let address = format!("127.0.0.1:{peer_port}");
+    let request = InfoRequest::default();
+    let call = client.call(&address, path::INFO, &request, std::time::Duration::from_secs(3));
+    call.await.ok()
+}

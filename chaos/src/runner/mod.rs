@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `--replication-factor` of the replicas (the server's default).
-pub const REPLICATION_FACTOR: usize = 2;
+pub const REPLICATION_FACTOR: usize = 3;
 /// `--quorum-loss-timeout`, in resolutions.
 pub const QUORUM_LOSS_RESOLUTIONS: i64 = 2;
 

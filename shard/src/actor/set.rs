@@ -185,6 +185,11 @@ impl ShardSet {
         self.published[s].notify_waiters();
     }
 
+    /// Wakes the readers waiting for `shard`'s staged changes (a standby applied or dropped some).
+    pub fn notify_published(&self, shard: u32) {
+        self.published[shard as usize].notify_waiters();
+    }
+
     /// Waits until `shard` has no staged copy left (at most `timeout`); returns whether it has
     /// none. A read waits so, to serve every copy a standby may already hold.
     pub async fn wait_published(&self, shard: u32, timeout: Duration) -> bool {

@@ -109,7 +109,10 @@ impl ShardActor {
         self.previous_tick = Some(Instant::now());
         let resumed = since_previous.is_some_and(|s| s > self.ctx.resolution.mul_f64(STALLED_TICK));
         // After a stall every point looks old; keep them until this tick's scrapes renew them.
-        if self.ticks > 0 && !resumed {
+        // With standbys, an expiry is staged only when it drops something (most ticks do not).
+        let due =
+            || self.publisher().is_none() || self.store.read().expect("store lock").expires_anything(now, max_age);
+        if self.ticks > 0 && !resumed && due() {
             self.change(None, Op::Expire { now, max_age }, ctx.address());
         }
         self.ticks += 1;

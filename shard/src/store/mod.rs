@@ -194,6 +194,17 @@ impl Store {
         self.names.retain(|name| Arc::strong_count(name) > 1);
     }
 
+    /// Whether [`Store::expire`] with these arguments would drop anything (a writer with
+    /// standbys stages an expiry only then: most ticks expire nothing).
+    pub fn expires_anything(&self, now: Nanos, max_age: Nanos) -> bool {
+        let cutoff = now.saturating_sub(max_age);
+        self.nodes.values().any(|node| node.received < cutoff)
+            || self
+                .namespaces
+                .values()
+                .any(|pods| pods.values().any(|pod| pod.received < cutoff))
+    }
+
     /// Forgets a node and the pods it reported (node deleted, or its shard handed away).
     pub fn remove_node(&mut self, node: &str) {
         self.stale.remove(node);
