@@ -7,7 +7,8 @@ use super::liveness::Liveness;
 use super::network::Network;
 use super::stall::StallWatch;
 use super::{
-    CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_TIMEOUT, REACHABLE_WINDOW,
+    CONTROL_INTERVAL, ELECTION_MAX_MS, ELECTION_MIN_MS, HEARTBEAT_MS, Ha, Identity, PING_INTERVAL, PING_TIMEOUT,
+    REACHABLE_WINDOW,
 };
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -60,7 +61,11 @@ pub async fn start(
         ..Default::default()
     }
     .validate()?;
-    let network = Network { client: client.clone() };
+    let liveness = Arc::new(Liveness::default());
+    let network = Network {
+        client: client.clone(),
+        liveness: liveness.clone(),
+    };
     let raft = openraft::Raft::new(member, Arc::new(raft_config), network, log, state_machine).await?;
     tracing::info!(replica = %name, member, fresh, %address, "starting as a replica with peers");
     let voter_names = peers.iter().take(ha_config.voters).map(|p| p.name.clone()).collect();
@@ -79,7 +84,7 @@ pub async fn start(
         client,
         shards: shards.clone(),
         metrics,
-        liveness: Liveness::default(),
+        liveness,
         // One scrape interval renews a primary's points and a standby's copy.
         stall: Arc::new(StallWatch::new(config.metric_resolution.max(REACHABLE_WINDOW))),
         degraded: Default::default(),
@@ -108,7 +113,7 @@ pub async fn start(
 /// Pings every other member each interval; answers from the right incarnation count.
 async fn ping_loop(ha: Arc<Ha>) {
     loop {
-        tokio::time::sleep(CONTROL_INTERVAL).await;
+        tokio::time::sleep(PING_INTERVAL).await;
         let map = ha.current_map();
         ha.liveness.retain(|m| map.members.contains_key(&m));
         let ping = Ping { from: ha.me().0 };

@@ -1,9 +1,14 @@
 //! Pushes to one standby travel together. Every shard has its own push in flight (see
 //! `replicate.rs`), and a writer of thousands of nodes stages hundreds of pushes a second; one
 //! mutual-TLS HTTP exchange each made the peer channel's per-request cost (records, syscalls,
-//! wake-ups on both sides) the largest part of replication. A push to a standby waits here at
-//! most [`PUSH_LINGER`] for others to the same standby, and they go as one request, answered by
-//! one list of acks in the same order. A batch is sent early once it holds [`PUSH_BATCH_BYTES`].
+//! wake-ups on both sides) the largest part of replication. Pushes to a standby go as one
+//! request, answered by one list of acks in the same order, and at most one such request is in
+//! flight per standby: what comes meanwhile waits for it and goes in the next. A push waits at
+//! most [`PUSH_LINGER`] for others before a request starts; a commit (which readers of the
+//! standby may be waiting for) starts one at once. A batch is sent early once it holds
+//! [`PUSH_BATCH_BYTES`]. One request at a time also keeps the peer client's idle connections
+//! enough for replication: bursts of concurrent requests opened new connections (a TLS
+//! handshake each) and closed them again.
 
 use crate::peer::transport::PeerClient;
 use crate::peer::wire::{PushAck, PushBody, ShardPush, path};
@@ -21,20 +26,30 @@ pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 type Answer = oneshot::Sender<Result<PushAck, String>>;
 
-/// The batch being gathered for one standby.
+/// What is on its way to one standby.
 #[derive(Default)]
-struct Gathering {
+struct Lane {
     pushes: Vec<ShardPush>,
     answers: Vec<Answer>,
     bytes: usize,
-    /// A task sends the batch when the linger ends.
-    scheduled: bool,
+    /// A request to the standby is in flight; its sender sends what gathered meanwhile next.
+    in_flight: bool,
+    /// A task waits out the linger to start a request.
+    lingering: bool,
 }
 
-/// The batches being gathered, per standby.
+impl Lane {
+    /// Takes what gathered, as the next request.
+    fn take(&mut self) -> (Vec<ShardPush>, Vec<Answer>) {
+        self.bytes = 0;
+        (std::mem::take(&mut self.pushes), std::mem::take(&mut self.answers))
+    }
+}
+
+/// The lanes, per standby.
 #[derive(Default)]
 pub struct Couriers {
-    gathering: Mutex<HashMap<MemberId, Gathering>>,
+    lanes: Mutex<HashMap<MemberId, Lane>>,
 }
 
 /// About how many bytes a push takes in bincode: its scrapes for an update (the rest is small),
@@ -92,73 +107,91 @@ impl Couriers {
         let (answer, ack) = oneshot::channel();
         let size = size_of(&push);
         enum Next {
-            SendNow(Gathering),
-            SendAfterLinger,
+            Send,
+            Linger,
             Wait,
         }
         let next = {
-            let mut gathering = self.gathering.lock().expect("courier lock");
-            let batch = gathering.entry(standby).or_default();
-            batch.pushes.push(push);
-            batch.answers.push(answer);
-            batch.bytes += size;
-            if now || batch.bytes >= PUSH_BATCH_BYTES {
-                // A task already waiting out the linger finds an empty batch and sends nothing.
-                Next::SendNow(std::mem::take(batch))
-            } else if !batch.scheduled {
-                batch.scheduled = true;
-                Next::SendAfterLinger
+            let mut lanes = self.lanes.lock().expect("courier lock");
+            let lane = lanes.entry(standby).or_default();
+            lane.pushes.push(push);
+            lane.answers.push(answer);
+            lane.bytes += size;
+            if lane.in_flight {
+                Next::Wait
+            } else if now || lane.bytes >= PUSH_BATCH_BYTES {
+                lane.in_flight = true;
+                Next::Send
+            } else if !lane.lingering {
+                lane.lingering = true;
+                Next::Linger
             } else {
                 Next::Wait
             }
         };
-        let client = client.clone();
-        let address = address.to_string();
+        let (couriers, client, address) = (self.clone(), client.clone(), address.to_string());
         match next {
-            Next::SendNow(batch) => {
-                tokio::spawn(send(client, address, batch));
+            Next::Send => {
+                tokio::spawn(async move { couriers.run(&client, standby, &address).await });
             }
-            Next::SendAfterLinger => {
-                let couriers = self.clone();
+            Next::Linger => {
                 tokio::spawn(async move {
                     tokio::time::sleep(PUSH_LINGER).await;
-                    let batch = couriers
-                        .gathering
-                        .lock()
-                        .expect("courier lock")
-                        .remove(&standby)
-                        .unwrap_or_default();
-                    send(client, address, batch).await;
+                    let start = {
+                        let mut lanes = couriers.lanes.lock().expect("courier lock");
+                        let lane = lanes.entry(standby).or_default();
+                        lane.lingering = false;
+                        let start = !lane.in_flight && !lane.pushes.is_empty();
+                        lane.in_flight |= start;
+                        start
+                    };
+                    if start {
+                        couriers.run(&client, standby, &address).await;
+                    }
                 });
             }
             Next::Wait => {}
         }
         ack.await.unwrap_or_else(|_| Err("the batch was dropped".into()))
     }
+
+    /// Sends the lane's batches one after the other until nothing is left (the caller set
+    /// `in_flight`; this clears it).
+    async fn run(&self, client: &PeerClient, standby: MemberId, address: &str) {
+        loop {
+            let (pushes, answers) = {
+                let mut lanes = self.lanes.lock().expect("courier lock");
+                let lane = lanes.entry(standby).or_default();
+                if lane.pushes.is_empty() {
+                    lane.in_flight = false;
+                    return;
+                }
+                lane.take()
+            };
+            send(client, address, pushes, answers).await;
+        }
+    }
 }
 
 /// Sends one batch and hands each push its ack (or the batch's error).
-async fn send(client: PeerClient, address: String, batch: Gathering) {
-    if batch.pushes.is_empty() {
-        return;
-    }
+async fn send(client: &PeerClient, address: &str, pushes: Vec<ShardPush>, answers: Vec<Answer>) {
     let timeout = super::replicate::PUSH_TIMEOUT;
-    let acks: Result<Vec<PushAck>, _> = client.call(&address, path::REPLICATE, &batch.pushes, timeout).await;
+    let acks: Result<Vec<PushAck>, _> = client.call(address, path::REPLICATE, &pushes, timeout).await;
     match acks {
-        Ok(acks) if acks.len() == batch.answers.len() => {
-            for (answer, ack) in batch.answers.into_iter().zip(acks) {
+        Ok(acks) if acks.len() == answers.len() => {
+            for (answer, ack) in answers.into_iter().zip(acks) {
                 let _ = answer.send(Ok(ack));
             }
         }
         Ok(acks) => {
-            let error = format!("{} acks for {} pushes", acks.len(), batch.answers.len());
-            for answer in batch.answers {
+            let error = format!("{} acks for {} pushes", acks.len(), answers.len());
+            for answer in answers {
                 let _ = answer.send(Err(error.clone()));
             }
         }
         Err(e) => {
             let error = e.to_string();
-            for answer in batch.answers {
+            for answer in answers {
                 let _ = answer.send(Err(error.clone()));
             }
         }

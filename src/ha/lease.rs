@@ -20,10 +20,10 @@ use coordinator::shard_map::{MemberId, ShardMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long a standby may answer alone after asking. Four pings' worth: one lost or late ping
-/// does not interrupt it, and a writer whose standby missed a push waits at most this long to
-/// publish without it.
-pub const LEASE: Duration = Duration::from_millis(1000);
+/// How long a standby may answer alone after asking: two and a half ping intervals, so one lost
+/// or late ping does not interrupt it; a writer whose standby missed a push waits at most this
+/// long to publish without it.
+pub const LEASE: Duration = Duration::from_millis(2500);
 /// How long a read waits for the commit of a push a standby staged (the writer sends it right
 /// after applying the push, a round trip later).
 pub const COMMIT_WAIT: Duration = PUBLISH_WAIT;

@@ -1,6 +1,6 @@
-//! Who answered our pings, and when. Every replica pings every member of the map each control
-//! interval: the leader turns the table into Up/Down decisions, every replica uses it to route
-//! fan-out queries and to notice quorum loss.
+//! Who answered our pings (or a Raft exchange), and when. Every replica pings every member of the
+//! map each ping interval: the leader turns the table into Up/Down decisions, every replica uses
+//! it to route fan-out queries and to notice quorum loss.
 
 use coordinator::shard_map::MemberId;
 use std::collections::{HashMap, HashSet};
@@ -33,6 +33,15 @@ impl Liveness {
         } else {
             set.remove(&member);
         }
+    }
+
+    /// Notes that `member` answered something else than a ping (a Raft exchange): it is there,
+    /// whatever it said of itself in its last ping answer.
+    pub fn heard_from(&self, member: MemberId) {
+        self.last_ok
+            .lock()
+            .expect("liveness lock")
+            .insert(member, Instant::now());
     }
 
     /// Notes that `member` is leaving (it answered a ping so, or asked the leader to mark it

@@ -40,16 +40,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How often the control loop runs: pings, leader duties, ownership.
-pub const CONTROL_INTERVAL: Duration = Duration::from_millis(250);
-/// A member that answered a ping this recently is routed to and counted for quorum.
-pub const REACHABLE_WINDOW: Duration = Duration::from_millis(1200);
+/// How often the control loop runs: leader duties (Up/Down, rebalance), quorum loss, ownership.
+/// It also runs at once whenever the shard map changes.
+pub const CONTROL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often every member is pinged (the answer carries read leases, `lease.rs`). Besides
+/// pings, a Raft exchange with a member also shows it is there (`liveness.rs`).
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A member heard from this recently is routed to and counted for quorum: two pings missed in
+/// a row, not one.
+pub const REACHABLE_WINDOW: Duration = Duration::from_millis(2500);
 /// Deadline of one ping.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
-/// Raft heartbeat and election timeouts (ms): a dead leader is replaced within ~2 s.
-pub const HEARTBEAT_MS: u64 = 150;
-pub const ELECTION_MIN_MS: u64 = 800;
-pub const ELECTION_MAX_MS: u64 = 1600;
+/// Raft heartbeat and election timeouts (ms), an election timeout of four to eight heartbeats:
+/// a dead leader is replaced within ~2.5 s. Metrics never wait for Raft (readers keep reading
+/// the copies they hold; only moving shards does), so the heartbeat need not be fast: at 150 ms
+/// it was a third of an idle replica set's peer traffic.
+pub const HEARTBEAT_MS: u64 = 300;
+pub const ELECTION_MIN_MS: u64 = 1200;
+pub const ELECTION_MAX_MS: u64 = 2400;
 
 /// Fixed facts about this replica and its peers.
 pub struct Identity {
@@ -72,7 +80,7 @@ pub struct Ha {
     pub client: PeerClient,
     pub shards: Arc<ShardSet>,
     pub metrics: Arc<Metrics>,
-    liveness: Liveness,
+    liveness: Arc<Liveness>,
     /// Whether this replica was frozen and has not caught up yet.
     pub stall: Arc<stall::StallWatch>,
     degraded: AtomicBool,
@@ -127,6 +135,11 @@ impl Ha {
     /// Whether this replica was frozen (or starved) recently: its own data is read last.
     pub fn unsettled(&self) -> bool {
         self.stall.unsettled()
+    }
+
+    /// Notes that `member` reached this replica (an incoming Raft heartbeat).
+    pub fn heard_from(&self, member: MemberId) {
+        self.liveness.heard_from(member);
     }
 
     /// Whether `member` answered a ping recently (this replica always has).

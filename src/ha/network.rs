@@ -1,10 +1,13 @@
 //! openraft's network over the peer channel: each Raft RPC is one bincode POST to
 //! `/peer/v1/raft/...` on the target's peer address; the remote answers with the `Result` its
-//! `Raft` returned, so remote Raft errors come back as `RemoteError`.
+//! `Raft` returned, so remote Raft errors come back as `RemoteError`. An answer, even a Raft
+//! error, shows the member is there (`liveness.rs`).
 
+use super::liveness::Liveness;
 use crate::peer::transport::{PeerClient, PeerError};
 use crate::peer::wire::path;
 use coordinator::raft::TypeConfig;
+use coordinator::shard_map::MemberId;
 use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -14,13 +17,17 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 pub struct Network {
     pub client: PeerClient,
+    /// Told of every member that answered a Raft RPC.
+    pub liveness: Arc<Liveness>,
 }
 
 pub struct Connection {
     client: PeerClient,
+    liveness: Arc<Liveness>,
     target: u64,
     node: BasicNode,
 }
@@ -31,6 +38,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Connection {
         Connection {
             client: self.client.clone(),
+            liveness: self.liveness.clone(),
             target,
             node: node.clone(),
         }
@@ -53,6 +61,9 @@ impl Connection {
             .client
             .call(&self.node.addr, &path, request, option.hard_ttl())
             .await;
+        if answer.is_ok() {
+            self.liveness.heard_from(MemberId(self.target));
+        }
         match answer {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(

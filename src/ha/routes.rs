@@ -150,6 +150,10 @@ async fn raft_append(
     if let Some(refusal) = wrong_member(&state, *to) {
         return actix_web::Either::Left(refusal);
     }
+    if let Some(leader) = rpc.0.vote.leader_id().voted_for() {
+        // The leader's heartbeats show it is there as well as pings do.
+        state.ha.heard_from(coordinator::shard_map::MemberId(leader));
+    }
     actix_web::Either::Right(Bincode(state.ha.raft.append_entries(rpc.0).await))
 }
 

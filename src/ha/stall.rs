@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often the stall watch beats.
-pub const BEAT_INTERVAL: Duration = Duration::from_millis(250);
+pub const BEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// A beat this late means the process was stopped (or starved) meanwhile.
 pub const STALL_THRESHOLD: Duration = Duration::from_secs(1);
 

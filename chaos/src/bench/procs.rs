@@ -72,6 +72,10 @@ pub async fn start(
             &pods.to_string(),
             "--log",
             "warn",
+            // The manifests' readinessProbe period (deploy/): each probe is a new TLS
+            // connection per replica, as the kubelet's are.
+            "--readiness-period",
+            "10s",
         ])
         .arg("--dir")
         .arg(&dir);

@@ -69,6 +69,10 @@ struct RunArgs {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, default_value = "info")]
     log: String,
+    /// The aggregation proxy's readiness probe period (a `readinessProbe`'s `periodSeconds`:
+    /// the manifests use 10s; 1s lets tests see a replica go unready sooner).
+    #[arg(long, default_value = "1s")]
+    readiness_period: String,
 }
 
 #[tokio::main]
@@ -108,6 +112,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         kubelets_per_process: args.kubelets_per_process,
         kubesim_bin: Some(std::env::current_exe()?),
         replicas: args.replicas,
+        probe: kubesim::apiserver::proxy::ProbeConfig {
+            period: parse_duration(&args.readiness_period).context("--readiness-period")?,
+            ..kubesim::apiserver::proxy::DEFAULT_PROBE
+        },
         ..Default::default()
     };
     let cluster = Cluster::start(config).await?;

@@ -36,6 +36,11 @@ pub struct ShardContext {
     pub shard_count: u32,
 }
 
+/// Phases per resolution in which shards tick: the shards of a phase scrape together, so that
+/// a writer's copies for one standby go in a few pushes per resolution instead of one per shard
+/// (`src/ha/courier.rs` gathers a phase's pushes), while a replica's kubelets are still not
+/// all asked at once (metrics-server asks every node at each tick).
+pub const SCRAPE_PHASES: u32 = 8;
 /// A tick this many resolutions after the previous one follows a stall of the process.
 const STALLED_TICK: f64 = 1.5;
 /// A scrape waits for a slot under `--kubelet-max-concurrency` at most this share of the
@@ -90,11 +95,13 @@ impl ShardActor {
         self.ctx.publisher.clone().filter(|_| !self.warm)
     }
 
-    /// The first tick's offset: shards spread evenly over one resolution.
+    /// The first tick's offset: shards spread over [`SCRAPE_PHASES`] phases of one resolution,
+    /// the shards of one phase together.
     fn first_tick_delay(&self, shards: u32) -> Duration {
+        let phases = SCRAPE_PHASES.min(shards.max(1));
         self.ctx
             .resolution
-            .mul_f64((self.id as f64 + 0.5) / shards.max(1) as f64)
+            .mul_f64(((self.id % phases) as f64 + 0.5) / phases as f64)
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {

@@ -23,9 +23,10 @@ use std::time::Duration;
 /// within milliseconds; a dead pod IP drops SYNs, and one second frees the caller (usually a
 /// fan-out with a longer deadline) to try the standby.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Idle connections kept per peer: a query fan-out, a Raft heartbeat and a replication push can
-/// be in flight to the same peer at once, each on its own HTTP/1.1 connection.
-const IDLE_PER_PEER: usize = 4;
+/// Idle connections kept per peer: pings, Raft, replication (one request at a time per peer),
+/// pulls and fan-out queries can be in flight to the same peer at once, each on its own
+/// HTTP/1.1 connection. A connection closed for want of room is a TLS handshake the next time.
+const IDLE_PER_PEER: usize = 8;
 /// How long an idle connection is kept; below [`super::PEER_SERVER_KEEP_ALIVE`] so the client
 /// always closes first.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
