@@ -112,8 +112,13 @@ pub async fn start(
 
 /// Pings every other member each interval; answers from the right incarnation count.
 async fn ping_loop(ha: Arc<Ha>) {
+    let mut first = true;
     loop {
-        tokio::time::sleep(PING_INTERVAL).await;
+        // At once the first time: a replica that just started must learn who is there before
+        // it decides anything from it (takeovers, quorum).
+        if !std::mem::take(&mut first) {
+            tokio::time::sleep(PING_INTERVAL).await;
+        }
         let map = ha.current_map();
         ha.liveness.retain(|m| map.members.contains_key(&m));
         let ping = Ping { from: ha.me().0 };
@@ -127,9 +132,11 @@ async fn ping_loop(ha: Arc<Ha>) {
                     Ok(pong) if pong.member == id.0 && pong.leaving => ha.liveness.record_leaving(id),
                     Ok(pong) if pong.member == id.0 => {
                         ha.liveness.record_ok(id, pong.settling);
+                        ha.liveness.record_writing(id, pong.writing);
                         // Leases count from when the ping left (`lease.rs`).
                         ha.take_grants(id, sent, &pong.grants);
                     }
+                    Err(crate::peer::transport::PeerError::Connect(_)) => ha.liveness.record_refused(id),
                     _ => {}
                 }
             }

@@ -302,7 +302,12 @@ impl Ha {
                 let answer = self
                     .client
                     .call::<_, QueryResponse>(&address, path::QUERY, &request, budget);
-                answer.await.map_err(|e| e.to_string())
+                answer.await.map_err(|e| {
+                    if let crate::peer::transport::PeerError::Connect(_) = e {
+                        self.liveness.record_refused(member);
+                    }
+                    e.to_string()
+                })
             }
         }
     }

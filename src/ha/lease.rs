@@ -27,6 +27,8 @@ pub const LEASE: Duration = Duration::from_millis(2500);
 /// How long a read waits for the commit of a push a standby staged (the writer sends it right
 /// after applying the push, a round trip later).
 pub const COMMIT_WAIT: Duration = PUBLISH_WAIT;
+/// How often a read waiting for a commit looks whether the writer is still there.
+const COMMIT_WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// A standby's leases: per shard, from which writer and until when.
 #[derive(Debug, Default)]
@@ -104,6 +106,7 @@ impl Ha {
             }
             match copy.role {
                 Role::Follower(f) => f.writer,
+                Role::Writer { .. } if !self.writer_current(shard) => return Serves::No,
                 _ => return Serves::Yes,
             }
         };
@@ -121,19 +124,39 @@ impl Ha {
         }
     }
 
+    /// Whether this replica's writer copy of `shard` is current: no stall since its term
+    /// began, or a push published after the last one (see [`Outbox::current_after`]).
+    ///
+    /// [`Outbox::current_after`]: super::replicate::Outbox::current_after
+    fn writer_current(&self, shard: u32) -> bool {
+        self.stall.resumed_at().is_none_or(|resumed| {
+            self.outboxes[shard as usize]
+                .lock()
+                .expect("outbox lock")
+                .current_after(resumed)
+        })
+    }
+
     /// Waits for the commit of what a standby staged of `shard`; a writer that stopped
     /// answering will send none, so what it staged is applied (it is newer than anything that
     /// writer served). Returns whether the copy can be read.
     async fn after_commit(&self, shard: u32, writer: MemberId) -> bool {
-        if !self.reachable(writer) {
-            self.apply_staged(shard, None);
-            return true;
+        let deadline = Instant::now() + COMMIT_WAIT;
+        loop {
+            if !self.reachable(writer) {
+                self.apply_staged(shard, None);
+                return true;
+            }
+            // In slices, so that a writer found gone meanwhile (a refused ping) ends the wait.
+            let slice = COMMIT_WAIT_SLICE.min(deadline.saturating_duration_since(Instant::now()));
+            if self.shards.wait_published(shard, slice).await {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                self.metrics.ha.publish_waits_timed_out.inc();
+                return false;
+            }
         }
-        let committed = self.shards.wait_published(shard, COMMIT_WAIT).await;
-        if !committed {
-            self.metrics.ha.publish_waits_timed_out.inc();
-        }
-        committed
     }
 
     /// Whether this replica's copy of `shard` answers for it now, once anything staged was

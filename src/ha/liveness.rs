@@ -18,6 +18,11 @@ pub struct Liveness {
     /// Members that said they are leaving (SIGTERM): not alive for the leader's Up/Down
     /// decisions, whatever they answered before.
     leaving: Mutex<HashSet<MemberId>>,
+    /// When a connection to each member was last refused: a process that is gone refuses at
+    /// once, and waiting out the reachable window for it would leave readers waiting on it.
+    refused: Mutex<HashMap<MemberId, Instant>>,
+    /// The shards each member said it writes in its last ping answer.
+    writing: Mutex<HashMap<MemberId, HashSet<u32>>>,
 }
 
 impl Liveness {
@@ -70,6 +75,38 @@ impl Liveness {
         seen.entry(member).or_insert_with(Instant::now).elapsed()
     }
 
+    /// Notes the shards `member` said it writes (a ping answer).
+    pub fn record_writing(&self, member: MemberId, shards: Vec<u32>) {
+        self.writing
+            .lock()
+            .expect("liveness lock")
+            .insert(member, shards.into_iter().collect());
+    }
+
+    /// Whether `member`'s last ping answer said it writes `shard`.
+    pub fn writes(&self, member: MemberId, shard: u32) -> bool {
+        self.writing
+            .lock()
+            .expect("liveness lock")
+            .get(&member)
+            .is_some_and(|s| s.contains(&shard))
+    }
+
+    /// Notes that a connection to `member` was refused (nothing listens at its address).
+    pub fn record_refused(&self, member: MemberId) {
+        self.refused
+            .lock()
+            .expect("liveness lock")
+            .insert(member, Instant::now());
+    }
+
+    /// Whether `member` answered within `window` and no connection to it was refused since.
+    pub fn reachable(&self, member: MemberId, window: Duration) -> bool {
+        let last = self.last_ok.lock().expect("liveness lock").get(&member).copied();
+        let refused = self.refused.lock().expect("liveness lock").get(&member).copied();
+        last.is_some_and(|t| t.elapsed() <= window && refused.is_none_or(|r| r < t))
+    }
+
     /// Whether `member` answered within `window`.
     pub fn recently(&self, member: MemberId, window: Duration) -> bool {
         let last = self.last_ok.lock().expect("liveness lock").get(&member).copied();
@@ -82,6 +119,8 @@ impl Liveness {
         self.first_seen.lock().expect("liveness lock").retain(|m, _| keep(*m));
         self.settling.lock().expect("liveness lock").retain(|m| keep(*m));
         self.leaving.lock().expect("liveness lock").retain(|m| keep(*m));
+        self.refused.lock().expect("liveness lock").retain(|m, _| keep(*m));
+        self.writing.lock().expect("liveness lock").retain(|m, _| keep(*m));
     }
 }
 
@@ -107,5 +146,20 @@ mod tests {
         );
         liveness.record_ok(member, false);
         assert!(liveness.alive(member, window), "answering as staying again");
+    }
+
+    #[test]
+    fn a_refused_connection_makes_a_member_unreachable_until_it_answers_again() {
+        let liveness = Liveness::default();
+        let member = MemberId(7);
+        let window = Duration::from_secs(2);
+        liveness.record_ok(member, false);
+        assert!(liveness.reachable(member, window));
+        liveness.record_refused(member);
+        assert!(!liveness.reachable(member, window), "gone: refused at once");
+        assert!(liveness.alive(member, window), "Down only after the member-down time");
+        std::thread::sleep(Duration::from_millis(2));
+        liveness.heard_from(member);
+        assert!(liveness.reachable(member, window), "back");
     }
 }

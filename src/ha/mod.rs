@@ -144,7 +144,7 @@ impl Ha {
 
     /// Whether `member` answered a ping recently (this replica always has).
     pub fn reachable(&self, member: MemberId) -> bool {
-        member == self.id.member || self.liveness.recently(member, REACHABLE_WINDOW)
+        member == self.id.member || self.liveness.reachable(member, REACHABLE_WINDOW)
     }
 
     /// Readiness with peers: the map is formed with this replica's shard count, and every shard

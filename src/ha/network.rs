@@ -61,8 +61,10 @@ impl Connection {
             .client
             .call(&self.node.addr, &path, request, option.hard_ttl())
             .await;
-        if answer.is_ok() {
-            self.liveness.heard_from(MemberId(self.target));
+        match &answer {
+            Ok(_) => self.liveness.heard_from(MemberId(self.target)),
+            Err(PeerError::Connect(_)) => self.liveness.record_refused(MemberId(self.target)),
+            Err(_) => {}
         }
         match answer {
             Ok(Ok(resp)) => Ok(resp),

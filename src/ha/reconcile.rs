@@ -34,6 +34,33 @@ impl Ha {
         }
     }
 
+    /// Whether this replica, writing `shard` without a quorum, keeps writing it although an
+    /// owner before it in the map answers pings again: until that owner says it writes the
+    /// shard. A replica restarted with its data dir answers pings at once but writes nothing
+    /// until it reaches a quorum (its replayed map may be stale, `control.rs`); stopping at its
+    /// first ping left the shard to nobody until then, and the nodes the stopped writer had
+    /// scraped meanwhile to be scraped again (chaos seed 11, kill-all-but-one: 2 s gaps). The
+    /// owner takes the shard over by pulling, which this replica yields to as to any pull.
+    fn keeps_writing_orphan(&self, map: &ShardMap, shard: u32) -> bool {
+        let me = self.me();
+        self.is_degraded()
+            && map
+                .owners(shard)
+                .iter()
+                .find(|o| self.reachable(**o))
+                .is_some_and(|o| *o != me && !self.liveness.writes(*o, shard))
+    }
+
+    /// The shards this replica writes now, for its ping answers.
+    pub fn writing_shards(&self) -> Vec<u32> {
+        let copies = self.copies.lock().expect("copies lock");
+        (0u32..)
+            .zip(copies.iter())
+            .filter(|(_, c)| c.is_writer() && c.claim.is_none())
+            .map(|(s, _)| s)
+            .collect()
+    }
+
     /// Moves every shard towards what the map asks (see the module docs).
     pub(super) fn reconcile(self: &Arc<Self>, map: &ShardMap) {
         let now = Instant::now();
@@ -56,6 +83,7 @@ impl Ha {
                 }
                 let wanted = match (copy.claim, self.wanted(map, shard)) {
                     (Some(_), Wanted::Write) => Wanted::Nothing,
+                    (None, _) if copy.is_writer() && self.keeps_writing_orphan(map, shard) => Wanted::Write,
                     (_, wanted) => wanted,
                 };
                 if wanted != Wanted::Write && self.shards.is_warm(shard) {

@@ -57,6 +57,10 @@ pub struct Outbox {
     /// A push is wanted even with nothing queued: a standby is out of sync and the shard is
     /// quiet (no node, or none scraped lately), so no op would bring it the whole shard.
     resync: bool,
+    /// When this term of writing began (`None`: before this process started writing).
+    term_began: Option<Instant>,
+    /// When a push was last applied here.
+    published_at: Option<Instant>,
 }
 
 impl Outbox {
@@ -66,6 +70,19 @@ impl Outbox {
         self.published = 0;
         self.in_sync.clear();
         self.unheld_since = None;
+        self.term_began = Some(Instant::now());
+    }
+
+    /// Whether this writer's copy is current again after this process stalled at `resumed`:
+    /// its term began after the stall, or a push was published since (its standbys took it
+    /// under their maps, or it has none to ask). A writer frozen for longer than the takeover
+    /// time wakes up with the old map, and its copy lacks what the next writer served
+    /// meanwhile; its standbys refuse its first push once their map names that writer, but
+    /// until that push it is still the writer here. Serving it then sent readers back in time
+    /// (chaos seed 22, freeze-follower: a writer's copy 8 s old served 2.8 s after SIGCONT,
+    /// its map not caught up yet).
+    pub fn current_after(&self, resumed: Instant) -> bool {
+        self.term_began.is_some_and(|t| t > resumed) || self.published_at.is_some_and(|t| t > resumed)
     }
 
     /// Leases the shard to `standby` until `until` if it is in sync; returns the last push
@@ -194,7 +211,9 @@ impl Ha {
             };
             self.shards.conclude(shard, &ops, verdict);
             if verdict == Verdict::Publish {
-                self.outboxes[shard as usize].lock().expect("outbox lock").published = seq;
+                let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+                outbox.published = seq;
+                outbox.published_at = Some(Instant::now());
             }
             self.settle_standbys(shard, seq, verdict, &pushed);
             for done in dones {

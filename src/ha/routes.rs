@@ -72,6 +72,7 @@ async fn ping(state: State, ping: Bincode<Ping>) -> Bincode<Pong> {
         leaving: ha.is_leaving(),
         settling: ha.unsettled(),
         grants: ha.grant_leases(coordinator::shard_map::MemberId(ping.from)),
+        writing: ha.writing_shards(),
     })
 }
 

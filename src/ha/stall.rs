@@ -62,6 +62,11 @@ impl StallWatch {
                 .is_some_and(|t| now.saturating_duration_since(t) < self.settle)
     }
 
+    /// When this process last resumed after a stall, if it ever stalled.
+    pub fn resumed_at(&self) -> Option<Instant> {
+        self.state.lock().expect("stall lock").resumed_at
+    }
+
     /// Whether this process stalled at some point after `since`: it resumed after it, or its
     /// beat is overdue now (stopped until a moment ago; the beat task has not run yet).
     pub fn stalled_since(&self, since: Instant) -> bool {

@@ -196,7 +196,12 @@ impl Ha {
         }
         {
             let mut store = self.shards.stores[shard as usize].write().expect("store lock");
-            for (_, held) in pushes {
+            for (seq, held) in pushes {
+                let what = match &held {
+                    Held::Full(copy) => format!("whole shard ({} nodes)", copy.nodes.len()),
+                    Held::Ops(ops) => format!("{} ops", ops.len()),
+                };
+                tracing::debug!(shard, seq, apply, %what, "staged push concluded");
                 if apply {
                     match held {
                         Held::Full(snapshot) => {

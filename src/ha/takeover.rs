@@ -148,15 +148,19 @@ impl Ha {
         self.take_over(shards, epoch).await;
     }
 
-    /// Where to pull from: every member of the map this replica can reach, and every address of
-    /// `--peers` outside the map (a replica set that formed without this one, or a survivor of
-    /// an old one).
+    /// Where to pull from: every member of the map this replica can reach or has not heard of
+    /// long enough to tell (a replica just started knows nobody yet: the holder of the newest
+    /// copy must not be skipped for that, or the takeover starts from an empty copy and its
+    /// first push empties the standbys' too), and every address of `--peers` outside the map
+    /// (a replica set that formed without this one, or a survivor of an old one). A member that
+    /// is gone refuses at once.
     fn pull_targets(&self) -> Vec<String> {
         let map = self.current_map();
+        let unknown = |m: MemberId| self.liveness.known_for(m) < super::REACHABLE_WINDOW;
         let mut targets: Vec<String> = map
             .members
             .values()
-            .filter(|m| m.id != self.me() && self.reachable(m.id))
+            .filter(|m| m.id != self.me() && (self.reachable(m.id) || unknown(m.id)))
             .map(|m| m.peer_address.clone())
             .collect();
         let known: BTreeSet<&str> = map.members.values().map(|m| m.peer_address.as_str()).collect();
@@ -204,6 +208,16 @@ impl Ha {
         // A puller from another replica set (or an incarnation not yet admitted): epochs of two
         // sets cannot be compared; a replica without a quorum yields to it all the same.
         let foreign = !self.in_membership(request.from) && !map.members.contains_key(&puller);
+        if !foreign {
+            // The puller is there, whatever this replica's pings last found (it may have just
+            // restarted and not been pinged yet). Without this, a replica without a quorum
+            // found the claim below lapsed at once (its claimer unreachable), took the shard
+            // back and scraped it while the puller wrote it from the older copy it pulled: two
+            // writers, and the puller's answers went back in time (chaos seed 11,
+            // kill-all-but-one). The claim now lapses only once the puller has not been heard
+            // from for the reachable window or refused a connection.
+            self.heard_from(puller);
+        }
         let mut stopped = Vec::new();
         let mut response = PullResponse {
             epoch: map.epoch,

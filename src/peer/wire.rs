@@ -79,6 +79,10 @@ pub struct Pong {
     /// asker may answer reads of the shard from its own copy, alone, for a lease's length
     /// from when it sent the ping (`ha/lease.rs`).
     pub grants: Vec<(u32, u64)>,
+    /// The shards this replica writes now (as their primary, or without a quorum): a replica
+    /// writing a shard without a quorum stops once an owner before it in the map writes it,
+    /// not merely answers pings (`ha/reconcile.rs`).
+    pub writing: Vec<u32>,
 }
 
 /// A replica shutting down asks the leader to mark it Down now, so its shards move (with

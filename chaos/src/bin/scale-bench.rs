@@ -19,8 +19,10 @@ struct Args {
     nodes: u32,
     #[arg(long, default_value_t = 30)]
     pods_per_node: u32,
-    #[arg(long, default_value_t = 1)]
-    replicas: u16,
+    /// Replica counts, each its own run back to back under the same load (`1,3` is the A/B
+    /// of the HA tax: each later count's CPU and RSS are also given as a multiple of the first).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    replicas: Vec<u16>,
     /// The servers' --metric-resolution.
     #[arg(long, default_value = "15s")]
     resolution: String,
@@ -96,20 +98,27 @@ async fn main() -> anyhow::Result<()> {
     let scenarios = match args.suite.as_deref() {
         Some("design") => design_suite(args.port),
         Some(other) => anyhow::bail!("unknown suite {other:?} (known: design)"),
-        None => vec![Scenario {
-            nodes: args.nodes,
-            pods_per_node: args.pods_per_node,
-            replicas: args.replicas,
-            resolution: args.resolution.clone(),
-            hpas: args.hpas,
-            hpa_period: parse_duration(&args.hpa_period)?,
-            hpa_workers: args.hpa_workers,
-            top_period: optional_duration(args.top_every.as_deref())?,
-            vpa_period: optional_duration(args.vpa_every.as_deref())?,
-            intervals: args.intervals,
-            requests: args.requests,
-            port: args.port,
-        }],
+        None => {
+            let (hpa_period, top_period) = (parse_duration(&args.hpa_period)?, optional_duration(args.top_every.as_deref())?);
+            let vpa_period = optional_duration(args.vpa_every.as_deref())?;
+            args.replicas
+                .iter()
+                .map(|&replicas| Scenario {
+                    nodes: args.nodes,
+                    pods_per_node: args.pods_per_node,
+                    replicas,
+                    resolution: args.resolution.clone(),
+                    hpas: args.hpas,
+                    hpa_period,
+                    hpa_workers: args.hpa_workers,
+                    top_period,
+                    vpa_period,
+                    intervals: args.intervals,
+                    requests: args.requests,
+                    port: args.port,
+                })
+                .collect()
+        }
     };
     let mut rows = Vec::new();
     for s in &scenarios {
@@ -124,6 +133,17 @@ async fn main() -> anyhow::Result<()> {
     println!("\n{}", markdown_header());
     for row in &rows {
         println!("{}", markdown(row));
+    }
+    if let [first, rest @ ..] = &rows[..] {
+        for row in rest {
+            println!(
+                "{} replica(s) against {}: CPU {:.2}x, RSS steady {:.2}x",
+                row.scenario.replicas,
+                first.scenario.replicas,
+                row.total_mcpu() / first.total_mcpu(),
+                row.total_rss_mean() as f64 / first.total_rss_mean() as f64
+            );
+        }
     }
     Ok(())
 }

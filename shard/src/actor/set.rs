@@ -202,7 +202,12 @@ impl ShardSet {
     pub fn expire_idle(&self, now: crate::point::Nanos, max_age: crate::point::Nanos) {
         for (shard, store) in self.stores.iter().enumerate() {
             if !self.has_actor(shard as u32) {
-                store.write().expect("store lock").expire(now, max_age);
+                let mut store = store.write().expect("store lock");
+                let before = store.held_counts();
+                store.expire(now, max_age);
+                if store.held_counts() != before {
+                    tracing::debug!(shard, ?before, after = ?store.held_counts(), "expired a copy's old points");
+                }
             }
         }
     }
@@ -230,6 +235,7 @@ impl ShardSet {
     /// Forgets a shard's points (it left this replica); its nodes' per-node series go too.
     pub fn clear(&self, shard: u32) {
         let gone = self.stores[shard as usize].write().expect("store lock").clear();
+        tracing::debug!(shard, nodes = gone.len(), "cleared a released copy");
         for node in gone {
             self.ctx.observer.node_removed(&node);
         }
