@@ -215,11 +215,15 @@ async fn serves_http2_and_http1_by_alpn() {
     tracing::info!("kubectl through the aggregation proxy still works");
     // The proxy learns the replica is ready from its own probe, up to a probe period after
     // /readyz turned 200 above.
-    eventually(Duration::from_secs(10), "kubectl top node through the proxy", async || {
-        let out = kubectl(&cluster, &["top", "node"]).await;
-        let text = String::from_utf8_lossy(&out.stdout);
-        out.status.success() && text.contains("node-0") && text.contains("node-1")
-    })
+    eventually(
+        Duration::from_secs(10),
+        "kubectl top node through the proxy",
+        async || {
+            let out = kubectl(&cluster, &["top", "node"]).await;
+            let text = String::from_utf8_lossy(&out.stdout);
+            out.status.success() && text.contains("node-0") && text.contains("node-1")
+        },
+    )
     .await;
 }
 

@@ -99,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
         Some("design") => design_suite(args.port),
         Some(other) => anyhow::bail!("unknown suite {other:?} (known: design)"),
         None => {
-            let (hpa_period, top_period) = (parse_duration(&args.hpa_period)?, optional_duration(args.top_every.as_deref())?);
+            let hpa_period = parse_duration(&args.hpa_period)?;
+            let top_period = optional_duration(args.top_every.as_deref())?;
             let vpa_period = optional_duration(args.vpa_every.as_deref())?;
             args.replicas
                 .iter()
