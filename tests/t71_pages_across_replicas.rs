@@ -280,7 +280,10 @@ async fn read_and_fanout(cluster: &kubesim::Cluster, server: &Server, path: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_filter_asks_only_the_primary_of_that_nodes_shard() {
     const SHARDS: u32 = 12;
-    let cluster = cluster(6, 3, 157).await;
+    // Enough nodes that some land on shards r0 owns and some on others: r0 owns about two
+    // thirds of the shards (replication factor 2 of 3 replicas), so with 6 nodes all were
+    // r0's in about one run in eleven; with 16, one in 650.
+    let cluster = cluster(16, 3, 157).await;
     let mut flags = ha_flags();
     flags.push("--replication-factor=2");
     let mut replicas = Replicas::new(&cluster, 3, 3, &flags);

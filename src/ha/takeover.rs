@@ -154,13 +154,24 @@ impl Ha {
     /// first push empties the standbys' too), and every address of `--peers` outside the map
     /// (a replica set that formed without this one, or a survivor of an old one). A member that
     /// is gone refuses at once.
+    ///
+    /// A member the map marks Down that also missed its last ping (frozen, or cut off) is not
+    /// asked: it would hold the takeover for the whole `PULL_TIMEOUT` while no copy of the
+    /// shard is served (the other standby already follows the new writer; chaos finding Y).
+    /// Skipping it cannot send a reader back: only whole copies count, and nodes no whole copy
+    /// had are served again only once scraped. A member leaving on SIGTERM is Down but still
+    /// answers its pings, so it is still asked and yields everything it staged.
     fn pull_targets(&self) -> Vec<String> {
         let map = self.current_map();
         let unknown = |m: MemberId| self.liveness.known_for(m) < super::REACHABLE_WINDOW;
+        let silent_and_down = |m: &coordinator::shard_map::Member| {
+            m.state == coordinator::shard_map::MemberState::Down
+                && !self.liveness.recently(m.id, super::PING_INTERVAL + super::PING_TIMEOUT)
+        };
         let mut targets: Vec<String> = map
             .members
             .values()
-            .filter(|m| m.id != self.me() && (self.reachable(m.id) || unknown(m.id)))
+            .filter(|m| m.id != self.me() && (self.reachable(m.id) || unknown(m.id)) && !silent_and_down(m))
             .map(|m| m.peer_address.clone())
             .collect();
         let known: BTreeSet<&str> = map.members.values().map(|m| m.peer_address.as_str()).collect();
