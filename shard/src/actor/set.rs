@@ -202,12 +202,7 @@ impl ShardSet {
     pub fn expire_idle(&self, now: crate::point::Nanos, max_age: crate::point::Nanos) {
         for (shard, store) in self.stores.iter().enumerate() {
             if !self.has_actor(shard as u32) {
-                let mut store = store.write().expect("store lock");
-                let before = store.held_counts();
-                store.expire(now, max_age);
-                if store.held_counts() != before {
-                    tracing::debug!(shard, ?before, after = ?store.held_counts(), "expired a copy's old points");
-                }
+                store.write().expect("store lock").expire(now, max_age);
             }
         }
     }
