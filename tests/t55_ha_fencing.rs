@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use support::replicas::{Replicas, peer_client};
 use support::*;
 
+/// The term of the pushes this test sends as the shard's primary.
+const TERM: u64 = 7;
 const SHARDS: u32 = 12;
 const CALL: Duration = Duration::from_secs(3);
 
@@ -154,6 +156,7 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
         from,
         epoch,
         shard: empty_shard,
+        term: TERM,
         seq: 1,
         taken_at,
         body,
@@ -230,6 +233,22 @@ async fn a_replica_adopts_the_sets_shard_count_and_stale_owners_and_skewed_clock
     })
     .await;
     tracing::info!(after = ?sent.elapsed(), "expired");
+
+    tracing::info!("an update is taken only within the term whose whole copy the standby holds");
+    let update = |term| ShardPush {
+        term,
+        ..push(primary.0, map.epoch, PushBody::Update { ops: Vec::new() }, now_nanos())
+    };
+    assert_eq!(
+        replicate(&client, &at(standby), update(TERM)).await,
+        PushAck::Accepted,
+        "push 1 of the same term again: late, nothing to apply"
+    );
+    assert_eq!(
+        replicate(&client, &at(standby), update(TERM + 1)).await,
+        PushAck::OutOfSync,
+        "push 1 of a new term is not a late push of the old one: the new term's whole copy is due"
+    );
     cluster.shutdown();
 }
 

@@ -33,7 +33,9 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Following {
     pub writer: MemberId,
-    /// The last applied push's sequence number (per writer and shard, from 1).
+    /// The writer's term of writing the shard whose pushes this follower takes (0: none yet).
+    pub term: u64,
+    /// The last applied push's sequence number (per writer, shard and term, from 1).
     pub seq: u64,
     /// Whether every push since the writer's last full copy was applied: only then does this
     /// copy hold everything the writer published.
@@ -49,11 +51,29 @@ impl Following {
     pub fn of(writer: MemberId) -> Following {
         Following {
             writer,
+            term: 0,
             seq: 0,
             in_sync: false,
             shift: 0,
         }
     }
+
+    /// The writer and term this follower takes pushes from.
+    pub fn stream(&self) -> Stream {
+        Stream {
+            writer: self.writer,
+            term: self.term,
+        }
+    }
+}
+
+/// One writer's pushes of one shard in one term of writing it. A writer numbers each term's
+/// pushes from 1 again (it starts every standby over with the whole shard), so a sequence
+/// number means something only within its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    pub writer: MemberId,
+    pub term: u64,
 }
 
 /// Another replica took the shard over at `epoch` (it pulled this replica's copy): this replica

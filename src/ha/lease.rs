@@ -14,7 +14,7 @@
 //! reader whose first choice, the writer, did not answer, as it always did (`fanout.rs`).
 
 use super::Ha;
-use super::copies::Role;
+use super::copies::{Role, Stream};
 use super::fanout::PUBLISH_WAIT;
 use coordinator::shard_map::{MemberId, ShardMap};
 use std::sync::Mutex;
@@ -30,10 +30,10 @@ pub const COMMIT_WAIT: Duration = PUBLISH_WAIT;
 /// How often a read waiting for a commit looks whether the writer is still there.
 const COMMIT_WAIT_SLICE: Duration = Duration::from_millis(100);
 
-/// A standby's leases: per shard, from which writer and until when.
+/// A standby's leases: per shard, from which writer's term and until when.
 #[derive(Debug, Default)]
 pub struct Leases {
-    until: Mutex<Vec<Option<(MemberId, Instant)>>>,
+    until: Mutex<Vec<Option<(Stream, Instant)>>>,
 }
 
 impl Leases {
@@ -58,9 +58,10 @@ enum Serves {
 
 impl Ha {
     /// The writer's side of a ping from `member`: leases for the shards this replica writes
-    /// and `member` follows in sync, each with the last push applied here; each is recorded
-    /// (see the module docs). A writer just back from a freeze grants nothing.
-    pub(super) fn grant_leases(&self, member: MemberId) -> Vec<(u32, u64)> {
+    /// and `member` follows in sync, each with this term of writing it and the last push
+    /// applied here; each is recorded (see the module docs). A writer just back from a freeze
+    /// grants nothing.
+    pub(super) fn grant_leases(&self, member: MemberId) -> Vec<(u32, u64, u64)> {
         if self.unsettled() || member == self.me() {
             return Vec::new();
         }
@@ -75,21 +76,23 @@ impl Ha {
                 continue;
             }
             let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
-            if let Some(published) = outbox.lease_to(member, until) {
-                grants.push((shard, published));
+            if let Some((term, published)) = outbox.lease_to(member, until) {
+                grants.push((shard, term, published));
             }
         }
         grants
     }
 
     /// A standby's side of a pong from `writer` to a ping sent at `sent`: what it committed is
-    /// applied here, and each shard is leased until [`LEASE`] after `sent`.
-    pub(super) fn take_grants(&self, writer: MemberId, sent: Instant, grants: &[(u32, u64)]) {
+    /// applied here, and each shard is leased until [`LEASE`] after `sent`, for the copy of
+    /// that term of the writer's only.
+    pub(super) fn take_grants(&self, writer: MemberId, sent: Instant, grants: &[(u32, u64, u64)]) {
         let until = sent + LEASE;
-        for &(shard, seq) in grants.iter().filter(|(s, _)| *s < self.shards.shards) {
-            self.apply_staged(shard, Some((writer, seq)));
+        for &(shard, term, seq) in grants.iter().filter(|(s, _, _)| *s < self.shards.shards) {
+            let stream = Stream { writer, term };
+            self.apply_staged(shard, Some((stream, seq)));
             let mut leases = self.leases.until.lock().expect("leases lock");
-            leases[shard as usize] = Some((writer, until));
+            leases[shard as usize] = Some((stream, until));
         }
     }
 
@@ -105,20 +108,20 @@ impl Ha {
                 return Serves::No;
             }
             match copy.role {
-                Role::Follower(f) => f.writer,
+                Role::Follower(f) => f.stream(),
                 Role::Writer { .. } if !self.writer_current(shard) => return Serves::No,
                 _ => return Serves::Yes,
             }
         };
         if alone {
             let leases = self.leases.until.lock().expect("leases lock");
-            let leased = leases[shard as usize].is_some_and(|(w, until)| w == follows && until > now);
+            let leased = leases[shard as usize].is_some_and(|(s, until)| s == follows && until > now);
             if !leased {
                 return Serves::No;
             }
         }
         if self.has_staged(shard) {
-            Serves::AfterCommit { writer: follows }
+            Serves::AfterCommit { writer: follows.writer }
         } else {
             Serves::Yes
         }

@@ -59,18 +59,24 @@ pub struct Outbox {
     resync: bool,
     /// When this term of writing began (`None`: before this process started writing).
     term_began: Option<Instant>,
+    /// This term of writing, named by when it began (Unix ns, rising within the process):
+    /// pushes carry it, and a standby takes updates only within the term it has the whole
+    /// shard of. 0 before the first term.
+    term: u64,
     /// When a push was last applied here.
     published_at: Option<Instant>,
 }
 
 impl Outbox {
-    /// Starts over for a new term of writing: every standby needs the whole shard first.
+    /// Starts over for a new term of writing: every standby needs the whole shard first. A
+    /// push of the previous term still in flight counts for nothing ([`Outbox::term`]).
     pub fn reset(&mut self) {
         self.seq = 0;
         self.published = 0;
         self.in_sync.clear();
         self.unheld_since = None;
         self.term_began = Some(Instant::now());
+        self.term = (self.term + 1).max(now_nanos().max(0) as u64);
     }
 
     /// Whether this writer's copy is current again after this process stalled at `resumed`:
@@ -85,15 +91,15 @@ impl Outbox {
         self.term_began.is_some_and(|t| t > resumed) || self.published_at.is_some_and(|t| t > resumed)
     }
 
-    /// Leases the shard to `standby` until `until` if it is in sync; returns the last push
-    /// applied here.
-    pub fn lease_to(&mut self, standby: MemberId, until: Instant) -> Option<u64> {
+    /// Leases the shard to `standby` until `until` if it is in sync; returns the term and the
+    /// last push applied here.
+    pub fn lease_to(&mut self, standby: MemberId, until: Instant) -> Option<(u64, u64)> {
         if self.in_sync.get(&standby) != Some(&true) {
             return None;
         }
         let lease = self.leases.entry(standby).or_insert(until);
         *lease = (*lease).max(until);
-        Some(self.published)
+        Some((self.term, self.published))
     }
 
     /// The latest end of a lease held by a standby outside `acked`.
@@ -126,6 +132,9 @@ enum Outcome {
     Delivered,
     /// The shard has standbys and none took the ops.
     Unheld,
+    /// A new term of writing began while the push was out (the shard was taken over again):
+    /// its ops are the previous term's, and its answers say nothing of the new term.
+    Superseded,
     Fenced {
         epoch: u64,
     },
@@ -136,6 +145,8 @@ struct Pushed {
     outcome: Outcome,
     /// The map epoch the push was sent under.
     epoch: u64,
+    /// The term of writing it belongs to.
+    term: u64,
     /// The standbys it was sent to.
     targets: Vec<(MemberId, String)>,
     /// Those that staged it.
@@ -147,6 +158,7 @@ impl Pushed {
         Pushed {
             outcome,
             epoch: 0,
+            term: 0,
             targets: Vec::new(),
             acked: Vec::new(),
         }
@@ -174,17 +186,17 @@ impl Ha {
     /// ops are then applied to this replica's store (or withheld, or dropped) in order.
     async fn send_loop(self: Arc<Self>, shard: u32) {
         loop {
-            let (batch, seq) = {
+            let (batch, term, seq) = {
                 let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
                 if outbox.queue.is_empty() && !std::mem::take(&mut outbox.resync) {
                     outbox.sending = false;
                     return;
                 }
                 outbox.seq += 1;
-                (std::mem::take(&mut outbox.queue), outbox.seq)
+                (std::mem::take(&mut outbox.queue), outbox.term, outbox.seq)
             };
             let (ops, dones): (Vec<Op>, Vec<_>) = batch.into_iter().map(|s| (s.op, s.done)).unzip();
-            let pushed = self.push_batch(shard, seq, &ops).await;
+            let pushed = self.push_batch(shard, term, seq, &ops).await;
             let verdict = match pushed.outcome {
                 Outcome::Delivered => {
                     // A standby that did not take the push may still answer reads alone until
@@ -199,6 +211,7 @@ impl Ha {
                     Verdict::Publish
                 }
                 Outcome::Unheld => self.unheld_verdict(shard),
+                Outcome::Superseded => Verdict::Drop,
                 Outcome::Fenced { epoch } => {
                     tracing::info!(
                         shard,
@@ -274,6 +287,7 @@ impl Ha {
                 from: self.me().0,
                 epoch: pushed.epoch,
                 shard,
+                term: pushed.term,
                 seq,
                 taken_at: now_nanos(),
                 body: body.clone(),
@@ -286,9 +300,13 @@ impl Ha {
         }
     }
 
-    /// One push of `ops` to every reachable standby of `shard`: the ops to those in sync, the
-    /// whole shard (as it will be once the ops apply) to the others.
-    async fn push_batch(&self, shard: u32, seq: u64, ops: &[Op]) -> Pushed {
+    /// One push (`seq` of `term`) of `ops` to every reachable standby of `shard`: the ops to
+    /// those in sync, the whole shard (as it will be once the ops apply) to the others. The
+    /// answers count only if the term is still this writer's when they come: a takeover that
+    /// began meanwhile starts every standby over, and a standby marked in sync by the previous
+    /// term's answers would be leased the shard with a copy the new term never sent it (chaos
+    /// seed 22, partition-follower).
+    async fn push_batch(&self, shard: u32, term: u64, seq: u64, ops: &[Op]) -> Pushed {
         let map = self.current_map();
         let interrupted =
             self.copies.lock().expect("copies lock")[shard as usize].interrupted(self.term_since(&map, shard));
@@ -338,6 +356,7 @@ impl Ha {
                 from,
                 epoch,
                 shard,
+                term,
                 seq,
                 taken_at,
                 body,
@@ -347,6 +366,15 @@ impl Ha {
         });
         let acks = futures::future::join_all(calls).await;
         let mut outbox = self.outboxes[shard as usize].lock().expect("outbox lock");
+        if outbox.term != term {
+            return Pushed {
+                outcome: Outcome::Superseded,
+                epoch,
+                term,
+                targets: reachable,
+                acked: Vec::new(),
+            };
+        }
         for standby in &standbys {
             outbox.in_sync.insert(*standby, false);
         }
@@ -374,6 +402,7 @@ impl Ha {
         Pushed {
             outcome,
             epoch,
+            term,
             targets: reachable,
             acked,
         }

@@ -13,7 +13,7 @@
 //! unreachable: it is newer than anything the writer served.
 
 use super::Ha;
-use super::copies::{Claim, Following, Role, yields};
+use super::copies::{Claim, Following, Role, Stream, yields};
 use crate::peer::wire::{PushAck, PushBody, ShardPush};
 use coordinator::shard_map::MemberId;
 use shard::point::now_nanos;
@@ -26,10 +26,10 @@ enum Held {
     Full(ShardSnapshot),
 }
 
-/// One shard's staged pushes, all from one writer, in sequence order.
+/// One shard's staged pushes, all from one writer's term, in sequence order.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    writer: Option<MemberId>,
+    stream: Option<Stream>,
     staged: Vec<(u64, Held)>,
 }
 
@@ -73,20 +73,24 @@ impl Ha {
             _ => Following::of(sender),
         };
         let shard = push.shard;
+        let stream = Stream {
+            writer: sender,
+            term: push.term,
+        };
         let (ack, following) = match push.body {
             PushBody::Commit => {
-                self.apply_staged(shard, Some((sender, push.seq)));
+                self.apply_staged(shard, Some((stream, push.seq)));
                 (PushAck::Accepted, following)
             }
             PushBody::Abort => {
-                self.drop_staged(shard, sender, push.seq);
+                self.drop_staged(shard, stream, push.seq);
                 let following = Following {
                     in_sync: false,
                     ..following
                 };
                 (PushAck::Accepted, following)
             }
-            PushBody::Update { .. } if late_update(following, push.seq) => {
+            PushBody::Update { .. } if late_update(following, push.term, push.seq) => {
                 // Sent before what this standby already staged, and overtaken by it on another
                 // connection (the writer gave up on it and sent the next): nothing to apply,
                 // and no gap.
@@ -94,8 +98,9 @@ impl Ha {
             }
             PushBody::Full(ref mut snapshot) => {
                 snapshot.shift_received(shift);
-                self.hold(shard, sender, push.seq, Held::Full(std::mem::take(snapshot)));
+                self.hold(shard, stream, push.seq, Held::Full(std::mem::take(snapshot)));
                 let following = Following {
+                    term: push.term,
                     seq: push.seq,
                     in_sync: true,
                     shift,
@@ -104,14 +109,17 @@ impl Ha {
                 (PushAck::Accepted, following)
             }
             PushBody::Update { mut ops }
-                if following.in_sync && push.seq == following.seq + 1 && ops.iter().all(|op| op.validate().is_ok()) =>
+                if following.in_sync
+                    && push.term == following.term
+                    && push.seq == following.seq + 1
+                    && ops.iter().all(|op| op.validate().is_ok()) =>
             {
                 for op in &mut ops {
                     // The writer's clock, moved by the offset fixed at the whole copy: expiry
                     // decides here exactly as it did there.
                     op.shift(following.shift);
                 }
-                self.hold(shard, sender, push.seq, Held::Ops(ops));
+                self.hold(shard, stream, push.seq, Held::Ops(ops));
                 let following = Following {
                     seq: push.seq,
                     ..following
@@ -131,14 +139,15 @@ impl Ha {
         ack
     }
 
-    /// Keeps a push from `writer` until its commit; counted as pending in the store, so reads
-    /// of the shard wait for it. Whatever an earlier writer left staged is applied first.
-    fn hold(&self, shard: u32, writer: MemberId, seq: u64, held: Held) {
+    /// Keeps a push of `stream` until its commit; counted as pending in the store, so reads
+    /// of the shard wait for it. Whatever an earlier writer or term left staged is applied
+    /// first.
+    fn hold(&self, shard: u32, stream: Stream, seq: u64, held: Held) {
         let mut inbox = self.inboxes[shard as usize].lock().expect("inbox lock");
-        if inbox.writer != Some(writer) {
+        if inbox.stream != Some(stream) {
             let earlier = std::mem::take(&mut inbox.staged);
             self.conclude_staged(shard, earlier, true);
-            inbox.writer = Some(writer);
+            inbox.stream = Some(stream);
         }
         self.shards.stores[shard as usize]
             .write()
@@ -147,12 +156,12 @@ impl Ha {
         inbox.staged.push((seq, held));
     }
 
-    /// Applies what is staged for `shard`: up to `(writer, seq)`, or everything with `None`
-    /// (the writer is gone or this replica is about to write or hand the shard over).
-    pub(super) fn apply_staged(&self, shard: u32, upto: Option<(MemberId, u64)>) {
+    /// Applies what is staged for `shard`: up to push `seq` of a stream, or everything with
+    /// `None` (the writer is gone or this replica is about to write or hand the shard over).
+    pub(super) fn apply_staged(&self, shard: u32, upto: Option<(Stream, u64)>) {
         let mut inbox = self.inboxes[shard as usize].lock().expect("inbox lock");
         let due = match upto {
-            Some((writer, _)) if inbox.writer != Some(writer) => return,
+            Some((stream, _)) if inbox.stream != Some(stream) => return,
             Some((_, seq)) => {
                 let keep = inbox
                     .staged
@@ -166,10 +175,10 @@ impl Ha {
         self.conclude_staged(shard, due, true);
     }
 
-    /// Drops what `writer` staged from push `seq` on (the writer aborted it).
-    fn drop_staged(&self, shard: u32, writer: MemberId, seq: u64) {
+    /// Drops what `stream` staged from push `seq` on (the writer aborted it).
+    fn drop_staged(&self, shard: u32, stream: Stream, seq: u64) {
         let mut inbox = self.inboxes[shard as usize].lock().expect("inbox lock");
-        if inbox.writer != Some(writer) {
+        if inbox.stream != Some(stream) {
             return;
         }
         let from = inbox
@@ -185,7 +194,7 @@ impl Ha {
     pub(super) fn drop_all_staged(&self, shard: u32) {
         let mut inbox = self.inboxes[shard as usize].lock().expect("inbox lock");
         let dropped = std::mem::take(&mut inbox.staged);
-        inbox.writer = None;
+        inbox.stream = None;
         self.conclude_staged(shard, dropped, false);
     }
 
@@ -230,22 +239,32 @@ impl Ha {
     }
 }
 
-/// Whether an update numbered `seq` from the writer this standby follows was overtaken by a
-/// later push it already staged. A writer whose push timed out sends the next one on another
-/// connection, so the late one can arrive second; taking it for a gap made the standby out of
-/// sync (not authoritative) until the writer's next push, and a writer frozen in between left
-/// the shard without any authoritative copy (campaign seed 198010: 20 pods absent 3.1 s during
-/// freeze-follower).
-fn late_update(following: Following, seq: u64) -> bool {
-    following.in_sync && seq <= following.seq
+/// Whether an update numbered `seq` in term `term` of the writer this standby follows was
+/// overtaken by a later push it already staged. A writer whose push timed out sends the next
+/// one on another connection, so the late one can arrive second; taking it for a gap made the
+/// standby out of sync (not authoritative) until the writer's next push, and a writer frozen in
+/// between left the shard without any authoritative copy (campaign seed 198010: 20 pods absent
+/// 3.1 s during freeze-follower).
+///
+/// Only within one term: a writer that takes the shard over again numbers its pushes from 1
+/// again. Taking a new term's updates for late ones of the old term acknowledged them unapplied,
+/// so the writer counted the standby in sync and leased it the shard while its copy stayed
+/// where the old term left it (chaos seed 22, partition-follower: two replicas served 8 s old
+/// points until they expired). An update of another term is a gap: the standby waits for the
+/// term's whole copy.
+fn late_update(following: Following, term: u64, seq: u64) -> bool {
+    following.in_sync && term == following.term && seq <= following.seq
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TERM: u64 = 40;
+
     fn following(seq: u64, in_sync: bool) -> Following {
         Following {
+            term: TERM,
             seq,
             in_sync,
             ..Following::of(MemberId(1))
@@ -254,13 +273,27 @@ mod tests {
 
     #[test]
     fn an_update_overtaken_by_a_later_push_is_no_gap() {
-        assert!(late_update(following(7, true), 6), "sent before the push staged last");
-        assert!(late_update(following(7, true), 7), "the same push twice");
-        assert!(!late_update(following(7, true), 8), "the next one is staged");
-        assert!(!late_update(following(7, true), 9), "a real gap stays a gap");
         assert!(
-            !late_update(following(7, false), 6),
+            late_update(following(7, true), TERM, 6),
+            "sent before the push staged last"
+        );
+        assert!(late_update(following(7, true), TERM, 7), "the same push twice");
+        assert!(!late_update(following(7, true), TERM, 8), "the next one is staged");
+        assert!(!late_update(following(7, true), TERM, 9), "a real gap stays a gap");
+        assert!(
+            !late_update(following(7, false), TERM, 6),
             "out of sync: only a whole shard helps"
         );
+    }
+
+    #[test]
+    fn a_new_terms_updates_are_never_taken_for_late_ones() {
+        // Seed 22: the standby had staged push 43 of the writer's old term; the new term's
+        // pushes 1, 2, ... were acknowledged as late and never applied.
+        assert!(
+            !late_update(following(43, true), TERM + 1, 1),
+            "a new term numbers from 1"
+        );
+        assert!(!late_update(following(43, true), TERM - 1, 1), "nor an older term");
     }
 }

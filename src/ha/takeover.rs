@@ -351,6 +351,7 @@ impl Ha {
             from: self.me().0,
             epoch,
             shard,
+            term: 0,
             seq: 0,
             taken_at: now_nanos(),
             body: PushBody::Full(snapshot),

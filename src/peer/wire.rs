@@ -74,11 +74,12 @@ pub struct Pong {
     /// (`ha/stall.rs`): reachable, but the leader must not make it Up (and so give it shards)
     /// before it can serve them.
     pub settling: bool,
-    /// Read leases for the asker: `(shard, seq)` for every shard this replica writes and the
-    /// asker follows in sync, with the last push this replica has applied (so committed). The
+    /// Read leases for the asker: `(shard, term, seq)` for every shard this replica writes and
+    /// the asker follows in sync, with the term and last push this replica has applied (so
+    /// committed). The
     /// asker may answer reads of the shard from its own copy, alone, for a lease's length
     /// from when it sent the ping (`ha/lease.rs`).
-    pub grants: Vec<(u32, u64)>,
+    pub grants: Vec<(u32, u64, u64)>,
     /// The shards this replica writes now (as their primary, or without a quorum): a replica
     /// writing a shard without a quorum stops once an owner before it in the map writes it,
     /// not merely answers pings (`ha/reconcile.rs`).
@@ -127,7 +128,13 @@ pub struct ShardPush {
     /// longer owns the shard (fencing by epoch).
     pub epoch: u64,
     pub shard: u32,
-    /// Per writer and shard, from 1: a standby that sees a gap is out of sync.
+    /// The writer's term of writing the shard (`ha/replicate.rs`, [`Outbox::reset`]): each
+    /// term numbers its pushes from 1 again, so a standby takes an update only on top of the
+    /// same term's previous push. 0 for a hand-over.
+    ///
+    /// [`Outbox::reset`]: crate::ha::replicate::Outbox::reset
+    pub term: u64,
+    /// Per writer, shard and term, from 1: a standby that sees a gap is out of sync.
     pub seq: u64,
     /// Sender's wall clock (Unix ns) when the copy was taken: its `received` times are moved
     /// onto the receiver's clock by the difference, and the lag is a self-metric.

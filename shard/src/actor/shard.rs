@@ -286,6 +286,7 @@ impl Handler<SetTargets> for ShardActor {
         let new: BTreeMap<Arc<str>, ScrapeTarget> = msg.0.into_iter().map(|t| (t.node.clone(), t)).collect();
         let gone: Vec<Arc<str>> = self.targets.keys().filter(|n| !new.contains_key(*n)).cloned().collect();
         if !gone.is_empty() {
+            tracing::debug!(shard = self.id, ?gone, "nodes no longer scraped here: forgotten");
             for node in &gone {
                 self.ctx.observer.node_removed(node);
             }

@@ -184,7 +184,13 @@ impl Store {
     /// `now` (the caller passes 2 x resolution), and releases container names no longer used.
     pub fn expire(&mut self, now: Nanos, max_age: Nanos) {
         let cutoff = now.saturating_sub(max_age);
-        self.nodes.retain(|_, node| node.received >= cutoff);
+        self.nodes.retain(|name, node| {
+            let keep = node.received >= cutoff;
+            if !keep {
+                tracing::debug!(node = %name, age_ms = (now - node.received) / 1_000_000, "node expired");
+            }
+            keep
+        });
         let nodes = &self.nodes;
         self.stale.retain(|n| nodes.contains_key(n));
         self.namespaces.retain(|_, pods| {
