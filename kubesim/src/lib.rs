@@ -20,6 +20,18 @@ pub mod tls;
 
 pub use cluster::{Cluster, ClusterConfig};
 
+/// Gives the heap freed after building a cluster back to the kernel. Building the objects of
+/// 150,000 pods leaves hundreds of MiB free in glibc's per-thread arenas (JSON values, the
+/// initial events), which it keeps for good otherwise (glibc only; a no-op elsewhere).
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and releases glibc's own free lists; it is thread-safe and
+    // takes no pointers from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The `kubesim` binary next to the running executable (tests live in `target/<profile>/deps`).
 pub fn kubesim_bin() -> anyhow::Result<std::path::PathBuf> {
     if let Ok(path) = std::env::var("KUBESIM_BIN") {

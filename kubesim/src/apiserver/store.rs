@@ -441,8 +441,10 @@ fn stored(kind: Kind, rv: u64, object: Value) -> Stored {
         resource_version: rv,
         labels,
         fields,
-        json: json.into(),
-        meta_json: meta_json.into(),
+        // Exact-size copies: a serializer's buffer grows by doubling and would keep up to twice
+        // the object's size for as long as the object is stored.
+        json: Bytes::copy_from_slice(&json),
+        meta_json: Bytes::copy_from_slice(&meta_json),
         cells: super::table::cells(kind, &object),
         created_ms,
     }

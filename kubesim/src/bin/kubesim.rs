@@ -119,6 +119,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let cluster = Cluster::start(config).await?;
+    kubesim::trim_heap();
     print_banner(&cluster);
     if let Some(scenario) = scenario {
         let c = cluster.clone();

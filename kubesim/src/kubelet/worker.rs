@@ -68,7 +68,11 @@ pub async fn run_worker(dir: &Path) -> anyhow::Result<()> {
             ..Default::default()
         };
         match envelope.request {
-            WorkerRequest::Apply { events } => reply.errors = host.apply(&events).await,
+            WorkerRequest::Apply { events } => {
+                reply.errors = host.apply(&events).await;
+                drop(events);
+                crate::trim_heap();
+            }
             WorkerRequest::Fault { node, fault } => reply.errors.extend(host.set_fault(&node, fault).err()),
             WorkerRequest::Token { token } => host.set_token(&token),
             WorkerRequest::Stats => reply.stats = Some(host.stats()),
